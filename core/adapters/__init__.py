@@ -1,0 +1,1 @@
+"""Implementations of :mod:`core.ports`. Only this package talks to storage libraries."""

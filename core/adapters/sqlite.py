@@ -1,0 +1,409 @@
+"""The embedded store: one SQLite file shared by every worker process on one machine.
+
+Every write use case runs in one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's write
+lock up front, so concurrent processes serialise on it instead of failing half-way. WAL mode
+lets readers proceed while a writer works. Each thread gets its own connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import InvalidTransition, NotAdmitted, PositionExpired, SessionEnded, StoreUnavailable
+from ..model import Counters, Session, Status, SweepResult, Ticket
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (
+    event_id TEXT PRIMARY KEY,
+    serving INTEGER NOT NULL DEFAULT 0,
+    last_position INTEGER NOT NULL DEFAULT 0,
+    issued INTEGER NOT NULL DEFAULT 0,
+    completed INTEGER NOT NULL DEFAULT 0,
+    abandoned INTEGER NOT NULL DEFAULT 0,
+    expired INTEGER NOT NULL DEFAULT 0,
+    timed_out INTEGER NOT NULL DEFAULT 0,
+    expiry_cursor INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tickets (
+    event_id TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    entered_at REAL NOT NULL,
+    idempotency_key TEXT,
+    PRIMARY KEY (event_id, request_id),
+    UNIQUE (event_id, position),
+    UNIQUE (event_id, idempotency_key)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    event_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    jti TEXT,
+    issued_at INTEGER,
+    expires_at INTEGER,
+    ended_at REAL,
+    PRIMARY KEY (event_id, position)
+);
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (event_id, status, expires_at);
+CREATE TABLE IF NOT EXISTS serving_history (
+    event_id TEXT NOT NULL,
+    serving INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_by_time ON serving_history (event_id, at);
+CREATE INDEX IF NOT EXISTS history_by_value ON serving_history (event_id, serving);
+CREATE TABLE IF NOT EXISTS ticks (
+    event_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    tick INTEGER NOT NULL,
+    PRIMARY KEY (event_id, name)
+);
+CREATE TABLE IF NOT EXISTS controls (
+    event_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (event_id, key)
+);
+CREATE TABLE IF NOT EXISTS kv (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+"""
+
+_COUNTER_COLUMNS = "serving, last_position, issued, completed, abandoned, expired, timed_out"
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite:///:memory:`` to a path."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError("SQLite store URLs look like sqlite:///path/to/state.db")
+    path = url[len("sqlite:///"):]
+    if not path:
+        raise ValueError("the SQLite store URL names no file")
+    return path
+
+
+class SqliteStore:
+    """:class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore` on one SQLite file."""
+
+    def __init__(self, path: str, busy_timeout: float = 10.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._connection().executescript(SCHEMA)
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        return cls(path_from_url(url))
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"cannot open SQLite store: {exc}") from None
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding SQLite's write lock from its first statement."""
+        db = self._connection()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite store is busy: {exc}") from None
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: one consistent snapshot for several SELECTs."""
+        db = self._connection()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _counters(db: sqlite3.Connection, event_id: str) -> Counters:
+        row = db.execute(f"SELECT {_COUNTER_COLUMNS} FROM counters WHERE event_id = ?", (event_id,)).fetchone()
+        return Counters(*row) if row else Counters()
+
+    @staticmethod
+    def _ensure_counters(db: sqlite3.Connection, event_id: str) -> None:
+        db.execute("INSERT OR IGNORE INTO counters (event_id) VALUES (?)", (event_id,))
+
+    @staticmethod
+    def _admitted_at(db: sqlite3.Connection, event_id: str, position: int) -> float | None:
+        row = db.execute(
+            "SELECT MIN(at) FROM serving_history WHERE event_id = ? AND serving >= ?", (event_id, position)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def _ticket(self, db: sqlite3.Connection, event_id: str, request_id: str) -> Ticket | None:
+        row = db.execute(
+            "SELECT position, entered_at FROM tickets WHERE event_id = ? AND request_id = ?", (event_id, request_id)
+        ).fetchone()
+        if row is None:
+            return None
+        position, entered_at = row
+        serving = self._counters(db, event_id).serving
+        srow = db.execute(
+            "SELECT status, jti, issued_at, expires_at, ended_at FROM sessions WHERE event_id = ? AND position = ?",
+            (event_id, position),
+        ).fetchone()
+        session = None
+        if srow is not None:
+            status = Status(srow[0])
+            if srow[1] is not None:
+                session = Session(jti=srow[1], issued_at=srow[2], expires_at=srow[3], status=status, ended_at=srow[4])
+        elif position <= serving:
+            status = Status.ADMITTED
+        else:
+            status = Status.WAITING
+        admitted_at = self._admitted_at(db, event_id, position) if status is not Status.WAITING else None
+        return Ticket(event_id, request_id, position, entered_at, status, admitted_at, session)
+
+    @staticmethod
+    def _record_serving(db: sqlite3.Connection, event_id: str, serving: int, now: float) -> None:
+        db.execute("UPDATE counters SET serving = ? WHERE event_id = ?", (serving, event_id))
+        db.execute("INSERT INTO serving_history (event_id, serving, at) VALUES (?, ?, ?)", (event_id, serving, now))
+
+    # -- QueueStore ---------------------------------------------------------------------------
+
+    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
+        with self._write() as db:
+            if idempotency_key is not None:
+                row = db.execute(
+                    "SELECT request_id FROM tickets WHERE event_id = ? AND idempotency_key = ?",
+                    (event_id, idempotency_key),
+                ).fetchone()
+                if row is not None:
+                    ticket = self._ticket(db, event_id, row[0])
+                    assert ticket is not None
+                    return ticket
+            self._ensure_counters(db, event_id)
+            (position,) = db.execute(
+                "UPDATE counters SET last_position = last_position + 1 WHERE event_id = ? RETURNING last_position",
+                (event_id,),
+            ).fetchone()
+            db.execute(
+                "INSERT INTO tickets (event_id, request_id, position, entered_at, idempotency_key) VALUES (?, ?, ?, ?, ?)",
+                (event_id, request_id, position, now, idempotency_key),
+            )
+            ticket = self._ticket(db, event_id, request_id)
+            assert ticket is not None
+            return ticket
+
+    def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
+        with self._read() as db:
+            return self._ticket(db, event_id, request_id)
+
+    def counters(self, event_id: str) -> Counters:
+        with self._read() as db:
+            return self._counters(db, event_id)
+
+    def advance_serving(self, event_id: str, by: int, now: float) -> int:
+        with self._write() as db:
+            self._ensure_counters(db, event_id)
+            counters = self._counters(db, event_id)
+            serving = max(0, min(counters.serving + by, counters.last_position))
+            if serving != counters.serving:
+                self._record_serving(db, event_id, serving, now)
+            return serving
+
+    def issue_session(
+        self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float
+    ) -> Ticket:
+        with self._write() as db:
+            ticket = self._ticket(db, event_id, request_id)
+            if ticket is None:
+                raise InvalidTransition("unknown request id")
+            if ticket.status is Status.WAITING:
+                raise NotAdmitted("this place in line is not admitted yet")
+            if ticket.status is Status.EXPIRED:
+                raise PositionExpired("this place in line expired before its tokens were claimed")
+            if ticket.status is not Status.ADMITTED:
+                if ticket.status is Status.ISSUED:
+                    return ticket
+                raise SessionEnded(f"this session is {ticket.status.value}")
+            db.execute(
+                "INSERT INTO sessions (event_id, position, request_id, status, jti, issued_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event_id, ticket.position, request_id, Status.ISSUED.value, jti, issued_at, expires_at),
+            )
+            db.execute("UPDATE counters SET issued = issued + 1 WHERE event_id = ?", (event_id,))
+            issued = self._ticket(db, event_id, request_id)
+            assert issued is not None
+            return issued
+
+    def end_session(self, event_id: str, request_id: str, status: Status, now: float) -> Ticket:
+        column = {Status.COMPLETED: "completed", Status.ABANDONED: "abandoned"}[status]
+        with self._write() as db:
+            ticket = self._ticket(db, event_id, request_id)
+            if ticket is None or ticket.status is not Status.ISSUED:
+                state = "unknown" if ticket is None else ticket.status.value
+                raise InvalidTransition(f"only an issued session can end; this one is {state}")
+            db.execute(
+                "UPDATE sessions SET status = ?, ended_at = ? WHERE event_id = ? AND position = ?",
+                (status.value, now, event_id, ticket.position),
+            )
+            db.execute(f"UPDATE counters SET {column} = {column} + 1 WHERE event_id = ?", (event_id,))
+            ended = self._ticket(db, event_id, request_id)
+            assert ended is not None
+            return ended
+
+    def sweep(self, event_id: str, now: float, position_expiry: float, incr_serving: bool) -> SweepResult:
+        with self._write() as db:
+            self._ensure_counters(db, event_id)
+            expired = 0
+            if position_expiry > 0:
+                (cursor, serving) = db.execute(
+                    "SELECT expiry_cursor, serving FROM counters WHERE event_id = ?", (event_id,)
+                ).fetchone()
+                # Positions are admitted in order, so everything up to the highest serving value
+                # reached by (now - expiry) has been admitted for at least the expiry period.
+                (reached,) = db.execute(
+                    "SELECT MAX(serving) FROM serving_history WHERE event_id = ? AND at <= ?",
+                    (event_id, now - position_expiry),
+                ).fetchone()
+                bound = min(reached or 0, serving)
+                if bound > cursor:
+                    expired = db.execute(
+                        "INSERT INTO sessions (event_id, position, request_id, status, ended_at)"
+                        " SELECT event_id, position, request_id, ?, ? FROM tickets"
+                        " WHERE event_id = ? AND position > ? AND position <= ?"
+                        " AND position NOT IN (SELECT position FROM sessions WHERE event_id = ?)",
+                        (Status.EXPIRED.value, now, event_id, cursor, bound, event_id),
+                    ).rowcount
+                    db.execute(
+                        "UPDATE counters SET expiry_cursor = ?, expired = expired + ? WHERE event_id = ?",
+                        (bound, expired, event_id),
+                    )
+                    if expired and incr_serving:
+                        counters = self._counters(db, event_id)
+                        target = min(counters.serving + expired, counters.last_position)
+                        if target != counters.serving:
+                            self._record_serving(db, event_id, target, now)
+            timed_out = db.execute(
+                "UPDATE sessions SET status = ?, ended_at = ? WHERE event_id = ? AND status = ? AND expires_at <= ?",
+                (Status.TIMED_OUT.value, now, event_id, Status.ISSUED.value, int(now)),
+            ).rowcount
+            if timed_out:
+                db.execute("UPDATE counters SET timed_out = timed_out + ? WHERE event_id = ?", (timed_out, event_id))
+            return SweepResult(expired=expired, timed_out=timed_out, serving=self._counters(db, event_id).serving)
+
+    def expired_request_ids(self, event_id: str, limit: int) -> list[str]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT request_id FROM sessions WHERE event_id = ? AND status IN (?, ?)"
+                " ORDER BY ended_at DESC, position DESC LIMIT ?",
+                (event_id, Status.EXPIRED.value, Status.TIMED_OUT.value, limit),
+            ).fetchall()
+        return [r[0] for r in reversed(rows)]
+
+    def claim_tick(self, event_id: str, name: str, tick: int) -> bool:
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO ticks (event_id, name, tick) VALUES (?, ?, ?)"
+                " ON CONFLICT (event_id, name) DO UPDATE SET tick = excluded.tick WHERE ticks.tick < excluded.tick",
+                (event_id, name, tick),
+            )
+            return cur.rowcount == 1
+
+    def serving_history(self, event_id: str, since: float) -> list[tuple[float, int]]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT at, serving FROM serving_history WHERE event_id = ? AND at >= ? ORDER BY at, rowid",
+                (event_id, since),
+            ).fetchall()
+        return [(float(at), int(s)) for at, s in rows]
+
+    def get_control(self, event_id: str) -> dict[str, str]:
+        with self._read() as db:
+            rows = db.execute("SELECT key, value FROM controls WHERE event_id = ?", (event_id,)).fetchall()
+        return dict(rows)
+
+    def set_control(self, event_id: str, key: str, value: str | None) -> None:
+        with self._write() as db:
+            if value is None:
+                db.execute("DELETE FROM controls WHERE event_id = ? AND key = ?", (event_id, key))
+            else:
+                db.execute(
+                    "INSERT INTO controls (event_id, key, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (event_id, key) DO UPDATE SET value = excluded.value",
+                    (event_id, key, value),
+                )
+
+    def reset(self, event_id: str) -> None:
+        with self._write() as db:
+            for table in ("counters", "tickets", "sessions", "serving_history", "ticks", "controls"):
+                db.execute(f"DELETE FROM {table} WHERE event_id = ?", (event_id,))
+
+    def ping(self) -> None:
+        try:
+            self._connection().execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store unavailable: {exc}") from None
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- KeyValueStore ------------------------------------------------------------------------
+
+    def put(self, namespace: str, key: str, value: str, ttl: float, now: float) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM kv WHERE expires_at <= ?", (now,))
+            db.execute(
+                "INSERT INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                (namespace, key, value, now + ttl),
+            )
+
+    def get(self, namespace: str, key: str, now: float) -> str | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT value FROM kv WHERE namespace = ? AND key = ? AND expires_at > ?", (namespace, key, now)
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def take(self, namespace: str, key: str, now: float) -> str | None:
+        with self._write() as db:
+            row = db.execute(
+                "DELETE FROM kv WHERE namespace = ? AND key = ? RETURNING value, expires_at", (namespace, key)
+            ).fetchone()
+        if row is None or row[1] <= now:
+            return None
+        return str(row[0])
+
+    def delete(self, namespace: str, key: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key))

@@ -1,0 +1,21 @@
+"""Open the store a URL names. The only place that knows every store kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def open_store(url: str, **options: Any) -> Any:
+    """A store implementing :class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore`.
+
+    ``sqlite:///path.db`` (the embedded default) or ``redis://host:port/db`` (``rediss://`` for TLS).
+    """
+    if url.startswith("sqlite:///"):
+        from .sqlite import SqliteStore
+
+        return SqliteStore.from_url(url)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from .redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
+
+        return RedisStore.from_url(url, **options)
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or redis://HOST:PORT/DB")

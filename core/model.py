@@ -1,0 +1,198 @@
+"""Value types of the waiting room.
+
+All times are POSIX seconds as floats, taken from an injected :class:`core.ports.Clock`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import base64
+import re
+from dataclasses import dataclass, field
+
+EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""Event ids are plain slugs: no key syntax of any store (``:``, ``{``, ``*``, spaces) can pass."""
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+
+
+class Status(str, enum.Enum):
+    """Where one place in line stands."""
+
+    WAITING = "waiting"  # position > serving counter
+    ADMITTED = "admitted"  # position <= serving counter, token not yet claimed
+    ISSUED = "issued"  # tokens issued, session active
+    COMPLETED = "completed"  # session ended by the site: visitor done
+    ABANDONED = "abandoned"  # session ended by the site: visitor left
+    EXPIRED = "expired"  # admitted but never claimed tokens within the expiry period
+    TIMED_OUT = "timed_out"  # tokens issued, validity ran out without the session being ended
+
+    @property
+    def holds_slot(self) -> bool:
+        """Whether a place in this state still counts as an active session."""
+        return self in (Status.ADMITTED, Status.ISSUED)
+
+
+ENDED_STATUSES = (Status.COMPLETED, Status.ABANDONED)
+
+
+class Strategy(str, enum.Enum):
+    PERIODIC = "periodic"
+    MAX_ACTIVE = "max_active"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class AdmissionPolicy:
+    """How an event's serving counter moves forward by itself.
+
+    ``periodic``: let ``increment_by`` more visitors in every ``every`` seconds, between the
+    optional ``start_at`` and ``end_at``. ``max_active``: every ``every`` seconds, admit enough
+    visitors to bring active sessions up to ``max_active``. ``manual``: only the admin API
+    moves the counter.
+    """
+
+    strategy: Strategy = Strategy.MANUAL
+    increment_by: int = 0
+    every: float = 10.0
+    max_active: int = 0
+    start_at: float | None = None
+    end_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.every <= 0:
+            raise ValueError("admission 'every' must be a positive number of seconds")
+        if self.increment_by < 0 or self.max_active < 0:
+            raise ValueError("admission counts must not be negative")
+        if self.strategy is Strategy.PERIODIC and self.increment_by <= 0:
+            raise ValueError("the periodic strategy needs a positive 'increment_by'")
+        if self.strategy is Strategy.MAX_ACTIVE and self.max_active <= 0:
+            raise ValueError("the max_active strategy needs a positive 'max_active'")
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """One event (room). Every event is independent of the others."""
+
+    event_id: str
+    name: str = ""
+    token_validity: int = 3600
+    queue_position_expiry: int = 900  # 0 turns expiry off
+    incr_serving_on_expiry: bool = True
+    admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)
+
+    def __post_init__(self) -> None:
+        if not EVENT_ID_PATTERN.match(self.event_id):
+            raise ValueError(f"invalid event id {self.event_id!r}: use letters, digits, '-', '_' or '.'")
+        if self.token_validity <= 0:
+            raise ValueError("token_validity must be a positive number of seconds")
+        if self.queue_position_expiry < 0:
+            raise ValueError("queue_position_expiry must be 0 (off) or a positive number of seconds")
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.event_id
+
+
+def ticket_id_for(request_id: str) -> str:
+    """The public id of a place in line (the token ``sub``), derived one-way from the secret request id.
+
+    Deriving it means stores keep nothing extra per visitor, and knowing a ``sub`` never
+    reveals the request id that proves the place.
+    """
+    digest = hashlib.sha256(b"waitingroom-ticket:" + request_id.encode()).digest()[:18]
+    return "t_" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class Session:
+    """The record of tokens issued to an admitted visitor. Re-issuing reuses it, so tokens are equivalent."""
+
+    jti: str
+    issued_at: int
+    expires_at: int
+    status: Status = Status.ISSUED
+    ended_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One place in line, as the store knows it, with the status derived at read time."""
+
+    event_id: str
+    request_id: str
+    position: int
+    entered_at: float
+    status: Status
+    admitted_at: float | None = None
+    session: Session | None = None
+
+    @property
+    def ticket_id(self) -> str:
+        return ticket_id_for(self.request_id)
+
+
+@dataclass(frozen=True)
+class Counters:
+    """An event's counters at one instant, read atomically."""
+
+    serving: int = 0  # every position <= serving is admitted
+    last_position: int = 0  # positions 1..last_position are handed out
+    issued: int = 0  # sessions that received tokens
+    completed: int = 0
+    abandoned: int = 0
+    expired: int = 0  # admitted positions that never claimed tokens in time
+    timed_out: int = 0  # sessions whose tokens ran out without being ended
+
+    @property
+    def admitted(self) -> int:
+        return min(self.serving, self.last_position)
+
+    @property
+    def waiting(self) -> int:
+        return max(0, self.last_position - self.serving)
+
+    @property
+    def active(self) -> int:
+        """Admitted places that still hold a slot: not ended, not expired, not timed out."""
+        return max(0, self.admitted - self.completed - self.abandoned - self.expired - self.timed_out)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "serving_counter": self.serving,
+            "last_position": self.last_position,
+            "waiting": self.waiting,
+            "admitted": self.admitted,
+            "active": self.active,
+            "issued": self.issued,
+            "completed": self.completed,
+            "abandoned": self.abandoned,
+            "expired": self.expired,
+            "timed_out": self.timed_out,
+        }
+
+
+@dataclass(frozen=True)
+class PositionView:
+    """What a visitor may learn about their place."""
+
+    event_id: str
+    position: int
+    serving: int
+    status: Status
+    entered_at: float
+    admitted_at: float | None
+
+    @property
+    def ahead(self) -> int:
+        return max(0, self.position - self.serving - 1)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one expiry sweep changed."""
+
+    expired: int = 0
+    timed_out: int = 0
+    serving: int = 0

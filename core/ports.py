@@ -1,0 +1,134 @@
+"""The small interfaces the domain needs from the outside world.
+
+Each store implementation lives in :mod:`core.adapters` and passes the one contract suite in
+``tests/contract``. Every method documented as atomic must be atomic across processes and
+machines sharing the store, not only across threads.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from .model import Counters, Status, SweepResult, Ticket
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> float:
+        """POSIX seconds."""
+        ...
+
+
+class QueueStore(Protocol):
+    """Places in line, counters and sessions of every event.
+
+    Stores raise :class:`core.errors.StoreUnavailable` when the backend cannot be reached and
+    the domain errors of :mod:`core.errors` for rule violations; nothing else.
+    """
+
+    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
+        """Hand out the next position to ``request_id``. Atomic.
+
+        If ``idempotency_key`` was seen before for this event, return the ticket created then
+        (its request id, not the new one) and hand out nothing. Positions are 1, 2, 3, ...
+        with no gap and no repeat, under any concurrency.
+        """
+        ...
+
+    def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
+        """The ticket with its status derived from the counters at this instant, or None."""
+        ...
+
+    def counters(self, event_id: str) -> Counters:
+        """All counters of the event, read atomically."""
+        ...
+
+    def advance_serving(self, event_id: str, by: int, now: float) -> int:
+        """Move the serving counter by ``by`` (may be negative). Atomic.
+
+        The result is clamped to ``[0, last_position]``: the counter never runs ahead of the
+        line, so an idle strategy cannot pre-admit a burst that arrives later. Records when each
+        new serving value was reached (the admission time of those positions). Returns the new
+        serving counter.
+        """
+        ...
+
+    def issue_session(
+        self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float
+    ) -> Ticket:
+        """Record that tokens are issued to an admitted visitor. Atomic and idempotent.
+
+        Raises NotAdmitted while ``position > serving``, PositionExpired once the position
+        expired, SessionEnded once the session was completed, abandoned or timed out. If a
+        session already exists it is returned unchanged (same jti and times), so re-issuing
+        yields equivalent tokens.
+        """
+        ...
+
+    def end_session(self, event_id: str, request_id: str, status: Status, now: float) -> Ticket:
+        """Mark an issued session COMPLETED or ABANDONED. Atomic; happens at most once.
+
+        Raises InvalidTransition if there is no issued session or it already ended.
+        """
+        ...
+
+    def sweep(self, event_id: str, now: float, position_expiry: float, incr_serving: bool) -> SweepResult:
+        """Expire admitted positions not claimed within ``position_expiry`` seconds of admission
+        (0 = never), and time out issued sessions whose tokens ran out. Atomic per call.
+
+        When ``incr_serving`` is true the serving counter advances by the number of positions
+        expired, so abandoned places never stall the line. Idempotent: a second sweep at the
+        same instant changes nothing.
+        """
+        ...
+
+    def expired_request_ids(self, event_id: str, limit: int) -> list[str]:
+        """Request ids of expired positions and timed-out sessions, newest last (admin view)."""
+        ...
+
+    def claim_tick(self, event_id: str, name: str, tick: int) -> bool:
+        """Atomic compare-and-set: True for exactly one caller per (event, name, tick), and only
+        if ``tick`` is greater than every tick claimed before under that name.
+
+        This is the lease that makes a scheduled step (an admission tick, a sweep) happen once
+        however many workers or machines run the scheduler.
+        """
+        ...
+
+    def serving_history(self, event_id: str, since: float) -> list[tuple[float, int]]:
+        """(time, serving counter) each time the counter moved at or after ``since``, oldest first."""
+        ...
+
+    def get_control(self, event_id: str) -> dict[str, str]:
+        """Runtime overrides set by operators (for example ``paused``); an empty dict if none."""
+        ...
+
+    def set_control(self, event_id: str, key: str, value: str | None) -> None:
+        """Set (or with None, remove) one runtime override."""
+        ...
+
+    def reset(self, event_id: str) -> None:
+        """Forget everything of one event: positions, sessions, counters, ticks, overrides."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class KeyValueStore(Protocol):
+    """Short-lived single-use records (authorization codes, login transactions).
+
+    ``take`` is the only way to read a single-use record: it returns and deletes in one atomic
+    step, so two concurrent redemptions can never both succeed.
+    """
+
+    def put(self, namespace: str, key: str, value: str, ttl: float, now: float) -> None: ...
+
+    def get(self, namespace: str, key: str, now: float) -> str | None: ...
+
+    def take(self, namespace: str, key: str, now: float) -> str | None: ...
+
+    def delete(self, namespace: str, key: str) -> None: ...

@@ -1,0 +1,245 @@
+"""Use cases of the waiting room. Each one is a single atomic step against the store.
+
+The web layer (REST API, OIDC provider, Lambda handlers) calls these and nothing below them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import admission
+from .errors import InvalidArgument, InvalidTransition, NotAdmitted, UnknownEvent, UnknownRequest
+from .model import (
+    REQUEST_ID_PATTERN,
+    AdmissionPolicy,
+    Counters,
+    EventSettings,
+    PositionView,
+    Status,
+    SweepResult,
+    Ticket,
+    ENDED_STATUSES,
+)
+from .ports import Clock, QueueStore
+from .tokens import TokenSigner, new_jti, session_claims
+
+MAX_INCREMENT = 1_000_000
+"""The most one admin call may move a serving counter; larger values are surely a typo."""
+
+PAUSED = "paused"
+
+
+def new_request_id() -> str:
+    """192 random bits, URL-safe: the secret that proves a place in line."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    id_token: str
+    token_type: str
+    expires_in: int
+    ticket: Ticket
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "id_token": self.id_token,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+        }
+
+
+class WaitingRoom:
+    """All events of one deployment, over one store and one key set."""
+
+    def __init__(
+        self,
+        events: Mapping[str, EventSettings],
+        store: QueueStore,
+        signer: TokenSigner,
+        clock: Clock,
+        issuer: str,
+    ) -> None:
+        self.events = dict(events)
+        self.store = store
+        self.signer = signer
+        self.clock = clock
+        self.issuer = issuer
+
+    # -- events -------------------------------------------------------------------------------
+
+    def event(self, event_id: str) -> EventSettings:
+        try:
+            return self.events[event_id]
+        except (KeyError, TypeError):
+            raise UnknownEvent(f"unknown event {event_id!r}") from None
+
+    def policy(self, event_id: str) -> AdmissionPolicy:
+        """The configured admission policy with operators' runtime overrides applied."""
+        return admission.with_overrides(self.event(event_id).admission, self.store.get_control(event_id))
+
+    def is_paused(self, event_id: str) -> bool:
+        return self.store.get_control(self.event(event_id).event_id).get(PAUSED) == "1"
+
+    def set_paused(self, event_id: str, paused: bool) -> None:
+        self.store.set_control(self.event(event_id).event_id, PAUSED, "1" if paused else None)
+
+    def set_rate(self, event_id: str, **values: int | float | str | None) -> AdmissionPolicy:
+        """Change the admission policy at run time; None removes an override."""
+        self.event(event_id)
+        allowed = {"strategy", "increment_by", "every", "max_active"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise InvalidArgument(f"unknown admission setting(s): {', '.join(sorted(unknown))}")
+        candidate = dict(self.store.get_control(event_id))
+        for key, value in values.items():
+            if value is None:
+                candidate.pop(key, None)
+            else:
+                candidate[key] = str(value)
+        base = self.event(event_id).admission
+        effective = admission.with_overrides(base, candidate)
+        for key, value in values.items():
+            if value is not None and str(getattr(effective, key).value if key == "strategy" else getattr(effective, key)) != str(value):
+                raise InvalidArgument(f"invalid value for {key}: {value!r}")
+        for key, value in values.items():
+            self.store.set_control(event_id, key, None if value is None else str(value))
+        return effective
+
+    # -- visitors -----------------------------------------------------------------------------
+
+    def enter(self, event_id: str, idempotency_key: str | None = None) -> Ticket:
+        """Take the next place in line. Idempotent per ``idempotency_key``."""
+        self.event(event_id)
+        if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
+            raise InvalidArgument("idempotency key must be 1 to 128 characters")
+        return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now())
+
+    def ticket(self, event_id: str, request_id: str) -> Ticket:
+        self.event(event_id)
+        if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.match(request_id):
+            raise UnknownRequest("unknown request id")
+        ticket = self.store.get_ticket(event_id, request_id, self.clock.now())
+        if ticket is None:
+            raise UnknownRequest("unknown request id")
+        return ticket
+
+    def position(self, event_id: str, request_id: str) -> PositionView:
+        ticket = self.ticket(event_id, request_id)
+        counters = self.store.counters(event_id)
+        return PositionView(
+            event_id=event_id,
+            position=ticket.position,
+            serving=counters.serving,
+            status=ticket.status,
+            entered_at=ticket.entered_at,
+            admitted_at=ticket.admitted_at,
+        )
+
+    def issue_tokens(self, event_id: str, request_id: str, validity: int | None = None) -> IssuedTokens:
+        """Issue an access token and an id token to an admitted visitor.
+
+        Idempotent: asking again returns tokens with the same claims. Raises NotAdmitted for a
+        visitor still waiting, so no token ever exists for someone not admitted.
+        """
+        settings = self.event(event_id)
+        if validity is not None and not (0 < validity <= 7 * 24 * 3600):
+            raise InvalidArgument("validity must be between 1 second and 7 days")
+        ticket = self.ticket(event_id, request_id)
+        if ticket.status is Status.WAITING:
+            raise NotAdmitted("this place in line is not admitted yet")
+        now = self.clock.now()
+        issued_at = int(now)
+        expires_at = issued_at + (validity or settings.token_validity)
+        ticket = self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now)
+        session = ticket.session
+        assert session is not None
+        common = {
+            "issuer": self.issuer,
+            "audience": event_id,
+            "subject": ticket.ticket_id,
+            "event_id": event_id,
+            "queue_position": ticket.position,
+            "jti": session.jti,
+            "issued_at": session.issued_at,
+            "expires_at": session.expires_at,
+        }
+        access = self.signer.sign(session_claims(**common, token_use="access"))  # type: ignore[arg-type]
+        id_token = self.signer.sign(session_claims(**common, token_use="id"))  # type: ignore[arg-type]
+        return IssuedTokens(access, id_token, "Bearer", max(0, session.expires_at - int(now)), ticket)
+
+    def end_session(self, event_id: str, request_id: str, status: Status | str) -> Ticket:
+        """Mark an issued session completed or abandoned, once."""
+        self.event(event_id)
+        try:
+            status = Status(status)
+        except ValueError:
+            raise InvalidArgument("status must be 'completed' or 'abandoned'") from None
+        if status not in ENDED_STATUSES:
+            raise InvalidArgument("status must be 'completed' or 'abandoned'")
+        self.ticket(event_id, request_id)
+        return self.store.end_session(event_id, request_id, status, self.clock.now())
+
+    # -- operators ----------------------------------------------------------------------------
+
+    def counters(self, event_id: str) -> Counters:
+        self.event(event_id)
+        return self.store.counters(event_id)
+
+    def advance(self, event_id: str, by: int) -> int:
+        """Move the serving counter; bounded to [0, last position]. Returns the new value."""
+        self.event(event_id)
+        if isinstance(by, bool) or not isinstance(by, int) or abs(by) > MAX_INCREMENT:
+            raise InvalidArgument(f"increment must be a whole number between -{MAX_INCREMENT} and {MAX_INCREMENT}")
+        return self.store.advance_serving(event_id, by, self.clock.now())
+
+    def sweep(self, event_id: str) -> SweepResult:
+        settings = self.event(event_id)
+        return self.store.sweep(
+            event_id, self.clock.now(), settings.queue_position_expiry, settings.incr_serving_on_expiry
+        )
+
+    def reset(self, event_id: str) -> None:
+        self.event(event_id)
+        self.store.reset(event_id)
+
+    def expired_request_ids(self, event_id: str, limit: int = 1000) -> list[str]:
+        self.event(event_id)
+        return self.store.expired_request_ids(event_id, limit)
+
+    def tick(self, event_id: str) -> int:
+        """Run the admission strategy once for the current tick, if nobody ran it yet.
+
+        Returns how many visitors this call admitted (0 when paused, outside the window, or
+        when another worker already claimed this tick).
+        """
+        policy = self.policy(event_id)
+        if policy.strategy.value == "manual" or self.is_paused(event_id):
+            return 0
+        now = self.clock.now()
+        if not admission.is_open(policy, now):
+            return 0
+        if not self.store.claim_tick(event_id, "admission", admission.tick_index(policy, now)):
+            return 0
+        self.sweep(event_id)
+        counters = self.store.counters(event_id)
+        increment = admission.increment_for(policy, counters, now)
+        if increment:
+            self.store.advance_serving(event_id, increment, now)
+        return increment
+
+    def admission_rate(self, event_id: str, window: float = 300.0) -> float:
+        """Visitors admitted per second over the last ``window`` seconds (0.0 if none)."""
+        self.event(event_id)
+        now = self.clock.now()
+        history = self.store.serving_history(event_id, now - window)
+        if len(history) < 2:
+            return 0.0
+        (t0, s0), (t1, s1) = history[0], history[-1]
+        span = max(now - t0, 1.0)
+        return max(0, s1 - s0) / span

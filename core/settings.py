@@ -1,0 +1,226 @@
+"""One Settings object, built at the edge from a TOML file and ``WAITINGROOM_*`` environment variables.
+
+Precedence, lowest first: built-in defaults, the config file, environment variables, command-line
+flags (applied by the caller with :meth:`Settings.with_overrides`).
+
+Environment variables: ``WAITINGROOM_<SECTION>_<KEY>`` for ``[server]`` keys (for example
+``WAITINGROOM_SERVER_STORE``; the short form ``WAITINGROOM_STORE`` works too) and
+``WAITINGROOM_EVENTS__<EVENT>__<KEY>`` / ``WAITINGROOM_CLIENTS__<CLIENT>__<KEY>`` for tables.
+Values are parsed as TOML values when they parse (``3600``, ``true``, ``["a", "b"]``,
+``{ strategy = "periodic", every = 5 }``), else taken as plain strings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .model import AdmissionPolicy, EventSettings, Strategy
+
+ENV_PREFIX = "WAITINGROOM_"
+DEFAULT_STORE = "sqlite:///waitingroom-state.db"
+
+
+class SettingsError(ValueError):
+    """The configuration is invalid; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """One OpenID Connect relying party."""
+
+    client_id: str
+    event_id: str
+    redirect_uris: tuple[str, ...]
+    secret: str | None = None  # None: a public client (PKCE required)
+    secret_hash: str | None = None  # alternative to ``secret``: a hash made by ``waitingroom hash-secret``
+    auth_methods: tuple[str, ...] = ()
+    token_lifetime: int = 3600
+    allow_insecure_http: bool = False
+    email_claim: bool = False
+    name: str = ""
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret is None and self.secret_hash is None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    issuer: str = "http://127.0.0.1:8080"
+    store: str = DEFAULT_STORE
+    keys_file: str = "waitingroom-keys.json"
+    admin_keys: tuple[str, ...] = ()
+    admin_prefix: str = "/admin"
+    cors_origins: tuple[str, ...] = ()
+    json_logs: bool = False
+    log_level: str = "INFO"
+    scheduler: bool = True
+    scheduler_interval: float = 1.0
+    max_body_bytes: int = 16 * 1024
+    store_timeout: float = 0.5
+    retry_after: int = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    events: Mapping[str, EventSettings] = field(default_factory=dict)
+    clients: Mapping[str, ClientSettings] = field(default_factory=dict)
+    source: str = "defaults"
+
+    def with_server(self, **changes: Any) -> Settings:
+        """A copy with some ``[server]`` keys replaced (None values are ignored)."""
+        values = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, server=replace(self.server, **values)) if values else self
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the config file (if any) and the environment into validated settings."""
+        environ = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        path = path or environ.get(ENV_PREFIX + "CONFIG")
+        source = "defaults"
+        if path:
+            try:
+                data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise SettingsError(f"config file not found: {path}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+            source = str(path)
+        _merge_environment(data, environ)
+        return cls.from_mapping(data, source=source)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "mapping") -> Settings:
+        unknown = set(data) - {"server", "events", "clients"}
+        if unknown:
+            raise SettingsError(f"unknown section(s): {', '.join(sorted(unknown))}")
+        server = _build_server(data.get("server", {}))
+        events = {eid: _build_event(eid, raw) for eid, raw in _table(data, "events").items()}
+        clients = {cid: _build_client(cid, raw, events) for cid, raw in _table(data, "clients").items()}
+        return cls(server=server, events=events, clients=clients, source=source)
+
+
+def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Mapping[str, Any]]:
+    table = data.get(name, {})
+    if not isinstance(table, Mapping) or not all(isinstance(v, Mapping) for v in table.values()):
+        raise SettingsError(f"[{name}] must be a table of tables, like [{name}.my-id]")
+    return table
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    server_keys = {f.upper() for f in ServerSettings.__dataclass_fields__}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX):]
+        value = _parse_env_value(raw)
+        if "__" in rest:
+            section, _, tail = rest.partition("__")
+            item, _, key = tail.partition("__")
+            if section.lower() in ("events", "clients") and item and key:
+                entry = data.setdefault(section.lower(), {}).setdefault(item.lower(), {})
+                entry[key.lower()] = value
+            continue
+        key = rest[len("SERVER_"):] if rest.startswith("SERVER_") else rest
+        if key in server_keys:
+            data.setdefault("server", {})[key.lower()] = value
+
+
+def _build_server(raw: Mapping[str, Any]) -> ServerSettings:
+    fields = ServerSettings.__dataclass_fields__
+    unknown = set(raw) - set(fields)
+    if unknown:
+        raise SettingsError(f"unknown [server] key(s): {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        default = getattr(ServerSettings(), key)
+        if isinstance(default, tuple):
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise SettingsError(f"[server] {key} must be a list of strings")
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise SettingsError(f"[server] {key} must be true or false")
+        elif isinstance(default, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SettingsError(f"[server] {key} must be a number")
+        elif not isinstance(value, str):
+            raise SettingsError(f"[server] {key} must be a string")
+        values[key] = value
+    server = ServerSettings(**values)
+    if not server.issuer.startswith(("http://", "https://")) or server.issuer.endswith("/"):
+        raise SettingsError("[server] issuer must be an http(s) URL without a trailing slash")
+    if not server.admin_prefix.startswith("/") or server.admin_prefix.endswith("/"):
+        raise SettingsError("[server] admin_prefix must start with '/' and not end with one")
+    return server
+
+
+def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
+    allowed = {"name", "token_validity", "queue_position_expiry", "incr_serving_on_expiry", "admission"}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise SettingsError(f"unknown key(s) in [events.{event_id}]: {', '.join(sorted(unknown))}")
+    try:
+        adm = dict(raw.get("admission", {}))
+        strategy = Strategy(adm.pop("strategy", "manual"))
+        policy = AdmissionPolicy(strategy=strategy, **adm)
+        return EventSettings(
+            event_id=event_id,
+            name=str(raw.get("name", "")),
+            token_validity=int(raw.get("token_validity", 3600)),
+            queue_position_expiry=int(raw.get("queue_position_expiry", 900)),
+            incr_serving_on_expiry=bool(raw.get("incr_serving_on_expiry", True)),
+            admission=policy,
+        )
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"[events.{event_id}]: {exc}") from None
+
+
+def _build_client(client_id: str, raw: Mapping[str, Any], events: Mapping[str, EventSettings]) -> ClientSettings:
+    allowed = {
+        "event", "secret", "secret_hash", "redirect_uris", "auth_methods", "token_lifetime",
+        "allow_insecure_http", "email_claim", "name",
+    }
+    unknown = set(raw) - allowed
+    if unknown:
+        raise SettingsError(f"unknown key(s) in [clients.{client_id}]: {', '.join(sorted(unknown))}")
+    event_id = raw.get("event")
+    if event_id not in events:
+        raise SettingsError(f"[clients.{client_id}] event {event_id!r} is not defined in [events]")
+    uris = raw.get("redirect_uris", [])
+    if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
+        raise SettingsError(f"[clients.{client_id}] redirect_uris must be a non-empty list of URLs")
+    methods = raw.get("auth_methods")
+    secret = raw.get("secret")
+    secret_hash = raw.get("secret_hash")
+    public = secret is None and secret_hash is None
+    if methods is None:
+        methods = ["none"] if public else ["client_secret_basic", "client_secret_post"]
+    return ClientSettings(
+        client_id=client_id,
+        event_id=str(event_id),
+        redirect_uris=tuple(uris),
+        secret=None if secret is None else str(secret),
+        secret_hash=None if secret_hash is None else str(secret_hash),
+        auth_methods=tuple(methods),
+        token_lifetime=int(raw.get("token_lifetime", 3600)),
+        allow_insecure_http=bool(raw.get("allow_insecure_http", False)),
+        email_claim=bool(raw.get("email_claim", False)),
+        name=str(raw.get("name", "")),
+    )
