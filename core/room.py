@@ -24,7 +24,7 @@ from .model import (
     ENDED_STATUSES,
 )
 from .ports import Clock, QueueStore
-from .tokens import TokenSigner, new_jti, session_claims
+from .tokens import TokenSigner, at_hash, new_jti, session_claims
 
 MAX_INCREMENT = 1_000_000
 """The most one admin call may move a serving counter; larger values are surely a typo."""
@@ -171,6 +171,61 @@ class WaitingRoom:
         }
         access = self.signer.sign(session_claims(**common, token_use="access"))  # type: ignore[arg-type]
         id_token = self.signer.sign(session_claims(**common, token_use="id"))  # type: ignore[arg-type]
+        return IssuedTokens(access, id_token, "Bearer", max(0, session.expires_at - int(now)), ticket)
+
+    def issue_oidc_tokens(
+        self,
+        event_id: str,
+        request_id: str,
+        *,
+        client_id: str,
+        validity: int | None = None,
+        nonce: str | None = None,
+        scope: str = "",
+        id_claims: Mapping[str, Any] | None = None,
+    ) -> IssuedTokens:
+        """Issue the tokens of an OpenID Connect token response to an admitted visitor.
+
+        The same session step as :meth:`issue_tokens` (atomic, idempotent, NotAdmitted while
+        waiting), with the claims a relying party checks: the access token keeps ``aud`` = event
+        id (what the authorizer accepts) and names the client; the id token has ``aud`` = client
+        id, ``azp``, ``nonce``, ``at_hash`` and ``auth_time`` = the admission time.
+        """
+        settings = self.event(event_id)
+        if validity is not None and not (0 < validity <= 7 * 24 * 3600):
+            raise InvalidArgument("validity must be between 1 second and 7 days")
+        ticket = self.ticket(event_id, request_id)
+        if ticket.status is Status.WAITING:
+            raise NotAdmitted("this place in line is not admitted yet")
+        now = self.clock.now()
+        issued_at = int(now)
+        expires_at = issued_at + (validity or settings.token_validity)
+        ticket = self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now)
+        session = ticket.session
+        assert session is not None
+        common: dict[str, Any] = {
+            "issuer": self.issuer,
+            "subject": ticket.ticket_id,
+            "event_id": event_id,
+            "queue_position": ticket.position,
+            "jti": session.jti,
+            "issued_at": session.issued_at,
+            "expires_at": session.expires_at,
+        }
+        access_extra: dict[str, Any] = {"client_id": client_id}
+        if scope:
+            access_extra["scope"] = scope
+        access = self.signer.sign(
+            session_claims(**common, audience=event_id, token_use="access", extra=access_extra)  # noqa: S106
+        )
+        auth_time = int(ticket.admitted_at if ticket.admitted_at is not None else session.issued_at)
+        id_extra: dict[str, Any] = {"azp": client_id, "auth_time": auth_time, "at_hash": at_hash(access)}
+        if nonce:
+            id_extra["nonce"] = nonce
+        id_extra.update(id_claims or {})
+        id_token = self.signer.sign(
+            session_claims(**common, audience=client_id, token_use="id", extra=id_extra)  # noqa: S106
+        )
         return IssuedTokens(access, id_token, "Bearer", max(0, session.expires_at - int(now)), ticket)
 
     def end_session(self, event_id: str, request_id: str, status: Status | str) -> Ticket:
