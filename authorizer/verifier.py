@@ -88,7 +88,7 @@ def from_authorization(value: str | None) -> str | None:
     value = value.strip()
     scheme, sep, rest = value.partition(" ")
     if not sep:
-        return value or None
+        return None if value.lower() == "bearer" else value or None
     if scheme.lower() != "bearer":
         return None
     return rest.strip() or None

@@ -244,7 +244,7 @@ def test_handler_reads_its_configuration_from_the_environment(waiting_room: Runn
         token = waiting_room.access_token()
         assert_allowed(lambda_handler.handler(rest_request({"Cookie": f"wr={token}"}), None), waiting_room)
         assert_denied(lambda_handler.handler(rest_token(forge.tampered(token)), None))
-        with pytest.raises(Exception, match="^Unauthorized$"):
+        with pytest.raises(Exception, match=r"^Unauthorized$"):
             lambda_handler.handler(rest_request(), None)
     finally:
         lambda_handler.reset()
