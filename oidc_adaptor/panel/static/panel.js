@@ -1,0 +1,370 @@
+/*
+ * Control panel: reads the admin API with the key the operator pasted (kept in sessionStorage)
+ * and draws one card per event with counts, a chart of the last hour and the operator actions.
+ * No inline script, no third-party code: the page's CSP allows scripts from this origin only.
+ */
+(function () {
+  "use strict";
+
+  var KEY_STORAGE = "waitingroom.panel.admin-key";
+  var SAMPLE_PREFIX = "waitingroom.panel.samples.";
+  var COUNTS_EVERY_MS = 2000;
+  var HISTORY_EVERY_MS = 10000;
+  var WINDOW_MS = 3600 * 1000;
+  var SVG_NS = "http://www.w3.org/2000/svg";
+
+  var prefix = document.body.getAttribute("data-admin-prefix") || "/admin";
+  var signInForm = document.getElementById("sign-in");
+  var signOutButton = document.getElementById("sign-out");
+  var eventsBox = document.getElementById("events");
+  var messageBox = document.getElementById("message");
+  var announcer = document.getElementById("announcer");
+  var template = document.getElementById("event-template");
+  var dialog = document.getElementById("confirm-reset");
+
+  var cards = {};       // event id -> { root, history, samples, last }
+  var timers = [];
+
+  // -- admin API ------------------------------------------------------------------------------
+
+  function adminKey() { return sessionStorage.getItem(KEY_STORAGE); }
+
+  function api(method, path, body) {
+    var init = { method: method, headers: { "Authorization": "Bearer " + adminKey(), "Accept": "application/json" } };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(prefix + path, init).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (payload) {
+        if (response.status === 401) {
+          signOut("The admin key was refused. Sign in again.");
+          throw new Error("unauthorized");
+        }
+        if (!response.ok) throw new Error(payload.message || payload.error || ("HTTP " + response.status));
+        return payload;
+      });
+    });
+  }
+
+  // -- messages -------------------------------------------------------------------------------
+
+  function announce(text) {
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  function showError(text) {
+    messageBox.textContent = text;
+    messageBox.hidden = !text;
+  }
+
+  // -- sign in and out ------------------------------------------------------------------------
+
+  function signOut(reason) {
+    sessionStorage.removeItem(KEY_STORAGE);
+    timers.forEach(window.clearInterval);
+    timers = [];
+    cards = {};
+    eventsBox.innerHTML = "";
+    signOutButton.hidden = true;
+    signInForm.hidden = false;
+    showError(reason || "");
+    document.getElementById("admin-key").focus();
+  }
+
+  signInForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var input = document.getElementById("admin-key");
+    sessionStorage.setItem(KEY_STORAGE, input.value.trim());
+    input.value = "";
+    start();
+  });
+
+  signOutButton.addEventListener("click", function () { signOut(""); announce("Signed out."); });
+
+  function start() {
+    api("GET", "/events").then(function (payload) {
+      showError("");
+      signInForm.hidden = true;
+      signOutButton.hidden = false;
+      eventsBox.innerHTML = "";
+      cards = {};
+      payload.events.forEach(addCard);
+      if (!payload.events.length) eventsBox.textContent = "No events are configured.";
+      refreshCounts();
+      refreshHistory();
+      timers.push(window.setInterval(refreshCounts, COUNTS_EVERY_MS));
+      timers.push(window.setInterval(refreshHistory, HISTORY_EVERY_MS));
+      announce("Signed in. " + payload.events.length + " event(s).");
+    }).catch(function (error) {
+      if (error.message !== "unauthorized") signOut("Could not load the events: " + error.message);
+    });
+  }
+
+  // -- one card per event ---------------------------------------------------------------------
+
+  function field(root, name) { return root.querySelector('[data-field="' + name + '"]'); }
+
+  function addCard(info) {
+    var root = template.content.firstElementChild.cloneNode(true);
+    var id = info.event_id;
+    root.setAttribute("data-event-id", id);
+    root.setAttribute("aria-labelledby", "event-name-" + id);
+    var heading = root.querySelector(".event-name");
+    heading.id = "event-name-" + id;
+    heading.textContent = info.name === id ? id : info.name + " (" + id + ")";
+    // Give every control a unique id so labels and the accessibility tree stay unambiguous.
+    root.querySelectorAll("input, select").forEach(function (control) {
+      control.id = "event-" + id + "-" + control.name;
+    });
+    var card = { root: root, id: id, history: [], samples: loadSamples(id), last: null };
+    cards[id] = card;
+    wireActions(card);
+    eventsBox.appendChild(root);
+  }
+
+  function refreshCounts() {
+    Object.keys(cards).forEach(function (id) {
+      api("GET", "/events/" + encodeURIComponent(id) + "/counts").then(function (counts) {
+        showCounts(cards[id], counts);
+      }).catch(function (error) {
+        if (error.message !== "unauthorized") showError("Could not read " + id + ": " + error.message);
+      });
+    });
+  }
+
+  function refreshHistory() {
+    Object.keys(cards).forEach(function (id) {
+      api("GET", "/panel/history?event_id=" + encodeURIComponent(id)).then(function (payload) {
+        var card = cards[id];
+        if (!card) return;
+        var offset = Date.now() - payload.now * 1000; // server clock to browser clock
+        card.history = payload.points.map(function (p) { return [p[0] * 1000 + offset, p[1]]; });
+        drawChart(card);
+      }).catch(function () { /* the counts poll reports errors */ });
+    });
+  }
+
+  function showCounts(card, counts) {
+    if (!card) return;
+    var root = card.root;
+    ["serving_counter", "last_position", "waiting", "active", "completed", "abandoned", "expired"].forEach(function (name) {
+      field(root, name).textContent = String(counts[name]);
+    });
+    field(root, "admission_rate").textContent = formatRate(counts.admission_rate);
+    var policy = counts.policy || {};
+    field(root, "policy").textContent = describePolicy(policy);
+    var state = field(root, "state");
+    state.textContent = counts.paused ? "paused" : (policy.strategy === "manual" ? "manual" : "admitting");
+    state.className = "pill state " + (counts.paused ? "paused" : "running");
+    var pauseButton = root.querySelector('[data-role="pause"]');
+    pauseButton.textContent = counts.paused ? "Resume" : "Pause";
+    field(root, "pause-hint").textContent = counts.paused
+      ? "Automatic admission is paused. Letting visitors in by hand still works."
+      : "Automatic admission is running.";
+    if (!card.last) fillRateForm(root, policy);
+    card.last = counts;
+    card.samples.push([Date.now(), counts.waiting, counts.admitted !== undefined ? counts.admitted : counts.serving_counter]);
+    trimSamples(card);
+    saveSamples(card);
+    drawChart(card);
+  }
+
+  function fillRateForm(root, policy) {
+    var form = root.querySelector('[data-action="rate"]');
+    form.elements.strategy.value = policy.strategy || "periodic";
+    form.elements.increment_by.value = policy.increment_by;
+    form.elements.every.value = policy.every;
+    form.elements.max_active.value = policy.max_active;
+  }
+
+  function formatRate(perSecond) {
+    var perMinute = (Number(perSecond) || 0) * 60;
+    return (perMinute >= 10 ? Math.round(perMinute) : perMinute.toFixed(1)) + " / min";
+  }
+
+  function describePolicy(policy) {
+    if (policy.strategy === "periodic") {
+      return "Strategy: periodic, " + policy.increment_by + " visitor(s) every " + policy.every + " s.";
+    }
+    if (policy.strategy === "max_active") {
+      return "Strategy: keep up to " + policy.max_active + " active sessions, checked every " + policy.every + " s.";
+    }
+    return "Strategy: manual, only operators let visitors in.";
+  }
+
+  // -- samples of the waiting count (the server keeps only the serving counter's history) -----
+
+  function loadSamples(id) {
+    try {
+      var value = JSON.parse(sessionStorage.getItem(SAMPLE_PREFIX + id) || "[]");
+      return Array.isArray(value) ? value : [];
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function trimSamples(card) {
+    var cutoff = Date.now() - WINDOW_MS;
+    while (card.samples.length && card.samples[0][0] < cutoff) card.samples.shift();
+    if (card.samples.length > 2000) card.samples = card.samples.filter(function (_, i) { return i % 2 === 0; });
+  }
+
+  function saveSamples(card) {
+    try {
+      sessionStorage.setItem(SAMPLE_PREFIX + card.id, JSON.stringify(card.samples));
+    } catch (e) { /* storage full: the chart keeps working from memory */ }
+  }
+
+  // -- the chart: inline SVG, drawn here -------------------------------------------------------
+
+  function svg(name, attributes, text) {
+    var node = document.createElementNS(SVG_NS, name);
+    Object.keys(attributes || {}).forEach(function (key) { node.setAttribute(key, attributes[key]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function drawChart(card) {
+    var width = 640, height = 220, left = 44, right = 12, top = 12, bottom = 28;
+    var now = Date.now(), from = now - WINDOW_MS;
+    var admitted = card.history.length ? card.history.slice() : card.samples.map(function (s) { return [s[0], s[2]]; });
+    var waiting = card.samples.map(function (s) { return [s[0], s[1]]; });
+    var maxValue = 1;
+    admitted.concat(waiting).forEach(function (p) { if (p[1] > maxValue) maxValue = p[1]; });
+    maxValue = niceCeiling(maxValue);
+    function x(t) { return left + (Math.max(t, from) - from) / WINDOW_MS * (width - left - right); }
+    function y(v) { return top + (1 - v / maxValue) * (height - top - bottom); }
+
+    var last = card.last || {};
+    var summary = "Now " + (last.waiting || 0) + " waiting and " +
+      (last.admitted !== undefined ? last.admitted : (last.serving_counter || 0)) + " admitted in total.";
+    var chart = svg("svg", {
+      viewBox: "0 0 " + width + " " + height, role: "img", "class": "chart-svg",
+      "aria-label": "Chart of waiting and admitted visitors over the last hour. " + summary
+    });
+    [0, 0.5, 1].forEach(function (fraction) {
+      var value = Math.round(maxValue * fraction);
+      chart.appendChild(svg("line", { x1: left, x2: width - right, y1: y(value), y2: y(value), "class": "grid" }));
+      chart.appendChild(svg("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end", "class": "tick" }, String(value)));
+    });
+    [[from, "-60 min"], [from + WINDOW_MS / 2, "-30 min"], [now, "now"]].forEach(function (mark, i) {
+      chart.appendChild(svg("text", {
+        x: x(mark[0]), y: height - 8, "class": "tick", "text-anchor": ["start", "middle", "end"][i]
+      }, mark[1]));
+    });
+    chart.appendChild(svg("path", { d: stepPath(admitted, x, y, now), "class": "line admitted" }));
+    chart.appendChild(svg("path", { d: linePath(waiting, x, y), "class": "line waiting" }));
+    var box = card.root.querySelector(".chart-box");
+    box.innerHTML = "";
+    box.appendChild(chart);
+  }
+
+  function niceCeiling(value) {
+    var magnitude = Math.pow(10, Math.floor(Math.log10(value)));
+    var steps = [1, 2, 5, 10];
+    for (var i = 0; i < steps.length; i++) if (steps[i] * magnitude >= value) return steps[i] * magnitude;
+    return 10 * magnitude;
+  }
+
+  function linePath(points, x, y) {
+    return points.map(function (p, i) { return (i ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1); }).join(" ");
+  }
+
+  function stepPath(points, x, y, now) {
+    if (!points.length) return "";
+    var d = "M" + x(points[0][0]).toFixed(1) + " " + y(points[0][1]).toFixed(1);
+    for (var i = 1; i < points.length; i++) {
+      d += " H" + x(points[i][0]).toFixed(1) + " V" + y(points[i][1]).toFixed(1);
+    }
+    return d + " H" + x(now).toFixed(1);
+  }
+
+  // -- actions --------------------------------------------------------------------------------
+
+  function wireActions(card) {
+    var root = card.root, id = card.id, path = "/events/" + encodeURIComponent(id);
+    function on(action, handler) {
+      var form = root.querySelector('[data-action="' + action + '"]');
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var button = form.querySelector("button[type=submit]");
+        button.disabled = true;
+        Promise.resolve().then(function () { return handler(form); }).then(function (text) {
+          if (text) { showError(""); announce(text); }
+          refreshCounts();
+          refreshHistory();
+        }).catch(function (error) {
+          if (error.message !== "unauthorized") showError(error.message);
+        }).then(function () { button.disabled = false; });
+      });
+    }
+
+    on("admit", function (form) {
+      var count = parseInt(form.elements.count.value, 10);
+      return api("POST", "/increment_serving_counter", { event_id: id, increment_by: count }).then(function (r) {
+        return "Serving counter of " + id + " is now " + r.serving_counter + ".";
+      });
+    });
+
+    on("pause", function () {
+      var paused = card.last && card.last.paused;
+      return api("POST", path + (paused ? "/resume" : "/pause")).then(function (r) {
+        return "Automatic admission of " + id + (r.paused ? " paused." : " resumed.");
+      });
+    });
+
+    on("rate", function (form) {
+      var body = { strategy: form.elements.strategy.value };
+      ["increment_by", "max_active"].forEach(function (name) {
+        if (form.elements[name].value !== "") body[name] = parseInt(form.elements[name].value, 10);
+      });
+      if (form.elements.every.value !== "") body.every = Number(form.elements.every.value);
+      return api("POST", path + "/admission", body).then(function (r) {
+        fillRateForm(root, r.policy);
+        return describePolicy(r.policy);
+      });
+    });
+
+    on("end", function (form) {
+      var body = { event_id: id, request_id: form.elements.request_id.value.trim(), status: form.elements.status.value };
+      return api("POST", "/update_session", body).then(function (r) {
+        form.elements.request_id.value = "";
+        return "Session marked " + r.status + ".";
+      });
+    });
+
+    on("reset", function () {
+      return confirmReset(id).then(function (confirmed) {
+        if (!confirmed) return "Reset cancelled.";
+        return api("POST", "/reset_initial_state", { event_id: id }).then(function () {
+          card.samples = [];
+          saveSamples(card);
+          return "Event " + id + " was reset.";
+        });
+      });
+    });
+  }
+
+  function confirmReset(id) {
+    document.getElementById("confirm-text").textContent =
+      "Every place in line, session and counter of " + id + " will be forgotten. Visitors in line lose their place.";
+    return new Promise(function (resolve) {
+      dialog.addEventListener("close", function handler() {
+        dialog.removeEventListener("close", handler);
+        resolve(dialog.returnValue === "reset");
+      });
+      dialog.returnValue = "cancel";
+      dialog.showModal();
+    });
+  }
+
+  // -- go ---------------------------------------------------------------------------------------
+
+  if (adminKey()) {
+    start();
+  } else {
+    signInForm.hidden = false;
+  }
+})();
