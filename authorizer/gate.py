@@ -183,16 +183,21 @@ def require_waiting_room_token(
     """
 
     def decorate(fn: F) -> F:
-        own: Gatekeeper | None = None
-        if verifier is not None or redirect_url is not None:
-            own = Gatekeeper(verifier or AuthorizerConfig.from_env(), redirect_url=redirect_url,
-                             redirect_html_only=redirect_html_only)
+        own: list[Gatekeeper] = []  # built on first request, so importing the views needs no configuration
+
+        def gatekeeper_for_view() -> Gatekeeper:
+            if verifier is None and redirect_url is None:
+                return _app_gatekeeper()
+            if not own:
+                own.append(Gatekeeper(verifier or AuthorizerConfig.from_env(), redirect_url=redirect_url,
+                                      redirect_html_only=redirect_html_only))
+            return own[0]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             from flask import Response, g, request
 
-            gatekeeper = own or _app_gatekeeper()
+            gatekeeper = gatekeeper_for_view()
             outcome = gatekeeper.check(request.environ)
             if isinstance(outcome, Denial):
                 return Response(outcome.body, status=outcome.status, headers=outcome.headers)
