@@ -40,12 +40,9 @@ def create_app(
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(admin.blueprint, url_prefix=settings.server.admin_prefix)
-    try:
-        from .oidc import blueprint as oidc_blueprint
-    except ImportError:  # the OIDC package is optional while it is being built
-        oidc_blueprint = None
-    if oidc_blueprint is not None:
-        app.register_blueprint(oidc_blueprint)
+    from .oidc import blueprint as oidc_blueprint
+
+    app.register_blueprint(oidc_blueprint)
 
     if settings.server.scheduler if start_scheduler is None else start_scheduler:
         from .scheduler import start_scheduler as start

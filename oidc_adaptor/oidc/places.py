@@ -1,0 +1,78 @@
+"""The waiting visitor's place in line, remembered by a cookie.
+
+The cookie holds a random handle (one per browser), never the request id: the request id is
+the secret that proves a place and stays on the server, in the shared store, under the SHA-256
+of the handle and the event id. Re-requesting the same authorization URL with the same cookie
+finds the same place; a browser without the cookie gets a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .clients import is_loopback
+
+COOKIE_NAME = "wr_place"
+HANDLE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+PLACE_NAMESPACE = "oidc-place"
+PLACE_TTL = 2 * 24 * 3600  # seconds a browser's place is remembered (cookie max-age too)
+
+
+@dataclass(frozen=True)
+class PlaceRef:
+    """Which place a browser holds in one event.
+
+    ``generation`` counts places this browser took in the event (a new one after the old one
+    ended). ``fresh`` is true for a place taken because ``max_age`` asked to re-authenticate:
+    its admission is recent by construction, so it is not sent back to the line again.
+    """
+
+    request_id: str
+    generation: int = 0
+    fresh: bool = False
+
+
+def new_handle() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def valid_handle(value: str | None) -> str | None:
+    return value if value and HANDLE_PATTERN.match(value) else None
+
+
+def cookie_is_secure(issuer: str) -> bool:
+    """Secure cookies everywhere except a plain-http issuer on a loopback host (local demos)."""
+    parts = urlsplit(issuer)
+    return not (parts.scheme == "http" and is_loopback(parts.hostname or ""))
+
+
+class Places:
+    def __init__(self, store: Any, now: Any) -> None:
+        self.store = store
+        self._now = now
+
+    @staticmethod
+    def _key(handle: str, event_id: str) -> str:
+        return hashlib.sha256(f"{handle}\n{event_id}".encode()).hexdigest()
+
+    @staticmethod
+    def idempotency_key(handle: str, event_id: str, generation: int) -> str:
+        """Entering twice with one handle (two tabs at once) still takes one place."""
+        return "oidc-" + hashlib.sha256(f"{handle}\n{event_id}\n{generation}".encode()).hexdigest()[:40]
+
+    def lookup(self, handle: str, event_id: str) -> PlaceRef | None:
+        raw = self.store.get(PLACE_NAMESPACE, self._key(handle, event_id), self._now())
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return PlaceRef(data["request_id"], int(data.get("generation", 0)), bool(data.get("fresh", False)))
+
+    def remember(self, handle: str, event_id: str, ref: PlaceRef) -> None:
+        value = json.dumps({"request_id": ref.request_id, "generation": ref.generation, "fresh": ref.fresh})
+        self.store.put(PLACE_NAMESPACE, self._key(handle, event_id), value, PLACE_TTL, self._now())

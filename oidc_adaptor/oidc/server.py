@@ -1,0 +1,212 @@
+"""Authlib's authorization server, wired to the waiting room.
+
+Authlib does the protocol: request validation, client authentication (``client_secret_basic``,
+``client_secret_post``, ``none``), PKCE, nonce and ``prompt`` checks, error formats. This module
+supplies the storage hooks and adds what Authlib leaves to the server: S256-only PKCE (required
+for public clients), atomic single-use codes with replay revocation, and tokens signed by
+:mod:`core.tokens` through the room's ``issue_oidc_tokens`` use case.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode
+
+from core import errors
+from core.model import Status
+
+from .clients import Client, ClientRegistry
+from .codes import CodeStore, new_code
+
+log = logging.getLogger("waitingroom.oidc")
+
+REVOKED_JTI_NAMESPACE = "oidc-revoked-jti"
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """The resource owner of this provider: an admitted place in line."""
+
+    event_id: str
+    request_id: str
+    admitted_at: float
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only: ``plain`` or a missing method is refused, and public clients must use it."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        challenge, method = data.get("code_challenge"), data.get("code_challenge_method")
+        client: Client = grant.request.client
+        if not challenge and client.is_public:
+            raise InvalidRequestError("A public client must send a PKCE 'code_challenge' (S256).")
+        if (challenge or method) and method != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class WaitingRoomOpenIDCode(OpenIDCode):
+    """OpenID checks at the authorization endpoint (nonce, prompt). The id token itself is made
+    with the access token by :meth:`CodeGrant.generate_token`, so ``process_token`` adds nothing."""
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        return False  # nonce is bound to the code and echoed; replay protection is the RP's job
+
+    def process_token(self, grant: Any, response: Any) -> Any:
+        return response[1]
+
+
+class CodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    @property
+    def oidc(self) -> Any:
+        return self.server.oidc
+
+    def generate_authorization_code(self) -> str:
+        return new_code()
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        visitor: Visitor = request.user
+        data = request.payload.data
+        self.oidc.codes.save(
+            code,
+            client_id=request.client.client_id,
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.scope or "",
+            nonce=data.get("nonce") or None,
+            code_challenge=data.get("code_challenge") or None,
+            code_challenge_method=data.get("code_challenge_method") or None,
+            event_id=visitor.event_id,
+            request_id=visitor.request_id,
+            auth_time=int(visitor.admitted_at),
+        )
+
+    def query_authorization_code(self, code: str, client: Client) -> Any:
+        redemption = self.oidc.codes.redeem(code)
+        if redemption.replayed is not None:
+            self.oidc.revoke_grant(redemption.replayed)
+            raise InvalidGrantError("The authorization code was already used; its tokens are revoked.")
+        grant = redemption.code
+        if grant is None or grant.client_id != client.client_id:
+            return None
+        return grant
+
+    def delete_authorization_code(self, authorization_code: Any) -> None:
+        """Nothing to do: redemption already took the code out of the store atomically."""
+
+    def authenticate_user(self, authorization_code: Any) -> Visitor:
+        return Visitor(authorization_code.event_id, authorization_code.request_id, authorization_code.auth_time)
+
+    def generate_token(self, user: Any = None, scope: Any = None, grant_type: Any = None,
+                       expires_in: Any = None, include_refresh_token: bool = True) -> dict[str, Any]:
+        code = self.request.authorization_code
+        client: Client = self.request.client
+        scopes = (code.scope or "").split()
+        id_claims: dict[str, Any] = {}
+        if client.email_claim:
+            id_claims.update(email_claims(code.event_id, user_sub(code.request_id)))
+        try:
+            issued = self.oidc.room().issue_oidc_tokens(
+                code.event_id,
+                code.request_id,
+                client_id=client.client_id,
+                validity=client.token_lifetime,
+                nonce=code.nonce,
+                scope=code.scope,
+                id_claims=id_claims,
+            )
+        except (errors.NotAdmitted, errors.PositionExpired, errors.SessionEnded, errors.UnknownRequest) as exc:
+            raise InvalidGrantError(f"The place in line can no longer receive tokens ({exc.code}).") from None
+        if self.oidc.codes.is_revoked(code.key):
+            self.oidc.revoke_grant(code)  # replayed while we were issuing: revoke what we just made
+            raise InvalidGrantError("The authorization code was already used; its tokens are revoked.")
+        token: dict[str, Any] = {
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+        }
+        if "openid" in scopes:
+            token["id_token"] = issued.id_token
+        if code.scope:
+            token["scope"] = code.scope
+        return token
+
+
+def user_sub(request_id: str) -> str:
+    from core.model import ticket_id_for
+
+    return ticket_id_for(request_id)
+
+
+def email_claims(event_id: str, sub: str) -> dict[str, Any]:
+    """A synthetic, unroutable address (RFC 2606 ``.invalid``) for relying parties that insist on
+    an email claim (oauth2-proxy). It identifies the place in line, not a person."""
+    return {"email": f"{sub}@{event_id}.waitingroom.invalid", "email_verified": True}
+
+
+class WaitingRoomAuthorizationServer(AuthorizationServer):
+    """Authlib's Flask authorization server over the client registry and code store."""
+
+    def __init__(self, oidc: OidcProvider) -> None:
+        super().__init__()
+        self.oidc = oidc
+        self.register_grant(CodeGrant, [S256CodeChallenge(required=True), WaitingRoomOpenIDCode(require_nonce=False)])
+
+    def query_client(self, client_id: str) -> Client | None:
+        return self.oidc.clients.get(client_id)
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """Tokens are self-contained JWTs; the session is recorded by the room when they are issued."""
+
+
+class OidcProvider:
+    """Everything the OIDC endpoints of one app share."""
+
+    def __init__(self, services: Any) -> None:
+        from .places import Places
+
+        self.services = services
+        now = services.clock.now
+        self.clients = ClientRegistry(services.settings.clients, services.settings.events, services.store, now)
+        self.codes = CodeStore(services.store, now)
+        self.places = Places(services.store, now)
+        self.server = WaitingRoomAuthorizationServer(self)
+
+    def room(self) -> Any:
+        return self.services.room
+
+    def revoke_grant(self, grant: Any) -> None:
+        """Revoke what a code's first redemption issued: the session ends as abandoned and its
+        token id goes on the revoked list that /userinfo checks. Best effort, never raises a
+        domain error (a replay must still get ``invalid_grant``)."""
+        self.codes.mark_revoked(grant.key)
+        room = self.room()
+        try:
+            ticket = room.ticket(grant.event_id, grant.request_id)
+        except errors.WaitingRoomError:
+            return
+        session = ticket.session
+        if session is None:
+            return
+        now = self.services.clock.now()
+        self.services.store.put(REVOKED_JTI_NAMESPACE, session.jti, "1", max(session.expires_at - now, 0) + 300, now)
+        if ticket.status is Status.ISSUED:
+            try:
+                room.end_session(grant.event_id, grant.request_id, Status.ABANDONED)
+            except errors.WaitingRoomError as exc:
+                log.info("session already ended when its code was replayed: %s", exc.code)
+        log.warning("authorization code replayed; session revoked", extra={"event_id": grant.event_id})
+
+    def is_revoked(self, jti: str) -> bool:
+        return self.services.store.get(REVOKED_JTI_NAMESPACE, jti, self.services.clock.now()) is not None

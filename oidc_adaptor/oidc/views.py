@@ -1,0 +1,413 @@
+"""HTTP endpoints of the OpenID Connect provider: thin views over Authlib and the room.
+
+``/authorize`` validates the request (an unknown client or redirect URI gets an error page,
+never a redirect), then either redirects an admitted visitor back with ``code``, ``state`` and
+``iss`` (RFC 9207) or shows the waiting page. Every redirect this endpoint makes, errors
+included, carries ``iss``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oidc.core.errors import LoginRequiredError, RequestNotSupportedError, RequestURINotSupportedError
+from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request, url_for
+
+from core import errors
+from core.model import Status, Ticket
+from core.tokens import TokenError, TokenVerifier
+
+from ..auth import require_admin
+from ..services import services
+from .clients import SCOPES, Client, ClientError
+from .places import COOKIE_NAME, PLACE_TTL, PlaceRef, cookie_is_secure, new_handle, valid_handle
+from .server import OidcProvider, Visitor, email_claims
+from .waiting import LIVE_STATUSES, estimate_wait, status_view
+
+log = logging.getLogger("waitingroom.oidc")
+
+blueprint = Blueprint("oidc", __name__)
+
+EXTENSION = "waitingroom_oidc"
+HTML_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+NO_JS_REFRESH_SECONDS = 120
+CORS_ENDPOINTS = {"oidc.discovery", "oidc.token", "oidc.userinfo", "oidc.userinfo_alias"}
+
+
+@blueprint.record_once
+def _setup(state: Any) -> None:
+    app = state.app
+    app.extensions[EXTENSION] = OidcProvider(app.extensions["waitingroom"])
+    prefix = app.extensions["waitingroom"].settings.server.admin_prefix
+    app.add_url_rule(f"{prefix}/clients", "oidc_admin_clients", admin_list_clients, methods=["GET"])
+    app.add_url_rule(f"{prefix}/clients", "oidc_admin_register_client", admin_register_client, methods=["POST"])
+    app.add_url_rule(f"{prefix}/clients/<client_id>", "oidc_admin_client", admin_get_client, methods=["GET"])
+    app.add_url_rule(f"{prefix}/clients/<client_id>", "oidc_admin_delete_client", admin_delete_client,
+                     methods=["DELETE"])
+
+
+def provider() -> OidcProvider:
+    return current_app.extensions[EXTENSION]
+
+
+def issuer() -> str:
+    return services().settings.server.issuer
+
+
+@blueprint.after_request
+def _headers(response: Response) -> Response:
+    if request.endpoint in CORS_ENDPOINTS:
+        # Browser-based public clients call these cross-origin; no cookies are involved.
+        response.headers.setdefault("Access-Control-Allow-Origin", "*")
+        response.headers.setdefault("Access-Control-Allow-Headers", "Authorization, Content-Type")
+        response.headers.setdefault("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+    if response.mimetype == "text/html":
+        response.headers["Content-Security-Policy"] = HTML_CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- discovery ------------------------------------------------------------------------------------
+
+
+@blueprint.get("/.well-known/openid-configuration")
+def discovery() -> Response:
+    iss = issuer()
+    response = jsonify(
+        issuer=iss,
+        authorization_endpoint=f"{iss}/authorize",
+        token_endpoint=f"{iss}/token",
+        userinfo_endpoint=f"{iss}/userinfo",
+        jwks_uri=f"{iss}/.well-known/jwks.json",
+        response_types_supported=["code"],
+        response_modes_supported=["query"],
+        grant_types_supported=["authorization_code"],
+        subject_types_supported=["public"],
+        id_token_signing_alg_values_supported=["RS256"],
+        token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post", "none"],
+        code_challenge_methods_supported=["S256"],
+        scopes_supported=list(SCOPES),
+        claims_supported=[
+            "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash",
+            "event_id", "queue_position", "email", "email_verified",
+        ],
+        prompt_values_supported=["none", "login"],
+        authorization_response_iss_parameter_supported=True,
+        claims_parameter_supported=False,
+        request_parameter_supported=False,
+        request_uri_parameter_supported=False,
+    )
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+# -- authorization endpoint -----------------------------------------------------------------------
+
+
+def error_page(message: str, status: int = 400) -> Response:
+    """An error the visitor sees; used whenever redirecting to the client would be unsafe."""
+    response = make_response(render_template("oidc_error.html", message=message), status)
+    return response
+
+
+def with_iss(location: str) -> str:
+    return add_params_to_uri(location, [("iss", issuer())])
+
+
+def authorization_error(error: OAuth2Error, redirect_uri: str | None, state: str | None) -> Response:
+    """Redirect an OAuth error to a validated redirect URI with ``state`` and ``iss``; else a page."""
+    if not redirect_uri:
+        return error_page(error.description or error.error or "invalid request")
+    params = [("error", error.error)]
+    if error.description:
+        params.append(("error_description", error.description))
+    if state:
+        params.append(("state", state))
+    params.append(("iss", issuer()))
+    response = make_response("", 302)
+    response.headers["Location"] = add_params_to_uri(redirect_uri, params)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def authorization_url() -> str:
+    """The URL that re-requests this authorization (a POSTed request becomes the same GET)."""
+    base = url_for("oidc.authorize")
+    if request.method == "POST":
+        return f"{base}?{urlencode(list(request.form.items(multi=True)))}"
+    query = request.query_string.decode("latin-1")
+    return f"{base}?{query}" if query else base
+
+
+def _max_age() -> int | None:
+    raw = request.values.get("max_age")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise InvalidRequestError("'max_age' must be a non-negative whole number of seconds.")
+    return int(raw)
+
+
+def _current_place(handle: str | None, event_id: str) -> tuple[PlaceRef | None, Ticket | None]:
+    if handle is None:
+        return None, None
+    ref = provider().places.lookup(handle, event_id)
+    if ref is None:
+        return None, None
+    try:
+        return ref, services().room.ticket(event_id, ref.request_id)
+    except errors.UnknownRequest:
+        return ref, None
+
+
+def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None) -> Visitor | None:
+    """The admitted visitor this browser is, or None (waiting, ended, or admitted too long ago
+    for ``max_age``: then a new place in line is the re-authentication)."""
+    if ref is None or ticket is None or ticket.status not in (Status.ADMITTED, Status.ISSUED):
+        return None
+    admitted_at = ticket.admitted_at if ticket.admitted_at is not None else ticket.entered_at
+    if max_age is not None and not ref.fresh and services().clock.now() - admitted_at > max_age:
+        return None
+    return Visitor(ticket.event_id, ticket.request_id, admitted_at)
+
+
+def _enter(handle: str, event_id: str, ref: PlaceRef | None, ticket: Ticket | None,
+           max_age: int | None) -> tuple[PlaceRef, Ticket]:
+    """Keep a live, waiting place; otherwise take a new one (idempotent per browser and generation)."""
+    if ref is not None and ticket is not None and ticket.status is Status.WAITING:
+        return ref, ticket
+    generation = 0 if ref is None else ref.generation + 1
+    places = provider().places
+    for _ in range(3):  # an old idempotency key may return an ended place: move on to the next
+        ticket = services().room.enter(event_id, places.idempotency_key(handle, event_id, generation))
+        if ticket.status in LIVE_STATUSES:
+            break
+        generation += 1
+    assert ticket is not None
+    ref = PlaceRef(ticket.request_id, generation, fresh=max_age is not None)
+    places.remember(handle, event_id, ref)
+    return ref, ticket
+
+
+def _set_cookie(response: Response, handle: str) -> None:
+    response.set_cookie(
+        COOKIE_NAME, handle, max_age=PLACE_TTL, path="/", httponly=True, samesite="Lax",
+        secure=cookie_is_secure(issuer()),
+    )
+
+
+@blueprint.route("/authorize", methods=["GET", "POST"])
+def authorize() -> Response:
+    oidc = provider()
+    values = request.values
+    state = values.get("state")
+    client: Client | None = oidc.clients.get(values.get("client_id"))
+    if client is None:
+        return error_page("This sign-in link names an application this waiting room does not know.")
+    redirect_uri = values.get("redirect_uri")
+    if redirect_uri is None:
+        redirect_uri = client.get_default_redirect_uri()
+        if redirect_uri is None:
+            return error_page("This sign-in link does not say where to return (redirect_uri is missing).")
+    elif not client.check_redirect_uri(redirect_uri) or len(values.getlist("redirect_uri")) > 1:
+        return error_page("This sign-in link asks to return to an address the application did not register.")
+
+    try:
+        if "request" in values:
+            raise RequestNotSupportedError()
+        if "request_uri" in values:
+            raise RequestURINotSupportedError()
+        max_age = _max_age()
+    except OAuth2Error as error:
+        return authorization_error(error, redirect_uri, state)
+
+    event_id = client.event_id
+    handle = valid_handle(request.cookies.get(COOKIE_NAME))
+    ref, ticket = _current_place(handle, event_id)
+    visitor = _visitor(ref, ticket, max_age)
+    prompts = (values.get("prompt") or "").split()
+
+    try:
+        grant = oidc.server.get_consent_grant(end_user=visitor)
+        if visitor is None and "none" in prompts:
+            raise LoginRequiredError()  # OpenIDCode checks this only for the openid scope
+    except OAuth2Error as error:
+        return authorization_error(error, redirect_uri if error.error != "invalid_client" else None, state)
+
+    handle = handle or new_handle()
+    if visitor is None:
+        ref, ticket = _enter(handle, event_id, ref, ticket, max_age)
+        visitor = _visitor(ref, ticket, max_age)
+    if visitor is not None:
+        response = oidc.server.create_authorization_response(grant=grant, grant_user=visitor)
+        if response.status_code in (301, 302, 303) and "Location" in response.headers:
+            response.headers["Location"] = with_iss(response.headers["Location"])
+        response.headers["Cache-Control"] = "no-store"
+        if ref is not None and ref.fresh:
+            oidc.places.remember(handle, event_id, PlaceRef(ref.request_id, ref.generation, fresh=False))
+        _set_cookie(response, handle)
+        return response
+
+    assert ticket is not None
+    response = waiting_page(event_id, ticket)
+    _set_cookie(response, handle)
+    return response
+
+
+def waiting_page(event_id: str, ticket: Ticket) -> Response:
+    room = services().room
+    counters = room.counters(event_id)
+    view = status_view(ticket, counters.serving, room.admission_rate(event_id))
+    estimate = estimate_wait(view["ahead"], room.admission_rate(event_id))
+    html = render_template(
+        "waiting.html",
+        event_name=room.event(event_id).display_name,
+        position=ticket.position,
+        ahead=view["ahead"],
+        estimate=estimate,
+        authorize_url=authorization_url(),
+        status_url=url_for("oidc.waiting_status", event=event_id),
+        refresh_seconds=NO_JS_REFRESH_SECONDS,
+    )
+    return make_response(html, 200)
+
+
+@blueprint.get("/authorize/status")
+def waiting_status() -> Response:
+    """The waiting page's poll: the place this browser holds in one event, as JSON."""
+    event_id = request.args.get("event", "")
+    services().room.event(event_id)
+    handle = valid_handle(request.cookies.get(COOKIE_NAME))
+    _ref, ticket = _current_place(handle, event_id)
+    if ticket is None:
+        response = jsonify(status="unknown", admitted=False)
+        response.status_code = 404
+    else:
+        room = services().room
+        response = jsonify(status_view(ticket, room.counters(event_id).serving, room.admission_rate(event_id)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- token endpoint -------------------------------------------------------------------------------
+
+
+@blueprint.post("/token")
+def token() -> Response:
+    response = provider().server.create_token_response()
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+# -- userinfo -------------------------------------------------------------------------------------
+
+
+def _bearer_error(status: int, error: str, description: str) -> Response:
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    challenge = f'Bearer error="{error}", error_description="{description}"' if error else "Bearer"
+    response.headers["WWW-Authenticate"] = challenge
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _access_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        return request.form.get("access_token") or None
+    return None
+
+
+@blueprint.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    token_value = _access_token()
+    if token_value is None:
+        return _bearer_error(401, "invalid_request", "an access token is required")
+    svc = services()
+    keys = {k["kid"]: k for k in svc.signer.jwks()["keys"]}
+    verifier = TokenVerifier(keys.get, issuer=svc.settings.server.issuer, audience=None, required_use="access")
+    try:
+        claims = verifier.verify(token_value)
+    except TokenError as exc:
+        return _bearer_error(401, "invalid_token", exc.reason)
+    event_id = claims.get("event_id")
+    if event_id not in svc.settings.events or claims.get("aud") != event_id:
+        return _bearer_error(401, "invalid_token", "the token is not for an event of this waiting room")
+    if provider().is_revoked(str(claims.get("jti"))):
+        return _bearer_error(401, "invalid_token", "the token was revoked")
+    info: dict[str, Any] = {"sub": claims["sub"], "event_id": event_id, "queue_position": claims.get("queue_position")}
+    client = provider().clients.get(claims.get("client_id"))
+    if client is not None and client.email_claim:
+        info.update(email_claims(str(event_id), claims["sub"]))
+    response = jsonify(info)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+blueprint.add_url_rule("/userInfo", "userinfo_alias", userinfo, methods=["GET", "POST"])
+
+
+# -- admin: clients -------------------------------------------------------------------------------
+
+
+def _admin_error(status: int, code: str, message: str) -> Response:
+    response = jsonify(error=code, message=message)
+    response.status_code = status
+    return response
+
+
+@require_admin
+def admin_list_clients() -> Response:
+    return jsonify(clients=[c.public_view() for c in provider().clients.all()])
+
+
+@require_admin
+def admin_get_client(client_id: str) -> Response:
+    client = provider().clients.get(client_id)
+    if client is None:
+        return _admin_error(404, "unknown_client", "no such client")
+    return jsonify(client.public_view())
+
+
+@require_admin
+def admin_register_client() -> Response:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return _admin_error(400, "bad_request", "send a JSON object")
+    try:
+        client, secret = provider().clients.register(data)
+    except ClientError as exc:
+        status = 409 if "already exists" in str(exc) else 400
+        return _admin_error(status, "invalid_client_metadata" if status == 400 else "conflict", str(exc))
+    body = client.public_view()
+    if secret is not None:
+        body["client_secret"] = secret  # shown once; only its hash is stored
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@require_admin
+def admin_delete_client(client_id: str) -> Response:
+    try:
+        deleted = provider().clients.delete(client_id)
+    except ClientError as exc:
+        return _admin_error(409, "conflict", str(exc))
+    if not deleted:
+        return _admin_error(404, "unknown_client", "no such client")
+    return Response(status=204)
