@@ -1,0 +1,24 @@
+"""Code run in separate processes by the contract tests (importable, so it works with ``spawn``)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from core.adapters.stores import open_store
+
+
+def enter_many(url: str, event_id: str, count: int, barrier: Any, results: Any, key_prefix: str | None) -> None:
+    """Enter ``count`` times once every process is ready; put [(request id, position), ...] on ``results``."""
+    store = open_store(url)
+    try:
+        barrier.wait(timeout=60)
+        got = []
+        for i in range(count):
+            key = None if key_prefix is None else f"{key_prefix}-{i}"
+            ticket = store.enter(event_id, secrets.token_urlsafe(24), key, time.time())
+            got.append((ticket.request_id, ticket.position))
+        results.put(got)
+    finally:
+        store.close()
