@@ -31,6 +31,9 @@ MAX_INCREMENT = 1_000_000
 
 PAUSED = "paused"
 
+SESSION_INDEX_NAMESPACE = "session-by-jti"
+SESSION_INDEX_GRACE = 300  # seconds the jti index outlives the token
+
 
 def new_request_id() -> str:
     """192 random bits, URL-safe: the secret that proves a place in line."""
@@ -159,6 +162,7 @@ class WaitingRoom:
         ticket = self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now)
         session = ticket.session
         assert session is not None
+        self._index_session(event_id, request_id, session.jti, session.expires_at, now)
         common = {
             "issuer": self.issuer,
             "audience": event_id,
@@ -203,6 +207,7 @@ class WaitingRoom:
         ticket = self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now)
         session = ticket.session
         assert session is not None
+        self._index_session(event_id, request_id, session.jti, session.expires_at, now)
         common: dict[str, Any] = {
             "issuer": self.issuer,
             "subject": ticket.ticket_id,
@@ -239,6 +244,29 @@ class WaitingRoom:
             raise InvalidArgument("status must be 'completed' or 'abandoned'")
         self.ticket(event_id, request_id)
         return self.store.end_session(event_id, request_id, status, self.clock.now())
+
+    def _index_session(self, event_id: str, request_id: str, jti: str, expires_at: int, now: float) -> None:
+        """Remember which place a session's ``jti`` belongs to, for :meth:`end_session_by_jti`.
+
+        A site holds only the visitor's token, never the secret request id. The record lives in
+        the key-value side of the store until shortly after the token expires. Not atomic with
+        the issuance: if this write is lost, the session simply times out instead.
+        """
+        put = getattr(self.store, "put", None)
+        if put is not None:
+            ttl = max(expires_at - now, 0) + SESSION_INDEX_GRACE
+            put(SESSION_INDEX_NAMESPACE, f"{event_id}/{jti}", request_id, ttl, now)
+
+    def end_session_by_jti(self, event_id: str, jti: str, status: Status | str) -> Ticket:
+        """:meth:`end_session` for a site that knows the session by its token's ``jti``."""
+        self.event(event_id)
+        get = getattr(self.store, "get", None)
+        request_id = None
+        if get is not None and isinstance(jti, str) and 0 < len(jti) <= 128:
+            request_id = get(SESSION_INDEX_NAMESPACE, f"{event_id}/{jti}", self.clock.now())
+        if request_id is None:
+            raise UnknownRequest("unknown session")
+        return self.end_session(event_id, request_id, status)
 
     # -- operators ----------------------------------------------------------------------------
 

@@ -1,0 +1,127 @@
+"""The sample site's checkout API: a tiny Flask app behind the project's site gate.
+
+``POST /checkout`` with ``Authorization: Bearer <access token>`` places a (pretend) order and
+then reports the visitor's session to the waiting room as ``completed``, which frees the slot
+for the next visitor and, with the authorizer's session check on, revokes the token. Requests
+without a valid waiting-room access token get the gate's ``401``.
+
+The site is static and may live on another origin (another port locally, S3 + CloudFront on
+AWS), so the API answers CORS preflights for the configured site origins only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+
+from authorizer.config import AuthorizerConfig
+from authorizer.gate import init_app, require_waiting_room_token
+from authorizer.verifier import AccessVerifier
+
+log = logging.getLogger("waitingroom.demo.checkout")
+
+MAX_TICKETS = 10
+
+SessionEnder = Callable[[Mapping[str, Any]], None]
+"""Tells the waiting room that the session of these verified claims is completed."""
+
+
+def admin_session_ender(
+    issuer: str, admin_key: str, admin_prefix: str = "/admin", timeout: float = 3.0
+) -> SessionEnder:
+    """End sessions through the waiting room's admin API (``POST {admin_prefix}/sessions/end``).
+
+    The site knows the visitor only by the token (``sub``, ``jti``), never by the secret request
+    id, so it names the session by its ``jti``.
+    """
+    url = f"{issuer.rstrip('/')}{admin_prefix}/sessions/end"
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("the waiting room URL must be http(s)")
+
+    def end(claims: Mapping[str, Any]) -> None:
+        body = json.dumps({"event_id": claims.get("event_id") or claims.get("aud"), "jti": claims.get("jti"),
+                           "status": "completed"}).encode()
+        req = urllib.request.Request(  # noqa: S310 - scheme checked above
+            url, data=body, method="POST",
+            headers={"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310 - scheme checked above
+            response.read()
+
+    return end
+
+
+def create_checkout_app(
+    verifier: AccessVerifier | AuthorizerConfig,
+    *,
+    allowed_origins: Iterable[str] = (),
+    end_session: SessionEnder | None = None,
+) -> Flask:
+    """Build the checkout API. ``end_session`` is called after each order (skipped when None)."""
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    origins = frozenset(o.rstrip("/") for o in allowed_origins)
+    init_app(app, verifier)
+
+    @app.after_request
+    def _cors(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin and origin in origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+                response.headers["Access-Control-Max-Age"] = "600"
+            response.headers["Access-Control-Expose-Headers"] = "WWW-Authenticate"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.route("/checkout", methods=["OPTIONS"])
+    def checkout_preflight() -> Response:
+        return Response(status=204)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok")
+
+    @app.get("/me")
+    @require_waiting_room_token
+    def me() -> Response:
+        claims = g.waitingroom_claims
+        return jsonify(sub=claims["sub"], event_id=claims.get("event_id"), queue_position=claims.get("queue_position"),
+                       expires_at=claims.get("exp"))
+
+    @app.post("/checkout")
+    @require_waiting_room_token
+    def checkout() -> tuple[Response, int]:
+        claims = g.waitingroom_claims
+        body = request.get_json(silent=True)
+        quantity = body.get("quantity", 1) if isinstance(body, dict) else 1
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_TICKETS:
+            return jsonify(error="bad_request", message=f"quantity must be a whole number from 1 to {MAX_TICKETS}"), 400
+        order = {
+            "order_id": "ord_" + secrets.token_hex(6),
+            "quantity": quantity,
+            "event_id": claims.get("event_id"),
+            "queue_position": claims.get("queue_position"),
+            "session": "active",
+        }
+        if end_session is not None:
+            try:
+                end_session(claims)
+                order["session"] = "completed"
+            except (OSError, urllib.error.URLError, ValueError) as exc:
+                # The order stands; the session simply runs until its token expires.
+                log.warning("could not report the session as completed: %s", exc)
+        log.info("order %s: %s ticket(s) for %s", order["order_id"], quantity, claims["sub"])
+        return jsonify(order), 201
+
+    return app
