@@ -1,5 +1,215 @@
-"""Placeholder: filled in by the REST API work."""
+"""The admin REST API (under ``[server] admin_prefix``, default ``/admin``).
 
-from flask import Blueprint
+Every view requires ``Authorization: Bearer <admin key>`` (:func:`oidc_adaptor.auth.require_admin`).
+The first six endpoints keep the paths and field names of the AWS solution's authenticated API;
+the ``/events`` endpoints are the operator's view of each event. Every change is logged with the
+index of the admin key used, never the key, a token or a request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify
+
+from core.model import AdmissionPolicy, Status
+from core.room import MAX_INCREMENT, WaitingRoom
+
+from . import params
+from .auth import require_admin
+from .services import services
 
 blueprint = Blueprint("admin", __name__)
+log = logging.getLogger("waitingroom.admin")
+
+MAX_EXPIRED_LIST = 10_000
+AWS_SESSION_STATUS = {1: Status.COMPLETED, -1: Status.ABANDONED}
+"""The AWS solution's numeric session statuses, still accepted by update_session."""
+
+
+def _audit(action: str, event_id: str, **details: Any) -> None:
+    log.info(
+        "admin %s on %s",
+        action,
+        event_id,
+        extra={"admin_key": f"#{g.get('admin_key_index')}", "action": action, "event_id": event_id, **details},
+    )
+
+
+def _room() -> WaitingRoom:
+    return services().room
+
+
+def _policy_body(policy: AdmissionPolicy) -> dict[str, Any]:
+    return {
+        "strategy": policy.strategy.value,
+        "increment_by": policy.increment_by,
+        "every": policy.every,
+        "max_active": policy.max_active,
+        "start_at": policy.start_at,
+        "end_at": policy.end_at,
+    }
+
+
+# -- AWS-compatible endpoints --------------------------------------------------------------------
+
+
+@blueprint.post("/increment_serving_counter")
+@require_admin
+def increment_serving_counter() -> Response:
+    """Move the serving counter by ``increment_by`` (may be negative); bounded to [0, last position]."""
+    body = params.json_object()
+    event_id = params.event_id_from(body.get("event_id"))
+    by = params.body_int(body, "increment_by", minimum=-MAX_INCREMENT, maximum=MAX_INCREMENT)
+    assert by is not None
+    serving = _room().advance(event_id, by)
+    _audit("increment_serving_counter", event_id, increment_by=by, serving_counter=serving)
+    return jsonify(event_id=event_id, serving_num=serving, serving_counter=serving)
+
+
+@blueprint.post("/update_session")
+@require_admin
+def update_session() -> Response:
+    """End an issued session as ``completed`` or ``abandoned`` (AWS: 1 / -1), once; 409 otherwise."""
+    body = params.json_object()
+    event_id = params.event_id_from(body.get("event_id"))
+    request_id = params.request_id_from(body.get("request_id"))
+    raw = body.get("status")
+    status: Status | str
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw in AWS_SESSION_STATUS:
+        status = AWS_SESSION_STATUS[raw]
+    elif isinstance(raw, str) and raw in (Status.COMPLETED.value, Status.ABANDONED.value):
+        status = raw
+    else:
+        raise params.BadRequest("'status' must be 'completed' or 'abandoned' (or 1 / -1)")
+    ticket = _room().end_session(event_id, request_id, status)
+    _audit("update_session", event_id, status=ticket.status.value)
+    return jsonify(event_id=event_id, request_id=request_id, status=ticket.status.value)
+
+
+@blueprint.get("/expired_tokens")
+@require_admin
+def expired_tokens() -> Response:
+    """Request ids of expired places and timed-out sessions, oldest first (a JSON array, as in AWS)."""
+    event_id = params.query_event_id()
+    return jsonify(_room().expired_request_ids(event_id, MAX_EXPIRED_LIST))
+
+
+@blueprint.get("/num_active_tokens")
+@require_admin
+def num_active_tokens() -> Response:
+    """Sessions holding a slot: admitted and not yet expired, or issued and not ended or timed out."""
+    event_id = params.query_event_id()
+    counters = _room().counters(event_id)
+    return jsonify(event_id=event_id, active_tokens=counters.active)
+
+
+@blueprint.post("/reset_initial_state")
+@require_admin
+def reset_initial_state() -> Response:
+    body = params.json_object()
+    event_id = params.event_id_from(body.get("event_id"))
+    _room().reset(event_id)
+    _audit("reset_initial_state", event_id)
+    return jsonify(event_id=event_id, message="Reset completed")
+
+
+@blueprint.post("/generate_token")
+@require_admin
+def generate_token() -> Response:
+    """Tokens for an admitted visitor, optionally with a custom ``validity_period`` (seconds)."""
+    body = params.json_object()
+    event_id = params.event_id_from(body.get("event_id"))
+    request_id = params.request_id_from(body.get("request_id"))
+    validity = params.body_int(body, "validity_period", required=False, minimum=1, maximum=7 * 24 * 3600)
+    issued = _room().issue_tokens(event_id, request_id, validity)
+    _audit("generate_token", event_id, validity_period=validity)
+    return jsonify(issued.as_dict())
+
+
+# -- operator endpoints ---------------------------------------------------------------------------
+
+
+@blueprint.get("/events")
+@require_admin
+def list_events() -> Response:
+    room = _room()
+    return jsonify(
+        events=[
+            {
+                "event_id": settings.event_id,
+                "name": settings.display_name,
+                "token_validity": settings.token_validity,
+                "queue_position_expiry": settings.queue_position_expiry,
+                "incr_serving_on_expiry": settings.incr_serving_on_expiry,
+                "admission": _policy_body(settings.admission),
+            }
+            for settings in room.events.values()
+        ]
+    )
+
+
+def _path_event(event_id: str) -> str:
+    event_id = params.event_id_from(event_id, "event id in the path")
+    _room().event(event_id)
+    return event_id
+
+
+@blueprint.get("/events/<event_id>/counts")
+@require_admin
+def event_counts(event_id: str) -> Response:
+    """Every counter of one event, its admission rate over 5 minutes, pause state and effective policy."""
+    event_id = _path_event(event_id)
+    room = _room()
+    return jsonify(
+        event_id=event_id,
+        **room.counters(event_id).as_dict(),
+        admission_rate=round(room.admission_rate(event_id), 3),
+        paused=room.is_paused(event_id),
+        policy=_policy_body(room.policy(event_id)),
+    )
+
+
+@blueprint.post("/events/<event_id>/pause")
+@require_admin
+def pause(event_id: str) -> Response:
+    """Stop automatic admission (the admin API can still move the counter)."""
+    event_id = _path_event(event_id)
+    _room().set_paused(event_id, True)
+    _audit("pause", event_id)
+    return jsonify(event_id=event_id, paused=True)
+
+
+@blueprint.post("/events/<event_id>/resume")
+@require_admin
+def resume(event_id: str) -> Response:
+    event_id = _path_event(event_id)
+    _room().set_paused(event_id, False)
+    _audit("resume", event_id)
+    return jsonify(event_id=event_id, paused=False)
+
+
+@blueprint.post("/events/<event_id>/admission")
+@require_admin
+def set_admission(event_id: str) -> Response:
+    """Change the admission policy at run time; a field set to null returns to the configured value."""
+    event_id = _path_event(event_id)
+    body = params.json_object()
+    allowed = ("strategy", "increment_by", "every", "max_active")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise params.BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    if not body:
+        raise params.BadRequest(f"give at least one of: {', '.join(allowed)}")
+    values: dict[str, int | float | str | None] = {}
+    if "strategy" in body:
+        values["strategy"] = params.body_string(body, "strategy", required=False)
+    for name in ("increment_by", "max_active"):
+        if name in body:
+            values[name] = params.body_int(body, name, required=False, minimum=0, maximum=MAX_INCREMENT)
+    if "every" in body:
+        values["every"] = params.body_number(body, "every")
+    policy = _room().set_rate(event_id, **values)
+    _audit("set_admission", event_id, changes={k: v for k, v in values.items()})
+    return jsonify(event_id=event_id, policy=_policy_body(policy))

@@ -1,5 +1,171 @@
-"""Placeholder: filled in by the REST API work."""
+"""The public REST API, on the paths of the "Virtual Waiting Room on AWS" solution.
 
-from flask import Blueprint
+Field names follow that solution so its clients keep working; the semantics are fixed: numbers
+are JSON numbers, a place is assigned synchronously (no 202 "try again"), and errors are 4xx with
+``{"error", "message"}``. Each view parses its input, calls one use case of
+:class:`core.room.WaitingRoom`, and serialises the result. The request id in a response is the
+secret that proves a place in line; it is never logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from core.model import PositionView, Status
+
+from . import params
+from .services import services
 
 blueprint = Blueprint("api", __name__)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+CORS_ALLOWED_HEADERS = "Content-Type, Idempotency-Key"
+CORS_MAX_AGE = "600"
+
+
+@blueprint.after_request
+def _cors(response: Response) -> Response:
+    """Allow browsers on the configured origins (``[server] cors_origins``) to call the public API.
+
+    No origin is allowed unless configured; ``"*"`` in the list allows every origin (no
+    credentials are involved: the API uses no cookies).
+    """
+    origin = request.headers.get("Origin")
+    allowed = services().settings.server.cors_origins
+    if not origin or not allowed:
+        return response
+    if "*" in allowed:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin in allowed:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.vary.add("Origin")
+    else:
+        return response
+    response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = CORS_ALLOWED_HEADERS
+        response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+    return response
+
+
+def _position_body(view: PositionView) -> dict[str, Any]:
+    return {
+        "event_id": view.event_id,
+        "queue_number": view.position,
+        "serving_counter": view.serving,
+        "ahead": view.ahead,
+        "status": view.status.value,
+        "entry_time": int(view.entered_at),
+    }
+
+
+@blueprint.post("/assign_queue_num")
+def assign_queue_num() -> Response:
+    """Enter the line. A retry with the same idempotency key returns the same place and request id."""
+    body = params.json_object()
+    event_id = params.event_id_from(body.get("event_id"))
+    header_key = request.headers.get(IDEMPOTENCY_HEADER)
+    body_key = params.body_string(body, "idempotency_key", required=False)
+    if header_key is not None and body_key is not None and header_key != body_key:
+        raise params.BadRequest("the Idempotency-Key header and the idempotency_key field differ")
+    key = header_key if header_key is not None else body_key
+    ticket = services().room.enter(event_id, key)
+    return jsonify(
+        api_request_id=ticket.request_id,
+        request_id=ticket.request_id,
+        event_id=event_id,
+        queue_number=ticket.position,
+        entry_time=int(ticket.entered_at),
+        status=ticket.status.value,
+    )
+
+
+@blueprint.get("/queue_num")
+def queue_num() -> Response:
+    event_id = params.query_event_id()
+    request_id = params.query_request_id()
+    return jsonify(_position_body(services().room.position(event_id, request_id)))
+
+
+@blueprint.get("/serving_num")
+def serving_num() -> Response:
+    event_id = params.query_event_id()
+    counters = services().room.counters(event_id)
+    return jsonify(event_id=event_id, serving_counter=counters.serving)
+
+
+@blueprint.get("/waiting_num")
+def waiting_num() -> Response:
+    event_id = params.query_event_id()
+    counters = services().room.counters(event_id)
+    return jsonify(event_id=event_id, waiting_num=counters.waiting)
+
+
+@blueprint.get("/queue_pos_expiry")
+def queue_pos_expiry() -> Response:
+    """Seconds left for an admitted visitor to claim tokens before the place expires.
+
+    ``expires_in`` is null while the visitor still waits, once tokens are issued, and when the
+    event has expiry turned off. An expired place answers 410.
+    """
+    event_id = params.query_event_id()
+    request_id = params.query_request_id()
+    room = services().room
+    view = room.position(event_id, request_id)
+    period = room.event(event_id).queue_position_expiry
+    expires_at: float | None = None
+    if view.status is Status.EXPIRED:
+        raise _expired()
+    if view.status is Status.ADMITTED and period > 0 and view.admitted_at is not None:
+        expires_at = view.admitted_at + period
+        if expires_at <= room.clock.now():
+            raise _expired()
+    return jsonify(
+        event_id=event_id,
+        status=view.status.value,
+        expires_in=None if expires_at is None else max(0, int(expires_at - room.clock.now())),
+        expires_at=None if expires_at is None else int(expires_at),
+        queue_position_expiry=period,
+    )
+
+
+def _expired() -> Exception:
+    from core.errors import PositionExpired
+
+    return PositionExpired("this place in line expired before its tokens were claimed")
+
+
+@blueprint.get("/public_key")
+def public_key() -> Response:
+    """The current signing key as a JWK (the AWS solution's shape), or PEM with ``format=pem``."""
+    event_id = params.query_string("event_id", required=False)
+    if event_id is not None:
+        services().room.event(params.event_id_from(event_id))
+    fmt = params.query_string("format", required=False) or "jwk"
+    signer = services().signer
+    if fmt == "pem":
+        return Response(signer.current_public_pem(), mimetype="application/x-pem-file")
+    if fmt != "jwk":
+        raise params.BadRequest("'format' must be 'jwk' or 'pem'")
+    return jsonify(services().keys().current(services().clock.now()).public_jwk)
+
+
+@blueprint.post("/generate_token")
+def generate_token() -> Response:
+    """Tokens for an admitted visitor: 403 while waiting, 410 once expired or ended. Idempotent."""
+    body = params.json_object()
+    event_id = params.event_id_from(body.get("event_id"))
+    request_id = params.request_id_from(body.get("request_id"))
+    issued = services().room.issue_tokens(event_id, request_id)
+    return jsonify(issued.as_dict())
+
+
+@blueprint.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    response = jsonify(services().signer.jwks())
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response

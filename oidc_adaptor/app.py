@@ -34,6 +34,9 @@ def create_app(
     app.extensions["waitingroom"] = services
 
     register_error_handlers(app)
+    from .observability import init_app as init_observability
+
+    init_observability(app)
 
     from . import admin, api, ops
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ class Services:
     store: Any  # QueueStore and KeyValueStore
     signer: TokenSigner
     clock: Clock
+    keys: Callable[[], KeySet]  # the current key set (re-read on every call, so rotation applies live)
 
 
 def build_services(
@@ -48,9 +50,10 @@ def build_services(
         keyset = lambda: fixed  # noqa: E731
     signer = TokenSigner(keyset, clock.now)
     room = WaitingRoom(settings.events, store, signer, clock, settings.server.issuer)
-    return Services(settings=settings, room=room, store=store, signer=signer, clock=clock)
+    return Services(settings=settings, room=room, store=store, signer=signer, clock=clock, keys=keyset)
 
 
 def services() -> Services:
     """The services of the app handling the current request."""
-    return current_app.extensions["waitingroom"]  # type: ignore[no-any-return]
+    found: Services = current_app.extensions["waitingroom"]
+    return found

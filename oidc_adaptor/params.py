@@ -1,0 +1,122 @@
+"""Parsing and validating REST input: JSON bodies and query parameters.
+
+Every helper raises :class:`oidc_adaptor.errors.BadRequest` (HTTP 400) with a message naming the
+field, so views never see malformed input and client mistakes never become a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+
+from core.model import EVENT_ID_PATTERN, REQUEST_ID_PATTERN
+
+from .errors import BadRequest
+
+MAX_STRING = 1024
+"""No string field of the REST API is longer; longer values are rejected before any lookup."""
+
+
+def json_object() -> dict[str, Any]:
+    """The request body as a JSON object. An empty body counts as ``{}``.
+
+    Any content type is accepted (clients of the AWS solution do not always send one); the body
+    must be UTF-8 JSON whose top level is an object. Bodies above ``[server] max_body_bytes``
+    are rejected by Flask with 413 before they are read.
+    """
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("the request body is not valid UTF-8") from None
+    except RecursionError:
+        raise BadRequest("the request body is nested too deeply") from None
+    except ValueError:
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return value
+
+
+def _string(name: str, value: Any, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise BadRequest(f"'{name}' is required")
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be a string")
+    if len(value) > MAX_STRING:
+        raise BadRequest(f"'{name}' is too long")
+    return value
+
+
+def query_string(name: str, required: bool = True) -> str | None:
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"'{name}' must be given once")
+    return _string(name, values[0] if values else None, required)
+
+
+def event_id_from(value: Any, name: str = "event_id") -> str:
+    """A syntactically valid event id (unknown ids are a 404 raised later by the room)."""
+    text = _string(name, value, required=True)
+    assert text is not None
+    if not EVENT_ID_PATTERN.match(text):
+        raise BadRequest(f"'{name}' is not a valid event id")
+    return text
+
+
+def request_id_from(value: Any, name: str = "request_id") -> str:
+    text = _string(name, value, required=True)
+    assert text is not None
+    if not REQUEST_ID_PATTERN.match(text):
+        raise BadRequest(f"'{name}' is not a valid request id")
+    return text
+
+
+def query_event_id() -> str:
+    return event_id_from(query_string("event_id"))
+
+
+def query_request_id() -> str:
+    return request_id_from(query_string("request_id"))
+
+
+def body_string(body: dict[str, Any], name: str, required: bool = True) -> str | None:
+    return _string(name, body.get(name), required)
+
+
+def body_int(
+    body: dict[str, Any], name: str, *, required: bool = True, minimum: int | None = None, maximum: int | None = None
+) -> int | None:
+    """A whole number (JSON number without a fraction; ``true``/``false`` and strings are rejected)."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(f"'{name}' is required")
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"'{name}' must be a whole number")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        low = "" if minimum is None else f" >= {minimum}"
+        high = "" if maximum is None else f" <= {maximum}"
+        raise BadRequest(f"'{name}' must be{low}{' and' if low and high else ''}{high}")
+    return value
+
+
+def body_number(body: dict[str, Any], name: str, *, minimum_exclusive: float = 0.0) -> float | None:
+    """An optional positive number (seconds)."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise BadRequest(f"'{name}' must be a number")
+    if value <= minimum_exclusive or value > 10**9:
+        raise BadRequest(f"'{name}' must be a number > {minimum_exclusive:g}")
+    return float(value)

@@ -1,0 +1,141 @@
+"""The OpenAPI document: valid, and every status it documents really happens and matches its schema.
+
+Every request in ``tests/api`` goes through a client that checks the response against the
+document; this module also drives each documented (method, path, status) once and fails if one
+cannot be produced, so the document never promises what the app does not do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from core.clock import ManualClock
+
+from .conftest import EVENT, SEEN, advance, build_app, enter
+from .openapi_check import document, documented_statuses
+
+RID = "A" * 32
+H = {"Authorization": "Bearer test-admin-key"}
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    doc = document()
+    assert doc["openapi"] == "3.1.0"
+
+
+def test_every_route_of_the_app_is_documented(app: Flask) -> None:
+    documented = {(m.upper(), p) for p, item in document()["paths"].items() for m in item}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.split(".")[0] not in ("api", "admin", "ops"):
+            continue
+        path = rule.rule.replace("<event_id>", "{event_id}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:  # type: ignore[operator]
+            assert (method, path) in documented, f"{method} {path} is not in openapi.json"
+
+
+def _drive(client: FlaskClient, down: FlaskClient, app: Flask, clock: ManualClock) -> None:
+    """Produce every documented status at least once."""
+    waiting, admitted, expired, ended = enter(client), enter(client), enter(client), enter(client)
+    client.post("/assign_queue_num", json={})
+    client.post("/assign_queue_num", json={"event_id": "nope"})
+    client.post("/assign_queue_num", data=b"x" * 20_000, content_type="application/json")
+    for path in ("/serving_num", "/waiting_num"):
+        client.get(path, query_string={"event_id": EVENT})
+        client.get(path)
+        client.get(path, query_string={"event_id": "nope"})
+    for path in ("/queue_num", "/queue_pos_expiry"):
+        client.get(path, query_string={"event_id": EVENT, "request_id": waiting["request_id"]})
+        client.get(path, query_string={"event_id": EVENT})
+        client.get(path, query_string={"event_id": EVENT, "request_id": RID})
+    client.get("/public_key")
+    client.get("/public_key", query_string={"format": "pem"})
+    client.get("/public_key", query_string={"format": "x"})
+    client.get("/public_key", query_string={"event_id": "nope"})
+    client.get("/.well-known/jwks.json")
+    client.post("/generate_token", json={"event_id": EVENT, "request_id": waiting["request_id"]})  # 403 (pos 1 waits)
+    client.post("/admin/generate_token", json={"event_id": EVENT, "request_id": waiting["request_id"]}, headers=H)
+    advance(client, 3)  # positions 1..3 admitted
+    client.post("/generate_token", json={"event_id": EVENT, "request_id": admitted["request_id"]})
+    client.post("/admin/generate_token", json={"event_id": EVENT, "request_id": waiting["request_id"]}, headers=H)
+    client.post("/admin/update_session",
+                json={"event_id": EVENT, "request_id": waiting["request_id"], "status": "completed"}, headers=H)
+    client.post("/admin/update_session",
+                json={"event_id": EVENT, "request_id": waiting["request_id"], "status": "completed"}, headers=H)
+    client.post("/admin/update_session", json={"event_id": EVENT, "request_id": RID, "status": 1}, headers=H)
+    client.post("/admin/update_session", json={"event_id": EVENT}, headers=H)
+    client.post("/generate_token", json={"event_id": EVENT, "request_id": waiting["request_id"]})  # 410 ended
+    client.post("/admin/generate_token", json={"event_id": EVENT, "request_id": waiting["request_id"]}, headers=H)
+    clock.advance(61)
+    client.get("/queue_pos_expiry", query_string={"event_id": EVENT, "request_id": expired["request_id"]})  # 410
+    app.extensions["waitingroom"].room.sweep(EVENT)
+    client.post("/generate_token", json={"event_id": EVENT, "request_id": RID})
+    client.post("/generate_token", json={"event_id": EVENT})
+    client.post("/generate_token", data=b"x" * 20_000)
+    client.post("/admin/generate_token", json={"event_id": EVENT, "request_id": ended["request_id"]}, headers=H)
+    client.post("/admin/generate_token", json={"event_id": EVENT, "request_id": RID}, headers=H)
+    client.post("/admin/generate_token", json={}, headers=H)
+    client.post("/admin/generate_token", data=b"x" * 20_000, headers=H)
+    # every admin endpoint: 200, 400, 401, 404, 413
+    for path in ("/admin/expired_tokens", "/admin/num_active_tokens"):
+        client.get(path, query_string={"event_id": EVENT}, headers=H)
+        client.get(path, headers=H)
+        client.get(path, query_string={"event_id": "nope"}, headers=H)
+        client.get(path, query_string={"event_id": EVENT})
+    client.post("/admin/increment_serving_counter", json={"event_id": EVENT, "increment_by": 1}, headers=H)
+    client.post("/admin/increment_serving_counter", json={"event_id": EVENT}, headers=H)
+    client.post("/admin/increment_serving_counter", json={"event_id": "nope", "increment_by": 1}, headers=H)
+    client.post("/admin/increment_serving_counter", data=b"x" * 20_000, headers=H)
+    client.post("/admin/reset_initial_state", json={"event_id": "nope"}, headers=H)
+    client.post("/admin/reset_initial_state", json={}, headers=H)
+    client.post("/admin/reset_initial_state", data=b"x" * 20_000, headers=H)
+    client.post("/admin/update_session", data=b"x" * 20_000, headers=H)
+    client.get("/admin/events", headers=H)
+    for action in ("counts", "pause", "resume", "admission"):
+        method = "GET" if action == "counts" else "POST"
+        body = {"increment_by": 3} if action == "admission" else None
+        client.open(f"/admin/events/{EVENT}/{action}", method=method, json=body, headers=H)
+        client.open(f"/admin/events/nope/{action}", method=method, json=body, headers=H)
+        client.open(f"/admin/events/a:b/{action}", method=method, json=body, headers=H)
+        client.open(f"/admin/events/{EVENT}/{action}", method=method, json=body)
+    client.post(f"/admin/events/{EVENT}/admission", data=b"x" * 20_000, headers=H)
+    client.post(f"/admin/events/{EVENT}/admission", json={"every": -1}, headers=H)
+    client.post("/admin/reset_initial_state", json={"event_id": EVENT}, headers=H)
+    for path in ("/admin/increment_serving_counter", "/admin/update_session", "/admin/reset_initial_state",
+                 "/admin/generate_token", "/admin/events"):
+        client.open(path, method="GET" if path == "/admin/events" else "POST", json={})
+    client.get("/healthz")
+    client.get("/readyz")
+    client.get("/metrics")
+    client.get("/openapi.json")
+    # store down: 503 with Retry-After wherever the store is touched
+    down.post("/assign_queue_num", json={"event_id": EVENT})
+    for path in ("/serving_num", "/waiting_num"):
+        down.get(path, query_string={"event_id": EVENT})
+    for path in ("/queue_num", "/queue_pos_expiry"):
+        down.get(path, query_string={"event_id": EVENT, "request_id": RID})
+    down.post("/generate_token", json={"event_id": EVENT, "request_id": RID})
+    down.get("/readyz")
+    down.post("/admin/increment_serving_counter", json={"event_id": EVENT, "increment_by": 1}, headers=H)
+    down.post("/admin/update_session", json={"event_id": EVENT, "request_id": RID, "status": 1}, headers=H)
+    down.post("/admin/reset_initial_state", json={"event_id": EVENT}, headers=H)
+    down.post("/admin/generate_token", json={"event_id": EVENT, "request_id": RID}, headers=H)
+    for path in ("/admin/expired_tokens", "/admin/num_active_tokens"):
+        down.get(path, query_string={"event_id": EVENT}, headers=H)
+    down.get(f"/admin/events/{EVENT}/counts", headers=H)
+    down.post(f"/admin/events/{EVENT}/pause", headers=H)
+    down.post(f"/admin/events/{EVENT}/resume", headers=H)
+    down.post(f"/admin/events/{EVENT}/admission", json={"increment_by": 3}, headers=H)
+
+
+def test_every_documented_status_is_produced(tmp_path: Path, clock: ManualClock) -> None:
+    from .conftest import UnavailableStore
+
+    app = build_app(tmp_path / "up", clock)
+    down = build_app(tmp_path / "down", clock, store=UnavailableStore())
+    SEEN.clear()
+    _drive(app.test_client(), down.test_client(), app, clock)
+    missing = sorted(documented_statuses() - SEEN)
+    assert not missing, f"documented but never produced: {missing}"
