@@ -46,6 +46,10 @@ def create_app(
     from .oidc import blueprint as oidc_blueprint
 
     app.register_blueprint(oidc_blueprint)
+    from . import panel, site_sessions
+
+    app.register_blueprint(site_sessions.blueprint, url_prefix=settings.server.admin_prefix)
+    app.register_blueprint(panel.blueprint, url_prefix=settings.server.admin_prefix + "/panel")
 
     if settings.server.scheduler if start_scheduler is None else start_scheduler:
         from .scheduler import start_scheduler as start
