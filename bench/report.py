@@ -1,0 +1,50 @@
+"""Results as JSON (everything) and a short Markdown table (the headline numbers)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def headline(result: dict[str, Any]) -> str:
+    """The one number that matters, in words."""
+    if "ratio" in result:
+        m = result["metrics"]
+        return f"{m.get('project_rps', '?')} vs {m.get('reference_rps', '?')} {result.get('unit', 'req/s')}"
+    return result.get("headline", "")
+
+
+def one_line(result: dict[str, Any]) -> str:
+    verdict = {True: "ok", False: "BELOW TARGET"}.get(result.get("pass"), "")  # type: ignore[arg-type]
+    ratio = f"{result['ratio']:.2f}x (target >= {result['target']}x)" if "ratio" in result else ""
+    return "  ".join(x for x in (f"{result['name']:<22}", ratio, headline(result), verdict) if x)
+
+
+def markdown(meta: dict[str, Any], results: list[dict[str, Any]]) -> str:
+    lines = [
+        f"Machine: {meta.get('cores')} cores, Python {meta.get('python')}, Redis {meta.get('redis')}, "
+        f"{meta.get('server')}{' (quick run)' if meta.get('quick') else ''}; {meta.get('started')}",
+        "",
+        "| benchmark | result | ratio | target | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        ratio = f"{r['ratio']:.2f}x" if "ratio" in r else ""
+        target = r.get("target_text") or (f">= {r['target']}x" if "target" in r else "")
+        verdict = {True: "ok", False: "below target"}.get(r.get("pass"), "")  # type: ignore[arg-type]
+        lines.append(f"| {r['name']} | {headline(r)} | {ratio} | {target} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(directory: Path, meta: dict[str, Any], results: list[dict[str, Any]]) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path = directory / f"{stamp}.json"
+    md_path = directory / f"{stamp}.md"
+    json_path.write_text(json.dumps({"machine": meta, "results": results}, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(markdown(meta, results), encoding="utf-8")
+    (directory / "latest.json").write_text(json_path.read_text(encoding="utf-8"), encoding="utf-8")
+    (directory / "latest.md").write_text(md_path.read_text(encoding="utf-8"), encoding="utf-8")
+    return json_path, md_path

@@ -1,0 +1,174 @@
+"""Servers the benchmarks start and stop by themselves: redis-server and gunicorn, on free loopback ports.
+
+Every process is started with a bounded start-up wait and stopped (terminate, then kill) when its
+context exits, whatever happened inside. The reference apps and the project run under the same
+:class:`ServerConfig`, so their numbers compare.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@dataclass
+class RedisServer:
+    url: str
+    port: int
+    client: redis.Redis
+
+    def version(self) -> str:
+        return str(self.client.info("server")["redis_version"])
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[RedisServer]:
+    """A throw-away ``redis-server`` (no persistence) on a free loopback port."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir), "--maxclients", "10000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = None
+    try:
+        wait_for_port(port, proc)
+        client = redis.Redis(port=port, decode_responses=True)
+        yield RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, client=client)
+    finally:
+        if client is not None:
+            client.close()
+        _stop(proc)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How gunicorn serves an app; the same for a reference and for the project."""
+
+    workers: int = 1
+    worker_class: str = "sync"
+    threads: int = 1
+    backlog: int = 4096
+    keepalive: int = 5
+
+    def gunicorn_args(self) -> list[str]:
+        args = ["--workers", str(self.workers), "--worker-class", self.worker_class,
+                "--backlog", str(self.backlog), "--keep-alive", str(self.keepalive),
+                "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"]
+        if self.worker_class == "gthread":
+            args += ["--threads", str(self.threads)]
+        return args
+
+    def describe(self) -> str:
+        text = f"gunicorn {self.workers} worker(s), {self.worker_class}"
+        if self.worker_class == "gthread":
+            text += f" x {self.threads} threads"
+        return text
+
+
+@dataclass
+class HttpServer:
+    base_url: str
+    port: int
+    pid: int
+    log_path: Path
+
+
+@contextmanager
+def gunicorn(
+    app: str,
+    config: ServerConfig,
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+    name: str = "app",
+    ready_path: str = "/",
+) -> Iterator[HttpServer]:
+    """``gunicorn APP`` on a free loopback port, with ``config``; stops when the context exits.
+
+    ``app`` is a WSGI target (``module:callable``). The current directory and the interpreter
+    are this process's, so the bench apps and the project import the same code.
+    """
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / f"{name}-{port}.log"
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
+    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *config.gunicorn_args(), app]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
+                                cwd=str(Path(__file__).resolve().parent.parent))
+    try:
+        wait_for_port(port, proc)
+        base = f"http://127.0.0.1:{port}"
+        _wait_http(base + ready_path, proc)
+        yield HttpServer(base_url=base, port=port, pid=proc.pid, log_path=log_path)
+    except BaseException:
+        _stop(proc)
+        sys.stderr.write(log_path.read_text(errors="replace")[-3000:])
+        raise
+    else:
+        _stop(proc)
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Wait until the app answers at all (any HTTP status): workers import lazily."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")

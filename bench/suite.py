@@ -1,0 +1,258 @@
+"""The benchmarks: each runs a reference and the project in the same run, on the same server settings.
+
+Every function takes a :class:`Bench` (servers, options, work directory) and returns a result
+dict: ``name``, ``metrics`` (numbers), ``checks`` (name -> bool), ``ratio``/``target`` where the
+benchmark compares with a reference, and ``notes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import servers
+from .loadgen import LoadResult, RequestSpec, run_requests
+
+EVENT = "bench"  # enter and poll benchmarks (manual admission)
+JOURNEY_EVENT = "journey"  # periodic admission
+OIDC_EVENT = "oidc"
+ADMIN_KEY = "bench-admin-key-not-secret"
+OIDC_CLIENT = "bench-rp"
+OIDC_PUBLIC_CLIENT = "bench-spa"
+OIDC_SECRET = "bench-client-secret-0123456789abcdef"
+REDIRECT_URI = "http://127.0.0.1:9/callback"
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    visitors: int = 10_000
+    only: set[str] | None = None
+    requests: int = 20_000  # per side and round, for the throughput benchmarks
+    rounds: int = 2  # reference/project alternations; the best round of each side counts
+    concurrency: int = 32
+    journey_connections: int = 256
+    max_live_visitors: int = 5_000
+    admit_rate: int = 1_000  # visitors the periodic strategy admits per second in the journey
+    fill: int = 1_000_000  # visitors in line for the memory measurement
+    batches: int = 5_000  # batches of 10 for the batch enter benchmark
+    oidc_flows: int = 2_000
+    max_seconds: float = 60.0  # cap of any one load phase
+    server: servers.ServerConfig = field(default_factory=servers.ServerConfig)
+    progress: bool = True
+    cache_ttl: float | None = None  # the project's counter cache, if it has one; None = its default
+
+    @classmethod
+    def quick_options(cls, **changes: Any) -> Options:
+        base = cls(quick=True, visitors=1_000, requests=3_000, rounds=1, concurrency=16, journey_connections=64,
+                   max_live_visitors=1_000, admit_rate=400, fill=100_000, batches=1_000, oidc_flows=300,
+                   max_seconds=20.0)
+        for key, value in changes.items():
+            setattr(base, key, value)
+        return base
+
+
+def project_config(redis_url: str, workdir: Path, admit_rate: int, scheduler: bool = True) -> Path:
+    """The TOML configuration the project runs with in every benchmark."""
+    text = f"""
+[server]
+issuer = "http://127.0.0.1:8080"
+store = "{redis_url}"
+keys_file = "{workdir / 'keys.json'}"
+admin_keys = ["{ADMIN_KEY}"]
+scheduler = {str(scheduler).lower()}
+log_level = "WARNING"
+
+[events.{EVENT}]
+name = "Enter and poll benchmark"
+
+[events.{JOURNEY_EVENT}]
+name = "Journey benchmark"
+queue_position_expiry = 900
+admission = {{ strategy = "periodic", increment_by = {admit_rate}, every = 1 }}
+
+[events.{OIDC_EVENT}]
+name = "OIDC benchmark"
+
+[clients.{OIDC_CLIENT}]
+event = "{OIDC_EVENT}"
+secret = "{OIDC_SECRET}"
+redirect_uris = ["{REDIRECT_URI}"]
+
+[clients.{OIDC_PUBLIC_CLIENT}]
+event = "{OIDC_EVENT}"
+redirect_uris = ["{REDIRECT_URI}"]
+"""
+    path = workdir / f"waitingroom-{'sched' if scheduler else 'nosched'}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class Bench:
+    """One run: a Redis server, a work directory, the options."""
+
+    def __init__(self, options: Options, workdir: Path, redis_server: servers.RedisServer) -> None:
+        self.options = options
+        self.workdir = workdir
+        self.redis = redis_server
+        self.config = project_config(redis_server.url, workdir, options.admit_rate)
+
+    def project_env(self, scheduler: bool = True) -> dict[str, str]:
+        config = self.config if scheduler else project_config(self.redis.url, self.workdir, self.options.admit_rate,
+                                                              scheduler=False)
+        env = {"WAITINGROOM_CONFIG": str(config)}
+        if self.options.cache_ttl is not None:
+            env["WAITINGROOM_SERVER_COUNTER_CACHE_TTL"] = str(self.options.cache_ttl)
+        return env
+
+    @contextmanager
+    def project(self, scheduler: bool = True) -> Iterator[servers.HttpServer]:
+        with servers.gunicorn("bench.project_app:app", self.options.server, self.workdir,
+                              env=self.project_env(scheduler), name="project", ready_path="/healthz") as server:
+            yield server
+
+    @contextmanager
+    def reference(self, app: str) -> Iterator[servers.HttpServer]:
+        with servers.gunicorn(f"bench.reference:{app}", self.options.server, self.workdir,
+                              env={"BENCH_REDIS_URL": self.redis.url}, name=app) as server:
+            yield server
+
+    def load(self, base_url: str, make: Callable[[int], RequestSpec], label: str, total: int | None = None,
+             concurrency: int | None = None) -> LoadResult:
+        opts = self.options
+        return asyncio.run(run_requests(base_url, make, total or opts.requests, concurrency or opts.concurrency,
+                                        label, max_seconds=opts.max_seconds, progress=opts.progress))
+
+
+def _json_ok(*keys: str) -> Callable[[bytes], bool]:
+    def check(body: bytes) -> bool:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return False
+        return isinstance(data, dict) and all(k in data for k in keys)
+
+    return check
+
+
+def compare(bench: Bench, name: str, reference: tuple[str, Callable[[int], RequestSpec]],
+            project: Callable[[int], RequestSpec], target: float, prepare: Callable[[str], None] | None = None,
+            warmup: int = 300) -> dict[str, Any]:
+    """Alternate reference and project ``rounds`` times; the best round of each side counts."""
+    ref_app, ref_make = reference
+    ref_runs: list[LoadResult] = []
+    proj_runs: list[LoadResult] = []
+    with bench.reference(ref_app) as ref, bench.project() as proj:
+        if prepare is not None:
+            prepare(proj.base_url)
+        bench.load(ref.base_url, ref_make, f"{name} warm-up (reference)", total=warmup)
+        bench.load(proj.base_url, project, f"{name} warm-up (project)", total=warmup)
+        for _ in range(bench.options.rounds):
+            ref_runs.append(bench.load(ref.base_url, ref_make, f"{name} reference"))
+            proj_runs.append(bench.load(proj.base_url, project, f"{name} project"))
+    best_ref = max(ref_runs, key=lambda r: r.rps)
+    best_proj = max(proj_runs, key=lambda r: r.rps)
+    ratio = best_proj.rps / best_ref.rps if best_ref.rps else 0.0
+    errors = sum(r.errors for r in ref_runs + proj_runs)
+    return {
+        "name": name,
+        "ratio": round(ratio, 3),
+        "target": target,
+        "pass": ratio >= target and errors == 0,
+        "metrics": {
+            "reference_rps": round(best_ref.rps, 1),
+            "project_rps": round(best_proj.rps, 1),
+            "reference_p50_ms": best_ref.latency["p50_ms"],
+            "project_p50_ms": best_proj.latency["p50_ms"],
+            "reference_p99_ms": best_ref.latency["p99_ms"],
+            "project_p99_ms": best_proj.latency["p99_ms"],
+            "errors": errors,
+        },
+        "runs": {"reference": [r.as_dict() for r in ref_runs], "project": [r.as_dict() for r in proj_runs]},
+    }
+
+
+# -- 1. Enter --------------------------------------------------------------------------------------
+
+
+def bench_enter(bench: Bench) -> list[dict[str, Any]]:
+    body = {"event_id": EVENT}
+    ref = RequestSpec("POST", "/assign_queue_num", {"json": body}, _json_ok("queue_number"))
+    proj = RequestSpec("POST", "/assign_queue_num", {"json": body}, _json_ok("queue_number", "request_id"))
+    bench.redis.client.flushall()
+    result = compare(bench, "enter", ("incr_app", lambda i: ref), lambda i: proj, target=0.8)
+    result["notes"] = "POST /assign_queue_num (no idempotency key) vs a Flask view doing one Redis INCR"
+    return [result]
+
+
+# -- 2. Poll ---------------------------------------------------------------------------------------
+
+
+def _enter_many(base_url: str, event_id: str, count: int) -> list[str]:
+    """Take ``count`` places over HTTP; their request ids."""
+    import urllib.request
+
+    ids = []
+    for _ in range(count):
+        req = urllib.request.Request(base_url + "/assign_queue_num", data=json.dumps({"event_id": event_id}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            ids.append(json.loads(resp.read())["request_id"])
+    return ids
+
+
+def bench_poll(bench: Bench) -> list[dict[str, Any]]:
+    bench.redis.client.flushall()
+    serving = compare(
+        bench, "poll /serving_num",
+        ("constant_app", lambda i: RequestSpec("GET", "/serving_num", {"params": {"event_id": EVENT}},
+                                               _json_ok("serving_counter"))),
+        lambda i: RequestSpec("GET", "/serving_num", {"params": {"event_id": EVENT}}, _json_ok("serving_counter")),
+        target=0.9,
+    )
+    serving["notes"] = "GET /serving_num vs a Flask view returning a constant JSON"
+    request_ids: list[str] = []
+
+    def prepare(base_url: str) -> None:
+        request_ids.extend(_enter_many(base_url, EVENT, 200))
+
+    rng = random.Random(7)
+
+    def project_spec(i: int) -> RequestSpec:
+        rid = request_ids[rng.randrange(len(request_ids))]
+        return RequestSpec("GET", "/queue_num", {"params": {"event_id": EVENT, "request_id": rid}},
+                           _json_ok("queue_number", "status"))
+
+    queue = compare(
+        bench, "poll /queue_num",
+        ("constant_app", lambda i: RequestSpec("GET", "/queue_num", {"params": {"event_id": EVENT, "request_id": "x"}},
+                                               _json_ok("queue_number"))),
+        project_spec, target=0.7, prepare=prepare,
+    )
+    queue["notes"] = "GET /queue_num for one of 200 real places vs a Flask view returning a constant JSON"
+    return [serving, queue]
+
+
+BENCHMARKS: dict[str, Callable[[Bench], list[dict[str, Any]]]] = {
+    "enter": bench_enter,
+    "poll": bench_poll,
+}
+
+
+def machine() -> dict[str, Any]:
+    import platform
+
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
