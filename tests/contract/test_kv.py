@@ -1,0 +1,49 @@
+"""KeyValueStore: short-lived single-use records (authorization codes, login transactions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .helpers import T0, run_concurrently
+
+
+def test_put_get_take(store: Any) -> None:
+    store.put("codes", "abc", '{"sub": "t_1"}', 60, T0)
+    assert store.get("codes", "abc", T0 + 1) == '{"sub": "t_1"}'
+    assert store.get("codes", "abc", T0 + 2) == '{"sub": "t_1"}'  # get does not consume
+    assert store.take("codes", "abc", T0 + 3) == '{"sub": "t_1"}'
+    assert store.take("codes", "abc", T0 + 3) is None  # single use
+    assert store.get("codes", "abc", T0 + 3) is None
+
+
+def test_records_expire_at_their_ttl(store: Any) -> None:
+    store.put("codes", "a", "1", 60, T0)
+    store.put("codes", "b", "2", 60, T0)
+    assert store.get("codes", "a", T0 + 59.9) == "1"
+    assert store.get("codes", "a", T0 + 60) is None
+    assert store.take("codes", "b", T0 + 61) is None
+    assert store.take("codes", "b", T0) is None  # an expired take still consumed it
+
+
+def test_put_overwrites_and_renews(store: Any) -> None:
+    store.put("tx", "k", "old", 10, T0)
+    store.put("tx", "k", "new", 10, T0 + 5)
+    assert store.get("tx", "k", T0 + 12) == "new"
+
+
+def test_namespaces_are_separate_and_delete_removes(store: Any) -> None:
+    store.put("codes", "k", "code", 60, T0)
+    store.put("tx", "k", "transaction|with:separators", 60, T0)
+    assert store.get("tx", "k", T0) == "transaction|with:separators"
+    store.delete("codes", "k")
+    store.delete("codes", "missing")
+    assert store.get("codes", "k", T0) is None
+    assert store.take("tx", "k", T0) == "transaction|with:separators"
+
+
+def test_concurrent_takes_have_exactly_one_winner(store: Any) -> None:
+    for n in range(3):
+        store.put("codes", f"code-{n}", f"value-{n}", 60, T0)
+        results = run_concurrently(12, lambda _: store.take("codes", f"code-{n}", T0 + 1))  # noqa: B023
+        assert results.count(f"value-{n}") == 1
+        assert results.count(None) == 11

@@ -1,0 +1,160 @@
+"""What only the Redis store promises: round trips per use case, key layout, memory, failures."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from core.adapters.redis import RedisStore
+from core.errors import NotAdmitted, StoreUnavailable
+from core.model import Status
+from tests.support import free_port
+
+from .helpers import EVENT, T0, rid
+
+
+@pytest.fixture
+def rstore(redis_url: str) -> Iterator[RedisStore]:
+    store = RedisStore.from_url(redis_url, timeout=5.0)
+    store.client.flushdb()
+    yield store
+    store.close()
+
+
+class CommandCounter:
+    """Counts the commands a store sends (each EVALSHA is one, whatever the script does)."""
+
+    def __init__(self, store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[str] = []
+        original = store.client.execute_command
+
+        def counting(*args: Any, **options: Any) -> Any:
+            self.sent.append(str(args[0]).upper())
+            return original(*args, **options)
+
+        monkeypatch.setattr(store.client, "execute_command", counting)
+
+    def take(self) -> list[str]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
+def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    for _ in range(2):  # scripts get loaded on first use; count the steady state
+        r = rid()
+        rstore.enter(EVENT, r, "key-" + r, T0)
+        rstore.advance_serving(EVENT, 1, T0)
+        rstore.get_ticket(EVENT, r, T0)
+        rstore.issue_session(EVENT, r, "jti", 1, 2, T0)
+        rstore.end_session(EVENT, r, Status.COMPLETED, T0)
+        rstore.sweep(EVENT, T0, 60, True)
+        rstore.claim_tick(EVENT, "a", int(T0))
+    counter = CommandCounter(rstore, monkeypatch)
+    r = rid()
+    steps = [
+        lambda: rstore.enter(EVENT, r, None, T0),
+        lambda: rstore.enter(EVENT, rid(), "a-key", T0),
+        lambda: rstore.get_ticket(EVENT, r, T0),
+        lambda: rstore.counters(EVENT),
+        lambda: rstore.advance_serving(EVENT, 5, T0),
+        lambda: rstore.issue_session(EVENT, r, "jti", 1, 2, T0),
+        lambda: rstore.end_session(EVENT, r, Status.ABANDONED, T0),
+        lambda: rstore.sweep(EVENT, T0 + 100, 60, True),
+        lambda: rstore.claim_tick(EVENT, "admission", int(T0) + 1),
+        lambda: rstore.put("codes", "c", "v", 60, T0),
+        lambda: rstore.take("codes", "c", T0),
+    ]
+    for step in steps:
+        step()
+        assert len(counter.take()) == 1
+
+
+def test_keys_of_an_event_share_one_cluster_hash_tag(rstore: RedisStore) -> None:
+    for _ in range(3):
+        rstore.enter(EVENT, rid(), secrets.token_hex(4), T0)
+    rstore.advance_serving(EVENT, 3, T0)
+    rstore.claim_tick(EVENT, "admission", 1)
+    rstore.set_control(EVENT, "paused", "1")
+    rstore.sweep(EVENT, T0 + 100, 60, True)
+    keys = rstore.client.keys("*")
+    assert len(keys) >= 8
+    assert all(k.startswith("wr:{spring-sale}:") for k in keys), keys
+    assert rstore.client.keys("*spring*") == keys
+
+
+def test_request_ids_are_stored_once_and_ticket_ids_not_at_all(rstore: RedisStore) -> None:
+    r = rid()
+    ticket = rstore.enter(EVENT, r, None, T0)
+    dump = repr({k: rstore.client.dump(k) for k in rstore.client.keys("*")})
+    assert ticket.ticket_id not in dump
+
+
+def test_idempotency_keys_are_forgotten_after_their_lifetime(redis_url: str) -> None:
+    store = RedisStore(RedisStore.from_url(redis_url).client, idempotency_ttl=400)
+    store.client.flushdb()
+    first = store.enter(EVENT, rid(), "k", T0)
+    assert store.enter(EVENT, rid(), "k", T0 + 399).request_id == first.request_id
+    later = store.enter(EVENT, rid(), "k", T0 + 501)  # past every bucket that could hold it
+    assert later.request_id != first.request_id and later.position == 2
+    buckets = store.client.keys("wr:{spring-sale}:i:*")
+    assert buckets and all(0 < store.client.ttl(b) <= 500 for b in buckets)
+    store.close()
+
+
+def test_memory_per_waiting_visitor_is_small(rstore: RedisStore) -> None:
+    n = 20_000
+    before = int(rstore.client.info("memory")["used_memory"])
+    pipe = rstore.client.pipeline(transaction=False)
+    keys = rstore._keys(EVENT)
+    for i in range(n):
+        rstore._enter(keys=keys, args=[rid(), repr(time.time() + i), "", 1], client=pipe)
+    pipe.execute()
+    used = int(rstore.client.info("memory")["used_memory"]) - before
+    assert rstore.counters(EVENT).last_position == n
+    print(f"{used / n:.0f} bytes per waiting visitor")
+    assert used / n < 200, f"{used / n:.0f} bytes per waiting visitor"
+
+
+def test_domain_errors_from_scripts_become_core_errors(rstore: RedisStore) -> None:
+    r = rid()
+    rstore.enter(EVENT, r, None, T0)
+    with pytest.raises(NotAdmitted) as caught:
+        rstore.issue_session(EVENT, r, "jti", 1, 2, T0)
+    assert "not admitted" in str(caught.value)
+
+
+def test_an_unreachable_server_is_store_unavailable_quickly() -> None:
+    store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.2)
+    started = time.monotonic()
+    for call in (
+        store.ping,
+        lambda: store.enter(EVENT, rid(), None, T0),
+        lambda: store.counters(EVENT),
+        lambda: store.take("codes", "k", T0),
+    ):
+        with pytest.raises(StoreUnavailable):
+            call()
+    assert time.monotonic() - started < 5
+    store.close()
+
+
+def test_other_redis_errors_are_store_unavailable(rstore: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(*args: Any, **options: Any) -> Any:
+        raise redis.ResponseError("READONLY You can't write against a read only replica.")
+
+    monkeypatch.setattr(rstore.client, "execute_command", failing)
+    with pytest.raises(StoreUnavailable):
+        rstore.counters(EVENT)
+
+
+def test_from_url_configures_timeouts_and_health_checks(redis_url: str) -> None:
+    store = RedisStore.from_url(redis_url, timeout=0.7)
+    kwargs = store.client.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == 0.7 and kwargs["socket_connect_timeout"] == 0.7
+    assert kwargs["health_check_interval"] > 0
+    store.close()
