@@ -8,7 +8,8 @@ from typing import Any
 def open_store(url: str, **options: Any) -> Any:
     """A store implementing :class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore`.
 
-    ``sqlite:///path.db`` (the embedded default) or ``redis://host:port/db`` (``rediss://`` for TLS).
+    ``sqlite:///path.db`` (the embedded default), ``redis://host:port/db`` (``rediss://`` for TLS)
+    or ``dynamodb://table-name?region=...`` (AWS).
     """
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteStore
@@ -18,4 +19,8 @@ def open_store(url: str, **options: Any) -> Any:
         from .redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
 
         return RedisStore.from_url(url, **options)
+    if url.startswith("dynamodb://"):
+        from .dynamodb import DynamoDbStore
+
+        return DynamoDbStore.from_url(url, **options)
     raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or redis://HOST:PORT/DB")

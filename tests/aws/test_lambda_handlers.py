@@ -1,0 +1,329 @@
+"""The Lambda entry points, driven with event documents of the shapes AWS sends."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, jsonify, make_response, request
+
+from core.errors import StoreUnavailable
+from oidc_adaptor import lambda_handlers
+
+EVENTS = Path(__file__).parent / "events"
+REGION = "eu-west-1"
+
+CONFIG = """
+[server]
+issuer = "https://wait.example"
+admin_keys = ["test-admin-key"]
+
+[events.spring-sale]
+name = "Spring sale"
+queue_position_expiry = 60
+admission = { strategy = "periodic", increment_by = 2, every = 1 }
+
+[events.quiet]
+"""
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return data
+
+
+class Context:
+    function_name = "waitingroom-http"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+    def __init__(self, remaining_ms: int = 30_000) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def environ(tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "waitingroom.toml"
+    config.write_text(CONFIG)
+    return {"WAITINGROOM_CONFIG": str(config), "WAITINGROOM_STORE": f"sqlite:///{tmp_path}/state.db",
+            "WAITINGROOM_KEYS_FILE": str(tmp_path / "keys.json")}
+
+
+@pytest.fixture
+def app(environ: dict[str, str]) -> Iterator[Flask]:
+    """The cached app of the handlers, with two test routes added before its first request."""
+    lambda_handlers.reset(environ)
+    app = lambda_handlers.get_app()
+
+    @app.get("/echo")
+    def echo() -> Any:
+        response = make_response(jsonify(
+            tags=request.args.getlist("tag"), event_id=request.args.get("event_id"),
+            cookies=dict(request.cookies), scheme=request.scheme, host=request.host))
+        response.set_cookie("first", "1", secure=True, httponly=True)
+        response.set_cookie("second", "2", secure=True, httponly=True)
+        return response
+
+    @app.post("/echo")
+    def echo_body() -> Any:
+        return jsonify(body=request.get_data(as_text=True), content_type=request.content_type)
+
+    yield app
+    lambda_handlers.reset()
+
+
+def body(response: dict[str, Any]) -> Any:
+    raw = response["body"]
+    if response.get("isBase64Encoded"):
+        raw = base64.b64decode(raw).decode()
+    return json.loads(raw)
+
+
+# -- HTTP -----------------------------------------------------------------------------------------
+
+
+def test_rest_api_v1_keeps_cookies_and_multi_value_query(app: Flask) -> None:
+    response = lambda_handlers.http_handler(load("apigw_rest_v1.json"), Context())
+    assert response["statusCode"] == 200
+    cookies = response["multiValueHeaders"]["Set-Cookie"]
+    assert [c.split(";")[0] for c in cookies] == ["first=1", "second=2"]
+    data = body(response)
+    assert data["tags"] == ["x", "y"]
+    assert data["cookies"] == {"a": "1", "b": "2"}
+    assert data["scheme"] == "https"
+
+
+def test_http_api_v2_keeps_cookies_and_multi_value_query(app: Flask) -> None:
+    response = lambda_handlers.http_handler(load("apigw_http_v2.json"), Context())
+    assert response["statusCode"] == 200
+    assert [c.split(";")[0] for c in response["cookies"]] == ["first=1", "second=2"]
+    assert "set-cookie" not in response["headers"]
+    data = body(response)
+    assert data["tags"] == ["x", "y"]
+    assert data["cookies"] == {"a": "1", "b": "2"}
+    assert data["event_id"] == "spring-sale"
+
+
+def test_alb_with_multi_value_headers(app: Flask) -> None:
+    response = lambda_handlers.http_handler(load("alb_multi_value.json"), Context())
+    assert response["statusCode"] == 200
+    assert [c.split(";")[0] for c in response["multiValueHeaders"]["Set-Cookie"]] == ["first=1", "second=2"]
+    assert body(response)["tags"] == ["x", "y"]
+
+
+def test_alb_single_value_headers_still_return_every_cookie(app: Flask) -> None:
+    response = lambda_handlers.http_handler(load("alb.json"), Context())
+    assert response["statusCode"] == 200
+    cookies = {k: v for k, v in response["headers"].items() if k.lower() == "set-cookie"}
+    assert len(cookies) == 2  # two capitalisations of the name, one cookie each
+    assert sorted(v.split(";")[0] for v in cookies.values()) == ["first=1", "second=2"]
+    assert body(response)["tags"] == ["y"]  # the ALB sends only the last value without multi-value mode
+
+
+def test_post_body_base64_and_json_errors(app: Flask) -> None:
+    event = load("apigw_rest_v1.json")
+    event["httpMethod"] = "POST"
+    event["isBase64Encoded"] = True
+    event["body"] = base64.b64encode(b'{"event_id": "spring-sale"}').decode()
+    event["multiValueHeaders"]["Content-Type"] = ["application/json"]
+    response = lambda_handlers.http_handler(event, Context())
+    assert response["statusCode"] == 200
+    assert response["isBase64Encoded"] is False  # JSON goes back as text
+    assert body(response) == {"body": '{"event_id": "spring-sale"}', "content_type": "application/json"}
+
+    missing = load("apigw_http_v2.json")
+    missing["rawPath"] = missing["requestContext"]["http"]["path"] = "/no/such/path"
+    response = lambda_handlers.http_handler(missing, Context())
+    assert response["statusCode"] == 404
+    assert body(response)["error"] == "not_found"
+
+
+def test_app_is_built_once_per_environment(app: Flask) -> None:
+    for _ in range(3):
+        lambda_handlers.http_handler(load("apigw_http_v2.json"), Context())
+    assert lambda_handlers.get_app() is app
+
+
+# -- SQS ------------------------------------------------------------------------------------------
+
+
+def sqs_event(messages: list[tuple[str, Any]]) -> dict[str, Any]:
+    template = load("sqs.json")["Records"][0]
+    records = []
+    for message_id, payload in messages:
+        record = copy.deepcopy(template)
+        record["messageId"] = message_id
+        record["body"] = payload if isinstance(payload, str) else json.dumps(payload)
+        records.append(record)
+    return {"Records": records}
+
+
+def rid(n: int) -> str:
+    return f"request-{n:04d}-0123456789abcdef"
+
+
+def test_sqs_consumer_assigns_positions_in_order_and_idempotently(app: Flask) -> None:
+    room = app.extensions["waitingroom"].room
+    batch = sqs_event([(f"m{n}", {"event_id": "spring-sale", "request_id": rid(n)}) for n in range(1, 6)])
+    assert lambda_handlers.sqs_handler(batch, Context()) == {"batchItemFailures": []}
+    assert [room.ticket("spring-sale", rid(n)).position for n in range(1, 6)] == [1, 2, 3, 4, 5]
+
+    # the whole batch is delivered again (the consumer timed out after its work): nothing changes
+    assert lambda_handlers.sqs_handler(batch, Context()) == {"batchItemFailures": []}
+    assert room.counters("spring-sale").last_position == 5
+
+    # a client's own idempotency key: a second request id for the same key gets no second place
+    retried = sqs_event([
+        ("k1", {"event_id": "spring-sale", "request_id": rid(6), "idempotency_key": "client-key"}),
+        ("k2", {"event_id": "spring-sale", "request_id": rid(7), "idempotency_key": "client-key"}),
+        ("k3", {"event_id": "spring-sale", "request_id": rid(8)}),
+    ])
+    assert lambda_handlers.sqs_handler(retried, Context()) == {"batchItemFailures": []}
+    assert room.ticket("spring-sale", rid(6)).position == 6
+    assert room.ticket("spring-sale", rid(8)).position == 7
+    assert room.counters("spring-sale").last_position == 7
+
+
+def test_sqs_consumer_reports_partial_failures(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    room = app.extensions["waitingroom"].room
+    batch = sqs_event([
+        ("ok-1", {"event_id": "spring-sale", "request_id": rid(1)}),
+        ("bad-json", "{not json"),
+        ("unknown-event", {"event_id": "nope", "request_id": rid(2)}),
+        ("bad-id", {"event_id": "spring-sale", "request_id": "short"}),
+        ("ok-2", {"event_id": "spring-sale", "request_id": rid(3)}),
+    ])
+    result = lambda_handlers.sqs_handler(batch, Context())
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ["bad-json", "unknown-event", "bad-id"]
+    assert room.ticket("spring-sale", rid(3)).position == 2  # no gap for the rejected ones
+
+    store = room.store
+    real_enter = store.enter
+    calls = {"n": 0}
+
+    def flaky_enter(*args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise StoreUnavailable("connection reset")
+        return real_enter(*args)
+
+    monkeypatch.setattr(store, "enter", flaky_enter)
+    batch = sqs_event([(f"s{n}", {"event_id": "spring-sale", "request_id": rid(10 + n)}) for n in range(4)])
+    result = lambda_handlers.sqs_handler(batch, Context())
+    # the failed message and every one after it are redelivered, so none is entered out of turn
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ["s1", "s2", "s3"]
+    monkeypatch.setattr(store, "enter", real_enter)
+    redelivered = sqs_event([(f"s{n}", {"event_id": "spring-sale", "request_id": rid(10 + n)}) for n in range(4)])
+    assert lambda_handlers.sqs_handler(redelivered, Context()) == {"batchItemFailures": []}
+    assert [room.ticket("spring-sale", rid(10 + n)).position for n in range(4)] == [3, 4, 5, 6]
+
+
+# -- EventBridge schedules ------------------------------------------------------------------------
+
+
+def test_admission_and_expiry_handlers(app: Flask) -> None:
+    room = app.extensions["waitingroom"].room
+    for _ in range(5):
+        room.enter("spring-sale")
+    result = lambda_handlers.admission_handler(load("eventbridge_scheduled.json"), Context())
+    assert result == {"admitted": {"spring-sale": 2, "quiet": 0}}
+    assert room.counters("spring-sale").serving == 2
+    swept = lambda_handlers.expiry_handler(load("eventbridge_scheduled.json"), Context())
+    assert swept["swept"]["spring-sale"]["serving"] == 2
+
+
+def test_admission_handler_ticks_for_its_window(app: Flask, environ: dict[str, str]) -> None:
+    lambda_handlers.reset({**environ, "WAITINGROOM_TICK_WINDOW": "2.5", "WAITINGROOM_SCHEDULER_INTERVAL": "1"})
+    room = lambda_handlers.get_app().extensions["waitingroom"].room
+    for _ in range(10):
+        room.enter("spring-sale")
+    result = lambda_handlers.admission_handler(load("eventbridge_scheduled.json"), Context())
+    assert result["admitted"]["spring-sale"] >= 4  # two or three one-second ticks of 2 visitors
+    # a function about to time out stops after one pass
+    result = lambda_handlers.admission_handler(load("eventbridge_scheduled.json"), Context(remaining_ms=3000))
+    assert result["admitted"]["spring-sale"] <= 2
+
+
+def test_status_handler_publishes_events_and_metrics(app: Flask, aws: None) -> None:
+    import boto3
+
+    room = app.extensions["waitingroom"].room
+    for _ in range(3):
+        room.enter("spring-sale")
+    room.advance("spring-sale", 1)
+    sqs = boto3.client("sqs", region_name=REGION)
+    events = boto3.client("events", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="status-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="status", EventPattern=json.dumps({"source": ["waitingroom"]}))
+    events.put_targets(Rule="status", Targets=[{"Id": "q", "Arn": queue_arn}])
+
+    result = lambda_handlers.status_handler(load("eventbridge_scheduled.json"), Context())
+    assert result["status"]["spring-sale"]["waiting"] == 2
+
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    details = {json.loads(m["Body"])["detail"]["event_id"]: json.loads(m["Body"])["detail"] for m in messages}
+    assert details["spring-sale"]["serving_counter"] == 1 and details["spring-sale"]["last_position"] == 3
+    assert json.loads(messages[0]["Body"])["detail-type"] == "Waiting room status"
+
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    metrics = cloudwatch.list_metrics(Namespace="WaitingRoom")["Metrics"]
+    names = {(m["MetricName"], m["Dimensions"][0]["Value"]) for m in metrics}
+    assert ("Waiting", "spring-sale") in names and ("ActiveSessions", "quiet") in names
+    stats = cloudwatch.get_metric_statistics(
+        Namespace="WaitingRoom", MetricName="QueueLength", Dimensions=[{"Name": "EventId", "Value": "spring-sale"}],
+        StartTime="2000-01-01T00:00:00Z", EndTime="2100-01-01T00:00:00Z", Period=60, Statistics=["Maximum"])
+    assert stats["Datapoints"][0]["Maximum"] == 3.0
+
+
+# -- the whole AWS wiring: DynamoDB store, Secrets Manager keys, SQS queue --------------------------
+
+
+def test_build_app_on_aws_services(environ: dict[str, str], aws: None) -> None:
+    import boto3
+
+    from core.adapters.dynamodb import create_table
+    from core.adapters.sqs import AssignMessage
+    from core.room import new_request_id
+
+    create_table(boto3.client("dynamodb", region_name=REGION), "state")
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    key_secret = secrets.create_secret(Name="keys", SecretString='{"placeholder": "replaced on first start"}')["ARN"]
+    auth_secret = secrets.create_secret(Name="auth", SecretString=json.dumps({"password": "s3cr/t"}))["ARN"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="assign")["QueueUrl"]
+    aws_environ = {
+        **environ,
+        "WAITINGROOM_STORE": "dynamodb://state?region=eu-west-1&kv_table={auth_token}",
+        "WAITINGROOM_STORE_AUTH_SECRET": auth_secret,
+        "WAITINGROOM_SIGNING_KEYS_SECRET": key_secret,
+        "WAITINGROOM_ASSIGN_QUEUE_URL": queue_url,
+    }
+    lambda_handlers.reset(aws_environ)
+    try:
+        app = lambda_handlers.get_app()
+        services = app.extensions["waitingroom"]
+        assert services.store.kv_table == "s3cr/t"  # the auth token went into the URL (quoted, then parsed)
+        assert len(services.signer.jwks()["keys"]) == 1  # a first key set was written to the secret
+
+        enqueuer = app.extensions["waitingroom_enqueuer"]
+        request_ids = [new_request_id() for _ in range(3)]
+        for request_id in request_ids:
+            enqueuer.enqueue(AssignMessage("spring-sale", request_id))
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+        event = sqs_event([(m["MessageId"], m["Body"]) for m in received])
+        assert lambda_handlers.sqs_handler(event, Context()) == {"batchItemFailures": []}
+        positions = sorted(services.room.ticket("spring-sale", r).position for r in request_ids)
+        assert positions == [1, 2, 3]
+
+        rotated = lambda_handlers.key_rotation_handler(load("eventbridge_scheduled.json"), Context())
+        assert len(rotated["kids"]) == 2
+    finally:
+        lambda_handlers.reset()
