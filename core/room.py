@@ -107,8 +107,16 @@ class WaitingRoom:
                 candidate[key] = str(value)
         base = self.event(event_id).admission
         effective = admission.with_overrides(base, candidate)
+        casts: dict[str, Any] = {"strategy": str, "increment_by": int, "every": float, "max_active": int}
         for key, value in values.items():
-            if value is not None and str(getattr(effective, key).value if key == "strategy" else getattr(effective, key)) != str(value):
+            if value is None:
+                continue
+            actual = getattr(effective, key)
+            try:  # parsed the way with_overrides parses it, so every=5 matches the 5.0 it becomes
+                applied = (actual.value if key == "strategy" else actual) == casts[key](str(value))
+            except ValueError:
+                applied = False
+            if not applied:
                 raise InvalidArgument(f"invalid value for {key}: {value!r}")
         for key, value in values.items():
             self.store.set_control(event_id, key, None if value is None else str(value))
@@ -307,7 +315,10 @@ class WaitingRoom:
         now = self.clock.now()
         if not admission.is_open(policy, now):
             return 0
-        if not self.store.claim_tick(event_id, "admission", admission.tick_index(policy, now)):
+        # Tick numbers depend on the interval, so each interval has its own lease: otherwise a
+        # longer interval set at run time would number its ticks below those already claimed.
+        lease = f"admission@{policy.every:g}"
+        if not self.store.claim_tick(event_id, lease, admission.tick_index(policy, now)):
             return 0
         self.sweep(event_id)
         counters = self.store.counters(event_id)
