@@ -1,0 +1,140 @@
+"""Apache httpd + mod_auth_openidc in front of a page, with the waiting room as its OpenID provider.
+
+The test writes its own httpd configuration (no system config is read), starts ``apache2 -X``
+on a free loopback port, and drives a visitor through: protected page -> waiting page -> admitted
+by an admin API call -> back through mod_auth_openidc -> the page, which prints the claims.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import free_port, wait_for_port
+
+from .helpers import EVENT, check_again_url, live_provider
+
+APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
+MODULES = Path("/usr/lib/apache2/modules")
+SECRET = "apache-client-secret-long-enough"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (Path(APACHE).exists() and (MODULES / "mod_auth_openidc.so").exists()),
+                       reason="apache2 and libapache2-mod-auth-openidc are not installed"),
+]
+
+CLAIMS_CGI = """#!/usr/bin/python3
+import json, os
+claims = {k[len("OIDC_CLAIM_"):]: v for k, v in os.environ.items() if k.startswith("OIDC_CLAIM_")}
+print("Content-Type: application/json")
+print()
+print(json.dumps({"remote_user": os.environ.get("REMOTE_USER"), "claims": claims}))
+"""
+
+
+def httpd_conf(root: Path, port: int, issuer: str) -> str:
+    user = "User nobody\nGroup nogroup\n" if os.geteuid() == 0 else ""
+    return f"""
+ServerRoot "{root}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+PidFile "{root}/httpd.pid"
+ErrorLog "{root}/error.log"
+LogLevel warn auth_openidc:info
+{user}
+LoadModule mpm_prefork_module {MODULES}/mod_mpm_prefork.so
+LoadModule authn_core_module {MODULES}/mod_authn_core.so
+LoadModule authz_core_module {MODULES}/mod_authz_core.so
+LoadModule authz_user_module {MODULES}/mod_authz_user.so
+LoadModule alias_module {MODULES}/mod_alias.so
+LoadModule cgi_module {MODULES}/mod_cgi.so
+LoadModule auth_openidc_module {MODULES}/mod_auth_openidc.so
+
+DocumentRoot "{root}/htdocs"
+
+OIDCProviderMetadataURL {issuer}/.well-known/openid-configuration
+OIDCClientID apache
+OIDCClientSecret {SECRET}
+OIDCRedirectURI http://127.0.0.1:{port}/protected/redirect_uri
+OIDCCryptoPassphrase test-passphrase-not-secret
+OIDCScope "openid"
+OIDCPKCEMethod S256
+OIDCProviderTokenEndpointAuth client_secret_basic
+OIDCPassClaimsAs environment
+OIDCStateTimeout 3600
+OIDCSessionInactivityTimeout 3600
+
+ScriptAlias /protected/claims "{root}/cgi/claims"
+<Location /protected>
+    AuthType openid-connect
+    Require valid-user
+</Location>
+"""
+
+
+@contextmanager
+def apache(port: int, issuer: str) -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="wr-httpd-"))
+    try:
+        root.chmod(0o755)
+        (root / "htdocs").mkdir(mode=0o755)
+        (root / "cgi").mkdir(mode=0o755)
+        script = root / "cgi" / "claims"
+        script.write_text(CLAIMS_CGI)
+        script.chmod(0o755)
+        conf = root / "httpd.conf"
+        conf.write_text(httpd_conf(root, port, issuer))
+        check = subprocess.run([APACHE, "-t", "-f", str(conf)], capture_output=True, text=True, check=False)
+        assert check.returncode == 0, check.stderr
+        proc = subprocess.Popen([APACHE, "-X", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for_port(port)
+            yield root
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_mod_auth_openidc_visitor_waits_is_admitted_and_reaches_the_page(tmp_path: Path) -> None:
+    port = free_port()
+    redirect = f"http://127.0.0.1:{port}/protected/redirect_uri"
+    clients = {"apache": {"event": EVENT, "secret": SECRET, "redirect_uris": [redirect]}}
+    with live_provider(tmp_path, clients) as provider, apache(port, provider.url) as root:
+        protected = f"http://127.0.0.1:{port}/protected/claims"
+        visitor = requests.Session()
+        page = visitor.get(protected, timeout=15)
+        assert page.url.startswith(f"{provider.url}/authorize"), (page.status_code, page.text[:500])
+        assert "Your place in line" in page.text
+
+        again = visitor.get(check_again_url(page.text, page.url), timeout=15)
+        assert "Your place in line" in again.text  # still waiting: nobody admitted yet
+
+        provider.admit(1)
+        done = visitor.get(check_again_url(again.text, again.url), timeout=15)
+        log = (root / "error.log").read_text() if (root / "error.log").exists() else ""
+        assert done.status_code == 200 and done.url == protected, (done.status_code, done.text[:500], log[-2000:])
+        body = json.loads(done.text)
+        claims = body["claims"]
+        assert claims["iss"] == provider.url and claims["aud"] == "apache"
+        assert claims["event_id"] == EVENT and claims["queue_position"] == "1"
+        assert claims["sub"].startswith("t_") and body["remote_user"]
+
+        # The session cookie of mod_auth_openidc now carries the visitor; no new place in line.
+        assert visitor.get(protected, timeout=15).json()["claims"]["sub"] == claims["sub"]
+        assert provider.room.counters(EVENT).last_position == 1
