@@ -132,7 +132,10 @@ def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> None
             section, _, tail = rest.partition("__")
             item, _, key = tail.partition("__")
             if section.lower() in ("events", "clients") and item and key:
-                entry = data.setdefault(section.lower(), {}).setdefault(item.lower(), {})
+                table = data.setdefault(section.lower(), {})
+                # Variable names are upper case; ids in the file keep theirs, so match either way.
+                name = next((k for k in table if k.lower() == item.lower()), item.lower())
+                entry = table.setdefault(name, {})
                 entry[key.lower()] = value
             continue
         key = rest[len("SERVER_"):] if rest.startswith("SERVER_") else rest
@@ -176,6 +179,8 @@ def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
     unknown = set(raw) - allowed
     if unknown:
         raise SettingsError(f"unknown key(s) in [events.{event_id}]: {', '.join(sorted(unknown))}")
+    if not isinstance(raw.get("incr_serving_on_expiry", True), bool):
+        raise SettingsError(f"[events.{event_id}] incr_serving_on_expiry must be true or false")
     try:
         adm = dict(raw.get("admission", {}))
         strategy = Strategy(adm.pop("strategy", "manual"))
