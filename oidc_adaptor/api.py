@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from core.model import PositionView, Status
 
-from . import params
+from . import counter_cache, params
 from .services import services
 
 blueprint = Blueprint("api", __name__)
@@ -87,20 +87,20 @@ def assign_queue_num() -> Response:
 def queue_num() -> Response:
     event_id = params.query_event_id()
     request_id = params.query_request_id()
-    return jsonify(_position_body(services().room.position(event_id, request_id)))
+    return jsonify(_position_body(counter_cache.for_app().position(event_id, request_id)))
 
 
 @blueprint.get("/serving_num")
 def serving_num() -> Response:
     event_id = params.query_event_id()
-    counters = services().room.counters(event_id)
+    counters = counter_cache.for_app().counters(event_id)
     return jsonify(event_id=event_id, serving_counter=counters.serving)
 
 
 @blueprint.get("/waiting_num")
 def waiting_num() -> Response:
     event_id = params.query_event_id()
-    counters = services().room.counters(event_id)
+    counters = counter_cache.for_app().counters(event_id)
     return jsonify(event_id=event_id, waiting_num=counters.waiting)
 
 
