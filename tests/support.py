@@ -1,13 +1,20 @@
-"""Helpers shared by the test suites: free ports, a real redis-server, waiting for a port."""
+"""Helpers shared by the test suites: free ports, a real redis-server, waiting for a port, and a real
+``waitingroom serve`` process (:func:`serve_process`, with :func:`server_config` to write its config)."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -29,7 +36,9 @@ def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> 
 
 
 @contextmanager
-def redis_server(workdir: Path, *extra_args: str, port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def redis_server(
+    workdir: Path, *extra_args: str, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A real ``redis-server`` on a free loopback port; yields (url, process)."""
     binary = shutil.which("redis-server")
     if binary is None:
@@ -51,3 +60,133 @@ def redis_server(workdir: Path, *extra_args: str, port: int | None = None) -> It
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# -- a real `waitingroom serve` process -------------------------------------------------------------
+
+ADMIN_KEY = "test-admin-key"
+
+
+def toml_value(value: object) -> str:
+    """A TOML literal for the simple values test configs use."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def write_config(path: Path, data: dict[str, dict[str, object]]) -> Path:
+    """Write ``{"server": {...}, "events": {"id": {...}}, "clients": {...}}`` as a TOML file."""
+    lines: list[str] = []
+    for section, body in data.items():
+        if section == "server":
+            lines.append("[server]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in body.items()]
+            continue
+        for name, table in body.items():
+            assert isinstance(table, dict)
+            lines.append(f"\n[{section}.{json.dumps(name)}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def server_config(directory: Path, *, store: str | None = None, events: dict[str, dict[str, object]] | None = None,
+                  **server: object) -> Path:
+    """A config file in ``directory`` for :func:`serve_process`: SQLite store and keys in ``directory``,
+    the admin key :data:`ADMIN_KEY`, one manual event ``spring-sale`` unless ``events`` is given."""
+    directory.mkdir(parents=True, exist_ok=True)
+    values: dict[str, object] = {
+        "store": store or f"sqlite:///{directory / 'state.db'}",
+        "keys_file": str(directory / "keys.json"),
+        "admin_keys": [ADMIN_KEY],
+        "scheduler_interval": 0.5,
+    }
+    values.update(server)
+    return write_config(directory / "waitingroom.toml", {
+        "server": values,
+        "events": events if events is not None else {"spring-sale": {"name": "Spring sale"}},
+    })
+
+
+@dataclass
+class ServerProcess:
+    """A running ``waitingroom serve``; ``log`` holds its stderr."""
+
+    base_url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+@contextmanager
+def serve_process(
+    config_path: Path,
+    workers: int = 2,
+    *,
+    store: str | None = None,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    startup_timeout: float = 30.0,
+) -> Iterator[ServerProcess]:
+    """Run ``waitingroom serve --config CONFIG --workers N`` on a free loopback port until the block ends.
+
+    Waits until ``/healthz`` answers; stops the server with SIGTERM (then SIGKILL) afterwards. The
+    command runs from the config file's folder, so relative paths in it resolve there.
+    """
+    port = port or free_port()
+    log = config_path.parent / f"serve-{port}.log"
+    args = [sys.executable, "-m", "oidc_adaptor.cli", "serve", "--config", str(config_path),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *extra_args]
+    if store:
+        args += ["--store", store]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("WAITINGROOM_")}
+    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    full_env.update(env or {})
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(args, cwd=config_path.parent, stdout=log_file, stderr=subprocess.STDOUT, env=full_env,
+                                start_new_session=True)
+    handle = ServerProcess(f"http://127.0.0.1:{port}", port, proc, log)
+    try:
+        _wait_healthy(handle, startup_timeout)
+        yield handle
+    finally:
+        stop_process(proc)
+
+
+def _wait_healthy(handle: ServerProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if handle.process.poll() is not None:
+            raise RuntimeError(f"waitingroom serve exited with {handle.process.returncode}:\n{handle.log_text()}")
+        try:
+            with urllib.request.urlopen(handle.base_url + "/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"waitingroom serve did not become healthy in {timeout}s:\n{handle.log_text()}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """SIGTERM the process (a gunicorn master stops its workers), SIGKILL its group if it lingers."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)

@@ -1,0 +1,117 @@
+"""Serving the app with gunicorn, programmatically (``waitingroom serve``).
+
+The master process validates the settings, creates the signing keys and the SQLite schema once
+(so workers never race to create them), and sets up prometheus-client's multiprocess directory.
+Each worker then builds its own app with :func:`oidc_adaptor.app.create_app` in :meth:`load`,
+after the fork: no store connection or thread is ever shared between processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from core.settings import Settings
+
+from .logging_setup import configure_logging
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Must be set before prometheus-client creates any metric, so this module never imports
+:mod:`oidc_adaptor.metrics` in the master: workers import it after the fork, with the variable set."""
+
+log = logging.getLogger("waitingroom.server")
+
+GRACEFUL_TIMEOUT = 10
+WORKER_TIMEOUT = 30
+
+
+def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: None) -> None:
+    """One-time setup in the master: the keys file and, for SQLite, the schema."""
+    from core.adapters.filekeys import FileKeySource
+    from core.clock import SystemClock
+
+    keys = FileKeySource(settings.server.keys_file)
+    if not keys.path.exists():
+        progress(f"waitingroom: creating signing keys in {keys.path} ...")
+    keys.ensure(SystemClock().now())
+    if settings.server.store.startswith("sqlite:///"):
+        from core.adapters.stores import open_store
+
+        store = open_store(settings.server.store)
+        store.close()
+
+
+def _multiprocess_dir() -> tuple[str, bool]:
+    """The directory for prometheus samples of all workers; created (and later removed) if not set."""
+    existing = os.environ.get(MULTIPROC_ENV)
+    if existing:
+        Path(existing).mkdir(parents=True, exist_ok=True)
+        for stale in Path(existing).glob("*.db"):  # samples of an earlier run would be added in
+            stale.unlink()
+        return existing, False
+    path = tempfile.mkdtemp(prefix="waitingroom-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    return path, True
+
+
+class WaitingRoomServer(BaseApplication):
+    """Gunicorn with our options and an app built per worker."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 27: no shared ~/.gunicorn socket
+            self.cfg.set("control_socket_disable", True)
+
+    def load(self) -> Any:
+        configure_logging(self.settings.server.json_logs, self.settings.server.log_level)
+        from .app import create_app
+
+        return create_app(self.settings)
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from .metrics import mark_worker_dead
+
+    mark_worker_dead(worker.pid)
+
+
+def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int, threads: int = 4) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit status."""
+    configure_logging(settings.server.json_logs, settings.server.log_level)
+    metrics_dir, remove_after = _multiprocess_dir()
+    options: dict[str, Any] = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": WORKER_TIMEOUT,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
+        "keepalive": 5,
+        "accesslog": None,  # the app logs each request itself, without query strings
+        "errorlog": "-",
+        "loglevel": settings.server.log_level.lower(),
+        "proc_name": "waitingroom",
+        "child_exit": _child_exit,
+        "preload_app": False,
+    }
+    try:
+        WaitingRoomServer(settings, options).run()
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    finally:
+        if remove_after:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
