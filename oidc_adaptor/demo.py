@@ -326,6 +326,8 @@ def run(plan: DemoPlan, out: Any = None) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # One line per request (the waiting pages poll) would bury the banner; errors still show.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     demo = start_demo(plan)
     try:
         print(banner(demo), file=out, flush=True)

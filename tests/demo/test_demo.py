@@ -1,0 +1,232 @@
+"""The demo's parts without a browser: the static site server, the checkout API behind the gate,
+ending a session by its jti, the control panel's page and history, and the demo process itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from werkzeug.test import Client
+
+from authorizer.config import AuthorizerConfig
+from core.clock import ManualClock
+from oidc_adaptor import demo as demo_module
+from oidc_adaptor.app import create_app
+from oidc_adaptor.demo_checkout import create_checkout_app
+from tests.browser.demo_process import start_demo
+
+from ..conftest import make_settings
+
+EVENT = "spring-sale"
+ADMIN = {"Authorization": "Bearer test-admin-key"}
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: ManualClock) -> Flask:
+    return create_app(make_settings(tmp_path), clock=clock, start_scheduler=False)
+
+
+def admitted_tokens(app: Flask) -> Any:
+    room = app.extensions["waitingroom"].room
+    ticket = room.enter(EVENT)
+    room.advance(EVENT, 1)
+    return room.issue_tokens(EVENT, ticket.request_id)
+
+
+# -- static site ------------------------------------------------------------------------------------
+
+
+def test_static_site_serves_the_pages_and_the_demo_config(tmp_path: Path) -> None:
+    plan = demo_module.DemoPlan(port=9100, admin_key="k")
+    site = demo_module.StaticSite(demo_module.sample_site_dir(), demo_module.site_config(plan),
+                                  connect=[plan.issuer, plan.api_origin])
+    client = Client(site)
+    index = client.get("/")
+    assert index.status_code == 200
+    assert b"Get tickets" in index.data
+    assert "script-src 'self'" in index.headers["Content-Security-Policy"]
+    assert "http://127.0.0.1:9102" in index.headers["Content-Security-Policy"]
+    config = json.loads(client.get("/config.json").data)
+    assert config == {
+        "issuer": "http://127.0.0.1:9100", "client_id": "sample-site", "event_id": "demo-sale",
+        "api_url": "http://127.0.0.1:9102", "event_name": "Spring ticket sale", "sale_opens_at": None,
+    }
+    assert client.get("/oidc.js").headers["Content-Type"].startswith(("text/javascript", "application/javascript"))
+    for path in ("/../pyproject.toml", "/%2e%2e/pyproject.toml", "/.hidden", "/nope.html"):
+        assert client.get(path).status_code == 404, path
+    assert client.post("/").status_code == 405
+
+
+def test_the_sample_site_has_no_inline_script() -> None:
+    for page in demo_module.sample_site_dir().glob("*.html"):
+        text = page.read_text()
+        assert "<script>" not in text and "onclick" not in text.lower(), page.name
+
+
+def test_demo_config_registers_a_public_client_for_the_site_callback(tmp_path: Path) -> None:
+    from core.settings import Settings
+
+    plan = demo_module.DemoPlan(port=9000, site_port=9500, api_port=9600, admin_key="k")
+    settings = Settings.from_mapping(demo_module.demo_config(plan, tmp_path))
+    client = settings.clients["sample-site"]
+    assert client.is_public
+    assert client.redirect_uris == ("http://127.0.0.1:9500/callback.html",)
+    assert settings.server.cors_origins == ("http://127.0.0.1:9500",)
+    assert settings.events["demo-sale"].admission.strategy.value == "periodic"
+
+
+# -- ending a session by jti -------------------------------------------------------------------------
+
+
+def test_sessions_end_completes_a_session_once_by_its_jti(app: Flask) -> None:
+    tokens = admitted_tokens(app)
+    jti = tokens.ticket.session.jti
+    client = app.test_client()
+    body = {"event_id": EVENT, "jti": jti, "status": "completed"}
+    assert client.post("/admin/sessions/end", json=body).status_code == 401
+    first = client.post("/admin/sessions/end", json=body, headers=ADMIN)
+    assert first.status_code == 200, first.json
+    assert first.json == {"event_id": EVENT, "status": "completed"}
+    assert client.post("/admin/sessions/end", json=body, headers=ADMIN).status_code == 409
+    unknown = client.post("/admin/sessions/end", json={**body, "jti": "nope"}, headers=ADMIN)
+    assert unknown.status_code == 404
+    bad = client.post("/admin/sessions/end", json={**body, "status": "issued"}, headers=ADMIN)
+    assert bad.status_code == 400
+    assert app.extensions["waitingroom"].room.counters(EVENT).completed == 1
+
+
+# -- checkout API -----------------------------------------------------------------------------------
+
+
+def checkout_app(app: Flask, ended: list[Any]) -> Flask:
+    services = app.extensions["waitingroom"]
+    config = AuthorizerConfig(
+        issuer=services.settings.server.issuer, audience=(EVENT,), jwks_url="http://unused.invalid/jwks",
+        static_jwks=json.dumps(services.signer.jwks()),
+    )
+    return create_checkout_app(config, allowed_origins=["http://shop.test"], end_session=ended.append)
+
+
+def test_checkout_needs_a_valid_token_and_ends_the_session(tmp_path: Path) -> None:
+    app = create_app(make_settings(tmp_path), start_scheduler=False)  # real clock: the gate checks exp
+    ended: list[Any] = []
+    api = checkout_app(app, ended).test_client()
+    assert api.post("/checkout", json={"quantity": 1}).status_code == 401
+    tokens = admitted_tokens(app)
+    auth = {"Authorization": f"Bearer {tokens.access_token}"}
+    id_token = api.post("/checkout", json={"quantity": 1}, headers={"Authorization": f"Bearer {tokens.id_token}"})
+    assert id_token.status_code == 401  # only access tokens open the API
+    assert api.post("/checkout", json={"quantity": 99}, headers=auth).status_code == 400
+    order = api.post("/checkout", json={"quantity": 2}, headers=auth)
+    assert order.status_code == 201
+    assert order.json is not None
+    assert order.json["quantity"] == 2 and order.json["session"] == "completed"
+    assert [claims["jti"] for claims in ended] == [tokens.ticket.session.jti]
+
+
+def test_checkout_cors_allows_only_the_site_origin(app: Flask) -> None:
+    api = checkout_app(app, []).test_client()
+    preflight = api.options("/checkout", headers={
+        "Origin": "http://shop.test", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://shop.test"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    other = api.options("/checkout", headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+# -- control panel -----------------------------------------------------------------------------------
+
+
+def test_panel_page_is_public_html_with_a_strict_csp_and_no_inline_script(app: Flask) -> None:
+    client = app.test_client()
+    page = client.get("/admin/panel")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<script src=\"/admin/panel/static/panel.js\"" in html
+    assert "<script>" not in html and "style=" not in html
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert page.headers["Cache-Control"] == "no-store"
+    assert client.get("/admin/panel/static/panel.js").status_code == 200
+
+
+def test_panel_history_needs_the_admin_key_and_follows_the_serving_counter(app: Flask, clock: ManualClock) -> None:
+    client = app.test_client()
+    assert client.get("/admin/panel/history", query_string={"event_id": EVENT}).status_code == 401
+    assert client.get("/admin/panel/history", query_string={"event_id": "nope"}, headers=ADMIN).status_code == 404
+    room = app.extensions["waitingroom"].room
+    for _ in range(3):
+        room.enter(EVENT)
+    room.advance(EVENT, 1)
+    clock.advance(10)
+    room.advance(EVENT, 2)
+    history = client.get("/admin/panel/history", query_string={"event_id": EVENT}, headers=ADMIN).json
+    assert history is not None
+    assert [serving for _, serving in history["points"]] == [1, 3, 3]
+    assert history["points"][-1][0] == pytest.approx(history["now"], abs=0.01)
+
+
+# -- the demo process ---------------------------------------------------------------------------------
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.slow
+def test_demo_serves_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    demo = start_demo(tmp_path, admit=2, every=1.0)
+    try:
+        assert "Sample shop" in demo.log_path.read_text()
+        assert requests.get(demo.site + "/", timeout=5).status_code == 200
+        assert requests.get(demo.site + "/config.json", timeout=5).json()["issuer"] == demo.issuer
+        discovery = requests.get(demo.issuer + "/.well-known/openid-configuration", timeout=5).json()
+        assert discovery["issuer"] == demo.issuer
+        assert requests.get(demo.panel, timeout=5).status_code == 200
+        assert requests.post(demo.api + "/checkout", timeout=5).status_code == 401
+        entered = requests.post(demo.issuer + "/assign_queue_num", json={"event_id": "demo-sale"}, timeout=5)
+        assert entered.status_code in (200, 201, 202), entered.text
+        children = _children(demo.process.pid)
+    finally:
+        code = demo.stop(signal.SIGINT)
+    assert code == 0, demo.log_path.read_text()
+    assert "Stopped." in demo.log_path.read_text()
+    for port in (demo.port, demo.site_port, demo.api_port):
+        assert not _listening(port)
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists(), f"child process {pid} outlived the demo"
+    assert not any(_children(demo.process.pid))
+
+
+@pytest.mark.slow
+def test_demo_without_state_dir_removes_its_temporary_state(tmp_path: Path) -> None:
+    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("waitingroom-demo-*"))
+    demo = start_demo(tmp_path, keep_state=False)
+    created = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("waitingroom-demo-*")) - before
+    assert len(created) == 1
+    assert demo.stop(signal.SIGTERM) == 0
+    assert not any(path.exists() for path in created)
