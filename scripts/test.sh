@@ -9,6 +9,7 @@ missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)  # axe-core for the browser tests
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "==> installing Debian packages: ${missing[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -23,6 +24,9 @@ fi
 echo "==> installing the project and its test dependencies"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev,aws,infra]"
+
+echo "==> installing axe-core (npm) for the browser accessibility tests"
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 echo "==> ruff"
 .venv/bin/ruff check .
