@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from core.errors import PositionExpired
 from core.model import PositionView, Status
 
 from . import counter_cache, params
@@ -132,9 +133,7 @@ def queue_pos_expiry() -> Response:
     )
 
 
-def _expired() -> Exception:
-    from core.errors import PositionExpired
-
+def _expired() -> PositionExpired:
     return PositionExpired("this place in line expired before its tokens were claimed")
 
 

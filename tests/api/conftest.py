@@ -3,6 +3,7 @@ test client that checks every response against the OpenAPI document."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 
 from core.clock import ManualClock
 from core.errors import StoreUnavailable
+from core.tokens import KeySet, SigningKey
 from oidc_adaptor.app import create_app
 
 from ..conftest import make_settings
@@ -38,10 +40,16 @@ class CheckedClient(FlaskClient):
         return response
 
 
+@cache
+def shared_keyset() -> KeySet:
+    """One RSA key for the whole run: generating a key per test would dominate the suite's time."""
+    return KeySet([SigningKey.generate(0.0)])
+
+
 def build_app(tmp_path: Path, clock: ManualClock, **kwargs: Any) -> Flask:
     store = kwargs.pop("store", None)
     settings = kwargs.pop("settings", None) or make_settings(tmp_path, **kwargs)
-    app = create_app(settings, clock=clock, store=store)
+    app = create_app(settings, clock=clock, store=store, keyset=shared_keyset())
     app.test_client_class = CheckedClient
     return app
 
