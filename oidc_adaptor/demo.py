@@ -28,6 +28,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def site_config(plan: DemoPlan) -> dict[str, Any]:
         "event_id": DEMO_EVENT_ID,
         "api_url": plan.api_origin,
         "event_name": DEMO_EVENT_NAME,
-        "sale_opens_at": plan.sale_opens_at,
+        "sale_opens_at": plan.sale_opens_at or datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

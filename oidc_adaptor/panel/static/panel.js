@@ -118,7 +118,11 @@
     root.querySelectorAll("input, select").forEach(function (control) {
       control.id = "event-" + id + "-" + control.name;
     });
-    var card = { root: root, id: id, history: [], samples: loadSamples(id), last: null };
+    var card = { root: root, id: id, history: [], samples: loadSamples(id), last: null, windowMs: WINDOW_MS };
+    root.querySelector('select[name="window"]').addEventListener("change", function (event) {
+      card.windowMs = Number(event.target.value) * 1000;
+      drawChart(card);
+    });
     cards[id] = card;
     wireActions(card);
     eventsBox.appendChild(root);
@@ -228,13 +232,13 @@
 
   function drawChart(card) {
     var width = 640, height = 220, left = 44, right = 12, top = 12, bottom = 28;
-    var now = Date.now(), from = now - WINDOW_MS;
+    var span = card.windowMs, now = Date.now(), from = now - span;
     var admitted = card.history.length ? card.history.slice() : card.samples.map(function (s) { return [s[0], s[2]]; });
     var waiting = card.samples.map(function (s) { return [s[0], s[1]]; });
     var maxValue = 1;
     admitted.concat(waiting).forEach(function (p) { if (p[1] > maxValue) maxValue = p[1]; });
     maxValue = niceCeiling(maxValue);
-    function x(t) { return left + (Math.max(t, from) - from) / WINDOW_MS * (width - left - right); }
+    function x(t) { return left + (Math.max(t, from) - from) / span * (width - left - right); }
     function y(v) { return top + (1 - v / maxValue) * (height - top - bottom); }
 
     var last = card.last || {};
@@ -242,14 +246,16 @@
       (last.admitted !== undefined ? last.admitted : (last.serving_counter || 0)) + " admitted in total.";
     var chart = svg("svg", {
       viewBox: "0 0 " + width + " " + height, role: "img", "class": "chart-svg",
-      "aria-label": "Chart of waiting and admitted visitors over the last hour. " + summary
+      "aria-label": "Chart of waiting and admitted visitors over the last " +
+        (span >= WINDOW_MS ? "hour" : Math.round(span / 60000) + " minutes") + ". " + summary
     });
     [0, 0.5, 1].forEach(function (fraction) {
       var value = Math.round(maxValue * fraction);
       chart.appendChild(svg("line", { x1: left, x2: width - right, y1: y(value), y2: y(value), "class": "grid" }));
       chart.appendChild(svg("text", { x: left - 6, y: y(value) + 4, "text-anchor": "end", "class": "tick" }, String(value)));
     });
-    [[from, "-60 min"], [from + WINDOW_MS / 2, "-30 min"], [now, "now"]].forEach(function (mark, i) {
+    var minutes = Math.round(span / 60000);
+    [[from, "-" + minutes + " min"], [from + span / 2, "-" + minutes / 2 + " min"], [now, "now"]].forEach(function (mark, i) {
       chart.appendChild(svg("text", {
         x: x(mark[0]), y: height - 8, "class": "tick", "text-anchor": ["start", "middle", "end"][i]
       }, mark[1]));
