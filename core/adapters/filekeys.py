@@ -24,9 +24,12 @@ class FileKeySource:
     def ensure(self, now: float) -> KeySet:
         """Create the file with one fresh key if it does not exist yet; return the key set."""
         with self._lock:
-            if not self.path.exists():
-                self._write(KeySet([SigningKey.generate(now)]), exclusive=True)
+            self._create_if_missing(now)
         return self()
+
+    def _create_if_missing(self, now: float) -> None:
+        if not self.path.exists():
+            self._write(KeySet([SigningKey.generate(now)]), exclusive=True)
 
     def __call__(self) -> KeySet:
         mtime = self.path.stat().st_mtime_ns
@@ -39,7 +42,8 @@ class FileKeySource:
 
     def rotate(self, now: float, activate_after: float, keep_old_for: float) -> KeySet:
         with self._lock:
-            keyset = self.ensure(now) if not self.path.exists() else self()
+            self._create_if_missing(now)
+            keyset = self()
             rotated = keyset.rotated(now, activate_after, keep_old_for)
             self._write(rotated, exclusive=False)
             return rotated
