@@ -1,0 +1,72 @@
+"""The waiting page in headless Chromium: it updates itself, passes axe, reflows at 200% zoom,
+is keyboard usable, and takes the visitor back to the relying party once admitted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.support import free_port
+
+from .helpers import EVENT, live_provider, pkce_pair, serve_wsgi
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is in the dev extra")
+CHROMIUM = os.environ.get("WAITINGROOM_CHROMIUM", "/usr/bin/chromium")
+AXE_JS = Path(__file__).resolve().parents[1] / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+
+def test_waiting_page_in_chromium(tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing")
+    rp_port = free_port()
+    callback = f"http://127.0.0.1:{rp_port}/callback"
+    rp = Flask("rp")
+    rp.add_url_rule("/callback", "cb", lambda: "signed in")
+    _verifier, challenge = pkce_pair()
+    clients = {"spa": {"event": EVENT, "redirect_uris": [callback]}}
+    with live_provider(tmp_path, clients) as provider, serve_wsgi(rp, rp_port):
+        url = (f"{provider.url}/authorize?response_type=code&client_id=spa&scope=openid&state=s1"
+               f"&redirect_uri={callback}&code_challenge={challenge}&code_challenge_method=S256")
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            try:
+                _check_page(browser, url, provider, callback)
+            finally:
+                browser.close()
+
+
+def _check_page(browser: Any, url: str, provider: Any, callback: str) -> None:
+    others = browser.new_context()
+    others.new_page().goto(url)  # one visitor ahead
+    # 200% zoom of a 1280 px wide window is a 640 CSS px viewport at twice the pixel density.
+    context = browser.new_context(viewport={"width": 640, "height": 480}, device_scale_factor=2)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(url)
+    assert page.locator("#wr-position").inner_text() == "2"
+    assert page.locator("#wr-ahead").inner_text() == "1"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "horizontal scrolling"
+    assert page.locator("#wr-updating").is_visible()  # the script runs under the CSP
+
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "wr-check"
+
+    if AXE_JS.is_file():
+        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
+        result = page.evaluate("axe.run().then(r => r.violations.map(v => [v.id, v.impact]))")
+        assert not [v for v in result if v[1] in ("serious", "critical")], result
+
+    provider.admit(1)  # the visitor ahead: ours moves up without reloading
+    playwright_api.expect(page.locator("#wr-ahead")).to_have_text("0", timeout=20_000)
+    provider.admit(1)
+    page.wait_for_url(callback + "?*", timeout=30_000)
+    assert "code=" in page.url and "iss=" in page.url and "state=s1" in page.url
+    assert not errors, errors
