@@ -49,6 +49,7 @@ def create_app(
     from . import panel, site_sessions
 
     app.register_blueprint(site_sessions.blueprint, url_prefix=settings.server.admin_prefix)
+    app.register_blueprint(site_sessions.public_blueprint)
     app.register_blueprint(panel.blueprint, url_prefix=settings.server.admin_prefix + "/panel")
 
     if settings.server.scheduler if start_scheduler is None else start_scheduler:

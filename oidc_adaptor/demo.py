@@ -229,6 +229,10 @@ def start_demo(plan: DemoPlan, site_dir: Path | None = None) -> RunningDemo:
         audience=(DEMO_EVENT_ID,),
         jwks_url=f"{plan.issuer}/.well-known/jwks.json",
         jwks_min_interval=1.0,
+        # Ending the session at checkout revokes the token (not only when it expires). The demo
+        # asks on every request so this shows at once; a busy site caches answers a few seconds.
+        session_status_url=f"{plan.issuer}/session_status?event_id={{event_id}}&jti={{jti}}",
+        session_status_ttl=0.0,
     )
     checkout_app = create_checkout_app(
         gate_config,

@@ -1,4 +1,4 @@
-"""Admin endpoint for sites: end a visitor's session knowing only their token's ``jti``.
+"""Sessions seen from a site, which knows a visitor only by their token's ``jti``.
 
 A site behind the waiting room (an OIDC relying party, an API behind the gate) never learns
 the secret request id that ``update_session`` takes; it has the access token. After a checkout
@@ -9,21 +9,33 @@ it calls::
 
 ``200 {"event_id", "status"}`` once; ``409`` if the session already ended; ``404`` for an
 unknown or expired session. With the authorizer's session check on, the token stops working.
+
+That check (``WAITINGROOM_SESSION_STATUS_URL`` of the authorizer and the site gate) asks::
+
+    GET /session_status?event_id={event_id}&jti={jti}
+    200 {"event_id", "status": "issued" | "completed" | ..., "active": true | false}
+    404 unknown session (never issued, or its token expired long ago)
+
+It needs no key: the ``jti`` is random (128 bits) and known only to the token's holder and the
+sites it was shown to, and the answer reveals nothing but whether that session still runs.
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, g, jsonify, request
 
+from core.errors import UnknownRequest
 from core.model import Status
+from core.room import SESSION_INDEX_NAMESPACE
 
 from . import params
 from .auth import require_admin
 from .services import services
 
 blueprint = Blueprint("site_sessions", __name__)
+public_blueprint = Blueprint("session_status", __name__)
 log = logging.getLogger("waitingroom.admin")
 
 
@@ -45,3 +57,20 @@ def end_session() -> Response:
                "status": ticket.status.value},
     )
     return jsonify(event_id=event_id, status=ticket.status.value)
+
+
+@public_blueprint.get("/session_status")
+def session_status() -> Response:
+    event_id = params.event_id_from(request.args.get("event_id"))
+    jti = request.args.get("jti", "")
+    room = services().room
+    room.event(event_id)
+    request_id = None
+    if 0 < len(jti) <= 128:
+        request_id = services().store.get(SESSION_INDEX_NAMESPACE, f"{event_id}/{jti}", room.clock.now())
+    if request_id is None:
+        raise UnknownRequest("unknown session")
+    ticket = room.ticket(event_id, request_id)
+    response = jsonify(event_id=event_id, status=ticket.status.value, active=ticket.status is Status.ISSUED)
+    response.headers["Cache-Control"] = "no-store"
+    return response

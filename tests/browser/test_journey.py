@@ -42,6 +42,7 @@ def test_visitor_waits_is_admitted_and_completes_a_checkout(demo: Demo, new_page
     page.wait_for_url(demo.site + "/checkout.html", timeout=30_000)
     assert page.locator("#signed-in").inner_text() == "Admitted visitor #1"
 
+    access_token = page.evaluate("() => JSON.parse(sessionStorage.getItem('sample-site.tokens')).access_token")
     page.get_by_label("Number of tickets").select_option("3")
     page.get_by_role("button", name="Buy tickets").click()
     page.wait_for_selector("#order-confirmed")
@@ -49,6 +50,13 @@ def test_visitor_waits_is_admitted_and_completes_a_checkout(demo: Demo, new_page
     assert page.locator("#checkout-form").is_hidden()
     assert page.errors == []
 
+    # The session ended at checkout, so its token no longer opens the API (the gate asks
+    # /session_status), and the site forgot it.
+    assert page.evaluate("() => sessionStorage.getItem('sample-site.tokens')") is None
+    again = requests.post(demo.api + "/checkout", json={"quantity": 1}, timeout=5,
+                          headers={"Authorization": f"Bearer {access_token}"})
+    assert again.status_code == 401
+    assert "completed" in again.json()["message"]
     counts = demo.counts()
     assert counts["issued"] == 1
     assert counts["completed"] == 1  # the checkout API ended the session

@@ -231,3 +231,17 @@ def test_demo_without_state_dir_removes_its_temporary_state(tmp_path: Path) -> N
     assert len(created) == 1
     assert demo.stop(signal.SIGTERM) == 0
     assert not any(path.exists() for path in created)
+
+
+def test_session_status_follows_the_session_of_a_jti(app: Flask) -> None:
+    tokens = admitted_tokens(app)
+    jti = tokens.ticket.session.jti
+    client = app.test_client()
+    live = client.get("/session_status", query_string={"event_id": EVENT, "jti": jti})
+    assert live.status_code == 200
+    assert live.json == {"event_id": EVENT, "status": "issued", "active": True}
+    client.post("/admin/sessions/end", json={"event_id": EVENT, "jti": jti}, headers=ADMIN)
+    ended = client.get("/session_status", query_string={"event_id": EVENT, "jti": jti})
+    assert ended.json == {"event_id": EVENT, "status": "completed", "active": False}
+    assert client.get("/session_status", query_string={"event_id": EVENT, "jti": "x" * 22}).status_code == 404
+    assert client.get("/session_status", query_string={"event_id": "nope", "jti": jti}).status_code == 404
