@@ -54,6 +54,13 @@ class S256CodeChallenge(CodeChallenge):
             raise InvalidRequestError("'code_challenge_method' must be S256.")
         super().validate_code_challenge(grant, redirect_uri)
 
+    def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        # RFC 9700 section 4.8: a verifier for a code issued without a challenge is refused
+        # (enforced here too, whatever Authlib version is installed).
+        if grant.request.form.get("code_verifier") and not grant.request.authorization_code.code_challenge:
+            raise InvalidRequestError("The authorization request had no 'code_challenge'.")
+        super().validate_code_verifier(grant, result)
+
 
 class WaitingRoomOpenIDCode(OpenIDCode):
     """OpenID checks at the authorization endpoint (nonce, prompt). The id token itself is made
