@@ -82,8 +82,10 @@ def demo(demo_factory: Callable[..., Demo]) -> Demo:
 # -- the browser -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not per session: other suites run their own Playwright in
+    the same worker, and two sync Playwright instances cannot be alive at once."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)")
     with playwright_api.sync_playwright() as p:
