@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import admission
-from .errors import InvalidArgument, InvalidTransition, NotAdmitted, UnknownEvent, UnknownRequest
+from .errors import InvalidArgument, NotAdmitted, UnknownEvent, UnknownRequest
 from .model import (
+    ENDED_STATUSES,
     REQUEST_ID_PATTERN,
     AdmissionPolicy,
     Counters,
@@ -21,7 +22,6 @@ from .model import (
     Status,
     SweepResult,
     Ticket,
-    ENDED_STATUSES,
 )
 from .ports import Clock, QueueStore
 from .tokens import TokenSigner, at_hash, new_jti, session_claims
@@ -67,12 +67,16 @@ class WaitingRoom:
         signer: TokenSigner,
         clock: Clock,
         issuer: str,
+        clock_skew: float = 0.0,
     ) -> None:
         self.events = dict(events)
         self.store = store
         self.signer = signer
         self.clock = clock
         self.issuer = issuer
+        self.clock_skew = clock_skew
+        """Seconds the clocks of workers sharing the store may differ; scheduled steps pass it as
+        ``grace`` so that no worker with a fast clock expires or admits anyone early."""
 
     # -- events -------------------------------------------------------------------------------
 
@@ -289,11 +293,19 @@ class WaitingRoom:
             raise InvalidArgument(f"increment must be a whole number between -{MAX_INCREMENT} and {MAX_INCREMENT}")
         return self.store.advance_serving(event_id, by, self.clock.now())
 
-    def sweep(self, event_id: str) -> SweepResult:
+    def sweep(self, event_id: str, grace: float = 0.0) -> SweepResult:
+        """Expire unclaimed admitted places and time out ended tokens.
+
+        ``grace`` (seconds, the allowed clock skew between workers) lengthens the expiry period:
+        admission times were recorded by whichever worker moved the counter, so a sweeping worker
+        whose clock runs ahead would otherwise expire places early. Late by at most ``grace`` is
+        the safe side.
+        """
         settings = self.event(event_id)
-        return self.store.sweep(
-            event_id, self.clock.now(), settings.queue_position_expiry, settings.incr_serving_on_expiry
-        )
+        expiry = float(settings.queue_position_expiry)
+        if expiry > 0:
+            expiry += max(0.0, grace)
+        return self.store.sweep(event_id, self.clock.now(), expiry, settings.incr_serving_on_expiry)
 
     def reset(self, event_id: str) -> None:
         self.event(event_id)
@@ -303,24 +315,28 @@ class WaitingRoom:
         self.event(event_id)
         return self.store.expired_request_ids(event_id, limit)
 
-    def tick(self, event_id: str) -> int:
+    def tick(self, event_id: str, grace: float = 0.0) -> int:
         """Run the admission strategy once for the current tick, if nobody ran it yet.
 
         Returns how many visitors this call admitted (0 when paused, outside the window, or
-        when another worker already claimed this tick).
+        when another worker already claimed this tick). With ``grace`` (the allowed clock skew),
+        ticks are numbered on ``now - grace`` and the admission window must be open both at
+        ``now - grace`` and ``now + grace``: a worker whose clock is up to ``grace`` seconds off
+        never opens the window or a tick before it is due.
         """
         policy = self.policy(event_id)
         if policy.strategy.value == "manual" or self.is_paused(event_id):
             return 0
         now = self.clock.now()
-        if not admission.is_open(policy, now):
+        grace = max(0.0, grace)
+        if not (admission.is_open(policy, now - grace) and admission.is_open(policy, now + grace)):
             return 0
         # Tick numbers depend on the interval, so each interval has its own lease: otherwise a
         # longer interval set at run time would number its ticks below those already claimed.
         lease = f"admission@{policy.every:g}"
-        if not self.store.claim_tick(event_id, lease, admission.tick_index(policy, now)):
+        if not self.store.claim_tick(event_id, lease, admission.tick_index(policy, now - grace)):
             return 0
-        self.sweep(event_id)
+        self.sweep(event_id, grace)
         counters = self.store.counters(event_id)
         increment = admission.increment_for(policy, counters, now)
         if increment:
@@ -334,6 +350,6 @@ class WaitingRoom:
         history = self.store.serving_history(event_id, now - window)
         if len(history) < 2:
             return 0.0
-        (t0, s0), (t1, s1) = history[0], history[-1]
+        (t0, s0), (_t1, s1) = history[0], history[-1]
         span = max(now - t0, 1.0)
         return max(0, s1 - s0) / span

@@ -13,6 +13,7 @@ Values are parsed as TOML values when they parse (``3600``, ``true``, ``["a", "b
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,9 @@ class ServerSettings:
     max_body_bytes: int = 16 * 1024
     store_timeout: float = 0.5
     retry_after: int = 2
+    enter_rate_limit: str = ""  # e.g. "10/minute": entries per client address and window; "" = off
+    trusted_proxies: int = 0  # proxies in front that append to X-Forwarded-For (0: use the peer address)
+    clock_skew: float = 2.0  # seconds workers' clocks may differ; expiry and scheduled admission allow for it
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class Settings:
     events: Mapping[str, EventSettings] = field(default_factory=dict)
     clients: Mapping[str, ClientSettings] = field(default_factory=dict)
     source: str = "defaults"
+    event_admin_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    """``[events.X] admin_keys``: admin keys valid for that one event only."""
 
     def with_server(self, **changes: Any) -> Settings:
         """A copy with some ``[server]`` keys replaced (None values are ignored)."""
@@ -102,9 +108,42 @@ class Settings:
         if unknown:
             raise SettingsError(f"unknown section(s): {', '.join(sorted(unknown))}")
         server = _build_server(data.get("server", {}))
-        events = {eid: _build_event(eid, raw) for eid, raw in _table(data, "events").items()}
+        raw_events = _table(data, "events")
+        event_keys = {eid: _event_admin_keys(eid, raw) for eid, raw in raw_events.items()}
+        events = {
+            eid: _build_event(eid, {k: v for k, v in raw.items() if k != "admin_keys"})
+            for eid, raw in raw_events.items()
+        }
         clients = {cid: _build_client(cid, raw, events) for cid, raw in _table(data, "clients").items()}
-        return cls(server=server, events=events, clients=clients, source=source)
+        return cls(server=server, events=events, clients=clients, source=source,
+                   event_admin_keys={eid: keys for eid, keys in event_keys.items() if keys})
+
+
+RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|seconds|m|min|minute|minutes|h|hour|hours)\s*$")
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_rate(text: str) -> tuple[int, float] | None:
+    """``"10/minute"`` -> (10, 60.0); ``"5/30s"`` -> (5, 30.0); ``""`` -> None (no limit).
+
+    Raises SettingsError for anything else.
+    """
+    if not text.strip():
+        return None
+    match = RATE_PATTERN.match(text)
+    if match is None or int(match.group(1)) <= 0 or match.group(2) == "0":
+        raise SettingsError(f"invalid rate {text!r}: use COUNT/UNIT like \"10/minute\" or \"5/30s\"")
+    window = int(match.group(2) or 1) * _RATE_UNITS[match.group(3)[0]]
+    return int(match.group(1)), float(window)
+
+
+def _event_admin_keys(event_id: str, raw: Mapping[str, Any]) -> tuple[str, ...]:
+    keys = raw.get("admin_keys", [])
+    if isinstance(keys, str):
+        keys = [k.strip() for k in keys.split(",") if k.strip()]
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+        raise SettingsError(f"[events.{event_id}] admin_keys must be a list of non-empty strings")
+    return tuple(keys)
 
 
 def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Mapping[str, Any]]:
@@ -171,6 +210,11 @@ def _build_server(raw: Mapping[str, Any]) -> ServerSettings:
         raise SettingsError("[server] issuer must be an http(s) URL without a trailing slash")
     if not server.admin_prefix.startswith("/") or server.admin_prefix.endswith("/"):
         raise SettingsError("[server] admin_prefix must start with '/' and not end with one")
+    parse_rate(server.enter_rate_limit)
+    if not isinstance(server.trusted_proxies, int) or not 0 <= server.trusted_proxies <= 10:
+        raise SettingsError("[server] trusted_proxies must be a whole number from 0 to 10")
+    if not 0 <= server.clock_skew <= 60:
+        raise SettingsError("[server] clock_skew must be between 0 and 60 seconds")
     return server
 
 

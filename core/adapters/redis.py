@@ -504,3 +504,17 @@ class RedisStore:
     def delete(self, namespace: str, key: str) -> None:
         with self._errors():
             self.client.delete(self._kv_key(namespace, key))
+
+    def incr(self, namespace: str, key: str, ttl: float, now: float) -> int:
+        """Add one to a counter record and return the new count (fixed-window counters).
+
+        INCR and EXPIRE NX in one MULTI: one round trip, atomic; the first hit of a window
+        sets its expiry. Unlike the other records, the window ends by Redis's clock.
+        """
+        name = self._kv_key(namespace, key)
+        with self._errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.incr(name)
+            pipe.pexpire(name, max(1, math.ceil(ttl * 1000)), nx=True)
+            count, _ = pipe.execute()
+        return int(count)

@@ -213,7 +213,8 @@ class SqliteStore:
                 (event_id,),
             ).fetchone()
             db.execute(
-                "INSERT INTO tickets (event_id, request_id, position, entered_at, idempotency_key) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO tickets (event_id, request_id, position, entered_at, idempotency_key)"
+                " VALUES (?, ?, ?, ?, ?)",
                 (event_id, request_id, position, now, idempotency_key),
             )
             ticket = self._ticket(db, event_id, request_id)
@@ -407,3 +408,20 @@ class SqliteStore:
     def delete(self, namespace: str, key: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key))
+
+    def incr(self, namespace: str, key: str, ttl: float, now: float) -> int:
+        """Add one to a counter record and return the new count. Atomic across processes.
+
+        A record past its expiry starts again at 1 (with a fresh ``ttl``): fixed-window counters
+        such as the entry rate limit.
+        """
+        with self._write() as db:
+            (count,) = db.execute(
+                "INSERT INTO kv (namespace, key, value, expires_at) VALUES (?, ?, '1', ?)"
+                " ON CONFLICT (namespace, key) DO UPDATE SET"
+                " value = CASE WHEN kv.expires_at <= ? THEN '1' ELSE CAST(CAST(kv.value AS INTEGER) + 1 AS TEXT) END,"
+                " expires_at = CASE WHEN kv.expires_at <= ? THEN excluded.expires_at ELSE kv.expires_at END"
+                " RETURNING value",
+                (namespace, key, now + ttl, now, now),
+            ).fetchone()
+        return int(count)
