@@ -37,6 +37,10 @@ def create_app(
     from .observability import init_app as init_observability
 
     init_observability(app)
+    from . import ratelimit, security_headers
+
+    security_headers.init_app(app)
+    ratelimit.init_app(app)
 
     from . import admin, api, ops
 

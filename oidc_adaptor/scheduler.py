@@ -31,8 +31,8 @@ class AdmissionScheduler:
             try:
                 now_tick = int(self.room.clock.now() // 1)
                 if self.room.store.claim_tick(event_id, "sweep", now_tick):
-                    self.room.sweep(event_id)
-                admitted[event_id] = self.room.tick(event_id)
+                    self.room.sweep(event_id, self.room.clock_skew)
+                admitted[event_id] = self.room.tick(event_id, self.room.clock_skew)
             except WaitingRoomError as exc:
                 log.warning("scheduler step for %s failed: %s", event_id, exc)
             except Exception:

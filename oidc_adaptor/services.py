@@ -49,7 +49,7 @@ def build_services(
         fixed = keyset
         keyset = lambda: fixed  # noqa: E731
     signer = TokenSigner(keyset, clock.now)
-    room = WaitingRoom(settings.events, store, signer, clock, settings.server.issuer)
+    room = WaitingRoom(settings.events, store, signer, clock, settings.server.issuer, settings.server.clock_skew)
     return Services(settings=settings, room=room, store=store, signer=signer, clock=clock, keys=keyset)
 
 

@@ -22,6 +22,7 @@ from core import errors
 from core.model import Status, Ticket
 from core.tokens import TokenError, TokenVerifier
 
+from .. import ratelimit
 from ..auth import require_admin
 from ..services import services
 from .clients import SCOPES, Client, ClientError
@@ -186,6 +187,7 @@ def _enter(handle: str, event_id: str, ref: PlaceRef | None, ticket: Ticket | No
     """Keep a live, waiting place; otherwise take a new one (idempotent per browser and generation)."""
     if ref is not None and ticket is not None and ticket.status is Status.WAITING:
         return ref, ticket
+    ratelimit.check_entry()  # a new place: counts against [server] enter_rate_limit
     generation = 0 if ref is None else ref.generation + 1
     places = provider().places
     for _ in range(3):  # an old idempotency key may return an ended place: move on to the next
