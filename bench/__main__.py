@@ -30,8 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--admit-rate", type=int, help="visitors admitted per second by the journey's strategy")
     run.add_argument("--fill", type=int, help="visitors put in line for the memory measurement")
     run.add_argument("--workers", type=int, default=1, help="gunicorn workers (default 1)")
-    run.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
-    run.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
+    run.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
     run.add_argument("--results", default=str(Path(__file__).parent / "results"), help="results directory")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
@@ -54,7 +53,7 @@ def options_from(args: argparse.Namespace) -> suite.Options:
             raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}; "
                              f"choose from {', '.join(suite.BENCHMARKS)}")
         opts.only = names
-    opts.server = servers.ServerConfig(workers=args.workers, worker_class=args.worker_class, threads=args.threads)
+    opts.server = servers.ServerConfig(workers=args.workers, threads=args.threads)
     opts.progress = not args.no_progress and sys.stderr.isatty()
     return opts
 

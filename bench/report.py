@@ -18,7 +18,9 @@ def headline(result: dict[str, Any]) -> str:
 
 def one_line(result: dict[str, Any]) -> str:
     verdict = {True: "ok", False: "BELOW TARGET"}.get(result.get("pass"), "")  # type: ignore[arg-type]
-    ratio = f"{result['ratio']:.2f}x (target >= {result['target']}x)" if "ratio" in result else ""
+    ratio = ""
+    if "ratio" in result:
+        ratio = f"{result['ratio']:.2f}x" + (f" (target >= {result['target']}x)" if "target" in result else "")
     return "  ".join(x for x in (f"{result['name']:<22}", ratio, headline(result), verdict) if x)
 
 

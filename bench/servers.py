@@ -49,7 +49,10 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        try:  # servers run in their own session: take down the master's workers with it
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            proc.kill()
         proc.wait(timeout=5)
 
 
@@ -90,27 +93,21 @@ def redis_server(workdir: Path) -> Iterator[RedisServer]:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """How gunicorn serves an app; the same for a reference and for the project."""
+    """How gunicorn serves an app; the same for a reference and for the project.
+
+    The project runs under ``waitingroom serve`` (gthread workers, keep-alive 5 s, 30 s worker
+    timeout); the references run under plain gunicorn with exactly those options.
+    """
 
     workers: int = 1
-    worker_class: str = "sync"
-    threads: int = 1
-    backlog: int = 4096
-    keepalive: int = 5
+    threads: int = 4
 
     def gunicorn_args(self) -> list[str]:
-        args = ["--workers", str(self.workers), "--worker-class", self.worker_class,
-                "--backlog", str(self.backlog), "--keep-alive", str(self.keepalive),
-                "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"]
-        if self.worker_class == "gthread":
-            args += ["--threads", str(self.threads)]
-        return args
+        return ["--workers", str(self.workers), "--worker-class", "gthread", "--threads", str(self.threads),
+                "--keep-alive", "5", "--timeout", "30", "--graceful-timeout", "10", "--log-level", "warning"]
 
     def describe(self) -> str:
-        text = f"gunicorn {self.workers} worker(s), {self.worker_class}"
-        if self.worker_class == "gthread":
-            text += f" x {self.threads} threads"
-        return text
+        return f"{self.workers} gunicorn worker(s) x {self.threads} threads (gthread)"
 
 
 @dataclass
@@ -122,29 +119,15 @@ class HttpServer:
 
 
 @contextmanager
-def gunicorn(
-    app: str,
-    config: ServerConfig,
-    workdir: Path,
-    env: Mapping[str, str] | None = None,
-    name: str = "app",
-    ready_path: str = "/",
-) -> Iterator[HttpServer]:
-    """``gunicorn APP`` on a free loopback port, with ``config``; stops when the context exits.
-
-    ``app`` is a WSGI target (``module:callable``). The current directory and the interpreter
-    are this process's, so the bench apps and the project import the same code.
-    """
-    port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / f"{name}-{port}.log"
+def _serve(cmd: list[str], port: int, log_path: Path, env: Mapping[str, str] | None,
+           ready_path: str) -> Iterator[HttpServer]:
+    root = Path(__file__).resolve().parent.parent
     full_env = dict(os.environ)
     full_env.update(env or {})
-    full_env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
-    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *config.gunicorn_args(), app]
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), full_env.get("PYTHONPATH", "")) if p)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
-                                cwd=str(Path(__file__).resolve().parent.parent))
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=str(root),
+                                start_new_session=True)
     try:
         wait_for_port(port, proc)
         base = f"http://127.0.0.1:{port}"
@@ -156,6 +139,30 @@ def gunicorn(
         raise
     else:
         _stop(proc)
+
+
+@contextmanager
+def gunicorn(app: str, config: ServerConfig, workdir: Path, env: Mapping[str, str] | None = None,
+             name: str = "app", ready_path: str = "/") -> Iterator[HttpServer]:
+    """``gunicorn APP`` (a ``module:callable`` WSGI target) on a free loopback port, with ``config``."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *config.gunicorn_args(), app]
+    with _serve(cmd, port, workdir / f"{name}-{port}.log", env, ready_path) as server:
+        yield server
+
+
+@contextmanager
+def waitingroom_serve(config_file: Path, config: ServerConfig, workdir: Path, env: Mapping[str, str] | None = None,
+                      name: str = "project") -> Iterator[HttpServer]:
+    """The project as users run it: ``waitingroom serve --config FILE`` on a free loopback port."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-c", "import sys; from oidc_adaptor.cli import main; sys.exit(main())",
+           "serve", "--config", str(config_file), "--host", "127.0.0.1", "--port", str(port),
+           "--workers", str(config.workers), "--threads", str(config.threads)]
+    with _serve(cmd, port, workdir / f"{name}-{port}.log", env, "/healthz") as server:
+        yield server
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:

@@ -48,7 +48,6 @@ class Options:
     max_seconds: float = 60.0  # cap of any one load phase
     server: servers.ServerConfig = field(default_factory=servers.ServerConfig)
     progress: bool = True
-    cache_ttl: float | None = None  # the project's counter cache, if it has one; None = its default
 
     @classmethod
     def quick_options(cls, **changes: Any) -> Options:
@@ -69,7 +68,6 @@ store = "{redis_url}"
 keys_file = "{workdir / 'keys.json'}"
 admin_keys = ["{ADMIN_KEY}"]
 scheduler = {str(scheduler).lower()}
-log_level = "WARNING"
 
 [events.{EVENT}]
 name = "Enter and poll benchmark"
@@ -108,15 +106,13 @@ class Bench:
     def project_env(self, scheduler: bool = True) -> dict[str, str]:
         config = self.config if scheduler else project_config(self.redis.url, self.workdir, self.options.admit_rate,
                                                               scheduler=False)
-        env = {"WAITINGROOM_CONFIG": str(config)}
-        if self.options.cache_ttl is not None:
-            env["WAITINGROOM_SERVER_COUNTER_CACHE_TTL"] = str(self.options.cache_ttl)
-        return env
+        return {"WAITINGROOM_CONFIG": str(config)}
 
     @contextmanager
     def project(self, scheduler: bool = True) -> Iterator[servers.HttpServer]:
-        with servers.gunicorn("bench.project_app:app", self.options.server, self.workdir,
-                              env=self.project_env(scheduler), name="project", ready_path="/healthz") as server:
+        env = self.project_env(scheduler)
+        with servers.waitingroom_serve(Path(env.pop("WAITINGROOM_CONFIG")), self.options.server, self.workdir,
+                                       env=env) as server:
             yield server
 
     @contextmanager
@@ -256,3 +252,126 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+# -- 3. Journey ------------------------------------------------------------------------------------
+
+
+def bench_journey(bench: Bench) -> list[dict[str, Any]]:
+    from .journey import run_journey
+
+    opts = bench.options
+    bench.redis.client.flushall()
+    with bench.project() as proj:
+        outcome = asyncio.run(run_journey(
+            proj.base_url, JOURNEY_EVENT, ADMIN_KEY, opts.visitors, opts.journey_connections,
+            opts.max_live_visitors, max_backoff=2.0 if opts.quick else 4.0, progress=opts.progress,
+            max_seconds=max(120.0, opts.visitors / 20)))
+    m = outcome["metrics"]
+    return [{
+        "name": "journey",
+        "headline": f"{m['visitors']} visitors, {m['journeys_per_s']} journeys/s, {m['admitted_per_s']} admitted/s, "
+                    f"{m['errors']} errors",
+        "target_text": "0 errors; checks hold",
+        "pass": all(outcome["checks"].values()),
+        **outcome,
+        "notes": f"periodic admission of {opts.admit_rate}/s; polls back off from 0.5 s (x1.6, jittered)",
+    }]
+
+
+# -- 4. OIDC ---------------------------------------------------------------------------------------
+
+
+def bench_oidc(bench: Bench) -> list[dict[str, Any]]:
+    from .oidc_flow import run_flows, signing_ceiling
+
+    opts = bench.options
+    bench.redis.client.flushall()
+    results = []
+    with bench.project() as proj:
+        ceiling = signing_ceiling(bench.workdir / "keys.json")
+        per_core_ceiling = ceiling["flows_per_cpu_s"]
+        for client_id, secret, label in ((OIDC_CLIENT, OIDC_SECRET, "oidc flow (client secret)"),
+                                         (OIDC_PUBLIC_CLIENT, None, "oidc flow (public, PKCE)")):
+            outcome = asyncio.run(run_flows(proj.base_url, OIDC_EVENT, ADMIN_KEY, client_id, secret, REDIRECT_URI,
+                                            opts.oidc_flows, browsers=8, progress=opts.progress,
+                                            max_seconds=opts.max_seconds))
+            per_core = outcome["flows_per_s"] / opts.server.workers
+            ratio = per_core / per_core_ceiling if per_core_ceiling else 0.0
+            results.append({
+                "name": label,
+                "ratio": round(ratio, 3),
+                "target": 0.6,
+                "pass": ratio >= 0.6 and outcome["failed"] == 0,
+                "unit": "flows/s per worker (project) vs signing ceiling per core",
+                "metrics": {"project_rps": round(per_core, 1), "reference_rps": round(per_core_ceiling, 1),
+                            "flows": outcome["flows"], "errors": outcome["failed"]},
+                "endpoints": outcome["endpoints"],
+                "ceiling": ceiling,
+                "failures": outcome["failures"],
+                "notes": "authorize (302) -> token -> userinfo for admitted visitors; ceiling: the same access and "
+                         "id token signed with the same key in a tight loop (CPU time)",
+            })
+    return results
+
+
+# -- 5. Store cost ---------------------------------------------------------------------------------
+
+
+def bench_store(bench: Bench) -> list[dict[str, Any]]:
+    from .store_cost import measure_memory, measure_steps
+
+    opts = bench.options
+    bench.redis.client.flushall()
+    steps = measure_steps(bench.config, bench.redis.url, n=200)
+    per_step = {name: s["sent_per_request"] for name, s in steps["steps"].items()}
+    headline = ", ".join(f"{k} {v:g}" for k, v in per_step.items() if "admin, once" not in k)
+    bench.redis.client.flushall()
+    memory = measure_memory(bench.redis.url, opts.fill)
+    bench.redis.client.flushall()
+    memory_key = measure_memory(bench.redis.url, max(10_000, opts.fill // 10), with_key=True)
+    bench.redis.client.flushall()
+    return [
+        {"name": "store commands", "headline": "commands sent per request: " + headline,
+         "target_text": "enter 1, token <= 2, end 1, poll <= 1 (0 cached)",
+         "pass": all(steps["checks"].values()), **steps},
+        {"name": "store memory", "headline": f"{memory['bytes_per_visitor']} bytes per waiting visitor "
+                                             f"({memory['visitors']:,} in line); "
+                                             f"{memory_key['bytes_per_visitor']} with an idempotency key",
+         "target_text": "<= 200 bytes", "pass": memory["bytes_per_visitor"] <= 200,
+         "metrics": memory, "with_idempotency_key": memory_key},
+    ]
+
+
+# -- 6. Batch enter --------------------------------------------------------------------------------
+
+
+def bench_batch(bench: Bench) -> list[dict[str, Any]]:
+    from .store_cost import batch_enter_consumer, batch_enter_redis_benchmark
+
+    opts = bench.options
+    bench.redis.client.flushall()
+    consumer = batch_enter_consumer(bench.config, opts.batches)
+    count = opts.batches * 10
+    sequential = batch_enter_redis_benchmark(bench.redis.url, bench.redis.port, count, pipeline=1)
+    pipelined = batch_enter_redis_benchmark(bench.redis.url, bench.redis.port, count * 2, pipeline=10)
+    ref = sequential.get("positions_per_s", 0.0)
+    ratio = consumer["positions_per_s"] / ref if ref else 0.0
+    return [{
+        "name": "batch enter (SQS path)",
+        "ratio": round(ratio, 3),
+        "unit": "positions/s",
+        "metrics": {"project_rps": consumer["positions_per_s"], "reference_rps": ref,
+                    "redis_benchmark_pipelined_10": pipelined.get("positions_per_s"), "errors": consumer["failures"]},
+        "consumer": consumer, "redis_benchmark": {"pipeline_1": sequential, "pipeline_10": pipelined},
+        "notes": "the consumer enters a batch of 10 one message at a time (no pipelining), so the reference is "
+                 "redis-benchmark with -P 1 on one connection; -P 10 shows what a pipelined batch could reach",
+    }]
+
+
+BENCHMARKS.update({
+    "journey": bench_journey,
+    "oidc": bench_oidc,
+    "store": bench_store,
+    "batch": bench_batch,
+})
