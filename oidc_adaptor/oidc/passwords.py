@@ -60,8 +60,40 @@ def _parse(stored: str) -> tuple[str, tuple[int, ...], bytes, bytes]:
     raise ValueError("invalid secret hash: use scrypt$n$r$p$salt$hash or pbkdf2_sha256$iterations$salt$hash")
 
 
+_VERIFIED_KEY = secrets.token_bytes(32)
+_VERIFIED: dict[str, bytes] = {}
+_VERIFIED_MAX = 4096
+"""Secrets this process has already verified, as ``stored hash -> HMAC(process key, secret)``.
+
+A relying party presents the same secret at every token request; paying scrypt (tens of
+milliseconds of CPU) each time made client authentication cost more than the whole rest of the
+flow. Only a secret that passed the slow check is remembered, under a keyed digest that never
+leaves this process; a wrong secret always takes the slow path, so guessing stays as expensive
+as before."""
+
+
+def _fast_digest(secret: str) -> bytes:
+    return hmac.new(_VERIFIED_KEY, secret.encode(), hashlib.sha256).digest()
+
+
 def verify_secret(secret: str, stored: str) -> bool:
-    """Whether ``secret`` matches ``stored``. Constant-time comparison; False for a malformed hash."""
+    """Whether ``secret`` matches ``stored``. Constant-time comparison; False for a malformed hash.
+
+    A secret already verified against ``stored`` in this process is recognised by a keyed fast
+    digest instead of the slow hash (see :data:`_VERIFIED`).
+    """
+    remembered = _VERIFIED.get(stored)
+    if remembered is not None and hmac.compare_digest(remembered, _fast_digest(secret)):
+        return True
+    if not _slow_verify(secret, stored):
+        return False
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[stored] = _fast_digest(secret)
+    return True
+
+
+def _slow_verify(secret: str, stored: str) -> bool:
     try:
         kind, params, salt, expected = _parse(stored)
     except ValueError:
