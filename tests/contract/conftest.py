@@ -16,6 +16,7 @@ import pytest
 
 from core.adapters.redis import RedisStore
 from core.adapters.sqlite import SqliteStore
+from tests.aws.moto_server import dynamodb_store, moto_endpoint  # noqa: F401 - the fixture must be visible here
 
 StoreFactory = Callable[[pytest.FixtureRequest, Path], tuple[Any, str | None]]
 
@@ -35,6 +36,7 @@ def redis_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, st
 STORES: dict[str, StoreFactory] = {
     "sqlite": sqlite_store,
     "redis": redis_store,
+    "dynamodb": dynamodb_store,
 }
 
 
