@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import admission
-from .errors import InvalidArgument, NotAdmitted, UnknownEvent, UnknownRequest
+from .errors import InvalidArgument, InvalidTransition, UnknownEvent, UnknownRequest
 from .model import (
     ENDED_STATUSES,
     REQUEST_ID_PATTERN,
@@ -165,13 +165,10 @@ class WaitingRoom:
         settings = self.event(event_id)
         if validity is not None and not (0 < validity <= 7 * 24 * 3600):
             raise InvalidArgument("validity must be between 1 second and 7 days")
-        ticket = self.ticket(event_id, request_id)
-        if ticket.status is Status.WAITING:
-            raise NotAdmitted("this place in line is not admitted yet")
         now = self.clock.now()
         issued_at = int(now)
         expires_at = issued_at + (validity or settings.token_validity)
-        ticket = self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now)
+        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now)
         session = ticket.session
         assert session is not None
         self._index_session(event_id, request_id, session.jti, session.expires_at, now)
@@ -210,13 +207,10 @@ class WaitingRoom:
         settings = self.event(event_id)
         if validity is not None and not (0 < validity <= 7 * 24 * 3600):
             raise InvalidArgument("validity must be between 1 second and 7 days")
-        ticket = self.ticket(event_id, request_id)
-        if ticket.status is Status.WAITING:
-            raise NotAdmitted("this place in line is not admitted yet")
         now = self.clock.now()
         issued_at = int(now)
         expires_at = issued_at + (validity or settings.token_validity)
-        ticket = self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now)
+        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now)
         session = ticket.session
         assert session is not None
         self._index_session(event_id, request_id, session.jti, session.expires_at, now)
@@ -233,7 +227,7 @@ class WaitingRoom:
         if scope:
             access_extra["scope"] = scope
         access = self.signer.sign(
-            session_claims(**common, audience=event_id, token_use="access", extra=access_extra)  # noqa: S106
+            session_claims(**common, audience=event_id, token_use="access", extra=access_extra)
         )
         auth_time = int(ticket.admitted_at if ticket.admitted_at is not None else session.issued_at)
         id_extra: dict[str, Any] = {"azp": client_id, "auth_time": auth_time, "at_hash": at_hash(access)}
@@ -241,7 +235,7 @@ class WaitingRoom:
             id_extra["nonce"] = nonce
         id_extra.update(id_claims or {})
         id_token = self.signer.sign(
-            session_claims(**common, audience=client_id, token_use="id", extra=id_extra)  # noqa: S106
+            session_claims(**common, audience=client_id, token_use="id", extra=id_extra)
         )
         return IssuedTokens(access, id_token, "Bearer", max(0, session.expires_at - int(now)), ticket)
 
@@ -254,8 +248,28 @@ class WaitingRoom:
             raise InvalidArgument("status must be 'completed' or 'abandoned'") from None
         if status not in ENDED_STATUSES:
             raise InvalidArgument("status must be 'completed' or 'abandoned'")
-        self.ticket(event_id, request_id)
-        return self.store.end_session(event_id, request_id, status, self.clock.now())
+        self._check_request_id(request_id)
+        try:
+            return self.store.end_session(event_id, request_id, status, self.clock.now())
+        except InvalidTransition:
+            self.ticket(event_id, request_id)  # an unknown place is UnknownRequest, not a bad transition
+            raise
+
+    @staticmethod
+    def _check_request_id(request_id: str) -> None:
+        if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.match(request_id):
+            raise UnknownRequest("unknown request id")
+
+    def _issue_session(self, event_id: str, request_id: str, issued_at: int, expires_at: int, now: float) -> Ticket:
+        """The store's atomic issue step, with no read before it: the store itself refuses a
+        waiting place (NotAdmitted), an expired one and an ended one. Only when it refuses does
+        a read tell an unknown place (UnknownRequest) from a bad transition."""
+        self._check_request_id(request_id)
+        try:
+            return self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now)
+        except InvalidTransition:
+            self.ticket(event_id, request_id)
+            raise
 
     def _index_session(self, event_id: str, request_id: str, jti: str, expires_at: int, now: float) -> None:
         """Remember which place a session's ``jti`` belongs to, for :meth:`end_session_by_jti`.
