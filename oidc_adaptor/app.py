@@ -55,6 +55,9 @@ def create_app(
     app.register_blueprint(site_sessions.blueprint, url_prefix=settings.server.admin_prefix)
     app.register_blueprint(site_sessions.public_blueprint)
     app.register_blueprint(panel.blueprint, url_prefix=settings.server.admin_prefix + "/panel")
+    from . import log_redaction
+
+    log_redaction.install()  # after Authlib is imported: its loggers print issued tokens at DEBUG
 
     if settings.server.scheduler if start_scheduler is None else start_scheduler:
         from .scheduler import start_scheduler as start
