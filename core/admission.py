@@ -6,6 +6,7 @@ claimed tick, so each tick's increment happens exactly once however many schedul
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import replace
@@ -29,10 +30,8 @@ def increment_for(policy: AdmissionPolicy, counters: Counters, now: float) -> in
     """How far to move the serving counter on one tick. Never negative, never past the line."""
     if policy.strategy is Strategy.MANUAL or not is_open(policy, now):
         return 0
-    if policy.strategy is Strategy.PERIODIC:
-        wanted = policy.increment_by
-    else:  # MAX_ACTIVE: fill the free slots
-        wanted = policy.max_active - counters.active
+    # MAX_ACTIVE fills the free slots; PERIODIC lets a fixed number in.
+    wanted = policy.increment_by if policy.strategy is Strategy.PERIODIC else policy.max_active - counters.active
     return max(0, min(wanted, counters.waiting))
 
 
@@ -43,16 +42,12 @@ def with_overrides(policy: AdmissionPolicy, overrides: Mapping[str, str]) -> Adm
     """
     changes: dict[str, object] = {}
     if "strategy" in overrides:
-        try:
+        with contextlib.suppress(ValueError):
             changes["strategy"] = Strategy(overrides["strategy"])
-        except ValueError:
-            pass
     for name, cast in (("increment_by", int), ("max_active", int), ("every", float)):
         if name in overrides:
-            try:
+            with contextlib.suppress(ValueError):
                 changes[name] = cast(overrides[name])
-            except ValueError:
-                pass
     if not changes:
         return policy
     try:

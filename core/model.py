@@ -5,9 +5,9 @@ All times are POSIX seconds as floats, taken from an injected :class:`core.ports
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
-import base64
 import re
 from dataclasses import dataclass, field
 
@@ -17,7 +17,7 @@ EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Where one place in line stands."""
 
     WAITING = "waiting"  # position > serving counter
@@ -37,7 +37,7 @@ class Status(str, enum.Enum):
 ENDED_STATUSES = (Status.COMPLETED, Status.ABANDONED)
 
 
-class Strategy(str, enum.Enum):
+class Strategy(enum.StrEnum):
     PERIODIC = "periodic"
     MAX_ACTIVE = "max_active"
     MANUAL = "manual"

@@ -48,7 +48,8 @@ class SigningKey:
     @classmethod
     def generate(cls, now: float, not_before: float | None = None) -> SigningKey:
         key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
-        return cls(kid=_kid_for(key), private_key=key, created_at=now, not_before=now if not_before is None else not_before)
+        starts = now if not_before is None else not_before
+        return cls(kid=_kid_for(key), private_key=key, created_at=now, not_before=starts)
 
     @property
     def public_jwk(self) -> dict[str, str]:
