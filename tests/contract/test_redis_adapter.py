@@ -87,7 +87,7 @@ def test_keys_of_an_event_share_one_cluster_hash_tag(rstore: RedisStore) -> None
     assert rstore.client.keys("*spring*") == keys
 
 
-def test_request_ids_are_stored_once_and_ticket_ids_not_at_all(rstore: RedisStore) -> None:
+def test_the_public_ticket_id_is_derived_not_stored(rstore: RedisStore) -> None:
     r = rid()
     ticket = rstore.enter(EVENT, r, None, T0)
     dump = repr({k: rstore.client.dump(k) for k in rstore.client.keys("*")})
