@@ -7,6 +7,7 @@
   "use strict";
 
   var KEY_STORAGE = "waitingroom.panel.admin-key";
+  var SCOPE_STORAGE = "waitingroom.panel.event";  // set when the key is valid for one event only
   var SAMPLE_PREFIX = "waitingroom.panel.samples.";
   var COUNTS_EVERY_MS = 2000;
   var HISTORY_EVERY_MS = 10000;
@@ -63,6 +64,7 @@
 
   function signOut(reason) {
     sessionStorage.removeItem(KEY_STORAGE);
+    sessionStorage.removeItem(SCOPE_STORAGE);
     timers.forEach(window.clearInterval);
     timers = [];
     cards = {};
@@ -76,15 +78,27 @@
   signInForm.addEventListener("submit", function (event) {
     event.preventDefault();
     var input = document.getElementById("admin-key");
+    var scope = document.getElementById("admin-event");
     sessionStorage.setItem(KEY_STORAGE, input.value.trim());
+    if (scope.value.trim()) sessionStorage.setItem(SCOPE_STORAGE, scope.value.trim());
     input.value = "";
+    scope.value = "";
     start();
   });
 
   signOutButton.addEventListener("click", function () { signOut(""); announce("Signed out."); });
 
+  function listEvents() {
+    // An event's own key may not list the deployment's events: show that one event only.
+    var scope = sessionStorage.getItem(SCOPE_STORAGE);
+    if (!scope) return api("GET", "/events");
+    return api("GET", "/events/" + encodeURIComponent(scope) + "/counts").then(function () {
+      return { events: [{ event_id: scope, name: scope }] };
+    });
+  }
+
   function start() {
-    api("GET", "/events").then(function (payload) {
+    listEvents().then(function (payload) {
       showError("");
       signInForm.hidden = true;
       signOutButton.hidden = false;
