@@ -19,6 +19,7 @@ from .model import (
     Counters,
     EventSettings,
     PositionView,
+    Session,
     Status,
     SweepResult,
     Ticket,
@@ -162,16 +163,7 @@ class WaitingRoom:
         Idempotent: asking again returns tokens with the same claims. Raises NotAdmitted for a
         visitor still waiting, so no token ever exists for someone not admitted.
         """
-        settings = self.event(event_id)
-        if validity is not None and not (0 < validity <= 7 * 24 * 3600):
-            raise InvalidArgument("validity must be between 1 second and 7 days")
-        now = self.clock.now()
-        issued_at = int(now)
-        expires_at = issued_at + (validity or settings.token_validity)
-        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now)
-        session = ticket.session
-        assert session is not None
-        self._index_session(event_id, request_id, session.jti, session.expires_at, now)
+        ticket, session, now = self._open_session(event_id, request_id, validity)
         common = {
             "issuer": self.issuer,
             "audience": event_id,
@@ -204,16 +196,7 @@ class WaitingRoom:
         id (what the authorizer accepts) and names the client; the id token has ``aud`` = client
         id, ``azp``, ``nonce``, ``at_hash`` and ``auth_time`` = the admission time.
         """
-        settings = self.event(event_id)
-        if validity is not None and not (0 < validity <= 7 * 24 * 3600):
-            raise InvalidArgument("validity must be between 1 second and 7 days")
-        now = self.clock.now()
-        issued_at = int(now)
-        expires_at = issued_at + (validity or settings.token_validity)
-        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now)
-        session = ticket.session
-        assert session is not None
-        self._index_session(event_id, request_id, session.jti, session.expires_at, now)
+        ticket, session, now = self._open_session(event_id, request_id, validity)
         common: dict[str, Any] = {
             "issuer": self.issuer,
             "subject": ticket.ticket_id,
@@ -259,6 +242,21 @@ class WaitingRoom:
     def _check_request_id(request_id: str) -> None:
         if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.match(request_id):
             raise UnknownRequest("unknown request id")
+
+    def _open_session(self, event_id: str, request_id: str, validity: int | None) -> tuple[Ticket, Session, float]:
+        """The session step shared by every way of issuing tokens: validate, issue (atomic and
+        idempotent in the store), index the jti. Returns the ticket, its session and the time."""
+        settings = self.event(event_id)
+        if validity is not None and not (0 < validity <= 7 * 24 * 3600):
+            raise InvalidArgument("validity must be between 1 second and 7 days")
+        now = self.clock.now()
+        issued_at = int(now)
+        expires_at = issued_at + (validity or settings.token_validity)
+        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now)
+        session = ticket.session
+        assert session is not None
+        self._index_session(event_id, request_id, session.jti, session.expires_at, now)
+        return ticket, session, now
 
     def _issue_session(self, event_id: str, request_id: str, issued_at: int, expires_at: int, now: float) -> Ticket:
         """The store's atomic issue step, with no read before it: the store itself refuses a
