@@ -143,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--store", metavar="URL", help="check as if --store were given to serve")
     check.set_defaults(handler=cmd_check_config)
 
+    hashing = commands.add_parser(
+        "hash-secret", help="hash a client secret for [clients.X] secret_hash",
+        description="Read a client secret from standard input and print its hash for the config file, "
+        "so the file never holds the secret itself.",
+        epilog="examples:\n  openssl rand -base64 32 | tee shop-secret.txt | waitingroom hash-secret\n"
+        "  waitingroom hash-secret < shop-secret.txt\n\n"
+        "Put the printed value in the client's table: secret_hash = \"scrypt$...\"",
+        formatter_class=_formatter,
+    )
+    hashing.set_defaults(handler=cmd_hash_secret)
+
     demo = commands.add_parser(
         "demo", help="run the whole journey locally with a sample shop",
         description="Run the waiting room, a sample shop and its checkout API locally, with nothing to configure.",
@@ -316,6 +327,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if not settings.events:
         print("warning: no events are configured; add an [events.<id>] table", file=sys.stderr)
     print("configuration OK")
+    return EXIT_OK
+
+
+def cmd_hash_secret(args: argparse.Namespace) -> int:
+    from .oidc.passwords import hash_secret
+
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        print("waitingroom: no secret on standard input", file=sys.stderr)
+        return EXIT_CONFIG
+    print(hash_secret(secret))
     return EXIT_OK
 
 

@@ -25,7 +25,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 
 @pytest.mark.parametrize(
     "args",
-    [(), ("serve",), ("keys",), ("keys", "rotate"), ("check-config",), ("demo",)],
+    [(), ("serve",), ("keys",), ("keys", "rotate"), ("check-config",), ("hash-secret",), ("demo",)],
 )
 def test_help_reads_well_at_every_level(args: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -142,3 +142,17 @@ def test_wsgi_module_does_no_io_at_import(tmp_path: Path) -> None:
                             env={"PATH": "/usr/bin:/bin", "WAITINGROOM_STORE": f"sqlite:///{tmp_path}/s.db"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_hash_secret_prints_a_hash_the_provider_accepts(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from oidc_adaptor.oidc.passwords import verify_secret
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-random-secret\n"))
+    assert cli.main(["hash-secret"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert "a-long-random-secret" not in printed
+    assert verify_secret("a-long-random-secret", printed)
+    assert not verify_secret("another-secret", printed)
