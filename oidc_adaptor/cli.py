@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     hashing = commands.add_parser(
         "hash-secret", help="hash a client secret for [clients.X] secret_hash",
-        description="Read a client secret from standard input and print its hash for the config file, "
+        description="Read a client secret from standard input and print its hash for the config file,\n"
         "so the file never holds the secret itself.",
         epilog="examples:\n  openssl rand -base64 32 | tee shop-secret.txt | waitingroom hash-secret\n"
         "  waitingroom hash-secret < shop-secret.txt\n\n"
