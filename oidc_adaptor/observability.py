@@ -17,6 +17,14 @@ from .metrics import observe_request
 
 log = logging.getLogger("waitingroom.request")
 
+QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/readyz"})
+"""Never logged per request."""
+
+POLL_ROUTES = frozenset({"/serving_num", "/waiting_num", "/queue_num", "/authorize/status"})
+"""What every waiting visitor calls over and over: a successful answer is logged at DEBUG, not
+INFO, so a line of a million visitors does not turn into a million log lines every few seconds
+(the request metrics still count each one). Failures are logged at INFO like any request."""
+
 
 def route_label() -> str:
     rule = request.url_rule
@@ -34,8 +42,12 @@ def init_app(app: Flask) -> None:
         seconds = time.perf_counter() - started if started is not None else 0.0
         route = route_label()
         observe_request(route, request.method, response.status_code, seconds)
-        if route != "/metrics" and route not in ("/healthz", "/readyz"):
-            log.info(
+        if route in QUIET_ROUTES:
+            return response
+        level = logging.DEBUG if route in POLL_ROUTES and response.status_code < 400 else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
                 "%s %s %s",
                 request.method,
                 request.path,
