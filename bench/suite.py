@@ -141,9 +141,10 @@ def _json_ok(*keys: str) -> Callable[[bytes], bool]:
 
 def compare(bench: Bench, name: str, reference: tuple[str, Callable[[int], RequestSpec]],
             project: Callable[[int], RequestSpec], target: float, prepare: Callable[[str], None] | None = None,
-            warmup: int = 300) -> dict[str, Any]:
+            warmup: int | None = None) -> dict[str, Any]:
     """Alternate reference and project ``rounds`` times; the best round of each side counts."""
     ref_app, ref_make = reference
+    warmup = warmup if warmup is not None else max(20, min(300, bench.options.requests // 5))
     ref_runs: list[LoadResult] = []
     proj_runs: list[LoadResult] = []
     with bench.reference(ref_app) as ref, bench.project() as proj:

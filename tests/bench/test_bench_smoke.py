@@ -1,0 +1,41 @@
+"""The benchmark suite's quickest run works end to end (it proves the bench code, not the speed).
+
+Starts its own redis-server, the reference app and ``waitingroom serve``, sends a few hundred
+requests each way through the asynchronous load generator and checks the JSON it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("aiohttp")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_quickest_run_writes_results_without_errors(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--quick", "--only", "enter", "--requests", "200", "--rounds", "1",
+         "--no-progress", "--results", str(results)],
+        cwd=ROOT, capture_output=True, text=True, timeout=90,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads((results / "latest.json").read_text())
+    assert set(data["machine"]) >= {"cores", "python", "redis", "server", "seconds"}
+    [enter] = data["results"]
+    assert enter["name"] == "enter" and enter["target"] == 0.8 and enter["ratio"] > 0
+    assert enter["metrics"]["errors"] == 0
+    assert enter["metrics"]["reference_rps"] > 0 and enter["metrics"]["project_rps"] > 0
+    for side in ("reference", "project"):
+        [run] = enter["runs"][side]
+        assert run["requests"] == 200 and run["errors"] == 0
+        assert set(run["latency"]) >= {"p50_ms", "p95_ms", "p99_ms", "max_ms", "ok", "errors"}
+    assert "| enter |" in (results / "latest.md").read_text()
