@@ -12,7 +12,7 @@ serving counter's history (``GET {admin_prefix}/panel/history``).
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from oidc_adaptor.auth import require_admin
 from oidc_adaptor.services import services
@@ -52,8 +52,9 @@ def _security_headers(response: Response) -> Response:
 @blueprint.get("/")
 def page() -> str:
     """The panel page. It carries no data: everything is fetched with the operator's admin key."""
-    settings = services().settings.server
-    return render_template("panel/index.html", admin_prefix=settings.admin_prefix)
+    waitingroom = current_app.extensions.get("waitingroom")
+    prefix = waitingroom.settings.server.admin_prefix if waitingroom else current_app.config["PANEL_ADMIN_PREFIX"]
+    return render_template("panel/index.html", admin_prefix=prefix)
 
 
 @blueprint.get("/history")
