@@ -16,14 +16,14 @@ import os
 import random
 import time
 
-from locust import HttpUser, task  # type: ignore[import-not-found]
+from locust import HttpUser, task
 
 EVENT = os.environ.get("WAITINGROOM_BENCH_EVENT", "bench")
 ADMIN_KEY = os.environ.get("WAITINGROOM_BENCH_ADMIN_KEY", "")
 MAX_BACKOFF = float(os.environ.get("WAITINGROOM_BENCH_MAX_BACKOFF", "4"))
 
 
-class Visitor(HttpUser):  # type: ignore[misc]
+class Visitor(HttpUser):
     """One visitor after another: enter, wait, take tokens, leave."""
 
     def wait_time(self) -> float:
