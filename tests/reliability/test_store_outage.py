@@ -1,0 +1,126 @@
+"""A Redis that stops answering (SIGSTOP: connections hang, nothing is refused) under a real
+``waitingroom serve``: every endpoint that needs the store, the OIDC ones included, answers 503
+with Retry-After within a second; the workers neither crash nor leak connections or file
+descriptors; ``/readyz`` reports the outage; everything recovers by itself when Redis resumes.
+
+(tests/server/test_serve.py covers a Redis that is killed: connections refused at once.)"""
+
+from __future__ import annotations
+
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import redis
+import requests
+
+from ..support import ADMIN_KEY, serve_process, server_config
+from .procs import EVENT, aof_redis, children, open_files
+
+pytestmark = pytest.mark.slow
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+CALLBACK = "https://shop.example/cb"
+
+
+def _requests(place: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    rid = {"event_id": EVENT, "request_id": place["request_id"]}
+    authorize = "/authorize?" + urlencode({"response_type": "code", "client_id": "shop", "redirect_uri": CALLBACK,
+                                           "scope": "openid", "state": "s", "code_challenge": "x" * 43,
+                                           "code_challenge_method": "S256"})
+    return [
+        ("POST", "/assign_queue_num", {"json": {"event_id": EVENT}}),
+        ("GET", "/queue_num", {"params": rid}),
+        ("GET", "/serving_num", {"params": {"event_id": EVENT}}),
+        ("GET", "/waiting_num", {"params": {"event_id": EVENT}}),
+        ("GET", "/queue_pos_expiry", {"params": rid}),
+        ("POST", "/generate_token", {"json": rid}),
+        ("GET", "/readyz", {}),
+        ("POST", "/admin/increment_serving_counter",
+         {"json": {"event_id": EVENT, "increment_by": 1}, "headers": ADMIN}),
+        ("POST", "/admin/update_session", {"json": {**rid, "status": "completed"}, "headers": ADMIN}),
+        ("GET", "/admin/expired_tokens", {"params": {"event_id": EVENT}, "headers": ADMIN}),
+        ("GET", "/admin/num_active_tokens", {"params": {"event_id": EVENT}, "headers": ADMIN}),
+        ("POST", "/admin/reset_initial_state", {"json": {"event_id": "other"}, "headers": ADMIN}),
+        ("POST", "/admin/generate_token", {"json": rid, "headers": ADMIN}),
+        ("GET", f"/admin/events/{EVENT}/counts", {"headers": ADMIN}),
+        ("POST", f"/admin/events/{EVENT}/pause", {"headers": ADMIN}),
+        ("POST", f"/admin/events/{EVENT}/admission", {"json": {"increment_by": 2}, "headers": ADMIN}),
+        ("GET", authorize, {"allow_redirects": False}),
+        ("GET", "/authorize/status", {"params": {"event": EVENT}, "cookies": {"wr_place": "h" * 43}}),
+        ("POST", "/token", {"data": {"grant_type": "authorization_code", "code": "c" * 40, "redirect_uri": CALLBACK,
+                                     "code_verifier": "v" * 43}, "auth": ("shop", "shop-secret-0123456789")}),
+    ]
+
+
+def _worker_fds(master: int) -> dict[int, int]:
+    return {pid: open_files(pid) for pid in children(master)}
+
+
+def test_a_stalled_redis_is_503_within_a_second_then_recovers(tmp_path: Path) -> None:
+    with aof_redis(tmp_path / "redis") as redis_process:
+        config = server_config(
+            tmp_path, store=redis_process.url, store_timeout=0.4, retry_after=3,
+            events={EVENT: {"name": "Spring sale"}, "other": {}},
+        )
+        with config.open("a") as fh:
+            fh.write(f'\n[clients.shop]\nevent = "{EVENT}"\nsecret = "shop-secret-0123456789"\n'
+                     f'redirect_uris = ["{CALLBACK}"]\n')
+        with serve_process(config, workers=2) as server:
+            url = server.base_url
+            session = requests.Session()
+            place = session.post(f"{url}/assign_queue_num", json={"event_id": EVENT}, timeout=5).json()
+            for _ in range(50):  # warm every worker's pool
+                session.get(f"{url}/serving_num", params={"event_id": EVENT}, timeout=5)
+            baseline = _worker_fds(server.process.pid)
+            monitor = redis.Redis.from_url(redis_process.url)
+            clients_before = monitor.info("clients")["connected_clients"]
+
+            assert redis_process.process is not None
+            redis_process.process.send_signal(signal.SIGSTOP)
+            try:
+                time.sleep(0.7)  # let the per-worker counter cache expire
+
+                def call(item: tuple[str, str, dict[str, Any]]) -> tuple[str, int, float, dict[str, str], str]:
+                    method, path, kwargs = item
+                    started = time.monotonic()
+                    r = requests.request(method, url + path, timeout=10, **kwargs)
+                    return path, r.status_code, time.monotonic() - started, dict(r.headers), r.text
+
+                with ThreadPoolExecutor(8) as pool:  # concurrently, as a line would
+                    results = list(pool.map(call, _requests(place) * 3))
+                for path, status, elapsed, headers, text in results:
+                    assert status == 503, (path, status, text[:300])
+                    assert headers.get("Retry-After") == "3", path
+                    assert "store_unavailable" in text or "temporarily_unavailable" in text, (path, text[:300])
+                    assert "Traceback" not in text
+                    assert elapsed < 1.0, f"{path} took {elapsed:.2f}s with the store stalled"
+                assert requests.get(f"{url}/healthz", timeout=2).status_code == 200  # liveness untouched
+            finally:
+                redis_process.process.send_signal(signal.SIGCONT)
+
+            deadline = time.monotonic() + 10
+            while requests.get(f"{url}/readyz", timeout=5).status_code != 200:
+                assert time.monotonic() < deadline, "the server did not recover by itself"
+                time.sleep(0.2)
+            r = session.post(f"{url}/assign_queue_num", json={"event_id": EVENT}, timeout=5)
+            assert r.status_code == 200
+            for _ in range(100):
+                assert session.get(f"{url}/queue_num", params={"event_id": EVENT, "request_id": place["request_id"]},
+                                   timeout=5).status_code == 200
+            # no connection or descriptor leak: same workers, about as many fds and Redis clients as before
+            after = _worker_fds(server.process.pid)
+            assert set(after) == set(baseline), "a worker died"
+            for pid, fds in after.items():
+                assert fds <= baseline[pid] + 8, f"worker {pid}: {baseline[pid]} -> {fds} open files"
+            clients_after = monitor.info("clients")["connected_clients"]
+            assert clients_after <= clients_before + 8, f"Redis clients {clients_before} -> {clients_after}"
+        assert server.process.returncode == 0
+        log = server.log_text()
+        assert "Traceback" not in log
+        assert "WORKER TIMEOUT" not in log and "was sent SIGKILL" not in log and "Booting worker" in log
+        assert log.count("Booting worker") == 2, "a worker was replaced"
