@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import urllib.error
 import urllib.request
@@ -34,23 +35,32 @@ SessionEnder = Callable[[Mapping[str, Any]], None]
 
 
 def admin_session_ender(
-    issuer: str, admin_key: str, admin_prefix: str = "/admin", timeout: float = 3.0
+    issuer: str,
+    admin_key: str,
+    admin_prefix: str = "/admin",
+    timeout: float = 3.0,
+    *,
+    admin_api_url: str | None = None,
+    sign: Callable[[str, str, bytes, dict[str, str]], str] | None = None,
 ) -> SessionEnder:
     """End sessions through the waiting room's admin API (``POST {admin_prefix}/sessions/end``).
 
     The site knows the visitor only by the token (``sub``, ``jti``), never by the secret request
-    id, so it names the session by its ``jti``.
+    id, so it names the session by its ``jti``. ``admin_api_url`` defaults to the issuer (on AWS
+    the admin API has its own URL); ``sign`` returns the URL to call with an AWS SigV4 signature
+    in its query string, for an admin API behind IAM authorization.
     """
-    url = f"{issuer.rstrip('/')}{admin_prefix}/sessions/end"
+    url = f"{(admin_api_url or issuer).rstrip('/')}{admin_prefix}/sessions/end"
     if not url.startswith(("http://", "https://")):
         raise ValueError("the waiting room URL must be http(s)")
 
     def end(claims: Mapping[str, Any]) -> None:
         body = json.dumps({"event_id": claims.get("event_id") or claims.get("aud"), "jti": claims.get("jti"),
                            "status": "completed"}).encode()
+        headers = {"Content-Type": "application/json"}
+        target = sign("POST", url, body, headers) if sign else url
         req = urllib.request.Request(  # noqa: S310 - scheme checked above
-            url, data=body, method="POST",
-            headers={"Authorization": f"Bearer {admin_key}", "Content-Type": "application/json"},
+            target, data=body, method="POST", headers={**headers, "Authorization": f"Bearer {admin_key}"},
         )
         with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310 - scheme checked above
             response.read()
@@ -125,3 +135,54 @@ def create_checkout_app(
         return jsonify(order), 201
 
     return app
+
+
+# -- on AWS Lambda ------------------------------------------------------------------------------------
+
+
+def app_from_env(environ: Mapping[str, str] | None = None) -> Flask:
+    """The checkout API configured from environment variables (the Lambda function's).
+
+    Every variable of :mod:`authorizer.config` (``WAITINGROOM_ISSUER``, ``WAITINGROOM_EVENT_ID``,
+    ...): the gate checks the token again even behind the API Gateway authorizer. Plus:
+
+    ``WAITINGROOM_CHECKOUT_ORIGINS``   site origins allowed by CORS, comma-separated
+    ``WAITINGROOM_ADMIN_API_URL``      where the admin API is (default: the issuer)
+    ``WAITINGROOM_ADMIN_KEYS_SECRET``  Secrets Manager id of the admin keys (the first is used), or
+    ``WAITINGROOM_ADMIN_KEY``          the key itself; without either, sessions are not ended at
+                                       checkout and simply time out
+    ``WAITINGROOM_ADMIN_API_IAM``      ``true``: sign admin calls with the function's role (SigV4)
+    """
+    env = os.environ if environ is None else environ
+    config = AuthorizerConfig.from_env(env)
+    origins = [o.strip() for o in env.get("WAITINGROOM_CHECKOUT_ORIGINS", "").split(",") if o.strip()]
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    admin_key = env.get("WAITINGROOM_ADMIN_KEY", "").strip()
+    secret_id = env.get("WAITINGROOM_ADMIN_KEYS_SECRET", "").strip()
+    if not admin_key and secret_id:
+        from .panel.aws_proxy import admin_key_from_secret
+
+        admin_key = admin_key_from_secret(secret_id, region)
+    ender = None
+    if admin_key:
+        sign = None
+        if env.get("WAITINGROOM_ADMIN_API_IAM", "").strip().lower() in ("1", "true", "yes", "on"):
+            from .panel.aws_proxy import sigv4_query_signer
+
+            sign = sigv4_query_signer(region)
+        ender = admin_session_ender(config.issuer, admin_key, admin_api_url=env.get("WAITINGROOM_ADMIN_API_URL"),
+                                    sign=sign)
+    return create_checkout_app(config, allowed_origins=origins, end_session=ender)
+
+
+_handler: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """API Gateway (REST or HTTP API) or ALB entry point; the app is built on the first call."""
+    global _handler
+    if _handler is None:
+        from apig_wsgi import make_lambda_handler
+
+        _handler = make_lambda_handler(app_from_env(), binary_support=True)
+    return _handler(event, context)

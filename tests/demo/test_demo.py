@@ -245,3 +245,33 @@ def test_session_status_follows_the_session_of_a_jti(app: Flask) -> None:
     assert ended.json == {"event_id": EVENT, "status": "completed", "active": False}
     assert client.get("/session_status", query_string={"event_id": EVENT, "jti": "x" * 22}).status_code == 404
     assert client.get("/session_status", query_string={"event_id": "nope", "jti": jti}).status_code == 404
+
+
+def test_checkout_app_from_env_ends_sessions_through_the_admin_api(tmp_path: Path) -> None:
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from oidc_adaptor.demo_checkout import app_from_env
+    from tests.support import free_port
+
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    room_app = create_app(make_settings(tmp_path, server={"issuer": issuer}), start_scheduler=False)
+    server = make_server("127.0.0.1", port, room_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = app_from_env({
+            "WAITINGROOM_ISSUER": issuer, "WAITINGROOM_EVENT_ID": EVENT,
+            "WAITINGROOM_JWKS": json.dumps(room_app.extensions["waitingroom"].signer.jwks()),
+            "WAITINGROOM_CHECKOUT_ORIGINS": "https://shop.example", "WAITINGROOM_ADMIN_KEY": "test-admin-key",
+        }).test_client()
+        tokens = admitted_tokens(room_app)
+        order = api.post("/checkout", json={"quantity": 1}, headers={"Authorization": f"Bearer {tokens.access_token}",
+                                                                     "Origin": "https://shop.example"})
+        assert order.status_code == 201
+        assert order.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+        assert order.json is not None and order.json["session"] == "completed"
+        assert room_app.extensions["waitingroom"].room.counters(EVENT).completed == 1
+    finally:
+        server.shutdown()
