@@ -64,7 +64,7 @@ class AuthorizerConfig:
     jwks_min_interval: float = 30.0
     http_timeout: float = 3.0
     leeway: float = 30.0
-    token_header: str = "Authorization"  # noqa: S105 - a header name, not a secret
+    token_header: str = "Authorization"  # a header name, not a secret
     token_cookie: str | None = None
     token_query_param: str | None = None
     policy_scope: str = "method"

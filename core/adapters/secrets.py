@@ -25,7 +25,7 @@ from ..tokens import KeySet, SigningKey
 
 log = logging.getLogger("waitingroom.keys")
 
-INITIAL_VERSION_TOKEN = "waitingroom-initial-key-set-00001"  # noqa: S105 - an idempotency token, 32-64 chars
+INITIAL_VERSION_TOKEN = "waitingroom-initial-key-set-00001"  # an idempotency token, 32-64 chars
 """Idempotency token of the first key set: if several cold starts race to create it, the first
 write wins and the others fail and read it, so every process signs with the same key."""
 
