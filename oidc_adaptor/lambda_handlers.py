@@ -16,6 +16,8 @@
 The app is built on the first invocation and reused while the execution environment lives.
 Configuration is the usual ``WAITINGROOM_*`` environment (see :mod:`core.settings`), plus:
 
+``WAITINGROOM_SETTINGS_JSON``        events and clients as JSON (the TOML tables), instead of a config file
+``WAITINGROOM_ADMIN_KEYS_SECRET``     secret holding the admin bearer keys (comma-separated)
 ``WAITINGROOM_SIGNING_KEYS_SECRET``   Secrets Manager id of the signing key set (else ``keys_file``)
 ``WAITINGROOM_KEYS_CACHE_SECONDS``    how long a process keeps the key set (default 300)
 ``WAITINGROOM_STORE_AUTH_SECRET``     secret whose value replaces ``{auth_token}`` in the store URL
@@ -68,14 +70,30 @@ def _secret_string(secret_id: str) -> str:
     return str(value)
 
 
+def _load_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings from ``WAITINGROOM_SETTINGS_JSON`` (the deployment's events and clients, as the
+    TOML file's tables in JSON) or the config file, with ``WAITINGROOM_*`` variables on top."""
+    document = environ.get("WAITINGROOM_SETTINGS_JSON")
+    if not document:
+        return Settings.load(environ=environ)
+    from core.settings import _merge_environment
+
+    data = json.loads(document)
+    _merge_environment(data, environ)
+    return Settings.from_mapping(data, source="WAITINGROOM_SETTINGS_JSON")
+
+
 def build_app(environ: Mapping[str, str] | None = None) -> Flask:
     """The Flask app configured from ``environ`` for Lambda (no scheduler thread: EventBridge ticks)."""
     from core.adapters.stores import open_store
 
     from .app import create_app
 
-    environ = os.environ if environ is None else environ
-    settings = Settings.load(environ=environ)
+    environ = dict(os.environ if environ is None else environ)
+    admin_secret = environ.get("WAITINGROOM_ADMIN_KEYS_SECRET")
+    if admin_secret:  # the admin API's bearer keys, kept out of the function's configuration
+        environ["WAITINGROOM_ADMIN_KEYS"] = _secret_string(admin_secret)
+    settings = _load_settings(environ)
     store_url = settings.server.store
     auth_secret = environ.get("WAITINGROOM_STORE_AUTH_SECRET")
     if auth_secret and "{auth_token}" in store_url:

@@ -613,3 +613,37 @@ class DynamoDbStore:
 
     def delete(self, namespace: str, key: str) -> None:
         self._call("delete_item", TableName=self.kv_table, Key=self._kv_key(namespace, key))
+
+    def incr(self, namespace: str, key: str, ttl: float, now: float) -> int:
+        """Add one to a counter record and return the new count. Atomic.
+
+        A record past its expiry starts again at 1 with a fresh ``ttl`` (fixed-window counters
+        such as the entry rate limit): an increment conditioned on the window being open, else a
+        put conditioned on it being absent or closed; a lost race tries again.
+        """
+        from botocore.exceptions import ClientError
+
+        def attempt() -> int:
+            try:
+                response = self._call(
+                    "update_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
+                    UpdateExpression="ADD #count :one", ConditionExpression="expires_at > :now",
+                    ExpressionAttributeNames={"#count": "count"},
+                    ExpressionAttributeValues={":one": _n(1), ":now": _n(float(now))}, ReturnValues="UPDATED_NEW")
+                return int(_num(response["Attributes"], "count"))
+            except ClientError:
+                pass  # no open window
+            expires_at = now + ttl
+            try:
+                self._call(
+                    "put_item", TableName=self.kv_table, Item={
+                        **self._kv_key(namespace, key), "count": _n(1), "value": _s("1"),
+                        "expires_at": _n(float(expires_at)), TTL_ATTRIBUTE: _n(int(expires_at) + 1)},
+                    ConditionExpression="attribute_not_exists(sk) OR expires_at <= :now",
+                    ExpressionAttributeValues={":now": _n(float(now))})
+            except ClientError:
+                raise _Conflict() from None  # someone opened the window meanwhile: count in it
+            return 1
+
+        return self._retrying(attempt)
+

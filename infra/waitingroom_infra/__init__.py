@@ -1,0 +1,1 @@
+"""The waiting room on AWS as a CDK app: constructs model the components, stacks compose them."""

@@ -1,0 +1,1 @@
+"""Stacks: stateful resources, the API, the authorizer and the sample site."""

@@ -1,0 +1,57 @@
+"""Synthesise the CDK app once per test session (a synth of all stacks takes seconds on 2 cores)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytest.importorskip("aws_cdk", reason="install the infra extra to test the CDK app")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+sys.path.insert(0, str(ROOT / "infra"))
+
+CONFIG = {
+    "store": "redis", "alarm_email": "ops@example.com", "admin_api_private": True,
+    "events": {
+        "spring-sale": {"name": "Spring sale", "admission": {"strategy": "periodic", "increment_by": 50, "every": 10}},
+        "exam": {"queue_position_expiry": 300, "admission": {"strategy": "max_active", "max_active": 200}},
+    },
+    "clients": {"shop": {"event": "spring-sale", "redirect_uris": ["https://shop.example/oauth2/idpresponse"]}},
+}
+
+
+def _synth(tmp: Path, **overrides: Any) -> Any:
+    import aws_cdk as cdk
+    from waitingroom_infra import bundle
+    from waitingroom_infra.application import build
+    from waitingroom_infra.config import DeployConfig
+
+    started = time.monotonic()
+    app = cdk.App(outdir=str(tmp / "cdk.out"), context={"account": "123456789012", "region": "eu-west-1"})
+    built = build(app, asset_dir=bundle.source_only(tmp / "asset"), config=DeployConfig(**{**CONFIG, **overrides}))
+    app.synth()  # runs cdk-nag: unacknowledged AwsSolutions errors fail here
+    built.seconds = time.monotonic() - started
+    return built
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return _synth(tmp_path_factory.mktemp("synth"))
+
+
+@pytest.fixture(scope="session")
+def built_dynamodb(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return _synth(tmp_path_factory.mktemp("synth-ddb"), store="dynamodb", admin_api_private=False,
+                  custom_domain="wait.example.com",
+                  certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/abcd")
+
+
+def template(stack: Any) -> Any:
+    from aws_cdk.assertions import Template
+
+    return Template.from_stack(stack)
