@@ -133,9 +133,9 @@ class Load:
         session = requests.Session()
         for n in range(index, self.total, self.threads):
             key = f"load-{n}"
-            url = self.urls[n % len(self.urls)]
             deadline = time.monotonic() + 60
             while not self._stop.is_set() and time.monotonic() < deadline:
+                url = self.urls[n % len(self.urls)]  # read each try: a test may take a dead server out
                 try:
                     r = session.post(f"{url}/assign_queue_num", json={"event_id": EVENT},
                                      headers={"Idempotency-Key": key}, timeout=5)
