@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 from core.errors import PositionExpired
 from core.model import PositionView, Status
 
-from . import counter_cache, params
+from . import counter_cache, params, queued_entry
 from .services import services
 
 blueprint = Blueprint("api", __name__)
@@ -73,6 +73,12 @@ def assign_queue_num() -> Response:
     if header_key is not None and body_key is not None and header_key != body_key:
         raise params.BadRequest("the Idempotency-Key header and the idempotency_key field differ")
     key = header_key if header_key is not None else body_key
+    queue = queued_entry.enqueuer()
+    if queue is not None:
+        request_id = queued_entry.enter_via_queue(queue, services().room, services().store, event_id, key)
+        response = jsonify(api_request_id=request_id, request_id=request_id, event_id=event_id, status="queued")
+        response.status_code = 202
+        return response
     ticket = services().room.enter(event_id, key)
     return jsonify(
         api_request_id=ticket.request_id,

@@ -137,5 +137,10 @@ def test_every_documented_status_is_produced(tmp_path: Path, clock: ManualClock)
     down = build_app(tmp_path / "down", clock, store=UnavailableStore())
     SEEN.clear()
     _drive(app.test_client(), down.test_client(), app, clock)
+    from .test_queued_entry import ListQueue
+
+    queued = build_app(tmp_path / "queued", clock)
+    queued.extensions["waitingroom_enqueuer"] = ListQueue()
+    queued.test_client().post("/assign_queue_num", json={"event_id": EVENT})
     missing = sorted(documented_statuses() - SEEN)
     assert not missing, f"documented but never produced: {missing}"

@@ -290,8 +290,6 @@ def test_build_app_on_aws_services(environ: dict[str, str], aws: None) -> None:
     import boto3
 
     from core.adapters.dynamodb import create_table
-    from core.adapters.sqs import AssignMessage
-    from core.room import new_request_id
 
     create_table(boto3.client("dynamodb", region_name=REGION), "state")
     secrets = boto3.client("secretsmanager", region_name=REGION)
@@ -313,10 +311,12 @@ def test_build_app_on_aws_services(environ: dict[str, str], aws: None) -> None:
         assert services.store.kv_table == "s3cr/t"  # the auth token went into the URL (quoted, then parsed)
         assert len(services.signer.jwks()["keys"]) == 1  # a first key set was written to the secret
 
-        enqueuer = app.extensions["waitingroom_enqueuer"]
-        request_ids = [new_request_id() for _ in range(3)]
-        for request_id in request_ids:
-            enqueuer.enqueue(AssignMessage("spring-sale", request_id))
+        # POST /assign_queue_num answers 202 at once and leaves the entry in the SQS queue
+        client = app.test_client()
+        answers = [client.post("/assign_queue_num", json={"event_id": "spring-sale"}) for _ in range(3)]
+        assert [a.status_code for a in answers] == [202, 202, 202]
+        request_ids = [a.json["request_id"] for a in answers]
+        assert services.room.counters("spring-sale").last_position == 0
         received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
         event = sqs_event([(m["MessageId"], m["Body"]) for m in received])
         assert lambda_handlers.sqs_handler(event, Context()) == {"batchItemFailures": []}
