@@ -2,6 +2,8 @@
 
 * ``bench.reference:incr_app``: ``POST /assign_queue_num`` does exactly one Redis ``INCR`` and
   returns the number as JSON. The floor of any "take a number" endpoint on Flask + Redis.
+  ``GET /queue_num`` does exactly one Redis ``HGET`` (the floor of any endpoint that must read
+  one visitor's state from the store).
 * ``bench.reference:constant_app``: ``GET /serving_num`` and ``GET /queue_num`` return a constant
   JSON object. The floor of any Flask endpoint at all.
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 
 _redis: redis.Redis | None = None
 
@@ -33,6 +35,11 @@ incr_app = Flask("reference_incr")
 @incr_app.post("/assign_queue_num")
 def assign_queue_num() -> Response:
     return jsonify(queue_number=_client().incr("reference:last"))
+
+
+@incr_app.get("/queue_num")
+def hget_queue_num() -> Response:
+    return jsonify(queue_number=_client().hget("reference:places", request.args.get("request_id", "")))
 
 
 @incr_app.get("/")

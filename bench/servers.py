@@ -56,11 +56,32 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         proc.wait(timeout=5)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (gunicorn workers), from /proc.
+
+    0.0 where /proc is not available: the CPU columns are then left out of the results.
+    """
+    total = 0.0
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        pids = [pid]
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        for one in pids:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    except (OSError, ValueError):
+        return 0.0
+    return total
+
+
 @dataclass
 class RedisServer:
     url: str
     port: int
     client: redis.Redis
+    pid: int = 0
 
     def version(self) -> str:
         return str(self.client.info("server")["redis_version"])
@@ -84,7 +105,7 @@ def redis_server(workdir: Path) -> Iterator[RedisServer]:
     try:
         wait_for_port(port, proc)
         client = redis.Redis(port=port, decode_responses=True)
-        yield RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, client=client)
+        yield RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, client=client, pid=proc.pid)
     finally:
         if client is not None:
             client.close()

@@ -39,8 +39,8 @@ class Options:
     requests: int = 20_000  # per side and round, for the throughput benchmarks
     rounds: int = 2  # reference/project alternations; the best round of each side counts
     concurrency: int = 32
-    journey_connections: int = 256
-    max_live_visitors: int = 5_000
+    journey_connections: int = 1_000  # gunicorn's default worker_connections
+    max_live_visitors: int = 1_000  # no more than connections: a visitor never waits for a client connection
     admit_rate: int = 1_000  # visitors the periodic strategy admits per second in the journey
     fill: int = 1_000_000  # visitors in line for the memory measurement
     batches: int = 5_000  # batches of 10 for the batch enter benchmark
@@ -51,8 +51,8 @@ class Options:
 
     @classmethod
     def quick_options(cls, **changes: Any) -> Options:
-        base = cls(quick=True, visitors=1_000, requests=3_000, rounds=1, concurrency=16, journey_connections=64,
-                   max_live_visitors=1_000, admit_rate=400, fill=100_000, batches=1_000, oidc_flows=300,
+        base = cls(quick=True, visitors=1_000, requests=3_000, rounds=1, concurrency=16, journey_connections=200,
+                   max_live_visitors=200, admit_rate=400, fill=100_000, batches=1_000, oidc_flows=300,
                    max_seconds=20.0)
         for key, value in changes.items():
             setattr(base, key, value)
@@ -122,10 +122,18 @@ class Bench:
             yield server
 
     def load(self, base_url: str, make: Callable[[int], RequestSpec], label: str, total: int | None = None,
-             concurrency: int | None = None) -> LoadResult:
+             concurrency: int | None = None, server_pid: int | None = None) -> LoadResult:
+        """Run requests; with ``server_pid``, also the CPU the server and Redis spent per request."""
         opts = self.options
-        return asyncio.run(run_requests(base_url, make, total or opts.requests, concurrency or opts.concurrency,
-                                        label, max_seconds=opts.max_seconds, progress=opts.progress))
+        cpu_before = (servers.cpu_seconds(server_pid), servers.cpu_seconds(self.redis.pid)) if server_pid else None
+        result = asyncio.run(run_requests(base_url, make, total or opts.requests, concurrency or opts.concurrency,
+                                          label, max_seconds=opts.max_seconds, progress=opts.progress))
+        if server_pid and cpu_before is not None and result.requests:
+            server_cpu = servers.cpu_seconds(server_pid) - cpu_before[0]
+            redis_cpu = servers.cpu_seconds(self.redis.pid) - cpu_before[1]
+            result.latency["server_cpu_us_per_request"] = round(server_cpu / result.requests * 1e6, 1)
+            result.latency["redis_cpu_us_per_request"] = round(redis_cpu / result.requests * 1e6, 1)
+        return result
 
 
 def _json_ok(*keys: str) -> Callable[[bytes], bool]:
@@ -153,8 +161,8 @@ def compare(bench: Bench, name: str, reference: tuple[str, Callable[[int], Reque
         bench.load(ref.base_url, ref_make, f"{name} warm-up (reference)", total=warmup)
         bench.load(proj.base_url, project, f"{name} warm-up (project)", total=warmup)
         for _ in range(bench.options.rounds):
-            ref_runs.append(bench.load(ref.base_url, ref_make, f"{name} reference"))
-            proj_runs.append(bench.load(proj.base_url, project, f"{name} project"))
+            ref_runs.append(bench.load(ref.base_url, ref_make, f"{name} reference", server_pid=ref.pid))
+            proj_runs.append(bench.load(proj.base_url, project, f"{name} project", server_pid=proj.pid))
     best_ref = max(ref_runs, key=lambda r: r.rps)
     best_proj = max(proj_runs, key=lambda r: r.rps)
     ratio = best_proj.rps / best_ref.rps if best_ref.rps else 0.0
@@ -171,6 +179,10 @@ def compare(bench: Bench, name: str, reference: tuple[str, Callable[[int], Reque
             "project_p50_ms": best_proj.latency["p50_ms"],
             "reference_p99_ms": best_ref.latency["p99_ms"],
             "project_p99_ms": best_proj.latency["p99_ms"],
+            "reference_server_cpu_us": best_ref.latency.get("server_cpu_us_per_request"),
+            "project_server_cpu_us": best_proj.latency.get("server_cpu_us_per_request"),
+            "reference_redis_cpu_us": best_ref.latency.get("redis_cpu_us_per_request"),
+            "project_redis_cpu_us": best_proj.latency.get("redis_cpu_us_per_request"),
             "errors": errors,
         },
         "runs": {"reference": [r.as_dict() for r in ref_runs], "project": [r.as_dict() for r in proj_runs]},
@@ -235,7 +247,18 @@ def bench_poll(bench: Bench) -> list[dict[str, Any]]:
         project_spec, target=0.7, prepare=prepare,
     )
     queue["notes"] = "GET /queue_num for one of 200 real places vs a Flask view returning a constant JSON"
-    return [serving, queue]
+    bench.redis.client.hset("reference:places", mapping={f"r{i}": i for i in range(200)})
+    floor = compare(
+        bench, "poll /queue_num vs 1 HGET",
+        ("incr_app", lambda i: RequestSpec("GET", "/queue_num",
+                                           {"params": {"event_id": EVENT, "request_id": f"r{i % 200}"}},
+                                           _json_ok("queue_number"))),
+        project_spec, target=0.0,
+    )
+    floor.pop("target")
+    floor.pop("pass")
+    floor["notes"] = "the same, against a Flask view doing one Redis HGET: the floor of reading a visitor's place"
+    return [serving, queue, floor]
 
 
 BENCHMARKS: dict[str, Callable[[Bench], list[dict[str, Any]]]] = {
