@@ -26,7 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--requests", type=int, help="requests per side and round in the throughput benchmarks")
     run.add_argument("--rounds", type=int, help="reference/project alternations (the best of each counts)")
     run.add_argument("--concurrency", type=int, help="requests in flight in the throughput benchmarks")
-    run.add_argument("--connections", type=int, help="connections of the journey, one per visitor in it at once (default 1000)")
+    run.add_argument("--connections", type=int,
+                     help="connections of the journey, one per visitor in it at once (default 1000)")
     run.add_argument("--admit-rate", type=int, help="visitors admitted per second by the journey's strategy")
     run.add_argument("--fill", type=int, help="visitors put in line for the memory measurement")
     run.add_argument("--workers", type=int, default=1, help="gunicorn workers (default 1)")
