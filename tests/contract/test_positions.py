@@ -56,7 +56,8 @@ def test_concurrent_threads_get_every_position_exactly_once(store: Any) -> None:
         assert ticket is not None and ticket.position == position
 
 
-def test_separate_processes_get_every_position_exactly_once(store: Any, store_url: str) -> None:
+def test_separate_processes_get_every_position_exactly_once(shared_store_and_url: tuple[Any, str]) -> None:
+    store, store_url = shared_store_and_url
     processes, per_process = 4, 250
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(processes)
@@ -81,7 +82,10 @@ def test_separate_processes_get_every_position_exactly_once(store: Any, store_ur
         assert ticket is not None and ticket.position == position
 
 
-def test_separate_processes_retrying_with_the_same_keys_hand_out_each_place_once(store: Any, store_url: str) -> None:
+def test_separate_processes_retrying_with_the_same_keys_hand_out_each_place_once(
+    shared_store_and_url: tuple[Any, str],
+) -> None:
+    store, store_url = shared_store_and_url
     processes, per_process = 3, 100
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(processes)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import playwright.sync_api as playwright_api
 import pytest
 from flask import Flask
 
@@ -14,7 +15,6 @@ from tests.support import free_port
 
 from .helpers import EVENT, live_provider, pkce_pair, serve_wsgi
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is in the dev extra")
 CHROMIUM = os.environ.get("WAITINGROOM_CHROMIUM", "/usr/bin/chromium")
 AXE_JS = Path(__file__).resolve().parents[1] / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -22,8 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("br
 
 
 def test_waiting_page_in_chromium(tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing")
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium"
     rp_port = free_port()
     callback = f"http://127.0.0.1:{rp_port}/callback"
     rp = Flask("rp")
