@@ -1,6 +1,6 @@
 """A per-client-address limit on entering the line (``[server] enter_rate_limit``, off by default).
 
-Fixed windows counted in the shared store (``incr`` of the SQLite and Redis stores), so the limit
+Fixed windows counted in the shared store (``incr`` of the SQLite, Redis and DynamoDB stores), so the limit
 holds across every worker and machine: ``"10/minute"`` lets one address take at most 10 places
 per clock minute. A refused entry is HTTP 429 with ``Retry-After`` (seconds until the window
 ends). Only entering is limited: polling a place, the waiting page and token requests are not.
@@ -10,8 +10,8 @@ address from the right of ``X-Forwarded-For`` (what the outermost of N trusted p
 the same rule as Werkzeug's ProxyFix). IPv6 clients are counted per /64, since one host
 usually owns a whole /64. Addresses are stored as a salted digest, never in clear.
 
-A store without ``incr`` (the DynamoDB store) falls back to a counter in this process, so the
-limit then holds per worker; the app logs that once.
+A store without ``incr`` falls back to a counter in this process, so the limit then holds per
+worker; the app logs that once.
 """
 
 from __future__ import annotations
