@@ -164,18 +164,9 @@ class WaitingRoom:
         visitor still waiting, so no token ever exists for someone not admitted.
         """
         ticket, session, now = self._open_session(event_id, request_id, validity)
-        common = {
-            "issuer": self.issuer,
-            "audience": event_id,
-            "subject": ticket.ticket_id,
-            "event_id": event_id,
-            "queue_position": ticket.position,
-            "jti": session.jti,
-            "issued_at": session.issued_at,
-            "expires_at": session.expires_at,
-        }
-        access = self.signer.sign(session_claims(**common, token_use="access"))  # type: ignore[arg-type]
-        id_token = self.signer.sign(session_claims(**common, token_use="id"))  # type: ignore[arg-type]
+        common = self._claims_of(ticket, session)
+        access = self.signer.sign(session_claims(**common, audience=event_id, token_use="access"))
+        id_token = self.signer.sign(session_claims(**common, audience=event_id, token_use="id"))
         return IssuedTokens(access, id_token, "Bearer", max(0, session.expires_at - int(now)), ticket)
 
     def issue_oidc_tokens(
@@ -197,15 +188,7 @@ class WaitingRoom:
         id, ``azp``, ``nonce``, ``at_hash`` and ``auth_time`` = the admission time.
         """
         ticket, session, now = self._open_session(event_id, request_id, validity)
-        common: dict[str, Any] = {
-            "issuer": self.issuer,
-            "subject": ticket.ticket_id,
-            "event_id": event_id,
-            "queue_position": ticket.position,
-            "jti": session.jti,
-            "issued_at": session.issued_at,
-            "expires_at": session.expires_at,
-        }
+        common = self._claims_of(ticket, session)
         access_extra: dict[str, Any] = {"client_id": client_id}
         if scope:
             access_extra["scope"] = scope
@@ -257,6 +240,18 @@ class WaitingRoom:
         assert session is not None
         self._index_session(event_id, request_id, session.jti, session.expires_at, now)
         return ticket, session, now
+
+    def _claims_of(self, ticket: Ticket, session: Session) -> dict[str, Any]:
+        """The claims every token of this session shares, whoever its audience is."""
+        return {
+            "issuer": self.issuer,
+            "subject": ticket.ticket_id,
+            "event_id": ticket.event_id,
+            "queue_position": ticket.position,
+            "jti": session.jti,
+            "issued_at": session.issued_at,
+            "expires_at": session.expires_at,
+        }
 
     def _issue_session(self, event_id: str, request_id: str, issued_at: int, expires_at: int, now: float) -> Ticket:
         """The store's atomic issue step, with no read before it: the store itself refuses a
