@@ -46,8 +46,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import InvalidTransition, NotAdmitted, PositionExpired, SessionEnded, StoreUnavailable
+from ..errors import InvalidTransition, StoreUnavailable
 from ..model import Counters, Session, Status, SweepResult, Ticket
+from ..rules import check_issuable
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
@@ -394,14 +395,8 @@ class DynamoDbStore:
             if found is None:
                 raise InvalidTransition("unknown request id")
             ticket, _state = found
-            if ticket.status is Status.WAITING:
-                raise NotAdmitted("this place in line is not admitted yet")
-            if ticket.status is Status.EXPIRED:
-                raise PositionExpired("this place in line expired before its tokens were claimed")
-            if ticket.status is not Status.ADMITTED:
-                if ticket.status is Status.ISSUED:
-                    return ticket
-                raise SessionEnded(f"this session is {ticket.status.value}")
+            if check_issuable(ticket):
+                return ticket
             position = ticket.position
             self._transact([
                 self._counters_update(

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InvalidTransition, NotAdmitted, PositionExpired, SessionEnded, StoreUnavailable
+from ..errors import InvalidTransition, StoreUnavailable
 from ..model import Counters, Session, Status, SweepResult, Ticket
+from ..rules import check_issuable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -245,14 +246,8 @@ class SqliteStore:
             ticket = self._ticket(db, event_id, request_id)
             if ticket is None:
                 raise InvalidTransition("unknown request id")
-            if ticket.status is Status.WAITING:
-                raise NotAdmitted("this place in line is not admitted yet")
-            if ticket.status is Status.EXPIRED:
-                raise PositionExpired("this place in line expired before its tokens were claimed")
-            if ticket.status is not Status.ADMITTED:
-                if ticket.status is Status.ISSUED:
-                    return ticket
-                raise SessionEnded(f"this session is {ticket.status.value}")
+            if check_issuable(ticket):
+                return ticket
             db.execute(
                 "INSERT INTO sessions (event_id, position, request_id, status, jti, issued_at, expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",

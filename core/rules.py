@@ -1,0 +1,21 @@
+"""Rules about a place's status that every store applies the same way."""
+
+from __future__ import annotations
+
+from .errors import NotAdmitted, PositionExpired, SessionEnded
+from .model import Status, Ticket
+
+
+def check_issuable(ticket: Ticket) -> bool:
+    """Whether tokens may be issued to this place: False for a newly admitted place, True when a
+    session exists already (re-issuing returns it unchanged). Raises NotAdmitted while waiting,
+    PositionExpired once expired, SessionEnded once completed, abandoned or timed out."""
+    if ticket.status is Status.WAITING:
+        raise NotAdmitted("this place in line is not admitted yet")
+    if ticket.status is Status.EXPIRED:
+        raise PositionExpired("this place in line expired before its tokens were claimed")
+    if ticket.status is Status.ISSUED:
+        return True
+    if ticket.status is not Status.ADMITTED:
+        raise SessionEnded(f"this session is {ticket.status.value}")
+    return False
