@@ -287,11 +287,16 @@ def bench_journey(bench: Bench) -> list[dict[str, Any]]:
     opts = bench.options
     bench.redis.client.flushall()
     with bench.project() as proj:
+        cpu_before = (servers.cpu_seconds(proj.pid), servers.cpu_seconds(bench.redis.pid))
         outcome = asyncio.run(run_journey(
             proj.base_url, JOURNEY_EVENT, ADMIN_KEY, opts.visitors, opts.journey_connections,
             opts.max_live_visitors, max_backoff=2.0 if opts.quick else 4.0, progress=opts.progress,
             max_seconds=max(120.0, opts.visitors / 20)))
+        server_cpu = servers.cpu_seconds(proj.pid) - cpu_before[0]
+        redis_cpu = servers.cpu_seconds(bench.redis.pid) - cpu_before[1]
     m = outcome["metrics"]
+    m["server_cpu_ms_per_visitor"] = round(server_cpu / opts.visitors * 1000, 3)
+    m["redis_cpu_ms_per_visitor"] = round(redis_cpu / opts.visitors * 1000, 3)
     return [{
         "name": "journey",
         "headline": f"{m['visitors']} visitors, {m['journeys_per_s']} journeys/s, {m['admitted_per_s']} admitted/s, "
