@@ -8,6 +8,7 @@ writes ``bench/results/<time>.json`` and ``.md``. Everything it starts stops whe
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -61,7 +62,12 @@ def options_from(args: argparse.Namespace) -> suite.Options:
     return opts
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds every context manager, so every server started is stopped
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parse_args(argv)
     opts = options_from(args)
     started = time.time()

@@ -16,6 +16,20 @@ def headline(result: dict[str, Any]) -> str:
     return result.get("headline", "")
 
 
+def cpu(result: dict[str, Any]) -> str:
+    """Server (and Redis) CPU per request or per visitor, where measured."""
+    m = result.get("metrics") or {}
+    if m.get("project_server_cpu_us") is not None:
+        return (f"{m['project_server_cpu_us']:g} + {m.get('project_redis_cpu_us', 0):g} us vs "
+                f"{m['reference_server_cpu_us']:g} + {m.get('reference_redis_cpu_us', 0):g} us (server + Redis)")
+    if m.get("server_cpu_ms_per_flow") is not None:
+        return (f"{m['server_cpu_ms_per_flow']:g} + {m['redis_cpu_ms_per_flow']:g} ms per flow (server + Redis) vs "
+                f"{m['signing_cpu_ms_per_flow']:g} ms signing")
+    if m.get("server_cpu_ms_per_visitor") is not None:
+        return f"{m['server_cpu_ms_per_visitor']:g} + {m['redis_cpu_ms_per_visitor']:g} ms per visitor (server + Redis)"
+    return ""
+
+
 def one_line(result: dict[str, Any]) -> str:
     verdict = {True: "ok", False: "BELOW TARGET"}.get(result.get("pass"), "")  # type: ignore[arg-type]
     ratio = ""
@@ -29,14 +43,14 @@ def markdown(meta: dict[str, Any], results: list[dict[str, Any]]) -> str:
         f"Machine: {meta.get('cores')} cores, Python {meta.get('python')}, Redis {meta.get('redis')}, "
         f"{meta.get('server')}{' (quick run)' if meta.get('quick') else ''}; {meta.get('started')}",
         "",
-        "| benchmark | result | ratio | target | verdict |",
-        "|---|---|---|---|---|",
+        "| benchmark | result | ratio | target | verdict | server CPU per request, project vs reference |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
         ratio = f"{r['ratio']:.2f}x" if "ratio" in r else ""
         target = r.get("target_text") or (f">= {r['target']}x" if "target" in r else "")
         verdict = {True: "ok", False: "below target"}.get(r.get("pass"), "")  # type: ignore[arg-type]
-        lines.append(f"| {r['name']} | {headline(r)} | {ratio} | {target} | {verdict} |")
+        lines.append(f"| {r['name']} | {headline(r)} | {ratio} | {target} | {verdict} | {cpu(r)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -322,9 +322,13 @@ def bench_oidc(bench: Bench) -> list[dict[str, Any]]:
         per_core_ceiling = ceiling["flows_per_cpu_s"]
         for client_id, secret, label in ((OIDC_CLIENT, OIDC_SECRET, "oidc flow (client secret)"),
                                          (OIDC_PUBLIC_CLIENT, None, "oidc flow (public, PKCE)")):
+            cpu_before = (servers.cpu_seconds(proj.pid), servers.cpu_seconds(bench.redis.pid))
             outcome = asyncio.run(run_flows(proj.base_url, OIDC_EVENT, ADMIN_KEY, client_id, secret, REDIRECT_URI,
                                             opts.oidc_flows, browsers=8, progress=opts.progress,
                                             max_seconds=opts.max_seconds))
+            flows = max(1, outcome["flows"])
+            server_ms = (servers.cpu_seconds(proj.pid) - cpu_before[0]) / flows * 1000
+            redis_ms = (servers.cpu_seconds(bench.redis.pid) - cpu_before[1]) / flows * 1000
             per_core = outcome["flows_per_s"] / opts.server.workers
             ratio = per_core / per_core_ceiling if per_core_ceiling else 0.0
             results.append({
@@ -334,7 +338,9 @@ def bench_oidc(bench: Bench) -> list[dict[str, Any]]:
                 "pass": ratio >= 0.6 and outcome["failed"] == 0,
                 "unit": "flows/s per worker (project) vs signing ceiling per core",
                 "metrics": {"project_rps": round(per_core, 1), "reference_rps": round(per_core_ceiling, 1),
-                            "flows": outcome["flows"], "errors": outcome["failed"]},
+                            "flows": outcome["flows"], "errors": outcome["failed"],
+                            "server_cpu_ms_per_flow": round(server_ms, 3), "redis_cpu_ms_per_flow": round(redis_ms, 3),
+                            "signing_cpu_ms_per_flow": round(1000 / per_core_ceiling, 3) if per_core_ceiling else None},
                 "endpoints": outcome["endpoints"],
                 "ceiling": ceiling,
                 "failures": outcome["failures"],
