@@ -17,10 +17,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-if [ ! -x .venv/bin/python ]; then
-    echo "==> creating .venv"
-    python3 -m venv .venv
-fi
+. scripts/venv.sh
 echo "==> installing the project and its test dependencies"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev,aws,infra]"
