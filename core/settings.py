@@ -12,6 +12,7 @@ Values are parsed as TOML values when they parse (``3600``, ``true``, ``["a", "b
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import tomllib
@@ -218,6 +219,25 @@ def _build_server(raw: Mapping[str, Any]) -> ServerSettings:
     return server
 
 
+def _instant(value: Any, name: str) -> float:
+    """A point in time from TOML: an offset date-time (``2026-03-01T09:00:00Z``), the same as an
+    ISO 8601 string, or POSIX seconds. A time without an offset would be ambiguous: refused."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a date-time like 2026-03-01T09:00:00Z")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{name} must be a date-time like 2026-03-01T09:00:00Z") from None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{name} needs a time zone offset, like 2026-03-01T09:00:00Z or +01:00")
+        return value.timestamp()
+    raise ValueError(f"{name} must be a date-time like 2026-03-01T09:00:00Z")
+
+
 def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
     allowed = {"name", "token_validity", "queue_position_expiry", "incr_serving_on_expiry", "admission"}
     unknown = set(raw) - allowed
@@ -228,6 +248,9 @@ def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
     try:
         adm = dict(raw.get("admission", {}))
         strategy = Strategy(adm.pop("strategy", "manual"))
+        for bound in ("start_at", "end_at"):
+            if bound in adm:
+                adm[bound] = _instant(adm[bound], f"admission {bound}")
         policy = AdmissionPolicy(strategy=strategy, **adm)
         return EventSettings(
             event_id=event_id,

@@ -143,3 +143,26 @@ def test_a_quoted_boolean_is_not_silently_true() -> None:
         Settings.from_mapping({"events": {"e": {"incr_serving_on_expiry": "false"}}})
     settings = Settings.from_mapping({"events": {"e": {"incr_serving_on_expiry": False}}})
     assert settings.events["e"].incr_serving_on_expiry is False
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-03-01T09:00:00Z", '"2026-03-01T09:00:00Z"', '"2026-03-01T10:00:00+01:00"', "1772355600"],
+)
+def test_admission_window_takes_toml_date_times_iso_strings_or_seconds(tmp_path: Path, value: str) -> None:
+    text = DESIGN_EXAMPLE.replace(
+        'admission = { strategy = "periodic", increment_by = 50, every = 10 }',
+        f'admission = {{ strategy = "periodic", increment_by = 50, every = 10, start_at = {value} }}',
+    )
+    policy = Settings.load(write(tmp_path, text), environ={}).events["spring-sale"].admission
+    assert policy.start_at == 1772355600.0  # 2026-03-01T09:00:00Z
+
+
+@pytest.mark.parametrize("value", ["2026-03-01T09:00:00", '"next tuesday"', "true"])
+def test_admission_window_without_offset_or_unparsable_is_refused(tmp_path: Path, value: str) -> None:
+    text = DESIGN_EXAMPLE.replace(
+        'admission = { strategy = "periodic", increment_by = 50, every = 10 }',
+        f'admission = {{ strategy = "periodic", increment_by = 50, every = 10, end_at = {value} }}',
+    )
+    with pytest.raises(SettingsError, match="end_at"):
+        Settings.load(write(tmp_path, text), environ={})
