@@ -54,14 +54,16 @@ class QueueStore(Protocol):
         ...
 
     def issue_session(
-        self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float
+        self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
+        position_expiry: float = 0.0,
     ) -> Ticket:
         """Record that tokens are issued to an admitted visitor. Atomic and idempotent.
 
         Raises NotAdmitted while ``position > serving``, PositionExpired once the position
-        expired, SessionEnded once the session was completed, abandoned or timed out. If a
-        session already exists it is returned unchanged (same jti and times), so re-issuing
-        yields equivalent tokens.
+        expired (also when it was admitted ``position_expiry`` seconds or more before ``now``
+        and no sweep has marked it yet; 0 = no such limit), SessionEnded once the session was
+        completed, abandoned or timed out. If a session already exists it is returned unchanged
+        (same jti and times), so re-issuing yields equivalent tokens.
         """
         ...
 

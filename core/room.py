@@ -145,6 +145,13 @@ class WaitingRoom:
             raise UnknownRequest("unknown request id")
         return ticket
 
+    def claim_deadline(self, event_id: str) -> float:
+        """Seconds an admitted visitor has to claim tokens, as enforced: the event's
+        ``queue_position_expiry`` plus the allowed clock skew (0 = no limit). The sweep and the
+        token step use the same period, so a place is never refused early by either."""
+        expiry = float(self.event(event_id).queue_position_expiry)
+        return expiry + max(0.0, self.clock_skew) if expiry > 0 else 0.0
+
     def position(self, event_id: str, request_id: str) -> PositionView:
         ticket = self.ticket(event_id, request_id)
         counters = self.store.counters(event_id)
@@ -259,7 +266,8 @@ class WaitingRoom:
         a read tell an unknown place (UnknownRequest) from a bad transition."""
         self._check_request_id(request_id)
         try:
-            return self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now)
+            return self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now,
+                                            self.claim_deadline(event_id))
         except InvalidTransition:
             self.ticket(event_id, request_id)
             raise

@@ -6,13 +6,19 @@ from .errors import NotAdmitted, PositionExpired, SessionEnded
 from .model import Status, Ticket
 
 
-def check_issuable(ticket: Ticket) -> bool:
+def check_issuable(ticket: Ticket, now: float, position_expiry: float = 0.0) -> bool:
     """Whether tokens may be issued to this place: False for a newly admitted place, True when a
     session exists already (re-issuing returns it unchanged). Raises NotAdmitted while waiting,
-    PositionExpired once expired, SessionEnded once completed, abandoned or timed out."""
+    PositionExpired once expired (or admitted ``position_expiry`` seconds or more ago, before a
+    sweep marked it), SessionEnded once completed, abandoned or timed out."""
     if ticket.status is Status.WAITING:
         raise NotAdmitted("this place in line is not admitted yet")
-    if ticket.status is Status.EXPIRED:
+    if ticket.status is Status.EXPIRED or (
+        ticket.status is Status.ADMITTED
+        and position_expiry > 0
+        and ticket.admitted_at is not None
+        and ticket.admitted_at <= now - position_expiry
+    ):
         raise PositionExpired("this place in line expired before its tokens were claimed")
     if ticket.status is Status.ISSUED:
         return True

@@ -123,11 +123,12 @@ def queue_pos_expiry() -> Response:
     room = services().room
     view = room.position(event_id, request_id)
     period = room.event(event_id).queue_position_expiry
+    deadline = room.claim_deadline(event_id)  # what the token step enforces (period + clock skew)
     expires_at: float | None = None
     if view.status is Status.EXPIRED:
         raise _expired()
-    if view.status is Status.ADMITTED and period > 0 and view.admitted_at is not None:
-        expires_at = view.admitted_at + period
+    if view.status is Status.ADMITTED and deadline > 0 and view.admitted_at is not None:
+        expires_at = view.admitted_at + deadline
         if expires_at <= room.clock.now():
             raise _expired()
     return jsonify(

@@ -388,14 +388,15 @@ class DynamoDbStore:
         return self._retrying(attempt)
 
     def issue_session(
-        self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float
+        self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
+        position_expiry: float = 0.0,
     ) -> Ticket:
         def attempt() -> Ticket:
             found = self._read_ticket(event_id, request_id)
             if found is None:
                 raise InvalidTransition("unknown request id")
             ticket, _state = found
-            if check_issuable(ticket):
+            if check_issuable(ticket, now, position_expiry):
                 return ticket
             position = ticket.position
             self._transact([

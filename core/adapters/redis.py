@@ -195,14 +195,14 @@ return target
 """
 
 _ISSUE = _PRELUDE + r"""
--- ARGV: request id, jti, issued_at, expires_at
+-- ARGV: request id, jti, issued_at, expires_at, admitted-before cutoff ('' = none)
 local rid = ARGV[1]
 local tk = ticket(rid)
 if not tk then return redis.error_reply('INVALID_TRANSITION unknown request id') end
 local r, f = tk[1], tk[2]
 local st = r[4]
 if st == 'waiting' then return redis.error_reply('NOT_ADMITTED this place in line is not admitted yet') end
-if st == 'expired' then
+if st == 'expired' or (st == 'admitted' and ARGV[5] ~= '' and r[5] and tonumber(r[5]) <= tonumber(ARGV[5])) then
   return redis.error_reply('POSITION_EXPIRED this place in line expired before its tokens were claimed')
 end
 if st == 'issued' then return r end
@@ -410,10 +410,13 @@ class RedisStore:
             return int(self._advance(keys=self._keys(event_id), args=[int(by), _num(now)]))
 
     def issue_session(
-        self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float
+        self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
+        position_expiry: float = 0.0,
     ) -> Ticket:
+        cutoff = _num(now - position_expiry) if position_expiry > 0 else ""
         with self._errors():
-            reply = self._issue(keys=self._keys(event_id), args=[request_id, jti, int(issued_at), int(expires_at)])
+            reply = self._issue(keys=self._keys(event_id),
+                                args=[request_id, jti, int(issued_at), int(expires_at), cutoff])
         return self._ticket(event_id, reply)
 
     def end_session(self, event_id: str, request_id: str, status: Status, now: float) -> Ticket:

@@ -240,13 +240,14 @@ class SqliteStore:
             return serving
 
     def issue_session(
-        self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float
+        self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
+        position_expiry: float = 0.0,
     ) -> Ticket:
         with self._write() as db:
             ticket = self._ticket(db, event_id, request_id)
             if ticket is None:
                 raise InvalidTransition("unknown request id")
-            if check_issuable(ticket):
+            if check_issuable(ticket, now, position_expiry):
                 return ticket
             db.execute(
                 "INSERT INTO sessions (event_id, position, request_id, status, jti, issued_at, expires_at)"

@@ -68,7 +68,7 @@ def _drive(client: FlaskClient, down: FlaskClient, app: Flask, clock: ManualCloc
     client.post("/admin/update_session", json={"event_id": EVENT}, headers=H)
     client.post("/generate_token", json={"event_id": EVENT, "request_id": waiting["request_id"]})  # 410 ended
     client.post("/admin/generate_token", json={"event_id": EVENT, "request_id": waiting["request_id"]}, headers=H)
-    clock.advance(61)
+    clock.advance(63)  # past 60 s of expiry plus the 2 s clock-skew allowance
     client.get("/queue_pos_expiry", query_string={"event_id": EVENT, "request_id": expired["request_id"]})  # 410
     app.extensions["waitingroom"].room.sweep(EVENT)
     client.post("/generate_token", json={"event_id": EVENT, "request_id": RID})

@@ -30,6 +30,21 @@ def test_admitted_positions_expire_after_the_period(store: Any) -> None:
     assert (counters.expired, counters.serving, counters.active, counters.waiting) == (3, 3, 0, 1)
 
 
+def test_issue_refuses_a_place_past_its_claim_period_before_any_sweep(store: Any) -> None:
+    late, on_time = admitted(store, 1)[0], rid()
+    store.enter(EVENT, on_time, None, T0 + 30)
+    store.advance_serving(EVENT, 1, T0 + 30)  # admitted 30 s after the first
+    with pytest.raises(PositionExpired):
+        store.issue_session(EVENT, late, "jti-late", 1, 2, T0 + EXPIRY, EXPIRY)
+    assert store.get_ticket(EVENT, late, T0 + EXPIRY).status is Status.ADMITTED  # the sweep marks it, later
+    issued = store.issue_session(EVENT, on_time, "jti-on-time", 1, 2, T0 + EXPIRY, EXPIRY)
+    assert issued.status is Status.ISSUED
+    # 0 sets no limit (expiry off), and an issued session is returned however late it is asked for again
+    assert store.issue_session(EVENT, late, "jti-any", 1, 2, T0 + 10 * EXPIRY, 0.0).status is Status.ISSUED
+    assert store.issue_session(EVENT, on_time, "jti-again", 1, 2, T0 + 10 * EXPIRY, EXPIRY).session.jti == "jti-on-time"
+    assert store.counters(EVENT).issued == 2
+
+
 def test_sweep_is_idempotent_at_the_same_instant(store: Any) -> None:
     admitted(store, 2)
     for _ in range(5):
