@@ -269,8 +269,9 @@ def authorize() -> Response:
 def waiting_page(event_id: str, ticket: Ticket) -> Response:
     room = services().room
     counters = room.counters(event_id)
-    view = status_view(ticket, counters.serving, room.admission_rate(event_id))
-    estimate = estimate_wait(view["ahead"], room.admission_rate(event_id))
+    rate = room.admission_rate(event_id)  # one read of the serving history serves both
+    view = status_view(ticket, counters.serving, rate)
+    estimate = estimate_wait(view["ahead"], rate)
     html = render_template(
         "waiting.html",
         event_name=room.event(event_id).display_name,
