@@ -21,14 +21,13 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from core.tokens import ALGORITHM
+
+from .http import FetchError, http_get
 
 log = logging.getLogger("waitingroom.authorizer.jwks")
 
@@ -63,18 +62,12 @@ def usable_keys(document: Any) -> dict[str, JWK]:
 
 def fetch_json(url: str, timeout: float) -> Any:
     """GET ``url`` (http or https only) and parse the JSON body, at most MAX_JWKS_BYTES."""
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme not in ("http", "https"):
-        raise JwksError(f"refusing to fetch a {scheme or 'relative'} URL: only http and https are allowed")
-    headers = {"Accept": "application/json", "User-Agent": "waitingroom-authorizer"}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
-            body = response.read(MAX_JWKS_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise JwksError(f"HTTP {exc.code} from {url}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise JwksError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
+        status, body = http_get(url, timeout, MAX_JWKS_BYTES)
+    except FetchError as exc:
+        raise JwksError(str(exc)) from None
+    if status != 200:
+        raise JwksError(f"HTTP {status} from {url}")
     if len(body) > MAX_JWKS_BYTES:
         raise JwksError(f"response from {url} is larger than {MAX_JWKS_BYTES} bytes")
     try:

@@ -25,13 +25,13 @@ import json
 import logging
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.tokens import TokenError
+
+from .http import FetchError, http_get
 
 log = logging.getLogger("waitingroom.authorizer.session_status")
 
@@ -49,20 +49,12 @@ Fetch = Callable[[str], tuple[int, Any]]
 
 
 def http_get_json(url: str, timeout: float) -> tuple[int, Any]:
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme not in ("http", "https"):
-        raise StatusUnavailable(f"refusing a {scheme or 'relative'} URL: only http and https are allowed")
-    headers = {"Accept": "application/json", "User-Agent": "waitingroom-authorizer"}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - scheme checked above
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
-            status, body = response.status, response.read(MAX_BODY_BYTES)
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, b""
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise StatusUnavailable(f"cannot reach the session status endpoint: {getattr(exc, 'reason', exc)}") from None
+        status, body = http_get(url, timeout, MAX_BODY_BYTES)
+    except FetchError as exc:
+        raise StatusUnavailable(f"session status endpoint: {exc}") from None
     try:
-        return status, json.loads(body) if body else None
+        return status, json.loads(body[:MAX_BODY_BYTES]) if body else None
     except ValueError:
         return status, None
 
