@@ -175,19 +175,20 @@ def event_counts(event_id: str) -> Response:
 @require_admin
 def pause(event_id: str) -> Response:
     """Stop automatic admission (the admin API can still move the counter)."""
-    event_id = _path_event(event_id)
-    _room().set_paused(event_id, True)
-    _audit("pause", event_id)
-    return jsonify(event_id=event_id, paused=True)
+    return _set_paused(event_id, True)
 
 
 @blueprint.post("/events/<event_id>/resume")
 @require_admin
 def resume(event_id: str) -> Response:
+    return _set_paused(event_id, False)
+
+
+def _set_paused(event_id: str, paused: bool) -> Response:
     event_id = _path_event(event_id)
-    _room().set_paused(event_id, False)
-    _audit("resume", event_id)
-    return jsonify(event_id=event_id, paused=False)
+    _room().set_paused(event_id, paused)
+    _audit("pause" if paused else "resume", event_id)
+    return jsonify(event_id=event_id, paused=paused)
 
 
 @blueprint.post("/events/<event_id>/admission")
