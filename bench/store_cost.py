@@ -88,6 +88,8 @@ def measure_steps(config_file: Path, redis_url: str, n: int = 200) -> dict[str, 
     step("enter", n, enter)
     step("poll /queue_num (waiting)", n, lambda i: web.get(
         "/queue_num", query_string={"event_id": EVENT, "request_id": request_ids[i]}))
+    step("poll /queue_num (waiting, polled before)", n, lambda i: web.get(
+        "/queue_num", query_string={"event_id": EVENT, "request_id": request_ids[i]}))
     def uncached_serving(i: int) -> Any:
         cache._entries.clear()
         return web.get("/serving_num", query_string={"event_id": EVENT})
@@ -106,6 +108,7 @@ def measure_steps(config_file: Path, redis_url: str, n: int = 200) -> dict[str, 
     observer.close()
     store.close()
     targets = {"enter": 1, "token": 2, "end session": 1, "poll /queue_num (waiting)": 1,
+               "poll /queue_num (waiting, polled before)": 0,
                "poll /serving_num (cache miss)": 1, "poll /serving_num (cached)": 0}
     checks = {f"{name}: <= {limit} sent": steps[name]["sent_per_request"] <= limit + 0.02
               for name, limit in targets.items()}

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, g, jsonify
 from core.model import AdmissionPolicy, Status
 from core.room import MAX_INCREMENT, WaitingRoom
 
-from . import params
+from . import counter_cache, params
 from .auth import require_admin
 from .services import services
 
@@ -111,6 +111,7 @@ def reset_initial_state() -> Response:
     body = params.json_object()
     event_id = params.event_id_from(body.get("event_id"))
     _room().reset(event_id)
+    counter_cache.for_app().forget(event_id)
     _audit("reset_initial_state", event_id)
     return jsonify(event_id=event_id, message="Reset completed")
 

@@ -1,13 +1,24 @@
-"""A short per-process cache of each event's counters, for the endpoints every waiting visitor polls.
+"""A short per-process cache for the endpoints every waiting visitor polls.
 
 ``GET /serving_num``, ``GET /waiting_num`` and ``GET /queue_num`` are what a line of a million
-visitors calls over and over. The serving counter they show is advisory (the store decides who
-is admitted, at ``/generate_token`` and ``/authorize``, from live values), so a value up to
-:data:`DEFAULT_TTL` seconds old is fine for them, and it turns every poll of one worker within
-that window into no store command at all (``/serving_num``) or one (``/queue_num``: the visitor's
-own ticket, read live).
+visitors calls over and over. What they show is advisory: the store decides who is admitted,
+at ``/generate_token`` and ``/authorize``, from live values. So each worker keeps
 
-Thread-safe without a lock: a miss reads the store and replaces the entry whole; two threads
+- each event's **counters** for :data:`DEFAULT_TTL` seconds: every poll of ``/serving_num``
+  within that window costs no store command;
+- the **places of waiting visitors** it has read (request id -> position and entry time) for
+  :data:`PLACE_TTL` seconds. A place's position never changes, and a place stays "waiting"
+  exactly as long as the serving counter is below it, so while the cached counter is below a
+  remembered place, ``/queue_num`` answers from memory. Once the counter reaches the place, and
+  for every place not waiting, the ticket is read live. A visitor polling while waiting costs
+  one store read per worker and :data:`PLACE_TTL`, not one per poll.
+
+The one thing a remembered place cannot see is an operator resetting the event (which erases
+every place): another worker may go on answering "waiting" for an erased place for up to
+:data:`PLACE_TTL` seconds, unless the line has since become shorter than that place. The worker
+that served the reset forgets the event at once. Nothing is granted from this cache.
+
+Thread-safe without a lock: a miss reads the store and replaces an entry whole; two threads
 missing at once both read, which is harmless.
 """
 
@@ -24,16 +35,28 @@ from core.room import WaitingRoom
 DEFAULT_TTL = 0.5
 """Seconds a worker reuses an event's counters. Half a second is below any client's poll interval."""
 
+PLACE_TTL = 30.0
+"""Seconds a worker remembers a waiting visitor's place (position and entry time)."""
+
+MAX_PLACES = 100_000
+"""Places one worker remembers at most (about 20 MB); past that, expired ones are dropped, and
+all of them if none has expired."""
+
 EXTENSION = "waitingroom_counter_cache"
 
 
 class CounterCache:
     def __init__(self, room: WaitingRoom, ttl: float = DEFAULT_TTL,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, place_ttl: float = PLACE_TTL,
+                 max_places: int = MAX_PLACES) -> None:
         self.room = room
         self.ttl = ttl
+        self.place_ttl = place_ttl
+        self.max_places = max_places
         self._monotonic = monotonic
         self._entries: dict[str, tuple[float, Counters]] = {}
+        self._places: dict[tuple[str, str], tuple[float, int, float]] = {}
+        """(event id, request id) -> (remembered until, position, entry time) of waiting places."""
 
     def counters(self, event_id: str) -> Counters:
         """The event's counters, at most ``ttl`` seconds old. Unknown events raise as the room does."""
@@ -47,20 +70,46 @@ class CounterCache:
         return counters
 
     def position(self, event_id: str, request_id: str) -> PositionView:
-        """Like :meth:`WaitingRoom.position`, with the serving counter from this cache.
+        """Like :meth:`WaitingRoom.position`, with the counters and waiting places from this cache.
 
-        The ticket (and so the status) is read live; the cached serving counter is clamped to
-        agree with it, so a visitor never sees "admitted" beside a counter below their number,
-        nor "waiting" beside one at or above it.
+        ``request_id`` must already be syntactically valid. A remembered waiting place is
+        answered from memory while the cached serving counter is below it; otherwise the ticket
+        (and so the status) is read live, and the cached serving counter is clamped to agree
+        with it, so a visitor never sees "admitted" beside a counter below their number, nor
+        "waiting" beside one at or above it.
         """
+        counters = self.counters(event_id)  # also raises UnknownEvent first
+        now = self._monotonic()
+        key = (event_id, request_id)
+        place = self._places.get(key)
+        if place is not None:
+            until, position, entered_at = place
+            if until > now and counters.serving < position <= counters.last_position:
+                return PositionView(event_id=event_id, position=position, serving=counters.serving,
+                                    status=Status.WAITING, entered_at=entered_at, admitted_at=None)
+            self._places.pop(key, None)
         ticket = self.room.ticket(event_id, request_id)
-        serving = self.counters(event_id).serving
+        serving = counters.serving
         if ticket.status is Status.WAITING:
             serving = min(serving, ticket.position - 1)
+            if self.place_ttl > 0:
+                self._remember(key, (now + self.place_ttl, ticket.position, ticket.entered_at), now)
         else:
             serving = max(serving, ticket.position)
         return PositionView(event_id=event_id, position=ticket.position, serving=serving, status=ticket.status,
                             entered_at=ticket.entered_at, admitted_at=ticket.admitted_at)
+
+    def forget(self, event_id: str) -> None:
+        """Drop everything cached of one event (after a reset in this process)."""
+        self._entries.pop(event_id, None)
+        for key in [k for k in list(self._places) if k[0] == event_id]:  # list(): a snapshot, other threads insert
+            self._places.pop(key, None)
+
+    def _remember(self, key: tuple[str, str], place: tuple[float, int, float], now: float) -> None:
+        if len(self._places) >= self.max_places:
+            kept = {k: v for k, v in list(self._places.items()) if v[0] > now}
+            self._places = kept if len(kept) < self.max_places else {}
+        self._places[key] = place
 
 
 def for_app(app: Flask | None = None) -> CounterCache:

@@ -76,7 +76,7 @@ class WaitingRoomServer(BaseApplication):
             self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
-        configure_logging(self.settings.server.json_logs, self.settings.server.log_level)
+        configure_logging(self.settings.server.json_logs, self.settings.server.log_level, buffered=True)
         from .app import create_app
 
         return create_app(self.settings)

@@ -127,9 +127,14 @@ def test_expired_tokens_and_active_count(app, client: FlaskClient, admin: dict[s
 def test_reset_initial_state(client: FlaskClient, admin: dict[str, str]) -> None:
     enter(client)
     advance(client, 1)
+    erased = enter(client)["request_id"]
+    assert client.get("/queue_num", query_string={"event_id": EVENT, "request_id": erased}).json["status"] == "waiting"
     r = client.post("/admin/reset_initial_state", json={"event_id": EVENT}, headers=admin)
     assert r.status_code == 200 and r.json["message"] == "Reset completed"
-    assert enter(client)["queue_number"] == 1
+    for _ in range(3):  # the line fills again past the erased place: the place is still unknown
+        enter(client)
+    assert client.get("/queue_num", query_string={"event_id": EVENT, "request_id": erased}).status_code == 404
+    assert enter(client)["queue_number"] == 4
     assert client.post("/admin/reset_initial_state", json={}, headers=admin).status_code == 400
     assert client.post("/admin/reset_initial_state", json={"event_id": "nope"}, headers=admin).status_code == 404
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
+
+from core.errors import UnknownRequest
 from core.model import Counters, Status, Ticket
 from oidc_adaptor.counter_cache import CounterCache
 
@@ -11,15 +14,21 @@ from oidc_adaptor.counter_cache import CounterCache
 @dataclass
 class FakeRoom:
     serving: int = 0
+    last_position: int = 10
     reads: int = 0
+    ticket_reads: int = 0
     tickets: dict[str, Ticket] = field(default_factory=dict)
 
     def counters(self, event_id: str) -> Counters:
         self.reads += 1
-        return Counters(serving=self.serving, last_position=10)
+        return Counters(serving=self.serving, last_position=self.last_position)
 
     def ticket(self, event_id: str, request_id: str) -> Ticket:
-        return self.tickets[request_id]
+        self.ticket_reads += 1
+        try:
+            return self.tickets[request_id]
+        except KeyError:
+            raise UnknownRequest("unknown request id") from None
 
 
 class Tick:
@@ -58,3 +67,75 @@ def test_position_keeps_the_cached_counter_consistent_with_the_live_status() -> 
     assert (view.serving, view.ahead, view.status) == (4, 0, Status.ADMITTED)
     view = cache.position("e", "waiting")  # the counter went back (an operator moved it down)
     assert (view.serving, view.ahead, view.status) == (1, 0, Status.WAITING)
+
+
+def _waiting_room_with(position: int, serving: int = 2) -> tuple[FakeRoom, Tick, CounterCache]:
+    room, tick = FakeRoom(serving=serving), Tick()
+    room.tickets["w"] = Ticket("e", "w", position, 1.0, Status.WAITING)
+    return room, tick, CounterCache(room, ttl=0.5, monotonic=tick, place_ttl=30)  # type: ignore[arg-type]
+
+
+def test_a_waiting_place_is_answered_from_memory_while_the_counter_is_below_it() -> None:
+    room, tick, cache = _waiting_room_with(position=7)
+    first = cache.position("e", "w")
+    for _ in range(5):
+        tick.now += 1
+        again = cache.position("e", "w")
+    assert room.ticket_reads == 1
+    assert (again.position, again.status, again.entered_at, again.admitted_at) == (7, Status.WAITING, 1.0, None)
+    assert again == first
+
+
+def test_the_ticket_is_read_live_once_the_counter_reaches_the_place() -> None:
+    room, tick, cache = _waiting_room_with(position=7)
+    cache.position("e", "w")
+    room.serving = 7
+    room.tickets["w"] = Ticket("e", "w", 7, 1.0, Status.ADMITTED, 5.0)
+    tick.now += 0.6  # the cached counters expire
+    view = cache.position("e", "w")
+    assert (view.status, view.serving, view.admitted_at, room.ticket_reads) == (Status.ADMITTED, 7, 5.0, 2)
+    tick.now += 1
+    cache.position("e", "w")
+    assert room.ticket_reads == 3, "a place that is not waiting is never answered from memory"
+
+
+def test_a_remembered_place_is_read_again_after_its_ttl() -> None:
+    room, tick, cache = _waiting_room_with(position=7)
+    cache.position("e", "w")
+    tick.now += 29
+    cache.position("e", "w")
+    assert room.ticket_reads == 1
+    tick.now += 2
+    cache.position("e", "w")
+    assert room.ticket_reads == 2
+
+
+def test_a_reset_is_seen_at_once_where_it_happened_and_when_the_line_got_shorter() -> None:
+    room, tick, cache = _waiting_room_with(position=7)
+    cache.position("e", "w")
+    del room.tickets["w"]  # an operator reset the event
+    cache.forget("e")
+    with pytest.raises(UnknownRequest):
+        cache.position("e", "w")
+
+    room, tick, cache = _waiting_room_with(position=7)
+    cache.position("e", "w")
+    del room.tickets["w"]  # reset by another worker: this one only sees the counters
+    room.serving, room.last_position = 0, 3
+    tick.now += 0.6
+    with pytest.raises(UnknownRequest):
+        cache.position("e", "w")
+
+
+def test_unknown_places_are_not_remembered_and_memory_is_bounded() -> None:
+    room, tick = FakeRoom(serving=0, last_position=1000), Tick()
+    cache = CounterCache(room, ttl=0.5, monotonic=tick, place_ttl=30, max_places=10)  # type: ignore[arg-type]
+    for i in range(25):
+        room.tickets[f"w{i}"] = Ticket("e", f"w{i}", i + 1, 1.0, Status.WAITING)
+        cache.position("e", f"w{i}")
+        with pytest.raises(UnknownRequest):
+            cache.position("e", f"unknown{i}")
+    assert len(cache._places) <= 10
+    reads = room.ticket_reads
+    cache.position("e", "w24")
+    assert room.ticket_reads == reads, "the newest place is still remembered"

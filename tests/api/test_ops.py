@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
 from core.clock import ManualClock
-from oidc_adaptor.logging_setup import JsonFormatter, configure_logging
+from oidc_adaptor.logging_setup import BufferedStderrHandler, JsonFormatter, configure_logging
 
 from .conftest import EVENT, advance, build_app, enter
 
@@ -100,3 +101,34 @@ def test_configure_logging_is_idempotent() -> None:
     finally:
         root.handlers[:] = before
         root.setLevel(level)
+
+
+def test_buffered_handler_batches_lines_but_never_delays_warnings_or_loses_the_rest(tmp_path: Path) -> None:
+    out = tmp_path / "log.txt"
+    with out.open("wb") as sink:
+        handler = BufferedStderrHandler(interval=60, fd=sink.fileno())
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logger = logging.Logger("buffered-test")
+        logger.addHandler(handler)
+        logger.info("first")
+        logger.info("second")
+        assert out.read_text() == "", "INFO lines wait for the next batch"
+        logger.warning("third")
+        assert out.read_text() == "INFO first\nINFO second\nWARNING third\n", "with what was before"
+        logger.info("fourth")
+        handler.close()
+        assert out.read_text().endswith("WARNING third\nINFO fourth\n"), "closing writes the rest"
+
+
+def test_buffered_handler_writes_a_batch_within_its_interval(tmp_path: Path) -> None:
+    out = tmp_path / "log.txt"
+    with out.open("wb") as sink:
+        handler = BufferedStderrHandler(interval=0.05, fd=sink.fileno())
+        logger = logging.Logger("buffered-test-2")
+        logger.addHandler(handler)
+        logger.info("soon")
+        deadline = time.monotonic() + 5
+        while "soon" not in out.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert out.read_text() == "soon\n"
+        handler.close()
