@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from core.errors import PositionExpired
 from core.model import PositionView, Status
@@ -34,8 +34,10 @@ def _cors(response: Response) -> Response:
     credentials are involved: the API uses no cookies).
     """
     origin = request.headers.get("Origin")
+    if not origin:
+        return response
     allowed = services().settings.server.cors_origins
-    if not origin or not allowed:
+    if not allowed:
         return response
     if "*" in allowed:
         response.headers["Access-Control-Allow-Origin"] = "*"
@@ -97,18 +99,25 @@ def queue_num() -> Response:
     return jsonify(_position_body(counter_cache.for_app().position(event_id, request_id)))
 
 
+def _json_bytes(value: dict[str, Any]) -> bytes:
+    """``value`` serialised exactly as ``jsonify`` would."""
+    return (current_app.json.dumps(value) + "\n").encode()
+
+
 @blueprint.get("/serving_num")
 def serving_num() -> Response:
     event_id = params.query_event_id()
-    counters = counter_cache.for_app().counters(event_id)
-    return jsonify(event_id=event_id, serving_counter=counters.serving)
+    body = counter_cache.for_app().rendered(
+        event_id, "serving", lambda counters: _json_bytes({"event_id": event_id, "serving_counter": counters.serving}))
+    return Response(body, mimetype="application/json")
 
 
 @blueprint.get("/waiting_num")
 def waiting_num() -> Response:
     event_id = params.query_event_id()
-    counters = counter_cache.for_app().counters(event_id)
-    return jsonify(event_id=event_id, waiting_num=counters.waiting)
+    body = counter_cache.for_app().rendered(
+        event_id, "waiting", lambda counters: _json_bytes({"event_id": event_id, "waiting_num": counters.waiting}))
+    return Response(body, mimetype="application/json")
 
 
 @blueprint.get("/queue_pos_expiry")

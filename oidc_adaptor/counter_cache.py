@@ -55,6 +55,8 @@ class CounterCache:
         self.max_places = max_places
         self._monotonic = monotonic
         self._entries: dict[str, tuple[float, Counters]] = {}
+        self._bodies: dict[tuple[str, str], tuple[Counters, bytes]] = {}
+        """(event id, kind) -> the response body last rendered from that event's counters."""
         self._places: dict[tuple[str, str], tuple[float, int, float]] = {}
         """(event id, request id) -> (remembered until, position, entry time) of waiting places."""
 
@@ -68,6 +70,20 @@ class CounterCache:
         if self.ttl > 0:
             self._entries[event_id] = (now + self.ttl, counters)
         return counters
+
+    def rendered(self, event_id: str, kind: str, render: Callable[[Counters], bytes]) -> bytes:
+        """``render(counters)`` for the event's cached counters, rendered once per cached value.
+
+        Every poll within one counters window gets the same answer, so the answer is serialised
+        once per window and ``kind`` (say, ``"serving"``), not once per request.
+        """
+        counters = self.counters(event_id)
+        entry = self._bodies.get((event_id, kind))
+        if entry is not None and entry[0] is counters:
+            return entry[1]
+        body = render(counters)
+        self._bodies[(event_id, kind)] = (counters, body)
+        return body
 
     def position(self, event_id: str, request_id: str) -> PositionView:
         """Like :meth:`WaitingRoom.position`, with the counters and waiting places from this cache.
@@ -102,6 +118,8 @@ class CounterCache:
     def forget(self, event_id: str) -> None:
         """Drop everything cached of one event (after a reset in this process)."""
         self._entries.pop(event_id, None)
+        for kind in [k for k in list(self._bodies) if k[0] == event_id]:
+            self._bodies.pop(kind, None)
         for key in [k for k in list(self._places) if k[0] == event_id]:  # list(): a snapshot, other threads insert
             self._places.pop(key, None)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -37,9 +38,20 @@ LATENCY = Histogram(
 )
 
 
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+"""(route, method, status) -> the labelled request counter and latency histogram. Looking a
+labelled child up costs more than updating it; the label sets are few (routes x methods x
+statuses), so each is looked up once per process."""
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(route=route, method=method, status=str(status)).inc()
-    LATENCY.labels(route=route).observe(seconds)
+    key = (route, method, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (REQUESTS.labels(route=route, method=method, status=str(status)),
+                                     LATENCY.labels(route=route))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 class EventCollector(Collector):

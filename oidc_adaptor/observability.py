@@ -20,15 +20,13 @@ log = logging.getLogger("waitingroom.request")
 QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/readyz"})
 """Never logged per request."""
 
-POLL_ROUTES = frozenset({"/serving_num", "/waiting_num", "/queue_num", "/authorize/status"})
-"""What every waiting visitor calls over and over: a successful answer is logged at DEBUG, not
-INFO, so a line of a million visitors does not turn into a million log lines every few seconds
-(the request metrics still count each one). Failures are logged at INFO like any request."""
-
-
-def route_label() -> str:
-    rule = request.url_rule
-    return rule.rule if rule is not None else "unmatched"
+HIGH_VOLUME_ROUTES = frozenset({"/assign_queue_num", "/serving_num", "/waiting_num", "/queue_num",
+                                "/authorize/status"})
+"""What every visitor calls, once (entering the line) or over and over (polling): a successful
+answer is logged at DEBUG, not INFO. A burst of a million visitors entering in a minute, or a
+line of a million polling every few seconds, must not turn into a million log lines, and such a
+line would say nothing the request metrics (which count each request, by route and status) do
+not. Failures are logged at INFO like any request; admin calls, tokens and sign-ins stay INFO."""
 
 
 def init_app(app: Flask) -> None:
@@ -40,24 +38,18 @@ def init_app(app: Flask) -> None:
     def _observe(response: Response) -> Response:
         started = g.get("request_started")
         seconds = time.perf_counter() - started if started is not None else 0.0
-        route = route_label()
-        observe_request(route, request.method, response.status_code, seconds)
+        current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five
+        rule = current.url_rule
+        route = rule.rule if rule is not None else "unmatched"
+        status = response.status_code
+        observe_request(route, current.method, status, seconds)
         if route in QUIET_ROUTES:
             return response
-        level = logging.DEBUG if route in POLL_ROUTES and response.status_code < 400 else logging.INFO
+        level = logging.DEBUG if route in HIGH_VOLUME_ROUTES and status < 400 else logging.INFO
         if log.isEnabledFor(level):
-            log.log(
-                level,
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "route": route,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round(seconds * 1000, 2),
-                },
-            )
+            path = current.path
+            log.log(level, "%s %s %s", current.method, path, status, extra={
+                "method": current.method, "route": route, "path": path, "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+            })
         return response

@@ -139,3 +139,19 @@ def test_unknown_places_are_not_remembered_and_memory_is_bounded() -> None:
     reads = room.ticket_reads
     cache.position("e", "w24")
     assert room.ticket_reads == reads, "the newest place is still remembered"
+
+
+def test_a_body_is_rendered_once_per_cached_counters_value() -> None:
+    room, tick = FakeRoom(serving=3), Tick()
+    cache = CounterCache(room, ttl=0.5, monotonic=tick)  # type: ignore[arg-type]
+    renders: list[int] = []
+
+    def render(counters: Counters) -> bytes:
+        renders.append(counters.serving)
+        return str(counters.serving).encode()
+
+    assert cache.rendered("e", "serving", render) == b"3" and cache.rendered("e", "serving", render) == b"3"
+    room.serving = 4
+    tick.now += 0.6
+    assert cache.rendered("e", "serving", render) == b"4"
+    assert renders == [3, 4]

@@ -79,6 +79,21 @@ def test_request_logs_hold_no_request_id_or_token(client: FlaskClient, caplog: p
     assert entry["route"] == "/queue_num" and entry["status"] == 200 and "duration_ms" in entry
 
 
+def test_high_volume_successes_log_at_debug_and_everything_else_at_info(
+        client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="waitingroom.request")
+    place = enter(client)
+    client.get("/serving_num", query_string={"event_id": EVENT})
+    client.post("/assign_queue_num", json={"event_id": 7})
+    advance(client, 1)
+    client.post("/generate_token", json={"event_id": EVENT, "request_id": place["request_id"]})
+    levels = [(r.route, r.status, r.levelname) for r in caplog.records  # type: ignore[attr-defined]
+              if r.name == "waitingroom.request"]
+    assert ("/assign_queue_num", 200, "DEBUG") in levels and ("/serving_num", 200, "DEBUG") in levels
+    assert ("/assign_queue_num", 400, "INFO") in levels, "a refused entry is logged like any request"
+    assert ("/generate_token", 200, "INFO") in levels and ("/admin/increment_serving_counter", 200, "INFO") in levels
+
+
 def test_json_formatter_drops_secret_looking_extras() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("world",), None)
     record.access_token = "secret-token"
