@@ -65,6 +65,16 @@ def _position_body(view: PositionView) -> dict[str, Any]:
     }
 
 
+def _json_bytes(value: dict[str, Any]) -> bytes:
+    """``value`` serialised exactly as ``jsonify`` would."""
+    return (current_app.json.dumps(value) + "\n").encode()
+
+
+def _json_response(value: dict[str, Any]) -> Response:
+    """What ``jsonify(value)`` returns, for the views every visitor calls, without its generality."""
+    return Response(_json_bytes(value), mimetype="application/json")
+
+
 @blueprint.post("/assign_queue_num")
 def assign_queue_num() -> Response:
     """Enter the line. A retry with the same idempotency key returns the same place and request id."""
@@ -82,26 +92,21 @@ def assign_queue_num() -> Response:
         response.status_code = 202
         return response
     ticket = services().room.enter(event_id, key)
-    return jsonify(
-        api_request_id=ticket.request_id,
-        request_id=ticket.request_id,
-        event_id=event_id,
-        queue_number=ticket.position,
-        entry_time=int(ticket.entered_at),
-        status=ticket.status.value,
-    )
+    return _json_response({
+        "api_request_id": ticket.request_id,
+        "request_id": ticket.request_id,
+        "event_id": event_id,
+        "queue_number": ticket.position,
+        "entry_time": int(ticket.entered_at),
+        "status": ticket.status.value,
+    })
 
 
 @blueprint.get("/queue_num")
 def queue_num() -> Response:
     event_id = params.query_event_id()
     request_id = params.query_request_id()
-    return jsonify(_position_body(counter_cache.for_app().position(event_id, request_id)))
-
-
-def _json_bytes(value: dict[str, Any]) -> bytes:
-    """``value`` serialised exactly as ``jsonify`` would."""
-    return (current_app.json.dumps(value) + "\n").encode()
+    return _json_response(_position_body(counter_cache.for_app().position(event_id, request_id)))
 
 
 @blueprint.get("/serving_num")

@@ -53,6 +53,7 @@ from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from ..errors import (
@@ -308,19 +309,41 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+class _Script:
+    """A Lua script called by its SHA1, loaded into the server on first ``NOSCRIPT``.
+
+    redis-py's ``Script`` reaches ``EVALSHA`` through three layers of wrappers (and an import)
+    per call; a store calls a script on every request, so on the store's own client this sends
+    ``EVALSHA`` directly. With another client (a pipeline) it hands over to redis-py's.
+    """
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        self._client = client
+        self._script: Any = client.register_script(source)
+
+    def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = (), client: Any = None) -> Any:
+        if client is not None and client is not self._client:
+            return self._script(keys=keys, args=args, client=client)
+        try:
+            return self._client.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # a restarted or another server: load it, then run it
+            self._script.sha = self._client.script_load(self._script.script)
+            return self._client.execute_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
+
+
 class RedisStore:
     """:class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore` on Redis 7 or Valkey."""
 
     def __init__(self, client: redis.Redis, idempotency_ttl: int = IDEMPOTENCY_TTL) -> None:
         self.client = client
         self.idempotency_ttl = idempotency_ttl
-        self._enter = client.register_script(_ENTER)
-        self._get_ticket = client.register_script(_GET_TICKET)
-        self._advance = client.register_script(_ADVANCE)
-        self._issue = client.register_script(_ISSUE)
-        self._end = client.register_script(_END)
-        self._sweep = client.register_script(_SWEEP)
-        self._claim_tick = client.register_script(_CLAIM_TICK)
+        self._enter = _Script(client, _ENTER)
+        self._get_ticket = _Script(client, _GET_TICKET)
+        self._advance = _Script(client, _ADVANCE)
+        self._issue = _Script(client, _ISSUE)
+        self._end = _Script(client, _END)
+        self._sweep = _Script(client, _SWEEP)
+        self._claim_tick = _Script(client, _CLAIM_TICK)
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 0.5, **options: Any) -> RedisStore:

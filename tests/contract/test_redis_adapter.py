@@ -74,6 +74,19 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         assert len(counter.take()) == 1
 
 
+def test_scripts_are_loaded_again_after_the_server_forgot_them(rstore: RedisStore,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    first = rstore.enter(EVENT, rid(), None, T0)
+    rstore.client.script_flush()  # what a restarted or failed-over server looks like
+    counter = CommandCounter(rstore, monkeypatch)
+    second = rstore.enter(EVENT, rid(), None, T0)
+    assert second.position == first.position + 1
+    assert counter.sent == ["EVALSHA", "SCRIPT LOAD", "EVALSHA"]
+    counter.sent.clear()
+    rstore.enter(EVENT, rid(), None, T0)
+    assert counter.sent == ["EVALSHA"]
+
+
 def test_keys_of_an_event_share_one_cluster_hash_tag(rstore: RedisStore) -> None:
     for _ in range(3):
         rstore.enter(EVENT, rid(), secrets.token_hex(4), T0)
