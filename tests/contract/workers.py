@@ -9,7 +9,7 @@ from typing import Any
 from core.adapters.stores import open_store
 
 
-def enter_many(url: str, event_id: str, count: int, barrier: Any, results: Any, key_prefix: str | None) -> None:
+def enter_many(url: str, event_id: str, count: int, key_prefix: str | None, barrier: Any, results: Any) -> None:
     """Enter ``count`` times once every process is ready; put [(request id, position), ...] on ``results``."""
     store = open_store(url)
     try:
