@@ -22,3 +22,20 @@ def enter_many(url: str, event_id: str, count: int, key_prefix: str | None, barr
         results.put(got)
     finally:
         store.close()
+
+
+def enter_in_batches(url: str, event_id: str, batches: int, size: int, barrier: Any, results: Any) -> None:
+    """Enter ``batches`` lists of ``size`` visitors once every process is ready; put
+    [(request id, position), ...] on ``results``. Fails if one list's positions do not rise in list order."""
+    store = open_store(url)
+    try:
+        barrier.wait(timeout=60)
+        got = []
+        for _ in range(batches):
+            tickets = store.enter_many(event_id, [(secrets.token_urlsafe(24), None) for _ in range(size)], time.time())
+            positions = [t.position for t in tickets]
+            assert positions == sorted(positions), positions
+            got.extend((t.request_id, t.position) for t in tickets)
+        results.put(got)
+    finally:
+        store.close()
