@@ -7,6 +7,7 @@ machines sharing the store, not only across threads.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from .model import Counters, Status, SweepResult, Ticket
@@ -32,6 +33,27 @@ class QueueStore(Protocol):
         If ``idempotency_key`` was seen before for this event, return the ticket created then
         (its request id, not the new one) and hand out nothing. Positions are 1, 2, 3, ...
         with no gap and no repeat, under any concurrency.
+        """
+        ...
+
+    def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
+        """Enter each ``(request_id, idempotency_key)`` of ``entries`` as :meth:`enter` would, in
+        one store round trip (or transaction) for the whole list. Returns one ticket per entry,
+        in list order; an empty list costs nothing.
+
+        Each entry is atomic and idempotent exactly as :meth:`enter` is: a key seen before for
+        this event, in an earlier call or earlier in this same list, returns the ticket created
+        then (its request id) and hands out nothing, so two entries with one key get one place.
+        New positions increase in list order. Other visitors may enter between two entries of
+        the list, so its positions need not be contiguous; the rule that every position is
+        handed out once, with no gap, holds across all callers as for :meth:`enter`.
+
+        On failure (:class:`core.errors.StoreUnavailable`, for example a store that dies
+        mid-call) no entry is ever half-applied: each one either holds its place with its
+        idempotency record or left no trace. Some entries may have been entered and others not,
+        so the caller retries the whole list with the same request ids and keys: the entered
+        ones get their tickets back and the rest are entered. Without an idempotency key only
+        :meth:`enter`'s own guarantees apply, so callers that retry should pass keys.
         """
         ...
 

@@ -6,7 +6,7 @@ The web layer (REST API, OIDC provider, Lambda handlers) calls these and nothing
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,9 +132,36 @@ class WaitingRoom:
     def enter(self, event_id: str, idempotency_key: str | None = None) -> Ticket:
         """Take the next place in line. Idempotent per ``idempotency_key``."""
         self.event(event_id)
+        self._check_idempotency_key(idempotency_key)
+        return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now())
+
+    def check_entry(self, event_id: str, request_id: str, idempotency_key: str | None) -> None:
+        """Raise UnknownEvent or InvalidArgument unless this visitor may enter through
+        :meth:`enter_many`: a known event, a well-formed request id, a key as :meth:`enter` takes."""
+        self.event(event_id)
+        if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.match(request_id):
+            raise InvalidArgument("malformed request id")
+        self._check_idempotency_key(idempotency_key)
+
+    def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]]) -> list[Ticket]:
+        """Enter visitors whose request ids were made earlier (the queued entry path), in list
+        order, with one store call; one ticket per ``(request_id, idempotency_key)``.
+
+        Each entry is atomic and idempotent as in :meth:`enter`, and a key repeated within the
+        list gets one place (see :meth:`core.ports.QueueStore.enter_many`). Every entry is
+        checked first (:meth:`check_entry`), so an invalid one raises before anything is
+        entered; a caller that must set invalid entries aside checks them one by one. After a
+        StoreUnavailable some entries may be entered: retry the whole list with the same keys.
+        """
+        entries = list(entries)
+        for request_id, idempotency_key in entries:
+            self.check_entry(event_id, request_id, idempotency_key)
+        return self.store.enter_many(event_id, entries, self.clock.now())
+
+    @staticmethod
+    def _check_idempotency_key(idempotency_key: str | None) -> None:
         if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
             raise InvalidArgument("idempotency key must be 1 to 128 characters")
-        return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now())
 
     def ticket(self, event_id: str, request_id: str) -> Ticket:
         self.event(event_id)

@@ -41,7 +41,7 @@ from urllib.parse import quote
 
 from flask import Flask
 
-from core.errors import StoreUnavailable, UnknownEvent, WaitingRoomError
+from core.errors import InvalidArgument, UnknownEvent
 from core.settings import Settings
 
 log = logging.getLogger("waitingroom.lambda")
@@ -194,35 +194,42 @@ def http_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def process_assign_records(room: Any, records: Iterable[Mapping[str, Any]]) -> list[str]:
     """Enter each message's visitor, in the order given; return message ids to redeliver.
 
-    Idempotent per message: entering uses the message's idempotency key (the request id unless
-    the client sent its own), so a redelivered message finds the place handed out the first time.
-    When the store is unavailable the failed message and every later one are returned, so they
-    are retried in order and none is entered out of turn. A malformed message, or one for an
-    unknown event, is returned alone: after the queue's receive limit it lands in the DLQ.
+    The messages of one event are entered with one store call (:meth:`core.room.WaitingRoom.enter_many`:
+    one round trip on Redis). Idempotent per message: entering uses the message's idempotency
+    key (the request id unless the client sent its own), so a redelivered message finds the
+    place handed out the first time. When the store fails, every message of that call and of
+    the events after it is returned: some of them may have been entered, and their redelivery
+    finds those places again, while the rest are retried in order, so none is entered out of
+    turn. A malformed message, or one for an unknown event, is set aside before the store call
+    and returned alone: after the queue's receive limit it lands in the DLQ.
     """
     from core.adapters.sqs import AssignMessage
-    from core.model import REQUEST_ID_PATTERN
 
-    failures: list[str] = []
-    pending = list(records)
-    for index, record in enumerate(pending):
+    failures: list[tuple[int, str]] = []
+    by_event: dict[str, list[tuple[int, str, AssignMessage]]] = {}
+    for index, record in enumerate(records):
         message_id = str(record.get("messageId", ""))
         try:
             message = AssignMessage.from_json(str(record.get("body", "")))
-            if not REQUEST_ID_PATTERN.match(message.request_id):
-                raise ValueError("malformed request id")
-            room.event(message.event_id)
-            ticket = room.store.enter(message.event_id, message.request_id, message.effective_key, room.clock.now())
-            log.info("entered", extra={"event_id": message.event_id, "position": ticket.position})
-        except (ValueError, UnknownEvent) as exc:
+            room.check_entry(message.event_id, message.request_id, message.effective_key)
+        except (ValueError, UnknownEvent, InvalidArgument) as exc:
             log.error("dropping malformed assign message %s to the DLQ path: %s", message_id, exc)
-            failures.append(message_id)
-        except (StoreUnavailable, WaitingRoomError, Exception) as exc:
-            log.warning("store failed on message %s, retrying it and the %d after it: %s",
-                        message_id, len(pending) - index - 1, exc)
-            failures.extend(str(r.get("messageId", "")) for r in pending[index:])
+            failures.append((index, message_id))
+            continue
+        by_event.setdefault(message.event_id, []).append((index, message_id, message))
+    batches = list(by_event.items())
+    for number, (event_id, batch) in enumerate(batches):
+        try:
+            tickets = room.enter_many(event_id, [(m.request_id, m.effective_key) for _, _, m in batch])
+        except Exception as exc:  # StoreUnavailable above all; whatever it is, redeliver rather than lose
+            retried = [(index, message_id) for _, later in batches[number:] for index, message_id, _ in later]
+            log.warning("store failed on the batch of %s (%d messages), retrying it and the %d after it: %s",
+                        event_id, len(batch), len(retried) - len(batch), exc)
+            failures.extend(retried)
             break
-    return failures
+        for ticket in tickets:
+            log.info("entered", extra={"event_id": event_id, "position": ticket.position})
+    return [message_id for _, message_id in sorted(failures)]
 
 
 def sqs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -35,14 +35,16 @@ def enter_via_queue(
     If the queue refuses (StoreUnavailable), the remembered key is forgotten again, so the
     client's retry queues a fresh message instead of holding an id nobody will ever enter.
     """
-    room.event(event_id)
+    request_id = new_request_id()
+    # The consumer's own check, made before anything is queued: an unknown event or a bad key
+    # is refused here (as a direct enter refuses it), not dropped later to the DLQ.
+    room.check_entry(event_id, request_id, idempotency_key)
     store, now = kv, room.clock.now()
     remembered = f"{event_id}/{idempotency_key}"
     if idempotency_key is not None:
         earlier = store.get(KEY_NAMESPACE, remembered, now)
         if earlier is not None:
             return str(earlier)
-    request_id = new_request_id()
     if idempotency_key is not None:
         store.put(KEY_NAMESPACE, remembered, request_id, KEY_TTL, now)
     try:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -33,6 +34,30 @@ def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> 
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class RoundTrips:
+    """Counts the round trips a redis-py client makes: every write of commands to a server.
+
+    A command is one; a pipeline is one too, since all its commands go out in one write and
+    their replies are read together. Patched on the connection class, so it counts every
+    client of that class while it is installed; read it around the call being measured.
+    """
+
+    def __init__(self, client: Any, monkeypatch: Any) -> None:
+        self.count = 0
+        cls = client.connection_pool.connection_class
+        original = cls.send_packed_command
+
+        def counting(connection: Any, command: Any, check_health: bool = True) -> Any:
+            self.count += 1
+            return original(connection, command, check_health)
+
+        monkeypatch.setattr(cls, "send_packed_command", counting)
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
 
 
 @contextmanager

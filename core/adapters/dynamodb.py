@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -360,6 +360,19 @@ class DynamoDbStore:
             return self._ticket_from(event_id, request_id, req, None, state)
 
         return self._retrying(attempt)
+
+    def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
+        """:meth:`enter` once per entry, in list order.
+
+        Not one call for the list: DynamoDB has no pipelining, and one ``TransactWriteItems``
+        for the batch would take at most 25 entries (four items each, 100 in all) after reading
+        every idempotency record first, and would have to settle repeated keys in memory; one
+        concurrent enter anywhere in the event cancels it, and the whole batch would be read and
+        written again, so under contention it costs more than it saves. Entry by entry, each one
+        keeps :meth:`enter`'s conditional transaction, and a failure leaves the entries before it
+        entered and none half-written.
+        """
+        return [self.enter(event_id, request_id, key, now) for request_id, key in entries]
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
         found = self._read_ticket(event_id, request_id)

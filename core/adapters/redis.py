@@ -3,7 +3,8 @@
 Every use case that touches more than one key is one Lua script, run with EVALSHA, so it is
 atomic on the server and costs one round trip. Commands per operation: ``enter`` 1,
 ``get_ticket`` 1, ``counters`` 1, ``issue_session`` 1, ``end_session`` 1, ``advance_serving`` 1,
-``sweep`` 1, ``claim_tick`` 1; KV ``put``/``get``/``take``/``delete`` 1 each.
+``sweep`` 1, ``claim_tick`` 1; KV ``put``/``get``/``take``/``delete`` 1 each. ``enter_many`` sends
+one EVALSHA per entry, all in one pipelined round trip.
 
 Keys of one event share a Redis Cluster hash tag, so every script's keys live in one slot::
 
@@ -45,6 +46,7 @@ backwards between moves of one counter (as the SQLite store's ``MIN(at)`` does i
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
@@ -305,6 +307,12 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+@functools.cache
+def _script_sha(script: str) -> str:
+    """The SHA1 name Redis gives a script's source (what EVALSHA takes)."""
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+
+
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -401,7 +409,9 @@ class RedisStore:
 
     # -- QueueStore ---------------------------------------------------------------------------
 
-    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
+    def _enter_call(self, event_id: str, request_id: str, idempotency_key: str | None,
+                    now: float) -> tuple[list[str], list[Any]]:
+        """Keys and arguments of the enter script for one visitor."""
         keys = self._keys(event_id)
         digest = ""
         if idempotency_key is not None:
@@ -414,9 +424,61 @@ class RedisStore:
             prefix = self._prefix(event_id) + "i:"
             keys.extend(f"{prefix}{newest - j}" for j in range(_IDEMPOTENCY_BUCKETS + 1))
         args = [request_id, _num(now), digest, math.ceil(self.idempotency_ttl * (1 + 1 / _IDEMPOTENCY_BUCKETS))]
+        return keys, args
+
+    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
+        keys, args = self._enter_call(event_id, request_id, idempotency_key, now)
         with self._errors():
             reply = self._enter(keys=keys, args=args)
         return self._ticket(event_id, reply)
+
+    def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
+        """One EVALSHA of the enter script per entry, all in one pipelined round trip.
+
+        The pipeline is not a MULTI: each script run is atomic on its own, which is all the
+        contract asks, and Redis runs them in the order sent. A dead connection or an error
+        reply can leave part of the list entered; the script finds an entered request id or key
+        again, so the caller's retry of the whole list is safe (as is redis-py's own retry of
+        the pipeline on a broken pooled connection).
+        """
+        calls = [self._enter_call(event_id, request_id, key, now) for request_id, key in entries]
+        return [self._ticket(event_id, reply) for reply in self._run_pipelined(_ENTER, calls)]
+
+    def _run_pipelined(self, script: str, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Replies of ``script`` (its source) run once per (keys, args), in order, in one round trip.
+
+        EVALSHA goes straight on the pipeline: a script registered on it would first cost a
+        SCRIPT EXISTS round trip. A NOSCRIPT reply (a restarted or flushed server) means that
+        call did nothing; the script is loaded and those calls run again, in their order, which
+        is the fallback the registered scripts apply to one call.
+        """
+        sha = _script_sha(script)
+        replies: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for attempt in range(2):
+            if not pending:
+                break
+            if attempt:
+                with self._errors():
+                    self.client.script_load(script)
+            with self._errors(), self.client.pipeline(transaction=False) as pipe:
+                for i in pending:
+                    keys, args = calls[i]
+                    pipe.evalsha(sha, len(keys), *keys, *args)
+                results = pipe.execute(raise_on_error=False)
+            missing = []
+            for i, result in zip(pending, results, strict=True):
+                if isinstance(result, redis.exceptions.NoScriptError):
+                    missing.append(i)
+                elif isinstance(result, Exception):
+                    with self._errors():
+                        raise result
+                else:
+                    replies[i] = result
+            pending = missing
+        if pending:
+            raise StoreUnavailable("Redis store error: a script stayed unknown to the server after loading it")
+        return replies
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
         with self._errors():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -197,30 +197,43 @@ class SqliteStore:
 
     # -- QueueStore ---------------------------------------------------------------------------
 
+    def _enter(self, db: sqlite3.Connection, event_id: str, request_id: str, idempotency_key: str | None,
+               now: float) -> Ticket:
+        """One visitor's enter, inside the caller's write transaction."""
+        if idempotency_key is not None:
+            row = db.execute(
+                "SELECT request_id FROM tickets WHERE event_id = ? AND idempotency_key = ?",
+                (event_id, idempotency_key),
+            ).fetchone()
+            if row is not None:
+                ticket = self._ticket(db, event_id, row[0])
+                assert ticket is not None
+                return ticket
+        self._ensure_counters(db, event_id)
+        (position,) = db.execute(
+            "UPDATE counters SET last_position = last_position + 1 WHERE event_id = ? RETURNING last_position",
+            (event_id,),
+        ).fetchone()
+        db.execute(
+            "INSERT INTO tickets (event_id, request_id, position, entered_at, idempotency_key)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (event_id, request_id, position, now, idempotency_key),
+        )
+        ticket = self._ticket(db, event_id, request_id)
+        assert ticket is not None
+        return ticket
+
     def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
         with self._write() as db:
-            if idempotency_key is not None:
-                row = db.execute(
-                    "SELECT request_id FROM tickets WHERE event_id = ? AND idempotency_key = ?",
-                    (event_id, idempotency_key),
-                ).fetchone()
-                if row is not None:
-                    ticket = self._ticket(db, event_id, row[0])
-                    assert ticket is not None
-                    return ticket
-            self._ensure_counters(db, event_id)
-            (position,) = db.execute(
-                "UPDATE counters SET last_position = last_position + 1 WHERE event_id = ? RETURNING last_position",
-                (event_id,),
-            ).fetchone()
-            db.execute(
-                "INSERT INTO tickets (event_id, request_id, position, entered_at, idempotency_key)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (event_id, request_id, position, now, idempotency_key),
-            )
-            ticket = self._ticket(db, event_id, request_id)
-            assert ticket is not None
-            return ticket
+            return self._enter(db, event_id, request_id, idempotency_key, now)
+
+    def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
+        """Every entry in one ``BEGIN IMMEDIATE`` transaction: the whole list is entered or none
+        of it, and its new positions are contiguous (no other writer runs in between)."""
+        if not entries:
+            return []
+        with self._write() as db:
+            return [self._enter(db, event_id, request_id, key, now) for request_id, key in entries]
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
         with self._read() as db:

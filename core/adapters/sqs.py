@@ -3,9 +3,10 @@
 With a queue configured, the HTTP handler makes the request id (the visitor's secret) at once,
 sends ``{event_id, request_id, idempotency_key, sent_at}`` with :class:`SqsEnqueuer` and answers
 immediately; the SQS consumer (:func:`oidc_adaptor.lambda_handlers.sqs_handler`) hands out the
-position later with ``QueueStore.enter(event_id, request_id, idempotency_key=<key>)``. The key
-is the client's idempotency key when it sent one, else the request id itself, so a redelivered
-message returns the place already handed out instead of taking a second one. Until the consumer
+positions later, one ``QueueStore.enter_many`` call per event of a batch, each message entered as
+``(request_id, <key>)``. The key is the client's idempotency key when it sent one, else the
+request id itself, so a redelivered message returns the place already handed out instead of
+taking a second one. Until the consumer
 has run, ``GET /queue_num`` for that request id answers "unknown" and clients poll again.
 """
 

@@ -103,3 +103,12 @@ def test_unknown_events_are_refused_before_anything_is_queued(queued: tuple[Flas
     response = app.test_client().post("/assign_queue_num", json={"event_id": "no-such-event"})
     assert response.status_code == 404
     assert queue.messages == []
+
+
+def test_a_key_the_consumer_would_refuse_is_refused_before_it_is_queued(queued: tuple[Flask, ListQueue]) -> None:
+    app, queue = queued
+    client = app.test_client()
+    for bad in ("k" * 129, ""):
+        response = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": bad})
+        assert response.status_code == 400, bad
+    assert queue.messages == []

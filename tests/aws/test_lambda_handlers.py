@@ -14,6 +14,7 @@ from flask import Flask, jsonify, make_response, request
 
 from core.errors import StoreUnavailable
 from oidc_adaptor import lambda_handlers
+from tests.support import RoundTrips
 
 EVENTS = Path(__file__).parent / "events"
 REGION = "eu-west-1"
@@ -205,24 +206,71 @@ def test_sqs_consumer_reports_partial_failures(app: Flask, monkeypatch: pytest.M
     assert room.ticket("spring-sale", rid(3)).position == 2  # no gap for the rejected ones
 
     store = room.store
-    real_enter = store.enter
-    calls = {"n": 0}
+    real_enter_many = store.enter_many
 
-    def flaky_enter(*args: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise StoreUnavailable("connection reset")
-        return real_enter(*args)
+    def dying_enter_many(event_id: str, entries: list[tuple[str, str | None]], now: float) -> Any:
+        real_enter_many(event_id, entries[:2], now)  # the store went away after two of the batch
+        raise StoreUnavailable("connection reset")
 
-    monkeypatch.setattr(store, "enter", flaky_enter)
+    monkeypatch.setattr(store, "enter_many", dying_enter_many)
     batch = sqs_event([(f"s{n}", {"event_id": "spring-sale", "request_id": rid(10 + n)}) for n in range(4)])
     result = lambda_handlers.sqs_handler(batch, Context())
-    # the failed message and every one after it are redelivered, so none is entered out of turn
-    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ["s1", "s2", "s3"]
-    monkeypatch.setattr(store, "enter", real_enter)
+    # the whole batch is redelivered: the entered ones find their places, the rest follow in order
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ["s0", "s1", "s2", "s3"]
+    monkeypatch.setattr(store, "enter_many", real_enter_many)
     redelivered = sqs_event([(f"s{n}", {"event_id": "spring-sale", "request_id": rid(10 + n)}) for n in range(4)])
     assert lambda_handlers.sqs_handler(redelivered, Context()) == {"batchItemFailures": []}
     assert [room.ticket("spring-sale", rid(10 + n)).position for n in range(4)] == [3, 4, 5, 6]
+    assert room.counters("spring-sale").last_position == 6
+
+
+def test_sqs_consumer_enters_each_event_of_a_batch_with_one_store_call(
+    app: Flask, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    room = app.extensions["waitingroom"].room
+    store = room.store
+    calls: list[tuple[str, int]] = []
+    real_enter_many = store.enter_many
+
+    def counting(event_id: str, entries: list[tuple[str, str | None]], now: float) -> Any:
+        calls.append((event_id, len(entries)))
+        if event_id == "quiet" and len(calls) > 2:
+            raise StoreUnavailable("connection reset")
+        return real_enter_many(event_id, entries, now)
+
+    monkeypatch.setattr(store, "enter_many", counting)
+    events = ["spring-sale", "quiet", "spring-sale", "bad", "quiet", "spring-sale"]
+    batch = sqs_event([(f"m{n}", {"event_id": e, "request_id": rid(n)} if e != "bad" else "{")
+                       for n, e in enumerate(events)])
+    assert lambda_handlers.sqs_handler(batch, Context()) == {"batchItemFailures": [{"itemIdentifier": "m3"}]}
+    assert calls == [("spring-sale", 3), ("quiet", 2)]
+    assert [room.ticket("spring-sale", rid(n)).position for n in (0, 2, 5)] == [1, 2, 3]
+    assert [room.ticket("quiet", rid(n)).position for n in (1, 4)] == [1, 2]
+
+    # a failing store call returns its event's messages and those of the events after it
+    batch = sqs_event([(f"n{n}", {"event_id": e, "request_id": rid(10 + n)})
+                       for n, e in enumerate(["quiet", "spring-sale", "quiet"])])
+    result = lambda_handlers.sqs_handler(batch, Context())
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ["n0", "n1", "n2"]
+    assert room.counters("spring-sale").last_position == 3
+
+
+def test_sqs_consumer_enters_a_batch_in_one_redis_round_trip(
+    environ: dict[str, str], redis_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lambda_handlers.reset({**environ, "WAITINGROOM_STORE": redis_url})
+    try:
+        room = lambda_handlers.get_app().extensions["waitingroom"].room
+        room.store.client.flushdb()
+        warm_up = sqs_event([("w", {"event_id": "spring-sale", "request_id": rid(99)})])
+        assert lambda_handlers.sqs_handler(warm_up, Context()) == {"batchItemFailures": []}
+        trips = RoundTrips(room.store.client, monkeypatch)
+        batch = sqs_event([(f"m{n}", {"event_id": "spring-sale", "request_id": rid(n)}) for n in range(10)])
+        assert lambda_handlers.sqs_handler(batch, Context()) == {"batchItemFailures": []}
+        assert trips.take() == 1
+        assert [room.ticket("spring-sale", rid(n)).position for n in range(10)] == list(range(2, 12))
+    finally:
+        lambda_handlers.reset()
 
 
 # -- EventBridge schedules ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import secrets
 import threading
 from collections.abc import Callable
@@ -36,6 +37,22 @@ def run_concurrently(n: int, fn: Callable[[int], T]) -> list[T | BaseException]:
     for t in threads:
         t.join(timeout=60)
     return results
+
+
+def in_processes(calls: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> list[Any]:
+    """Run each ``fn(*args, barrier, results)`` in its own spawned process, released together by
+    the barrier; what each one put on ``results``, in arrival order. Every process must exit cleanly."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(calls))
+    results = ctx.Queue()
+    procs = [ctx.Process(target=fn, args=(*args, barrier, results)) for fn, args in calls]
+    for p in procs:
+        p.start()
+    got = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    return got
 
 
 def admitted(store: Any, count: int, at: float = T0, event: str = EVENT) -> list[str]:

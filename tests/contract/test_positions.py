@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import secrets
 from collections import Counter
 from typing import Any
 
 from core.model import Status
 
-from .helpers import EVENT, T0, rid, run_concurrently
+from .helpers import EVENT, T0, in_processes, rid, run_concurrently
 from .workers import enter_many
 
 
@@ -59,19 +58,8 @@ def test_concurrent_threads_get_every_position_exactly_once(store: Any) -> None:
 def test_separate_processes_get_every_position_exactly_once(shared_store_and_url: tuple[Any, str]) -> None:
     store, store_url = shared_store_and_url
     processes, per_process = 4, 250
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(processes)
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=enter_many, args=(store_url, EVENT, per_process, barrier, results, None))
-        for _ in range(processes)
-    ]
-    for p in procs:
-        p.start()
-    pairs = [pair for _ in procs for pair in results.get(timeout=120)]
-    for p in procs:
-        p.join(timeout=30)
-        assert p.exitcode == 0
+    got = in_processes([(enter_many, (store_url, EVENT, per_process, None))] * processes)
+    pairs = [pair for per_proc in got for pair in per_proc]
     counts = Counter(pos for _, pos in pairs)
     assert sorted(counts) == list(range(1, processes * per_process + 1))
     assert set(counts.values()) == {1}
@@ -87,20 +75,8 @@ def test_separate_processes_retrying_with_the_same_keys_hand_out_each_place_once
 ) -> None:
     store, store_url = shared_store_and_url
     processes, per_process = 3, 100
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(processes)
-    results = ctx.Queue()
     # Every process sends the same idempotency keys, as three retries of one client would.
-    procs = [
-        ctx.Process(target=enter_many, args=(store_url, EVENT, per_process, barrier, results, "retry"))
-        for _ in range(processes)
-    ]
-    for p in procs:
-        p.start()
-    per_proc = [results.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
-        assert p.exitcode == 0
+    per_proc = in_processes([(enter_many, (store_url, EVENT, per_process, "retry"))] * processes)
     assert store.counters(EVENT).last_position == per_process
     for i in range(per_process):
         answers = {got[i] for got in per_proc}

@@ -13,7 +13,7 @@ import redis
 from core.adapters.redis import RedisStore
 from core.errors import NotAdmitted, StoreUnavailable
 from core.model import Status
-from tests.support import free_port
+from tests.support import RoundTrips, free_port
 
 from .helpers import EVENT, T0, rid
 
@@ -87,6 +87,48 @@ def test_scripts_are_loaded_again_after_the_server_forgot_them(rstore: RedisStor
     assert counter.sent == ["EVALSHA"]
 
 
+def test_a_list_of_enters_is_one_round_trip(rstore: RedisStore, redis_url: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    rstore.enter_many(EVENT, [(rid(), None)], T0)  # the script gets loaded on first use
+    observer = redis.Redis.from_url(redis_url, decode_responses=True)
+    before = int(observer.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    trips = RoundTrips(rstore.client, monkeypatch)
+    tickets = rstore.enter_many(EVENT, [(rid(), f"key-{i}" if i % 2 else None) for i in range(10)], T0)
+    assert trips.take() == 1
+    assert [t.position for t in tickets] == list(range(2, 12))
+    assert int(observer.info("commandstats")["cmdstat_evalsha"]["calls"]) - before == 10  # one script run each
+    observer.close()
+
+
+def test_a_list_of_enters_loads_the_script_when_the_server_lost_it(
+    rstore: RedisStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = rstore.enter_many(EVENT, [(rid(), "a"), (rid(), None)], T0)
+    rstore.client.script_flush()  # as after a restart or a failover to a replica that never ran it
+    trips = RoundTrips(rstore.client, monkeypatch)
+    entries = [(first[0].request_id, "a"), (rid(), "b"), (rid(), None)]
+    tickets = rstore.enter_many(EVENT, entries, T0 + 1)
+    assert trips.take() == 3  # the refused pipeline (NOSCRIPT: nothing ran), SCRIPT LOAD, the pipeline again
+    assert tickets[0] == first[0]
+    assert [t.position for t in tickets[1:]] == [3, 4]
+    assert rstore.counters(EVENT).last_position == 4
+
+
+def test_an_error_reply_in_a_list_is_store_unavailable_and_enters_nothing_half(rstore: RedisStore) -> None:
+    rstore.enter(EVENT, rid(), None, T0)
+    saved = rstore.client.config_get("maxmemory*")
+    rstore.client.config_set("maxmemory-policy", "noeviction")
+    rstore.client.config_set("maxmemory", 1)  # a script that may write now gets an OOM error reply
+    try:
+        with pytest.raises(StoreUnavailable):
+            rstore.enter_many(EVENT, [(rid(), "k1"), (rid(), "k2")], T0)
+    finally:
+        for name in ("maxmemory", "maxmemory-policy"):
+            rstore.client.config_set(name, saved[name])
+    assert rstore.counters(EVENT).last_position == 1
+    assert [t.position for t in rstore.enter_many(EVENT, [(rid(), "k1"), (rid(), "k2")], T0)] == [2, 3]
+
+
 def test_keys_of_an_event_share_one_cluster_hash_tag(rstore: RedisStore) -> None:
     for _ in range(3):
         rstore.enter(EVENT, rid(), secrets.token_hex(4), T0)
@@ -147,6 +189,7 @@ def test_an_unreachable_server_is_store_unavailable_quickly() -> None:
     for call in (
         store.ping,
         lambda: store.enter(EVENT, rid(), None, T0),
+        lambda: store.enter_many(EVENT, [(rid(), None)], T0),
         lambda: store.counters(EVENT),
         lambda: store.take("codes", "k", T0),
     ):

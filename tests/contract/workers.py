@@ -9,7 +9,7 @@ from typing import Any
 from core.adapters.stores import open_store
 
 
-def enter_many(url: str, event_id: str, count: int, barrier: Any, results: Any, key_prefix: str | None) -> None:
+def enter_many(url: str, event_id: str, count: int, key_prefix: str | None, barrier: Any, results: Any) -> None:
     """Enter ``count`` times once every process is ready; put [(request id, position), ...] on ``results``."""
     store = open_store(url)
     try:
@@ -19,6 +19,23 @@ def enter_many(url: str, event_id: str, count: int, barrier: Any, results: Any, 
             key = None if key_prefix is None else f"{key_prefix}-{i}"
             ticket = store.enter(event_id, secrets.token_urlsafe(24), key, time.time())
             got.append((ticket.request_id, ticket.position))
+        results.put(got)
+    finally:
+        store.close()
+
+
+def enter_in_batches(url: str, event_id: str, batches: int, size: int, barrier: Any, results: Any) -> None:
+    """Enter ``batches`` lists of ``size`` visitors once every process is ready; put
+    [(request id, position), ...] on ``results``. Fails if one list's positions do not rise in list order."""
+    store = open_store(url)
+    try:
+        barrier.wait(timeout=60)
+        got = []
+        for _ in range(batches):
+            tickets = store.enter_many(event_id, [(secrets.token_urlsafe(24), None) for _ in range(size)], time.time())
+            positions = [t.position for t in tickets]
+            assert positions == sorted(positions), positions
+            got.extend((t.request_id, t.position) for t in tickets)
         results.put(got)
     finally:
         store.close()

@@ -45,6 +45,24 @@ def test_enter_is_idempotent_per_key_and_validates_it(room: WaitingRoom) -> None
     assert room.counters("sale").last_position == 1
 
 
+def test_enter_many_enters_made_request_ids_in_order_after_checking_every_one(
+    room: WaitingRoom, clock: ManualClock,
+) -> None:
+    ids = [new_request_id() for _ in range(3)]
+    tickets = room.enter_many("sale", [(ids[0], ids[0]), (ids[1], "client-key"), (ids[2], "client-key")])
+    assert [(t.request_id, t.position) for t in tickets] == [(ids[0], 1), (ids[1], 2), (ids[1], 2)]
+    assert tickets[0].entered_at == clock.now()
+    room.check_entry("sale", new_request_id(), None)
+    bad_entries = [("nope", [(new_request_id(), None)], UnknownEvent),
+                   ("sale", [(new_request_id(), None), ("short", None)], InvalidArgument),
+                   ("sale", [(new_request_id(), None), (new_request_id(), "x" * 129)], InvalidArgument),
+                   ("sale", [(new_request_id(), "")], InvalidArgument)]
+    for event_id, entries, error in bad_entries:
+        with pytest.raises(error):
+            room.enter_many(event_id, entries)
+    assert room.counters("sale").last_position == 2  # a list with an invalid entry enters nothing
+
+
 def test_unknown_event_and_request(room: WaitingRoom) -> None:
     for call in (lambda: room.enter("nope"), lambda: room.counters("nope"), lambda: room.advance("nope", 1)):
         with pytest.raises(UnknownEvent):
