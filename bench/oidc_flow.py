@@ -15,6 +15,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -77,16 +78,22 @@ async def _flow(client: Client, cookie: str, client_id: str, secret: str | None,
 
 async def run_flows(base_url: str, event_id: str, admin_key: str, client_id: str, secret: str | None,
                     redirect_uri: str, flows: int, browsers: int, progress: bool = True,
-                    max_seconds: float = 60.0) -> dict[str, Any]:
+                    max_seconds: float = 60.0, take_places: bool = True) -> dict[str, Any]:
+    """``flows`` complete flows from ``browsers`` concurrent browsers. With ``take_places`` (the
+    project), each browser first takes a place in line and an admin call admits them all; the
+    floor reference has no line, so its browsers start right away."""
     recorder = Recorder()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=browsers),
                                      cookie_jar=aiohttp.DummyCookieJar(),
                                      timeout=aiohttp.ClientTimeout(total=30)) as session:
         client = Client(session, base_url, recorder)
-        cookies = [await _take_place(client, client_id, redirect_uri) for _ in range(browsers)]
-        await client.call("setup admit", "POST", "/admin/increment_serving_counter",
-                          json={"event_id": event_id, "increment_by": browsers},
-                          headers={"Authorization": f"Bearer {admin_key}"})
+        if take_places:
+            cookies = [await _take_place(client, client_id, redirect_uri) for _ in range(browsers)]
+            await client.call("setup admit", "POST", "/admin/increment_serving_counter",
+                              json={"event_id": event_id, "increment_by": browsers},
+                              headers={"Authorization": f"Bearer {admin_key}"})
+        else:
+            cookies = [secrets.token_urlsafe(16) for _ in range(browsers)]
         for cookie in cookies:  # one warm-up flow each: the first one also issues the session
             await _flow(client, cookie, client_id, secret, redirect_uri)
         recorder = Recorder()
@@ -119,8 +126,8 @@ async def run_flows(base_url: str, event_id: str, admin_key: str, client_id: str
             "failures": failures}
 
 
-def signing_ceiling(keys_file: Path, seconds: float = 2.0) -> dict[str, Any]:
-    """Flows per second one core could sign: access + id token, same key, same claims, tight loop."""
+def token_pair_signer(keys_file: Path) -> Callable[[], tuple[str, str]]:
+    """A function signing one flow's access and id token: the project's claims, its current key."""
     from core.tokens import KeySet, session_claims
 
     keyset = KeySet.from_json(keys_file.read_text(encoding="utf-8"))
@@ -134,12 +141,22 @@ def signing_ceiling(keys_file: Path, seconds: float = 2.0) -> dict[str, Any]:
     id_claims = session_claims(**common, audience="bench-rp", token_use="id",
                                extra={"azp": "bench-rp", "auth_time": now, "at_hash": "A" * 22, "nonce": "n"})
     headers = {"kid": key.kid, "typ": "JWT"}
+
+    def sign() -> tuple[str, str]:
+        return (jwt.encode(access_claims, key.private_key, algorithm="RS256", headers=headers),
+                jwt.encode(id_claims, key.private_key, algorithm="RS256", headers=headers))
+
+    return sign
+
+
+def signing_ceiling(keys_file: Path, seconds: float = 2.0) -> dict[str, Any]:
+    """Flows per second one core could sign: access + id token, same key, same claims, tight loop."""
+    sign = token_pair_signer(keys_file)
     count = 0
     started = time.process_time()
     wall = time.perf_counter()
     while time.perf_counter() - wall < seconds:
-        jwt.encode(access_claims, key.private_key, algorithm="RS256", headers=headers)
-        jwt.encode(id_claims, key.private_key, algorithm="RS256", headers=headers)
+        sign()
         count += 1
     cpu = time.process_time() - started
     return {"pairs": count, "cpu_seconds": round(cpu, 3), "wall_seconds": round(time.perf_counter() - wall, 3),

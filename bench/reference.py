@@ -6,6 +6,11 @@
   one visitor's state from the store).
 * ``bench.reference:constant_app``: ``GET /serving_num`` and ``GET /queue_num`` return a constant
   JSON object. The floor of any Flask endpoint at all.
+* ``bench.reference:oidc_floor_app``: the three requests of an authorization code flow with
+  nothing behind them but the signing: ``GET /authorize`` redirects with a random code,
+  ``POST /token`` signs the same access and id token as the project with the project's key
+  (``BENCH_KEYS_FILE``), ``GET /userinfo`` returns a constant. The floor of any OpenID
+  Connect provider on Flask and gunicorn.
 
 Both run under the same gunicorn settings as the project (see :mod:`bench.servers`). The Redis
 URL comes from ``BENCH_REDIS_URL``; the client is made on first use (after gunicorn forks).
@@ -14,9 +19,13 @@ URL comes from ``BENCH_REDIS_URL``; the client is made on first use (after gunic
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlencode
 
 import redis
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, redirect, request
 
 _redis: redis.Redis | None = None
 
@@ -65,4 +74,36 @@ def queue_num() -> Response:
 
 @constant_app.get("/")
 def constant_root() -> Response:
+    return jsonify(ok=True)
+
+
+oidc_floor_app = Flask("reference_oidc_floor")
+_signer: Callable[[], tuple[str, str]] | None = None
+
+
+@oidc_floor_app.get("/authorize")
+def floor_authorize() -> Response:
+    query = {"code": secrets.token_urlsafe(32), "state": request.args.get("state", ""),
+             "iss": "http://127.0.0.1:8080"}
+    return redirect(f"{request.args['redirect_uri']}?{urlencode(query)}")  # type: ignore[return-value]
+
+
+@oidc_floor_app.post("/token")
+def floor_token() -> Response:
+    global _signer
+    if _signer is None:
+        from .oidc_flow import token_pair_signer
+
+        _signer = token_pair_signer(Path(os.environ["BENCH_KEYS_FILE"]))
+    access, id_token = _signer()
+    return jsonify(access_token=access, id_token=id_token, token_type="Bearer", expires_in=3600)
+
+
+@oidc_floor_app.get("/userinfo")
+def floor_userinfo() -> Response:
+    return jsonify(sub="t_" + "A" * 24)
+
+
+@oidc_floor_app.get("/")
+def floor_root() -> Response:
     return jsonify(ok=True)
