@@ -31,8 +31,9 @@ class QueueStore(Protocol):
         """Hand out the next position to ``request_id``. Atomic.
 
         If ``idempotency_key`` was seen before for this event, return the ticket created then
-        (its request id, not the new one) and hand out nothing. Positions are 1, 2, 3, ...
-        with no gap and no repeat, under any concurrency.
+        (its request id, not the new one) and hand out nothing; likewise if ``request_id``
+        already holds a place in this event (a queued entry delivered twice). Positions are
+        1, 2, 3, ... with no gap and no repeat, under any concurrency.
         """
         ...
 

@@ -327,7 +327,11 @@ class DynamoDbStore:
     # -- QueueStore ---------------------------------------------------------------------------
 
     def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
+        attempts = 0
+
         def attempt() -> Ticket:
+            nonlocal attempts
+            attempts += 1
             if idempotency_key is not None:
                 seen = self._get(event_id, f"IDEM#{idempotency_key}")
                 if seen is not None:
@@ -335,6 +339,10 @@ class DynamoDbStore:
                     if found is None:  # written in the same transaction as the ticket: cannot happen
                         raise StoreUnavailable("idempotency record without its ticket")
                     return found[0]
+            if attempts > 1:  # the last try was cancelled: maybe because this request id holds a place
+                held = self._read_ticket(event_id, request_id)
+                if held is not None:
+                    return held[0]
             state = self._state(event_id)
             position = state["last_position"] + 1
             guard, values = self._guard(state, ("last_position",))

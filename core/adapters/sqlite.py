@@ -209,6 +209,9 @@ class SqliteStore:
                 ticket = self._ticket(db, event_id, row[0])
                 assert ticket is not None
                 return ticket
+        held = self._ticket(db, event_id, request_id)
+        if held is not None:  # a redelivered queue message: this request id already holds a place
+            return held
         self._ensure_counters(db, event_id)
         (position,) = db.execute(
             "UPDATE counters SET last_position = last_position + 1 WHERE event_id = ? RETURNING last_position",

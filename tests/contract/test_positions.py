@@ -93,6 +93,17 @@ def test_same_idempotency_key_returns_the_first_ticket_and_hands_out_nothing(sto
     assert other.position == 2 and other.request_id != first.request_id
 
 
+def test_entering_again_with_a_request_id_that_holds_a_place_hands_out_nothing(store: Any) -> None:
+    """A queued entry delivered twice (queues deliver at least once) carries the same request id."""
+    held = rid()
+    first = store.enter(EVENT, held, None, T0)
+    store.enter(EVENT, rid(), None, T0 + 1)
+    assert store.enter(EVENT, held, None, T0 + 2) == first
+    batch = store.enter_many(EVENT, [(rid(), None), (held, None), (rid(), None)], T0 + 3)
+    assert [t.position for t in batch] == [3, 1, 4] and batch[1] == first
+    assert store.counters(EVENT).last_position == 4
+
+
 def test_a_retry_reports_the_current_status_of_the_place(store: Any) -> None:
     first = store.enter(EVENT, rid(), "k", T0)
     store.advance_serving(EVENT, 1, T0 + 10)
