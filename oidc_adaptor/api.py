@@ -9,9 +9,10 @@ secret that proves a place in line; it is never logged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Request, Response, current_app, jsonify, request
 
 from core.errors import PositionExpired
 from core.model import PositionView, Status
@@ -26,18 +27,15 @@ CORS_ALLOWED_HEADERS = "Content-Type, Idempotency-Key"
 CORS_MAX_AGE = "600"
 
 
-@blueprint.after_request
-def _cors(response: Response) -> Response:
+def cors(request: Request, response: Response, allowed: Sequence[str]) -> Response:
     """Allow browsers on the configured origins (``[server] cors_origins``) to call the public API.
 
     No origin is allowed unless configured; ``"*"`` in the list allows every origin (no
-    credentials are involved: the API uses no cookies).
+    credentials are involved: the API uses no cookies). Called for every response of this
+    blueprint by the app's response hook.
     """
     origin = request.headers.get("Origin")
-    if not origin:
-        return response
-    allowed = services().settings.server.cors_origins
-    if not allowed:
+    if not origin or not allowed:
         return response
     if "*" in allowed:
         response.headers["Access-Control-Allow-Origin"] = "*"

@@ -34,12 +34,9 @@ def create_app(
     app.extensions["waitingroom"] = services
 
     register_error_handlers(app)
-    from .observability import init_app as init_observability
+    from . import ratelimit, response_hooks
 
-    init_observability(app)
-    from . import ratelimit, security_headers
-
-    security_headers.init_app(app)
+    response_hooks.init_app(app)
     ratelimit.init_app(app)
 
     from . import admin, api, ops

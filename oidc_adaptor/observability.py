@@ -1,21 +1,29 @@
-"""Per-request metrics and request logs, installed on the app by :func:`init_app`.
+"""Per-request metrics and request logs.
 
 Routes are labelled by their URL rule (``/queue_num``, ``/admin/events/<event_id>/counts``),
 never by the raw path, so metrics keep a bounded set of labels; unmatched paths share the label
 ``unmatched``. Request logs carry the path without its query string, because the query string
 of ``/queue_num`` holds the request id that proves a place in line.
+
+:class:`RequestTimer` notes when each request arrived; :func:`observe` is called by the app's
+response hook (:mod:`oidc_adaptor.response_hooks`) once the response is final.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Request, Response
 
 from .metrics import observe_request
 
 log = logging.getLogger("waitingroom.request")
+
+STARTED = "waitingroom.started"
+"""WSGI environ key: ``time.perf_counter()`` when the request reached the app."""
 
 QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/readyz"})
 """Never logged per request."""
@@ -29,27 +37,31 @@ line would say nothing the request metrics (which count each request, by route a
 not. Failures are logged at INFO like any request; admin calls, tokens and sign-ins stay INFO."""
 
 
-def init_app(app: Flask) -> None:
-    @app.before_request
-    def _start_timer() -> None:
-        g.request_started = time.perf_counter()
+class RequestTimer:
+    """WSGI middleware: records the arrival time of each request in its environ."""
 
-    @app.after_request
-    def _observe(response: Response) -> Response:
-        started = g.get("request_started")
-        seconds = time.perf_counter() - started if started is not None else 0.0
-        current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not five
-        rule = current.url_rule
-        route = rule.rule if rule is not None else "unmatched"
-        status = response.status_code
-        observe_request(route, current.method, status, seconds)
-        if route in QUIET_ROUTES:
-            return response
-        level = logging.DEBUG if route in HIGH_VOLUME_ROUTES and status < 400 else logging.INFO
-        if log.isEnabledFor(level):
-            path = current.path
-            log.log(level, "%s %s %s", current.method, path, status, extra={
-                "method": current.method, "route": route, "path": path, "status": status,
-                "duration_ms": round(seconds * 1000, 2),
-            })
-        return response
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ[STARTED] = time.perf_counter()
+        return self.app(environ, start_response)
+
+
+def observe(request: Request, response: Response) -> None:
+    """Count the request in the metrics and write its log line (see :data:`HIGH_VOLUME_ROUTES`)."""
+    started = request.environ.get(STARTED)
+    seconds = time.perf_counter() - started if started is not None else 0.0
+    rule = request.url_rule
+    route = rule.rule if rule is not None else "unmatched"
+    status = response.status_code
+    observe_request(route, request.method, status, seconds)
+    if route in QUIET_ROUTES:
+        return
+    level = logging.DEBUG if route in HIGH_VOLUME_ROUTES and status < 400 else logging.INFO
+    if log.isEnabledFor(level):
+        path = request.path
+        log.log(level, "%s %s %s", request.method, path, status, extra={
+            "method": request.method, "route": route, "path": path, "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        })

@@ -13,7 +13,7 @@ first; this hook only fills in what is missing (``setdefault``), so it never loo
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Response
 
 DEFAULT_HTML_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -32,11 +32,3 @@ def apply(response: Response, *, secure: bool) -> Response:
     if secure:
         headers.setdefault("Strict-Transport-Security", HSTS)
     return response
-
-
-def init_app(app: Flask) -> None:
-    issuer_is_https = app.extensions["waitingroom"].settings.server.issuer.startswith("https://")
-
-    @app.after_request
-    def _security_headers(response: Response) -> Response:
-        return apply(response, secure=issuer_is_https or request.is_secure)
