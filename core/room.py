@@ -186,6 +186,7 @@ class WaitingRoom:
         nonce: str | None = None,
         scope: str = "",
         id_claims: Mapping[str, Any] | None = None,
+        grant: str | None = None,
     ) -> IssuedTokens:
         """Issue the tokens of an OpenID Connect token response to an admitted visitor.
 
@@ -193,8 +194,11 @@ class WaitingRoom:
         waiting), with the claims a relying party checks: the access token keeps ``aud`` = event
         id (what the authorizer accepts) and names the client; the id token has ``aud`` = client
         id, ``azp``, ``nonce``, ``at_hash`` and ``auth_time`` = the admission time.
+
+        ``grant`` (the authorization code's id) makes the step refuse with GrantRevoked once
+        :meth:`revoke_grant` was called for it, atomically with the issue.
         """
-        ticket, session, now = self._open_session(event_id, request_id, validity)
+        ticket, session, now = self._open_session(event_id, request_id, validity, grant)
         common = self._claims_of(ticket, session)
         access_extra: dict[str, Any] = {"client_id": client_id}
         if scope:
@@ -211,6 +215,13 @@ class WaitingRoom:
             session_claims(**common, audience=client_id, token_use="id", extra=id_extra)
         )
         return IssuedTokens(access, id_token, "Bearer", max(0, session.expires_at - int(now)), ticket)
+
+    def revoke_grant(self, event_id: str, grant: str, ttl: float) -> None:
+        """Refuse every later token issue made under ``grant`` for ``ttl`` seconds (a replayed
+        authorization code). An issue that finished before this call left a session that
+        :meth:`ticket` shows afterwards; the caller ends that one."""
+        self.event(event_id)
+        self.store.revoke_grant(event_id, grant, ttl, self.clock.now())
 
     def end_session(self, event_id: str, request_id: str, status: Status | str) -> Ticket:
         """Mark an issued session completed or abandoned, once."""
@@ -233,7 +244,8 @@ class WaitingRoom:
         if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.match(request_id):
             raise UnknownRequest("unknown request id")
 
-    def _open_session(self, event_id: str, request_id: str, validity: int | None) -> tuple[Ticket, Session, float]:
+    def _open_session(self, event_id: str, request_id: str, validity: int | None,
+                      grant: str | None = None) -> tuple[Ticket, Session, float]:
         """The session step shared by every way of issuing tokens: validate, issue (atomic and
         idempotent in the store), index the jti. Returns the ticket, its session and the time."""
         settings = self.event(event_id)
@@ -242,7 +254,7 @@ class WaitingRoom:
         now = self.clock.now()
         issued_at = int(now)
         expires_at = issued_at + (validity or settings.token_validity)
-        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now)
+        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now, grant)
         session = ticket.session
         assert session is not None
         self._index_session(event_id, request_id, session.jti, session.expires_at, now)
@@ -260,14 +272,15 @@ class WaitingRoom:
             "expires_at": session.expires_at,
         }
 
-    def _issue_session(self, event_id: str, request_id: str, issued_at: int, expires_at: int, now: float) -> Ticket:
+    def _issue_session(self, event_id: str, request_id: str, issued_at: int, expires_at: int, now: float,
+                       grant: str | None) -> Ticket:
         """The store's atomic issue step, with no read before it: the store itself refuses a
         waiting place (NotAdmitted), an expired one and an ended one. Only when it refuses does
         a read tell an unknown place (UnknownRequest) from a bad transition."""
         self._check_request_id(request_id)
         try:
             return self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now,
-                                            self.claim_deadline(event_id))
+                                            self.claim_deadline(event_id), grant)
         except InvalidTransition:
             self.ticket(event_id, request_id)
             raise

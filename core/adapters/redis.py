@@ -2,8 +2,9 @@
 
 Every use case that touches more than one key is one Lua script, run with EVALSHA, so it is
 atomic on the server and costs one round trip. Commands per operation: ``enter`` 1,
-``get_ticket`` 1, ``counters`` 1, ``issue_session`` 1, ``end_session`` 1, ``advance_serving`` 1,
-``sweep`` 1, ``claim_tick`` 1; KV ``put``/``get``/``take``/``delete`` 1 each.
+``get_ticket`` 1, ``counters`` 1, ``issue_session`` 1, ``revoke_grant`` 1, ``end_session`` 1,
+``advance_serving`` 1, ``sweep`` 1, ``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete``
+1 each.
 
 Keys of one event share a Redis Cluster hash tag, so every script's keys live in one slot::
 
@@ -25,7 +26,10 @@ Keys of one event share a Redis Cluster hash tag, so every script's keys live in
     wr:{EVENT}:i:N    hash   96-bit digest of an idempotency key -> request id, for the keys first
                              seen in time bucket N (a quarter of ``idempotency_ttl`` wide); each
                              bucket expires as a whole
-    wr:kv:NS:KEY      string "expires_at|value" of the single-use key-value records
+    wr:{EVENT}:g:G    string "expires_at" of a revoked grant G (``revoke_grant``), read by the
+                             issue script
+    wr:kv:NS:KEY      string "expires_at|value" of a key-value record; "r" + "kept_until|value" once
+                             it was redeemed (one key either way, so ``redeem`` touches one slot)
 
 Derived, not stored: the public ticket id (:func:`core.model.ticket_id_for`), the status of a
 place without a session (waiting / admitted from the serving counter; expired when its position
@@ -56,6 +60,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from ..errors import (
+    GrantRevoked,
     InvalidTransition,
     NotAdmitted,
     PositionExpired,
@@ -71,6 +76,7 @@ enough not to pile up (an entry lives at most a quarter longer)."""
 _IDEMPOTENCY_BUCKETS = 4
 
 _DOMAIN_ERRORS: dict[str, type[WaitingRoomError]] = {
+    "GRANT_REVOKED": GrantRevoked,
     "NOT_ADMITTED": NotAdmitted,
     "POSITION_EXPIRED": PositionExpired,
     "SESSION_ENDED": SessionEnded,
@@ -195,8 +201,15 @@ return target
 """
 
 _ISSUE = _PRELUDE + r"""
--- ARGV: request id, jti, issued_at, expires_at, admitted-before cutoff ('' = none)
+-- ARGV: request id, jti, issued_at, expires_at, admitted-before cutoff ('' = none), now.
+-- KEYS[9], if given: the revocation key of the grant this issue is made under.
 local rid = ARGV[1]
+if KEYS[9] then
+  local revoked = redis.call('GET', KEYS[9])
+  if revoked and tonumber(revoked) > tonumber(ARGV[6]) then
+    return redis.error_reply('GRANT_REVOKED the authorization this issue is made under was revoked')
+  end
+end
 local tk = ticket(rid)
 if not tk then return redis.error_reply('INVALID_TRANSITION unknown request id') end
 local r, f = tk[1], tk[2]
@@ -288,6 +301,36 @@ if #batch > 0 then redis.call('RPUSH', X, unpack(batch)) end
 return {expired, timed_out, tonumber(redis.call('HGET', C, 'serving')) or 0}
 """
 
+_REDEEM = r"""
+-- KEYS[1]: a key-value record. ARGV: now, kept_until, milliseconds to keep it.
+-- Returns {value, replayed value}: {v, nil} redeemed now, {nil, v} redeemed before, {nil, nil}.
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {false, false} end
+local used = string.sub(raw, 1, 1) == 'r'
+local start = used and 2 or 1
+local bar = string.find(raw, '|', start, true)
+local live = tonumber(string.sub(raw, start, bar - 1)) > tonumber(ARGV[1])
+local value = string.sub(raw, bar + 1)
+if used then
+  if live then return {false, value} end
+  return {false, false}
+end
+if not live then
+  redis.call('DEL', KEYS[1])
+  return {false, false}
+end
+redis.call('SET', KEYS[1], 'r' .. ARGV[2] .. '|' .. value, 'PX', ARGV[3])
+return {value, false}
+"""
+
+_TAKE = r"""
+-- KEYS[1]: a key-value record. A redeemed record is not taken (and stays).
+local raw = redis.call('GET', KEYS[1])
+if not raw or string.sub(raw, 1, 1) == 'r' then return false end
+redis.call('DEL', KEYS[1])
+return raw
+"""
+
 _CLAIM_TICK = r"""
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
 local tick = tonumber(ARGV[2])
@@ -321,6 +364,8 @@ class RedisStore:
         self._end = client.register_script(_END)
         self._sweep = client.register_script(_SWEEP)
         self._claim_tick = client.register_script(_CLAIM_TICK)
+        self._redeem = client.register_script(_REDEEM)
+        self._take = client.register_script(_TAKE)
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 0.5, **options: Any) -> RedisStore:
@@ -411,13 +456,22 @@ class RedisStore:
 
     def issue_session(
         self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
-        position_expiry: float = 0.0,
+        position_expiry: float = 0.0, grant: str | None = None,
     ) -> Ticket:
         cutoff = _num(now - position_expiry) if position_expiry > 0 else ""
+        keys = self._keys(event_id)
+        if grant is not None:
+            keys.append(self._grant_key(event_id, grant))
         with self._errors():
-            reply = self._issue(keys=self._keys(event_id),
-                                args=[request_id, jti, int(issued_at), int(expires_at), cutoff])
+            reply = self._issue(keys=keys, args=[request_id, jti, int(issued_at), int(expires_at), cutoff, _num(now)])
         return self._ticket(event_id, reply)
+
+    def _grant_key(self, event_id: str, grant: str) -> str:
+        return f"{self._prefix(event_id)}g:{grant}"
+
+    def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
+        with self._errors():
+            self.client.set(self._grant_key(event_id, grant), _num(now + ttl), px=max(1, math.ceil(ttl * 1000)))
 
     def end_session(self, event_id: str, request_id: str, status: Status, now: float) -> Ticket:
         letter, column = {Status.COMPLETED: ("c", "completed"), Status.ABANDONED: ("a", "abandoned")}[status]
@@ -489,7 +543,7 @@ class RedisStore:
 
     @staticmethod
     def _live_value(raw: str | None, now: float) -> str | None:
-        if raw is None:
+        if raw is None or raw.startswith("r"):  # absent, or redeemed: only ``redeem`` sees it
             return None
         expires_at, _, value = raw.partition("|")
         return value if float(expires_at) > now else None
@@ -501,8 +555,15 @@ class RedisStore:
 
     def take(self, namespace: str, key: str, now: float) -> str | None:
         with self._errors():
-            raw = self.client.getdel(self._kv_key(namespace, key))
+            raw = self._take(keys=[self._kv_key(namespace, key)])
         return self._live_value(raw, now)
+
+    def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
+        """One script on the record's own key: read, check, mark redeemed (or drop if expired)."""
+        args = [_num(now), _num(now + keep), max(1, math.ceil(keep * 1000))]
+        with self._errors():
+            value, replayed = self._redeem(keys=[self._kv_key(namespace, key)], args=args)
+        return value, replayed
 
     def delete(self, namespace: str, key: str) -> None:
         with self._errors():

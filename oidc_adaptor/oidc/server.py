@@ -22,7 +22,7 @@ from core import errors
 from core.model import Status
 
 from .clients import Client, ClientRegistry
-from .codes import CodeStore, new_code
+from .codes import GRANT_MEMORY, CodeStore, new_code
 
 log = logging.getLogger("waitingroom.oidc")
 
@@ -124,6 +124,8 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         if client.email_claim:
             id_claims.update(email_claims(code.event_id, user_sub(code.request_id)))
         try:
+            # Issued under the code's grant: a replay that revoked it before this step makes the
+            # step refuse; one after it finds the session this step opened and revokes that.
             issued = self.oidc.room().issue_oidc_tokens(
                 code.event_id,
                 code.request_id,
@@ -132,12 +134,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 nonce=code.nonce,
                 scope=code.scope,
                 id_claims=id_claims,
+                grant=code.key,
             )
+        except errors.GrantRevoked:
+            raise InvalidGrantError("The authorization code was already used; its tokens are revoked.") from None
         except (errors.NotAdmitted, errors.PositionExpired, errors.SessionEnded, errors.UnknownRequest) as exc:
             raise InvalidGrantError(f"The place in line can no longer receive tokens ({exc.code}).") from None
-        if self.oidc.codes.is_revoked(code.key):
-            self.oidc.revoke_grant(code)  # replayed while we were issuing: revoke what we just made
-            raise InvalidGrantError("The authorization code was already used; its tokens are revoked.")
         token: dict[str, Any] = {
             "access_token": issued.access_token,
             "token_type": "Bearer",
@@ -196,9 +198,15 @@ class OidcProvider:
     def revoke_grant(self, grant: Any) -> None:
         """Revoke what a code's first redemption issued: the session ends as abandoned and its
         token id goes on the revoked list that /userinfo checks. Best effort, never raises a
-        domain error (a replay must still get ``invalid_grant``)."""
-        self.codes.mark_revoked(grant.key)
+        domain error (a replay must still get ``invalid_grant``).
+
+        The grant is revoked first: a first redemption still issuing is then refused by the
+        store, or it finished, and the read below finds the session it opened."""
         room = self.room()
+        try:
+            room.revoke_grant(grant.event_id, grant.key, GRANT_MEMORY)  # a store failure is not swallowed
+        except errors.UnknownEvent:
+            return
         try:
             ticket = room.ticket(grant.event_id, grant.request_id)
         except errors.WaitingRoomError:

@@ -247,6 +247,28 @@ def test_code_reuse_after_its_lifetime_still_revokes(flow: Flow, clock: ManualCl
     assert flow.browser.get("/userinfo", headers=bearer).status_code == 401
 
 
+def test_a_replay_while_the_first_redemption_is_issuing_refuses_it(flow: Flow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay lands after the first redemption used the code and before its session step:
+    that step is refused, so no token of this code is ever valid."""
+    code = admitted_code(flow)
+    store = flow.app.extensions["waitingroom"].store
+    issue = store.issue_session
+    replays = []
+
+    def replay_first(*args: object, **kwargs: object) -> object:
+        if not replays:
+            replays.append(Flow(flow.app).redeem(code, verifier=flow.verifier))
+        return issue(*args, **kwargs)
+
+    monkeypatch.setattr(store, "issue_session", replay_first)
+    first = flow.redeem(code)
+    assert replays[0].status_code == 400 and replays[0].get_json()["error"] == "invalid_grant"
+    assert first.status_code == 400 and first.get_json()["error"] == "invalid_grant"
+    ticket = flow.room.ticket(EVENT, _only_request_id(flow))
+    assert ticket.status is Status.ADMITTED and ticket.session is None  # the place itself is kept
+    assert flow.redeem(flow.code()).status_code == 200  # and a new code works
+
+
 def test_expired_code_is_invalid_grant(flow: Flow, clock: ManualClock) -> None:
     code = admitted_code(flow)
     clock.advance(CODE_TTL + 1)
