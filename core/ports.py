@@ -63,7 +63,8 @@ class QueueStore(Protocol):
         expired (also when it was admitted ``position_expiry`` seconds or more before ``now``
         and no sweep has marked it yet; 0 = no such limit), SessionEnded once the session was
         completed, abandoned or timed out. If a session already exists it is returned unchanged
-        (same jti and times), so re-issuing yields equivalent tokens.
+        (same jti and times), so re-issuing yields equivalent tokens. A new session is found by
+        its jti (:meth:`session_ticket`) from the same atomic step on.
 
         ``grant`` names what authorises this issue (an OIDC authorization code). If it was
         revoked by :meth:`revoke_grant`, GrantRevoked is raised instead, whatever the place's
@@ -76,6 +77,14 @@ class QueueStore(Protocol):
         ``ttl`` seconds from ``now``. Idempotent. Atomic with respect to ``issue_session``: an
         issue either finished before the revocation (the session exists and a read after this
         call sees it) or is refused."""
+        ...
+
+    def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
+        """The ticket of the place whose session was opened with ``jti``, or None. A read.
+
+        Found at least until :data:`core.rules.SESSION_LOOKUP_GRACE` seconds after the
+        session's ``expires_at``, whatever became of the session; a store may keep it longer.
+        """
         ...
 
     def end_session(self, event_id: str, request_id: str, status: Status, now: float) -> Ticket:

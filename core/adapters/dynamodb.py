@@ -17,6 +17,7 @@ pk                    sk                           what
 ``EVENT#<event>``     ``ENDED#<at>#<pos>``         expired / timed-out places, newest last (admin view)
 ``EVENT#<event>``     ``TICK#<name>``              claimed scheduler ticks
 ``EVENT#<event>``     ``CTRL#<key>``               operators' runtime overrides
+``EVENT#<event>``     ``JTI#<jti>``                request_id of the session opened with that jti (``ttl``)
 ``EVENT#<event>``     ``GRANT#<grant>``            a revoked grant (``revoke_grant``), until ``expires_at``
 ``KV#<namespace>``    ``<key>``                    key-value records (authorization codes, ...), with ``ttl``;
                                                    ``redeemed`` once ``redeem`` used the record
@@ -50,7 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
 from ..model import Counters, Session, Status, SweepResult, Ticket
-from ..rules import check_issuable
+from ..rules import SESSION_LOOKUP_GRACE, check_issuable
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
@@ -429,12 +430,22 @@ class DynamoDbStore:
                 {"Put": {"TableName": self.table, "Item": {
                     **self._key(event_id, f"SESS#{expires_at:012d}#{position:012d}"),
                     "request_id": _s(request_id), "position": _n(position)}}},
+                {"Put": {"TableName": self.table, "Item": {
+                    **self._key(event_id, f"JTI#{jti}"), "request_id": _s(request_id),
+                    TTL_ATTRIBUTE: _n(int(expires_at) + SESSION_LOOKUP_GRACE + 1)}}},
             ])
             issued = self._read_ticket(event_id, request_id)
             assert issued is not None
             return issued[0]
 
         return self._retrying(attempt)
+
+    def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
+        pointer = self._get(event_id, f"JTI#{jti}")
+        if pointer is None:
+            return None
+        found = self._read_ticket(event_id, str(_str(pointer, "request_id")))
+        return None if found is None else found[0]
 
     def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
         expires_at = now + ttl

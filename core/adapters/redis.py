@@ -2,7 +2,8 @@
 
 Every use case that touches more than one key is one Lua script, run with EVALSHA, so it is
 atomic on the server and costs one round trip. Commands per operation: ``enter`` 1,
-``get_ticket`` 1, ``counters`` 1, ``issue_session`` 1, ``revoke_grant`` 1, ``end_session`` 1,
+``get_ticket`` 1, ``counters`` 1, ``issue_session`` 1, ``session_ticket`` 1, ``revoke_grant`` 1,
+``end_session`` 1,
 ``advance_serving`` 1, ``sweep`` 1, ``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete``
 1 each.
 
@@ -26,6 +27,8 @@ Keys of one event share a Redis Cluster hash tag, so every script's keys live in
     wr:{EVENT}:i:N    hash   96-bit digest of an idempotency key -> request id, for the keys first
                              seen in time bucket N (a quarter of ``idempotency_ttl`` wide); each
                              bucket expires as a whole
+    wr:{EVENT}:j:JTI  string request id of the session opened with JTI, written by the issue
+                             script; expires SESSION_LOOKUP_GRACE after the session's tokens
     wr:{EVENT}:g:G    string "expires_at" of a revoked grant G (``revoke_grant``), read by the
                              issue script
     wr:kv:NS:KEY      string "expires_at|value" of a key-value record; "r" + "kept_until|value" once
@@ -69,6 +72,7 @@ from ..errors import (
     WaitingRoomError,
 )
 from ..model import Counters, Session, Status, SweepResult, Ticket
+from ..rules import SESSION_LOOKUP_GRACE
 
 IDEMPOTENCY_TTL = 24 * 3600
 """Seconds an idempotency key is remembered at least: long past any client's retries, short
@@ -201,11 +205,12 @@ return target
 """
 
 _ISSUE = _PRELUDE + r"""
--- ARGV: request id, jti, issued_at, expires_at, admitted-before cutoff ('' = none), now.
--- KEYS[9], if given: the revocation key of the grant this issue is made under.
+-- ARGV: request id, jti, issued_at, expires_at, admitted-before cutoff ('' = none), now,
+-- milliseconds the jti stays findable. KEYS[9]: the jti's lookup key; KEYS[10], if given: the
+-- revocation key of the grant this issue is made under.
 local rid = ARGV[1]
-if KEYS[9] then
-  local revoked = redis.call('GET', KEYS[9])
+if KEYS[10] then
+  local revoked = redis.call('GET', KEYS[10])
   if revoked and tonumber(revoked) > tonumber(ARGV[6]) then
     return redis.error_reply('GRANT_REVOKED the authorization this issue is made under was revoked')
   end
@@ -223,7 +228,17 @@ if st ~= 'admitted' then return redis.error_reply('SESSION_ENDED this session is
 redis.call('HSET', T, rid, f[1] .. '|' .. f[2] .. '|i|' .. ARGV[3] .. '|' .. ARGV[4] .. '||' .. ARGV[2])
 redis.call('ZADD', LIVE, ARGV[4], rid)
 redis.call('HINCRBY', C, 'issued', 1)
+redis.call('SET', KEYS[9], rid, 'PX', ARGV[7])
 return ticket(rid)[1]
+"""
+
+_SESSION_TICKET = _PRELUDE + r"""
+-- KEYS[9]: the jti's lookup key
+local rid = redis.call('GET', KEYS[9])
+if not rid then return false end
+local tk = ticket(rid)
+if not tk then return false end
+return tk[1]
 """
 
 _END = _PRELUDE + r"""
@@ -361,6 +376,7 @@ class RedisStore:
         self._get_ticket = client.register_script(_GET_TICKET)
         self._advance = client.register_script(_ADVANCE)
         self._issue = client.register_script(_ISSUE)
+        self._session_ticket = client.register_script(_SESSION_TICKET)
         self._end = client.register_script(_END)
         self._sweep = client.register_script(_SWEEP)
         self._claim_tick = client.register_script(_CLAIM_TICK)
@@ -460,11 +476,22 @@ class RedisStore:
     ) -> Ticket:
         cutoff = _num(now - position_expiry) if position_expiry > 0 else ""
         keys = self._keys(event_id)
+        keys.append(self._jti_key(event_id, jti))
         if grant is not None:
             keys.append(self._grant_key(event_id, grant))
+        findable_ms = max(1, math.ceil((expires_at + SESSION_LOOKUP_GRACE - now) * 1000))
+        args = [request_id, jti, int(issued_at), int(expires_at), cutoff, _num(now), findable_ms]
         with self._errors():
-            reply = self._issue(keys=keys, args=[request_id, jti, int(issued_at), int(expires_at), cutoff, _num(now)])
+            reply = self._issue(keys=keys, args=args)
         return self._ticket(event_id, reply)
+
+    def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
+        with self._errors():
+            reply = self._session_ticket(keys=[*self._keys(event_id), self._jti_key(event_id, jti)])
+        return None if reply is None else self._ticket(event_id, reply)
+
+    def _jti_key(self, event_id: str, jti: str) -> str:
+        return f"{self._prefix(event_id)}j:{jti}"
 
     def _grant_key(self, event_id: str, grant: str) -> str:
         return f"{self._prefix(event_id)}g:{grant}"

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     PRIMARY KEY (event_id, position)
 );
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (event_id, status, expires_at);
+CREATE INDEX IF NOT EXISTS sessions_by_jti ON sessions (event_id, jti);
 CREATE TABLE IF NOT EXISTS serving_history (
     event_id TEXT NOT NULL,
     serving INTEGER NOT NULL,
@@ -282,6 +283,14 @@ class SqliteStore:
             issued = self._ticket(db, event_id, request_id)
             assert issued is not None
             return issued
+
+    def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
+        """The sessions table holds the jti: found for as long as the session's row exists."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT request_id FROM sessions WHERE event_id = ? AND jti = ?", (event_id, jti)
+            ).fetchone()
+            return None if row is None else self._ticket(db, event_id, row[0])
 
     def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
         with self._write() as db:

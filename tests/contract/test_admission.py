@@ -8,6 +8,7 @@ import pytest
 
 from core.errors import GrantRevoked, InvalidTransition, NotAdmitted, SessionEnded
 from core.model import Status
+from core.rules import SESSION_LOOKUP_GRACE
 
 from .helpers import EVENT, T0, admitted, rid, run_concurrently
 
@@ -203,3 +204,25 @@ def test_revoking_a_grant_races_an_issue_without_a_gap(store: Any) -> None:
         if issued:
             assert seen_after_revoking.status is Status.ISSUED
         assert store.get_ticket(event, r, T0).status is (Status.ISSUED if issued else Status.ADMITTED)
+
+
+def test_a_session_is_found_by_its_jti_from_the_issue_on(store: Any) -> None:
+    first, second = admitted(store, 2)
+    assert store.session_ticket(EVENT, "jti-1", T0) is None
+    issued = store.issue_session(EVENT, first, "jti-1", int(T0), int(T0) + 600, T0)
+    assert store.session_ticket(EVENT, "jti-1", T0) == issued
+    # A re-issue keeps the first jti: the one it was asked to use is never findable.
+    store.issue_session(EVENT, first, "jti-unused", int(T0) + 5, int(T0) + 605, T0 + 5)
+    assert store.session_ticket(EVENT, "jti-unused", T0 + 5) is None
+    # Whatever becomes of the session, it is found until the grace after its tokens expire.
+    ended = store.end_session(EVENT, first, Status.COMPLETED, T0 + 10)
+    assert store.session_ticket(EVENT, "jti-1", T0 + 600 + SESSION_LOOKUP_GRACE - 1) == ended
+    assert store.session_ticket(EVENT + "-other", "jti-1", T0) is None
+    waiting = rid()
+    store.enter(EVENT, waiting, None, T0)
+    with pytest.raises(NotAdmitted):
+        store.issue_session(EVENT, waiting, "jti-refused", int(T0), int(T0) + 600, T0)
+    assert store.session_ticket(EVENT, "jti-refused", T0) is None
+    assert store.session_ticket(EVENT, "jti-2", T0) is None
+    assert store.issue_session(EVENT, second, "jti-2", int(T0), int(T0) + 600, T0).request_id == second
+    assert store.session_ticket(EVENT, "jti-2", T0).request_id == second

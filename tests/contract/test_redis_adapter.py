@@ -51,6 +51,7 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         rstore.advance_serving(EVENT, 1, T0)
         rstore.get_ticket(EVENT, r, T0)
         rstore.issue_session(EVENT, r, "jti", 1, 2, T0)
+        rstore.session_ticket(EVENT, "jti", T0)
         rstore.end_session(EVENT, r, Status.COMPLETED, T0)
         rstore.sweep(EVENT, T0, 60, True)
         rstore.claim_tick(EVENT, "a", int(T0))
@@ -67,6 +68,7 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         lambda: rstore.advance_serving(EVENT, 5, T0),
         lambda: rstore.issue_session(EVENT, r, "jti", 1, 2, T0),
         lambda: rstore.issue_session(EVENT, r, "jti", 1, 2, T0, 0.0, "a-grant"),
+        lambda: rstore.session_ticket(EVENT, "jti", T0),
         lambda: rstore.revoke_grant(EVENT, "a-grant", 60, T0),
         lambda: rstore.end_session(EVENT, r, Status.ABANDONED, T0),
         lambda: rstore.sweep(EVENT, T0 + 100, 60, True),
