@@ -39,6 +39,17 @@ class QueueStore(Protocol):
         """The ticket with its status derived from the counters at this instant, or None."""
         ...
 
+    def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
+        """Let ``alias`` (an opaque name, such as a digest of a browser's cookie) stand for the
+        place ``request_id`` for ``ttl`` seconds from ``now``, with a short ``note`` kept beside
+        it. Replaces what the alias stood for before. One write."""
+        ...
+
+    def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        """``(request_id, note, ticket)`` of a live alias, read in one step (the ticket is None if
+        the place is gone), or None."""
+        ...
+
     def counters(self, event_id: str) -> Counters:
         """All counters of the event, read atomically."""
         ...

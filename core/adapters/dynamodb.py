@@ -17,6 +17,7 @@ pk                    sk                           what
 ``EVENT#<event>``     ``ENDED#<at>#<pos>``         expired / timed-out places, newest last (admin view)
 ``EVENT#<event>``     ``TICK#<name>``              claimed scheduler ticks
 ``EVENT#<event>``     ``CTRL#<key>``               operators' runtime overrides
+``EVENT#<event>``     ``ALIAS#<alias>``            request_id and note an alias stands for, until ``expires_at``
 ``EVENT#<event>``     ``JTI#<jti>``                request_id of the session opened with that jti (``ttl``)
 ``EVENT#<event>``     ``GRANT#<grant>``            a revoked grant (``revoke_grant``), until ``expires_at``
 ``KV#<namespace>``    ``<key>``                    key-value records (authorization codes, ...), with ``ttl``;
@@ -367,6 +368,20 @@ class DynamoDbStore:
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
         found = self._read_ticket(event_id, request_id)
         return None if found is None else found[0]
+
+    def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
+        expires_at = now + ttl
+        self._call("put_item", TableName=self.table, Item={
+            **self._key(event_id, f"ALIAS#{alias}"), "request_id": _s(request_id), "note": _s(note),
+            "expires_at": _n(float(expires_at)), TTL_ATTRIBUTE: _n(int(expires_at) + 1)})
+
+    def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        item = self._get(event_id, f"ALIAS#{alias}")
+        if item is None or float(_num(item, "expires_at")) <= now:
+            return None
+        request_id = str(_str(item, "request_id"))
+        found = self._read_ticket(event_id, request_id)
+        return request_id, str(_str(item, "note")), None if found is None else found[0]
 
     def counters(self, event_id: str) -> Counters:
         return self._counters_of(self._state(event_id))

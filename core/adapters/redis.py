@@ -2,10 +2,9 @@
 
 Every use case that touches more than one key is one Lua script, run with EVALSHA, so it is
 atomic on the server and costs one round trip. Commands per operation: ``enter`` 1,
-``get_ticket`` 1, ``counters`` 1, ``issue_session`` 1, ``session_ticket`` 1, ``revoke_grant`` 1,
-``end_session`` 1,
-``advance_serving`` 1, ``sweep`` 1, ``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete``
-1 each.
+``get_ticket`` 1, ``set_alias`` 1, ``resolve_alias`` 1, ``counters`` 1, ``issue_session`` 1,
+``session_ticket`` 1, ``revoke_grant`` 1, ``end_session`` 1, ``advance_serving`` 1, ``sweep`` 1,
+``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete`` 1 each.
 
 Keys of one event share a Redis Cluster hash tag, so every script's keys live in one slot::
 
@@ -27,6 +26,8 @@ Keys of one event share a Redis Cluster hash tag, so every script's keys live in
     wr:{EVENT}:i:N    hash   96-bit digest of an idempotency key -> request id, for the keys first
                              seen in time bucket N (a quarter of ``idempotency_ttl`` wide); each
                              bucket expires as a whole
+    wr:{EVENT}:a:A    string "expires_at|request id|note" of alias A (``set_alias``), read with the
+                             ticket it names by one script
     wr:{EVENT}:j:JTI  string request id of the session opened with JTI, written by the issue
                              script; expires SESSION_LOOKUP_GRACE after the session's tokens
     wr:{EVENT}:g:G    string "expires_at" of a revoked grant G (``revoke_grant``), read by the
@@ -193,6 +194,18 @@ _GET_TICKET = _PRELUDE + r"""
 local tk = ticket(ARGV[1])
 if not tk then return false end
 return tk[1]
+"""
+
+_RESOLVE_ALIAS = _PRELUDE + r"""
+-- KEYS[9]: the alias. ARGV: now. Returns {request id, note, ticket reply or nil}, or nil.
+local raw = redis.call('GET', KEYS[9])
+if not raw then return false end
+local a = string.find(raw, '|', 1, true)
+if tonumber(string.sub(raw, 1, a - 1)) <= tonumber(ARGV[1]) then return false end
+local b = string.find(raw, '|', a + 1, true)
+local rid = string.sub(raw, a + 1, b - 1)
+local tk = ticket(rid)
+return {rid, string.sub(raw, b + 1), tk and tk[1] or false}
 """
 
 _ADVANCE = _PRELUDE + r"""
@@ -374,6 +387,7 @@ class RedisStore:
         self.idempotency_ttl = idempotency_ttl
         self._enter = client.register_script(_ENTER)
         self._get_ticket = client.register_script(_GET_TICKET)
+        self._resolve_alias = client.register_script(_RESOLVE_ALIAS)
         self._advance = client.register_script(_ADVANCE)
         self._issue = client.register_script(_ISSUE)
         self._session_ticket = client.register_script(_SESSION_TICKET)
@@ -460,6 +474,20 @@ class RedisStore:
         with self._errors():
             reply = self._get_ticket(keys=self._keys(event_id), args=[request_id])
         return None if reply is None else self._ticket(event_id, reply)
+
+    def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
+        with self._errors():
+            self.client.set(f"{self._prefix(event_id)}a:{alias}", f"{_num(now + ttl)}|{request_id}|{note}",
+                            px=max(1, math.ceil(ttl * 1000)))
+
+    def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        with self._errors():
+            reply = self._resolve_alias(keys=[*self._keys(event_id), f"{self._prefix(event_id)}a:{alias}"],
+                                        args=[_num(now)])
+        if reply is None:
+            return None
+        request_id, note, ticket = reply
+        return request_id, note, None if ticket is None else self._ticket(event_id, ticket)
 
     def counters(self, event_id: str) -> Counters:
         with self._errors():

@@ -79,6 +79,14 @@ CREATE TABLE IF NOT EXISTS kv (
     redeemed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (namespace, key)
 );
+CREATE TABLE IF NOT EXISTS aliases (
+    event_id TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    note TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (event_id, alias)
+);
 CREATE TABLE IF NOT EXISTS revoked_grants (
     event_id TEXT NOT NULL,
     grant_id TEXT NOT NULL,
@@ -245,6 +253,26 @@ class SqliteStore:
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
         with self._read() as db:
             return self._ticket(db, event_id, request_id)
+
+    def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM aliases WHERE event_id = ? AND expires_at <= ?", (event_id, now))
+            db.execute(
+                "INSERT INTO aliases (event_id, alias, request_id, note, expires_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (event_id, alias) DO UPDATE SET request_id = excluded.request_id,"
+                " note = excluded.note, expires_at = excluded.expires_at",
+                (event_id, alias, request_id, note, now + ttl),
+            )
+
+    def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT request_id, note FROM aliases WHERE event_id = ? AND alias = ? AND expires_at > ?",
+                (event_id, alias, now),
+            ).fetchone()
+            if row is None:
+                return None
+            return row[0], row[1], self._ticket(db, event_id, row[0])
 
     def counters(self, event_id: str) -> Counters:
         with self._read() as db:

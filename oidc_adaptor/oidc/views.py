@@ -18,7 +18,6 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import LoginRequiredError, RequestNotSupportedError, RequestURINotSupportedError
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request, url_for
 
-from core import errors
 from core.model import Status, Ticket
 from core.tokens import TokenError, TokenVerifier
 
@@ -162,13 +161,7 @@ def _max_age() -> int | None:
 def _current_place(handle: str | None, event_id: str) -> tuple[PlaceRef | None, Ticket | None]:
     if handle is None:
         return None, None
-    ref = provider().places.lookup(handle, event_id)
-    if ref is None:
-        return None, None
-    try:
-        return ref, services().room.ticket(event_id, ref.request_id)
-    except errors.UnknownRequest:
-        return ref, None
+    return provider().places.find(handle, event_id)
 
 
 def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None) -> Visitor | None:

@@ -50,6 +50,7 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         rstore.enter(EVENT, r, "key-" + r, T0)
         rstore.advance_serving(EVENT, 1, T0)
         rstore.get_ticket(EVENT, r, T0)
+        rstore.resolve_alias(EVENT, "browser", T0)
         rstore.issue_session(EVENT, r, "jti", 1, 2, T0)
         rstore.session_ticket(EVENT, "jti", T0)
         rstore.end_session(EVENT, r, Status.COMPLETED, T0)
@@ -64,6 +65,8 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         lambda: rstore.enter(EVENT, r, None, T0),
         lambda: rstore.enter(EVENT, rid(), "a-key", T0),
         lambda: rstore.get_ticket(EVENT, r, T0),
+        lambda: rstore.set_alias(EVENT, "browser", r, "note", 60, T0),
+        lambda: rstore.resolve_alias(EVENT, "browser", T0),
         lambda: rstore.counters(EVENT),
         lambda: rstore.advance_serving(EVENT, 5, T0),
         lambda: rstore.issue_session(EVENT, r, "jti", 1, 2, T0),
