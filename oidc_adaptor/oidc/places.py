@@ -9,6 +9,7 @@ same cookie finds the same place; a browser without the cookie gets a new one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -50,6 +51,7 @@ def valid_handle(value: str | None) -> str | None:
     return value if value and HANDLE_PATTERN.match(value) else None
 
 
+@functools.lru_cache(maxsize=8)
 def cookie_is_secure(issuer: str) -> bool:
     """Secure cookies everywhere except a plain-http issuer on a loopback host (local demos)."""
     parts = urlsplit(issuer)

@@ -10,6 +10,7 @@ for public clients), atomic single-use codes with replay revocation, and tokens 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from authlib.oidc.core import OpenIDCode
 
 from core import errors
 from core.model import Status
+from core.tokens import KeySet, TokenVerifier
 
 from .clients import Client, ClientRegistry
 from .codes import GRANT_MEMORY, CodeStore, new_code
@@ -191,6 +193,7 @@ class OidcProvider:
         self.codes = CodeStore(services.store, now)
         self.places = Places(services.store, now)
         self.server = WaitingRoomAuthorizationServer(self)
+        self._verifier: tuple[KeySet, float, TokenVerifier] | None = None
 
     def room(self) -> Any:
         return self.services.room
@@ -222,6 +225,22 @@ class OidcProvider:
             except errors.WaitingRoomError as exc:
                 log.info("session already ended when its code was replayed: %s", exc.code)
         log.warning("authorization code replayed; session revoked", extra={"event_id": grant.event_id})
+
+    def access_token_verifier(self) -> TokenVerifier:
+        """A verifier of access tokens against the keys published now. Rebuilt when the key set
+        changes (rotation) or a published key reaches its retirement, not on every request."""
+        keyset = self.services.keys()
+        now = self.services.clock.now()
+        cached = self._verifier
+        if cached is not None and cached[0] is keyset and now < cached[1]:
+            return cached[2]
+        published = keyset.published(now)
+        until = min((k.retire_at for k in published if k.retire_at is not None), default=math.inf)
+        jwks = {k.kid: k.public_jwk for k in published}
+        verifier = TokenVerifier(jwks.get, issuer=self.services.settings.server.issuer, audience=None,
+                                 required_use="access")
+        self._verifier = (keyset, until, verifier)
+        return verifier
 
     def is_revoked(self, jti: str) -> bool:
         return self.services.store.get(REVOKED_JTI_NAMESPACE, jti, self.services.clock.now()) is not None

@@ -407,6 +407,24 @@ def test_userinfo_get_post_header_body_and_alias(flow: Flow) -> None:
     assert bad.status_code == 401 and "WWW-Authenticate" in bad.headers
 
 
+def test_userinfo_follows_key_rotation_and_retirement(flow: Flow, clock: ManualClock) -> None:
+    """The access-token verifier is kept between requests: it must still see a rotation at
+    once, and stop accepting a retired key's tokens when the key leaves the JWKS."""
+    old = flow.redeem(admitted_code(flow)).get_json()["access_token"]
+    client = flow.app.test_client()
+
+    def status(token: str) -> int:
+        return client.get("/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert status(old) == 200
+    flow.app.extensions["waitingroom"].keys.rotate(clock.now(), activate_after=0, keep_old_for=100)
+    new = flow.redeem(flow.code()).get_json()["access_token"]
+    assert jwt.get_unverified_header(new)["kid"] != jwt.get_unverified_header(old)["kid"]
+    assert (status(old), status(new)) == (200, 200)
+    clock.advance(101)
+    assert (status(old), status(new)) == (401, 200)
+
+
 # -- waiting page -----------------------------------------------------------------------------------
 
 
