@@ -152,7 +152,7 @@ class QueueStore(Protocol):
 
 
 class KeyValueStore(Protocol):
-    """Short-lived records (authorization codes, places, indexes), each with its own lifetime.
+    """Records with a lifetime each (authorization codes, registered clients, revoked token ids).
 
     A record is live while ``now`` (the caller's clock) is before the instant it expires.
     ``take`` and ``redeem`` are the ways to read a single-use record: each is one atomic step,

@@ -429,7 +429,8 @@ class SqliteStore:
 
     def reset(self, event_id: str) -> None:
         with self._write() as db:
-            for table in ("counters", "tickets", "sessions", "serving_history", "ticks", "controls", "revoked_grants"):
+            for table in ("counters", "tickets", "sessions", "serving_history", "ticks", "controls", "aliases",
+                          "revoked_grants"):
                 db.execute(f"DELETE FROM {table} WHERE event_id = ?", (event_id,))
 
     def ping(self) -> None:

@@ -22,7 +22,7 @@ from authlib.oidc.core import AuthorizationCodeMixin
 CODE_TTL = 60.0
 """Seconds a code stays redeemable (OIDC and RFC 6749 ask for short; we say at most 60)."""
 GRANT_MEMORY = 24 * 3600.0
-"""Seconds a redeemed or expired code is still recognised, to detect replays."""
+"""Seconds a redeemed code is still recognised after its redemption, to detect replays."""
 
 CODE_NAMESPACE = "oidc-code"
 
