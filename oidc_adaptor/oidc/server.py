@@ -200,11 +200,12 @@ class OidcProvider:
 
     def revoke_grant(self, grant: Any) -> None:
         """Revoke what a code's first redemption issued: the session ends as abandoned and its
-        token id goes on the revoked list that /userinfo checks. Best effort, never raises a
-        domain error (a replay must still get ``invalid_grant``).
+        token id goes on the revoked list that /userinfo checks.
 
         The grant is revoked first: a first redemption still issuing is then refused by the
-        store, or it finished, and the read below finds the session it opened."""
+        store, or it finished, and the read below finds the session it opened. If the store
+        cannot record the revocation, StoreUnavailable propagates (503: the client retries);
+        after that, every step is best effort, so a replay still gets ``invalid_grant``."""
         room = self.room()
         try:
             room.revoke_grant(grant.event_id, grant.key, GRANT_MEMORY)  # a store failure is not swallowed
