@@ -107,7 +107,7 @@ def measure_steps(config_file: Path, redis_url: str, n: int = 200) -> dict[str, 
         headers=admin))
     observer.close()
     store.close()
-    targets = {"enter": 1, "token": 2, "end session": 1, "poll /queue_num (waiting)": 1,
+    targets = {"enter": 1, "token": 1, "end session": 1, "poll /queue_num (waiting)": 1,
                "poll /queue_num (waiting, polled before)": 0,
                "poll /serving_num (cache miss)": 1, "poll /serving_num (cached)": 0}
     checks = {f"{name}: <= {limit} sent": steps[name]["sent_per_request"] <= limit + 0.02

@@ -399,7 +399,7 @@ def bench_store(bench: Bench) -> list[dict[str, Any]]:
     bench.redis.client.flushall()
     return [
         {"name": "store commands", "headline": "commands sent per request: " + headline,
-         "target_text": "enter 1, token <= 2, end 1, poll <= 1 (0 cached)",
+         "target_text": "enter 1, token 1, end 1, poll <= 1 (0 cached)",
          "pass": all(steps["checks"].values()), **steps},
         {"name": "store memory", "headline": f"{memory['bytes_per_visitor']} bytes per waiting visitor "
                                              f"({memory['visitors']:,} in line); "

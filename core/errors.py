@@ -29,6 +29,12 @@ class SessionEnded(WaitingRoomError):
     code = "session_ended"
 
 
+class GrantRevoked(WaitingRoomError):
+    """What authorised this token issue (an authorization code) was revoked: it was replayed."""
+
+    code = "grant_revoked"
+
+
 class InvalidTransition(WaitingRoomError):
     code = "invalid_transition"
 

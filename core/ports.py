@@ -62,6 +62,17 @@ class QueueStore(Protocol):
         """The ticket with its status derived from the counters at this instant, or None."""
         ...
 
+    def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
+        """Let ``alias`` (an opaque name, such as a digest of a browser's cookie) stand for the
+        place ``request_id`` for ``ttl`` seconds from ``now``, with a short ``note`` kept beside
+        it. Replaces what the alias stood for before. One write."""
+        ...
+
+    def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        """``(request_id, note, ticket)`` of a live alias, read in one step (the ticket is None if
+        the place is gone), or None."""
+        ...
+
     def counters(self, event_id: str) -> Counters:
         """All counters of the event, read atomically."""
         ...
@@ -78,7 +89,7 @@ class QueueStore(Protocol):
 
     def issue_session(
         self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
-        position_expiry: float = 0.0,
+        position_expiry: float = 0.0, grant: str | None = None,
     ) -> Ticket:
         """Record that tokens are issued to an admitted visitor. Atomic and idempotent.
 
@@ -86,7 +97,27 @@ class QueueStore(Protocol):
         expired (also when it was admitted ``position_expiry`` seconds or more before ``now``
         and no sweep has marked it yet; 0 = no such limit), SessionEnded once the session was
         completed, abandoned or timed out. If a session already exists it is returned unchanged
-        (same jti and times), so re-issuing yields equivalent tokens.
+        (same jti and times), so re-issuing yields equivalent tokens. A new session is found by
+        its jti (:meth:`session_ticket`) from the same atomic step on.
+
+        ``grant`` names what authorises this issue (an OIDC authorization code). If it was
+        revoked by :meth:`revoke_grant`, GrantRevoked is raised instead, whatever the place's
+        state; the check and the issue are one atomic step.
+        """
+        ...
+
+    def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
+        """Make every later :meth:`issue_session` naming ``grant`` fail with GrantRevoked, for
+        ``ttl`` seconds from ``now``. Idempotent. Atomic with respect to ``issue_session``: an
+        issue either finished before the revocation (the session exists and a read after this
+        call sees it) or is refused."""
+        ...
+
+    def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
+        """The ticket of the place whose session was opened with ``jti``, or None. A read.
+
+        Found at least until :data:`core.rules.SESSION_LOOKUP_GRACE` seconds after the
+        session's ``expires_at``, whatever became of the session; a store may keep it longer.
         """
         ...
 
@@ -144,16 +175,38 @@ class QueueStore(Protocol):
 
 
 class KeyValueStore(Protocol):
-    """Short-lived single-use records (authorization codes, login transactions).
+    """Records with a lifetime each (authorization codes, registered clients, revoked token ids).
 
-    ``take`` is the only way to read a single-use record: it returns and deletes in one atomic
-    step, so two concurrent redemptions can never both succeed.
+    A record is live while ``now`` (the caller's clock) is before the instant it expires.
+    ``take`` and ``redeem`` are the ways to read a single-use record: each is one atomic step,
+    so two concurrent redemptions can never both succeed.
     """
 
-    def put(self, namespace: str, key: str, value: str, ttl: float, now: float) -> None: ...
+    def put(self, namespace: str, key: str, value: str, ttl: float, now: float) -> None:
+        """Write a record live for ``ttl`` seconds from ``now``, replacing any record under the
+        key (a redeemed one too). A ``ttl`` of 0 or less deletes it."""
+        ...
 
-    def get(self, namespace: str, key: str, now: float) -> str | None: ...
+    def get(self, namespace: str, key: str, now: float) -> str | None:
+        """The value of a live record, or None (also for a redeemed one). Reads only."""
+        ...
 
-    def take(self, namespace: str, key: str, now: float) -> str | None: ...
+    def take(self, namespace: str, key: str, now: float) -> str | None:
+        """Read and delete a live record in one atomic step; None if there is none. A redeemed
+        record is not live: take returns None and leaves it in place."""
+        ...
 
-    def delete(self, namespace: str, key: str) -> None: ...
+    def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
+        """Use a single-use record once and remember that it was used. Atomic.
+
+        A live record not redeemed yet is marked redeemed, kept (value unchanged) until
+        ``keep`` seconds after ``now``, and ``(value, None)`` is returned: exactly one caller
+        gets this, however many race. A record redeemed before and still kept gives
+        ``(None, value)``: a replay, the record unchanged. Otherwise ``(None, None)``: no such
+        record, or one that expired unused (the store may forget it).
+        """
+        ...
+
+    def delete(self, namespace: str, key: str) -> None:
+        """Remove the record, redeemed or not. Idempotent."""
+        ...

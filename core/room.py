@@ -25,6 +25,7 @@ from .model import (
     Ticket,
 )
 from .ports import Clock, QueueStore
+from .rules import SESSION_LOOKUP_GRACE
 from .tokens import TokenSigner, at_hash, new_jti, session_claims
 
 MAX_INCREMENT = 1_000_000
@@ -33,7 +34,8 @@ MAX_INCREMENT = 1_000_000
 PAUSED = "paused"
 
 SESSION_INDEX_NAMESPACE = "session-by-jti"
-SESSION_INDEX_GRACE = 300  # seconds the jti index outlives the token
+"""Where versions before the store's own jti lookup (``QueueStore.session_ticket``) indexed
+sessions, in the key-value side; read only as a fallback for sessions they opened."""
 
 
 def new_request_id() -> str:
@@ -213,6 +215,7 @@ class WaitingRoom:
         nonce: str | None = None,
         scope: str = "",
         id_claims: Mapping[str, Any] | None = None,
+        grant: str | None = None,
     ) -> IssuedTokens:
         """Issue the tokens of an OpenID Connect token response to an admitted visitor.
 
@@ -220,8 +223,11 @@ class WaitingRoom:
         waiting), with the claims a relying party checks: the access token keeps ``aud`` = event
         id (what the authorizer accepts) and names the client; the id token has ``aud`` = client
         id, ``azp``, ``nonce``, ``at_hash`` and ``auth_time`` = the admission time.
+
+        ``grant`` (the authorization code's id) makes the step refuse with GrantRevoked once
+        :meth:`revoke_grant` was called for it, atomically with the issue.
         """
-        ticket, session, now = self._open_session(event_id, request_id, validity)
+        ticket, session, now = self._open_session(event_id, request_id, validity, grant)
         common = self._claims_of(ticket, session)
         access_extra: dict[str, Any] = {"client_id": client_id}
         if scope:
@@ -238,6 +244,13 @@ class WaitingRoom:
             session_claims(**common, audience=client_id, token_use="id", extra=id_extra)
         )
         return IssuedTokens(access, id_token, "Bearer", max(0, session.expires_at - int(now)), ticket)
+
+    def revoke_grant(self, event_id: str, grant: str, ttl: float) -> None:
+        """Refuse every later token issue made under ``grant`` for ``ttl`` seconds (a replayed
+        authorization code). An issue that finished before this call left a session that
+        :meth:`ticket` shows afterwards; the caller ends that one."""
+        self.event(event_id)
+        self.store.revoke_grant(event_id, grant, ttl, self.clock.now())
 
     def end_session(self, event_id: str, request_id: str, status: Status | str) -> Ticket:
         """Mark an issued session completed or abandoned, once."""
@@ -260,19 +273,20 @@ class WaitingRoom:
         if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.match(request_id):
             raise UnknownRequest("unknown request id")
 
-    def _open_session(self, event_id: str, request_id: str, validity: int | None) -> tuple[Ticket, Session, float]:
+    def _open_session(self, event_id: str, request_id: str, validity: int | None,
+                      grant: str | None = None) -> tuple[Ticket, Session, float]:
         """The session step shared by every way of issuing tokens: validate, issue (atomic and
-        idempotent in the store), index the jti. Returns the ticket, its session and the time."""
+        idempotent in the store, which also makes the session findable by its jti). Returns the
+        ticket, its session and the time."""
         settings = self.event(event_id)
         if validity is not None and not (0 < validity <= 7 * 24 * 3600):
             raise InvalidArgument("validity must be between 1 second and 7 days")
         now = self.clock.now()
         issued_at = int(now)
         expires_at = issued_at + (validity or settings.token_validity)
-        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now)
+        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now, grant)
         session = ticket.session
         assert session is not None
-        self._index_session(event_id, request_id, session.jti, session.expires_at, now)
         return ticket, session, now
 
     def _claims_of(self, ticket: Ticket, session: Session) -> dict[str, Any]:
@@ -287,40 +301,46 @@ class WaitingRoom:
             "expires_at": session.expires_at,
         }
 
-    def _issue_session(self, event_id: str, request_id: str, issued_at: int, expires_at: int, now: float) -> Ticket:
+    def _issue_session(self, event_id: str, request_id: str, issued_at: int, expires_at: int, now: float,
+                       grant: str | None) -> Ticket:
         """The store's atomic issue step, with no read before it: the store itself refuses a
         waiting place (NotAdmitted), an expired one and an ended one. Only when it refuses does
         a read tell an unknown place (UnknownRequest) from a bad transition."""
         self._check_request_id(request_id)
         try:
             return self.store.issue_session(event_id, request_id, new_jti(), issued_at, expires_at, now,
-                                            self.claim_deadline(event_id))
+                                            self.claim_deadline(event_id), grant)
         except InvalidTransition:
             self.ticket(event_id, request_id)
             raise
 
-    def _index_session(self, event_id: str, request_id: str, jti: str, expires_at: int, now: float) -> None:
-        """Remember which place a session's ``jti`` belongs to, for :meth:`end_session_by_jti`.
+    def session_ticket(self, event_id: str, jti: str) -> Ticket:
+        """The place whose session has this ``jti``, for a site that holds only the visitor's
+        token (never the secret request id). UnknownRequest for a session never issued or whose
+        tokens expired more than :data:`SESSION_LOOKUP_GRACE` seconds ago. One store read."""
+        self.event(event_id)
+        if not isinstance(jti, str) or not 0 < len(jti) <= 128:
+            raise UnknownRequest("unknown session")
+        now = self.clock.now()
+        ticket = self.store.session_ticket(event_id, jti, now)
+        if ticket is None:
+            ticket = self._legacy_session_ticket(event_id, jti, now)
+        if ticket is None or ticket.session is None or ticket.session.jti != jti \
+                or ticket.session.expires_at + SESSION_LOOKUP_GRACE <= now:
+            raise UnknownRequest("unknown session")
+        return ticket
 
-        A site holds only the visitor's token, never the secret request id. The record lives in
-        the key-value side of the store until shortly after the token expires. Not atomic with
-        the issuance: if this write is lost, the session simply times out instead.
-        """
-        put = getattr(self.store, "put", None)
-        if put is not None:
-            ttl = max(expires_at - now, 0) + SESSION_INDEX_GRACE
-            put(SESSION_INDEX_NAMESPACE, f"{event_id}/{jti}", request_id, ttl, now)
+    def _legacy_session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
+        """A session opened by a version that indexed jtis in the key-value side. Those records
+        expire SESSION_LOOKUP_GRACE after their tokens (at most 7 days), so once the last
+        version writing them has been gone that long, this finds nothing and can be removed."""
+        get = getattr(self.store, "get", None)
+        request_id = None if get is None else get(SESSION_INDEX_NAMESPACE, f"{event_id}/{jti}", now)
+        return None if request_id is None else self.store.get_ticket(event_id, request_id, now)
 
     def end_session_by_jti(self, event_id: str, jti: str, status: Status | str) -> Ticket:
         """:meth:`end_session` for a site that knows the session by its token's ``jti``."""
-        self.event(event_id)
-        get = getattr(self.store, "get", None)
-        request_id = None
-        if get is not None and isinstance(jti, str) and 0 < len(jti) <= 128:
-            request_id = get(SESSION_INDEX_NAMESPACE, f"{event_id}/{jti}", self.clock.now())
-        if request_id is None:
-            raise UnknownRequest("unknown session")
-        return self.end_session(event_id, request_id, status)
+        return self.end_session(event_id, self.session_ticket(event_id, jti).request_id, status)
 
     # -- operators ----------------------------------------------------------------------------
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from .errors import NotAdmitted, PositionExpired, SessionEnded
 from .model import Status, Ticket
 
+SESSION_LOOKUP_GRACE = 300
+"""Seconds after a session's tokens expire during which it is still found by its jti, so a site
+that reports the end of a session a little late still reaches it."""
+
 
 def check_issuable(ticket: Ticket, now: float, position_expiry: float = 0.0) -> bool:
     """Whether tokens may be issued to this place: False for a newly admitted place, True when a

@@ -26,9 +26,7 @@ import logging
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from core.errors import UnknownRequest
 from core.model import Status
-from core.room import SESSION_INDEX_NAMESPACE
 
 from . import params
 from .auth import require_admin
@@ -62,15 +60,7 @@ def end_session() -> Response:
 @public_blueprint.get("/session_status")
 def session_status() -> Response:
     event_id = params.event_id_from(request.args.get("event_id"))
-    jti = request.args.get("jti", "")
-    room = services().room
-    room.event(event_id)
-    request_id = None
-    if 0 < len(jti) <= 128:
-        request_id = services().store.get(SESSION_INDEX_NAMESPACE, f"{event_id}/{jti}", room.clock.now())
-    if request_id is None:
-        raise UnknownRequest("unknown session")
-    ticket = room.ticket(event_id, request_id)
+    ticket = services().room.session_ticket(event_id, request.args.get("jti", ""))
     response = jsonify(event_id=event_id, status=ticket.status.value, active=ticket.status is Status.ISSUED)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -17,7 +17,11 @@ pk                    sk                           what
 ``EVENT#<event>``     ``ENDED#<at>#<pos>``         expired / timed-out places, newest last (admin view)
 ``EVENT#<event>``     ``TICK#<name>``              claimed scheduler ticks
 ``EVENT#<event>``     ``CTRL#<key>``               operators' runtime overrides
-``KV#<namespace>``    ``<key>``                    single-use records (authorization codes), with ``ttl``
+``EVENT#<event>``     ``ALIAS#<alias>``            request_id and note an alias stands for, until ``expires_at``
+``EVENT#<event>``     ``JTI#<jti>``                request_id of the session opened with that jti (``ttl``)
+``EVENT#<event>``     ``GRANT#<grant>``            a revoked grant (``revoke_grant``), until ``expires_at``
+``KV#<namespace>``    ``<key>``                    key-value records (authorization codes, ...), with ``ttl``;
+                                                   ``redeemed`` once ``redeem`` used the record
 ====================  ===========================  ==================================================
 
 Atomicity comes from conditional writes and ``TransactWriteItems``: every change of the counters
@@ -46,9 +50,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import InvalidTransition, StoreUnavailable
+from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
 from ..model import Counters, Session, Status, SweepResult, Ticket
-from ..rules import check_issuable
+from ..rules import SESSION_LOOKUP_GRACE, check_issuable
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
@@ -386,6 +390,20 @@ class DynamoDbStore:
         found = self._read_ticket(event_id, request_id)
         return None if found is None else found[0]
 
+    def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
+        expires_at = now + ttl
+        self._call("put_item", TableName=self.table, Item={
+            **self._key(event_id, f"ALIAS#{alias}"), "request_id": _s(request_id), "note": _s(note),
+            "expires_at": _n(float(expires_at)), TTL_ATTRIBUTE: _n(int(expires_at) + 1)})
+
+    def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        item = self._get(event_id, f"ALIAS#{alias}")
+        if item is None or float(_num(item, "expires_at")) <= now:
+            return None
+        request_id = str(_str(item, "request_id"))
+        found = self._read_ticket(event_id, request_id)
+        return request_id, str(_str(item, "note")), None if found is None else found[0]
+
     def counters(self, event_id: str) -> Counters:
         return self._counters_of(self._state(event_id))
 
@@ -410,9 +428,22 @@ class DynamoDbStore:
 
     def issue_session(
         self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
-        position_expiry: float = 0.0,
+        position_expiry: float = 0.0, grant: str | None = None,
     ) -> Ticket:
+        # A revoked grant is read first and, for a new session, checked again inside the
+        # transaction: a revocation between the two cancels it and the retry refuses.
+        grant_check: list[dict[str, Any]] = []
+        if grant is not None:
+            grant_check.append({"ConditionCheck": {
+                "TableName": self.table, "Key": self._key(event_id, f"GRANT#{grant}"),
+                "ConditionExpression": "attribute_not_exists(sk) OR expires_at <= :now",
+                "ExpressionAttributeValues": {":now": _n(float(now))}}})
+
         def attempt() -> Ticket:
+            if grant is not None:
+                revoked = self._get(event_id, f"GRANT#{grant}")
+                if revoked is not None and float(_num(revoked, "expires_at")) > now:
+                    raise GrantRevoked("the authorization this issue is made under was revoked")
             found = self._read_ticket(event_id, request_id)
             if found is None:
                 raise InvalidTransition("unknown request id")
@@ -421,6 +452,7 @@ class DynamoDbStore:
                 return ticket
             position = ticket.position
             self._transact([
+                *grant_check,
                 self._counters_update(
                     event_id, "SET issued = issued + :one", {":one": _n(1), ":pos": _n(position)},
                     "serving >= :pos AND expiry_cursor < :pos"),
@@ -434,12 +466,28 @@ class DynamoDbStore:
                 {"Put": {"TableName": self.table, "Item": {
                     **self._key(event_id, f"SESS#{expires_at:012d}#{position:012d}"),
                     "request_id": _s(request_id), "position": _n(position)}}},
+                {"Put": {"TableName": self.table, "Item": {
+                    **self._key(event_id, f"JTI#{jti}"), "request_id": _s(request_id),
+                    TTL_ATTRIBUTE: _n(int(expires_at) + SESSION_LOOKUP_GRACE + 1)}}},
             ])
             issued = self._read_ticket(event_id, request_id)
             assert issued is not None
             return issued[0]
 
         return self._retrying(attempt)
+
+    def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
+        pointer = self._get(event_id, f"JTI#{jti}")
+        if pointer is None:
+            return None
+        found = self._read_ticket(event_id, str(_str(pointer, "request_id")))
+        return None if found is None else found[0]
+
+    def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
+        expires_at = now + ttl
+        self._call("put_item", TableName=self.table, Item={
+            **self._key(event_id, f"GRANT#{grant}"), "expires_at": _n(float(expires_at)),
+            TTL_ATTRIBUTE: _n(int(expires_at) + 1)})
 
     def end_session(self, event_id: str, request_id: str, status: Status, now: float) -> Ticket:
         column = {Status.COMPLETED: "completed", Status.ABANDONED: "abandoned"}[status]
@@ -612,21 +660,52 @@ class DynamoDbStore:
             **self._kv_key(namespace, key), "value": _s(value), "expires_at": _n(float(expires_at)),
             TTL_ATTRIBUTE: _n(int(expires_at) + 1)})
 
-    def get(self, namespace: str, key: str, now: float) -> str | None:
+    def _kv_item(self, namespace: str, key: str) -> Item | None:
         response = self._call("get_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
                               ConsistentRead=True)
-        item = response.get("Item")
-        if item is None or float(_num(item, "expires_at")) <= now:
+        item: Item | None = response.get("Item")
+        return item
+
+    def get(self, namespace: str, key: str, now: float) -> str | None:
+        item = self._kv_item(namespace, key)
+        if item is None or "redeemed" in item or float(_num(item, "expires_at")) <= now:
             return None
         return _str(item, "value")
 
     def take(self, namespace: str, key: str, now: float) -> str | None:
-        response = self._call("delete_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
-                              ReturnValues="ALL_OLD")
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self._call("delete_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
+                                  ConditionExpression="attribute_not_exists(redeemed)", ReturnValues="ALL_OLD")
+        except ClientError:
+            return None  # a redeemed record: not taken
         item = response.get("Attributes")
         if not item or float(_num(item, "expires_at")) <= now:
             return None
         return _str(item, "value")
+
+    def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
+        """One conditional update of the record's item; only a refused one reads it back."""
+        from botocore.exceptions import ClientError
+
+        kept_until = now + keep
+        try:
+            response = self._call(
+                "update_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
+                UpdateExpression="SET redeemed = :yes, expires_at = :kept, #ttl = :ttl",
+                ConditionExpression="attribute_exists(sk) AND attribute_not_exists(redeemed) AND expires_at > :now",
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":yes": _n(1), ":kept": _n(float(kept_until)),
+                                           ":ttl": _n(int(kept_until) + 1), ":now": _n(float(now))},
+                ReturnValues="ALL_NEW")
+            return _str(response["Attributes"], "value"), None
+        except ClientError:
+            pass  # not live, or redeemed before
+        item = self._kv_item(namespace, key)
+        if item is not None and "redeemed" in item and float(_num(item, "expires_at")) > now:
+            return None, _str(item, "value")
+        return None, None
 
     def delete(self, namespace: str, key: str) -> None:
         self._call("delete_item", TableName=self.kv_table, Key=self._kv_key(namespace, key))

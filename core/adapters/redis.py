@@ -2,8 +2,9 @@
 
 Every use case that touches more than one key is one Lua script, run with EVALSHA, so it is
 atomic on the server and costs one round trip. Commands per operation: ``enter`` 1,
-``get_ticket`` 1, ``counters`` 1, ``issue_session`` 1, ``end_session`` 1, ``advance_serving`` 1,
-``sweep`` 1, ``claim_tick`` 1; KV ``put``/``get``/``take``/``delete`` 1 each. ``enter_many`` sends
+``get_ticket`` 1, ``set_alias`` 1, ``resolve_alias`` 1, ``counters`` 1, ``issue_session`` 1,
+``session_ticket`` 1, ``revoke_grant`` 1, ``end_session`` 1, ``advance_serving`` 1, ``sweep`` 1,
+``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete`` 1 each. ``enter_many`` sends
 one EVALSHA per entry, all in one pipelined round trip.
 
 Keys of one event share a Redis Cluster hash tag, so every script's keys live in one slot::
@@ -26,7 +27,14 @@ Keys of one event share a Redis Cluster hash tag, so every script's keys live in
     wr:{EVENT}:i:N    hash   96-bit digest of an idempotency key -> request id, for the keys first
                              seen in time bucket N (a quarter of ``idempotency_ttl`` wide); each
                              bucket expires as a whole
-    wr:kv:NS:KEY      string "expires_at|value" of the single-use key-value records
+    wr:{EVENT}:a:A    string "expires_at|request id|note" of alias A (``set_alias``), read with the
+                             ticket it names by one script
+    wr:{EVENT}:j:JTI  string request id of the session opened with JTI, written by the issue
+                             script; expires SESSION_LOOKUP_GRACE after the session's tokens
+    wr:{EVENT}:g:G    string "expires_at" of a revoked grant G (``revoke_grant``), read by the
+                             issue script
+    wr:kv:NS:KEY      string "expires_at|value" of a key-value record; "r" + "kept_until|value" once
+                             it was redeemed (one key either way, so ``redeem`` touches one slot)
 
 Derived, not stored: the public ticket id (:func:`core.model.ticket_id_for`), the status of a
 place without a session (waiting / admitted from the serving counter; expired when its position
@@ -59,6 +67,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from ..errors import (
+    GrantRevoked,
     InvalidTransition,
     NotAdmitted,
     PositionExpired,
@@ -67,6 +76,7 @@ from ..errors import (
     WaitingRoomError,
 )
 from ..model import Counters, Session, Status, SweepResult, Ticket
+from ..rules import SESSION_LOOKUP_GRACE
 
 IDEMPOTENCY_TTL = 24 * 3600
 """Seconds an idempotency key is remembered at least: long past any client's retries, short
@@ -74,6 +84,7 @@ enough not to pile up (an entry lives at most a quarter longer)."""
 _IDEMPOTENCY_BUCKETS = 4
 
 _DOMAIN_ERRORS: dict[str, type[WaitingRoomError]] = {
+    "GRANT_REVOKED": GrantRevoked,
     "NOT_ADMITTED": NotAdmitted,
     "POSITION_EXPIRED": PositionExpired,
     "SESSION_ENDED": SessionEnded,
@@ -188,6 +199,18 @@ if not tk then return false end
 return tk[1]
 """
 
+_RESOLVE_ALIAS = _PRELUDE + r"""
+-- KEYS[9]: the alias. ARGV: now. Returns {request id, note, ticket reply or nil}, or nil.
+local raw = redis.call('GET', KEYS[9])
+if not raw then return false end
+local a = string.find(raw, '|', 1, true)
+if tonumber(string.sub(raw, 1, a - 1)) <= tonumber(ARGV[1]) then return false end
+local b = string.find(raw, '|', a + 1, true)
+local rid = string.sub(raw, a + 1, b - 1)
+local tk = ticket(rid)
+return {rid, string.sub(raw, b + 1), tk and tk[1] or false}
+"""
+
 _ADVANCE = _PRELUDE + r"""
 -- ARGV: by, now
 local cnt = redis.call('HMGET', C, 'serving', 'last')
@@ -198,8 +221,16 @@ return target
 """
 
 _ISSUE = _PRELUDE + r"""
--- ARGV: request id, jti, issued_at, expires_at, admitted-before cutoff ('' = none)
+-- ARGV: request id, jti, issued_at, expires_at, admitted-before cutoff ('' = none), now,
+-- milliseconds the jti stays findable. KEYS[9]: the jti's lookup key; KEYS[10], if given: the
+-- revocation key of the grant this issue is made under.
 local rid = ARGV[1]
+if KEYS[10] then
+  local revoked = redis.call('GET', KEYS[10])
+  if revoked and tonumber(revoked) > tonumber(ARGV[6]) then
+    return redis.error_reply('GRANT_REVOKED the authorization this issue is made under was revoked')
+  end
+end
 local tk = ticket(rid)
 if not tk then return redis.error_reply('INVALID_TRANSITION unknown request id') end
 local r, f = tk[1], tk[2]
@@ -213,7 +244,17 @@ if st ~= 'admitted' then return redis.error_reply('SESSION_ENDED this session is
 redis.call('HSET', T, rid, f[1] .. '|' .. f[2] .. '|i|' .. ARGV[3] .. '|' .. ARGV[4] .. '||' .. ARGV[2])
 redis.call('ZADD', LIVE, ARGV[4], rid)
 redis.call('HINCRBY', C, 'issued', 1)
+redis.call('SET', KEYS[9], rid, 'PX', ARGV[7])
 return ticket(rid)[1]
+"""
+
+_SESSION_TICKET = _PRELUDE + r"""
+-- KEYS[9]: the jti's lookup key
+local rid = redis.call('GET', KEYS[9])
+if not rid then return false end
+local tk = ticket(rid)
+if not tk then return false end
+return tk[1]
 """
 
 _END = _PRELUDE + r"""
@@ -291,6 +332,36 @@ if #batch > 0 then redis.call('RPUSH', X, unpack(batch)) end
 return {expired, timed_out, tonumber(redis.call('HGET', C, 'serving')) or 0}
 """
 
+_REDEEM = r"""
+-- KEYS[1]: a key-value record. ARGV: now, kept_until, milliseconds to keep it.
+-- Returns {value, replayed value}: {v, nil} redeemed now, {nil, v} redeemed before, {nil, nil}.
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {false, false} end
+local used = string.sub(raw, 1, 1) == 'r'
+local start = used and 2 or 1
+local bar = string.find(raw, '|', start, true)
+local live = tonumber(string.sub(raw, start, bar - 1)) > tonumber(ARGV[1])
+local value = string.sub(raw, bar + 1)
+if used then
+  if live then return {false, value} end
+  return {false, false}
+end
+if not live then
+  redis.call('DEL', KEYS[1])
+  return {false, false}
+end
+redis.call('SET', KEYS[1], 'r' .. ARGV[2] .. '|' .. value, 'PX', ARGV[3])
+return {value, false}
+"""
+
+_TAKE = r"""
+-- KEYS[1]: a key-value record. A redeemed record is not taken (and stays).
+local raw = redis.call('GET', KEYS[1])
+if not raw or string.sub(raw, 1, 1) == 'r' then return false end
+redis.call('DEL', KEYS[1])
+return raw
+"""
+
 _CLAIM_TICK = r"""
 local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
 local tick = tonumber(ARGV[2])
@@ -347,11 +418,15 @@ class RedisStore:
         self.idempotency_ttl = idempotency_ttl
         self._enter = _Script(client, _ENTER)
         self._get_ticket = _Script(client, _GET_TICKET)
+        self._resolve_alias = _Script(client, _RESOLVE_ALIAS)
         self._advance = _Script(client, _ADVANCE)
         self._issue = _Script(client, _ISSUE)
+        self._session_ticket = _Script(client, _SESSION_TICKET)
         self._end = _Script(client, _END)
         self._sweep = _Script(client, _SWEEP)
         self._claim_tick = _Script(client, _CLAIM_TICK)
+        self._redeem = _Script(client, _REDEEM)
+        self._take = _Script(client, _TAKE)
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 0.5, **options: Any) -> RedisStore:
@@ -485,6 +560,20 @@ class RedisStore:
             reply = self._get_ticket(keys=self._keys(event_id), args=[request_id])
         return None if reply is None else self._ticket(event_id, reply)
 
+    def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
+        with self._errors():
+            self.client.set(f"{self._prefix(event_id)}a:{alias}", f"{_num(now + ttl)}|{request_id}|{note}",
+                            px=max(1, math.ceil(ttl * 1000)))
+
+    def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        with self._errors():
+            reply = self._resolve_alias(keys=[*self._keys(event_id), f"{self._prefix(event_id)}a:{alias}"],
+                                        args=[_num(now)])
+        if reply is None:
+            return None
+        request_id, note, ticket = reply
+        return request_id, note, None if ticket is None else self._ticket(event_id, ticket)
+
     def counters(self, event_id: str) -> Counters:
         with self._errors():
             values = self.client.hmget(self._prefix(event_id) + "c", list(_COUNTER_FIELDS))
@@ -496,13 +585,33 @@ class RedisStore:
 
     def issue_session(
         self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
-        position_expiry: float = 0.0,
+        position_expiry: float = 0.0, grant: str | None = None,
     ) -> Ticket:
         cutoff = _num(now - position_expiry) if position_expiry > 0 else ""
+        keys = self._keys(event_id)
+        keys.append(self._jti_key(event_id, jti))
+        if grant is not None:
+            keys.append(self._grant_key(event_id, grant))
+        findable_ms = max(1, math.ceil((expires_at + SESSION_LOOKUP_GRACE - now) * 1000))
+        args = [request_id, jti, int(issued_at), int(expires_at), cutoff, _num(now), findable_ms]
         with self._errors():
-            reply = self._issue(keys=self._keys(event_id),
-                                args=[request_id, jti, int(issued_at), int(expires_at), cutoff])
+            reply = self._issue(keys=keys, args=args)
         return self._ticket(event_id, reply)
+
+    def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
+        with self._errors():
+            reply = self._session_ticket(keys=[*self._keys(event_id), self._jti_key(event_id, jti)])
+        return None if reply is None else self._ticket(event_id, reply)
+
+    def _jti_key(self, event_id: str, jti: str) -> str:
+        return f"{self._prefix(event_id)}j:{jti}"
+
+    def _grant_key(self, event_id: str, grant: str) -> str:
+        return f"{self._prefix(event_id)}g:{grant}"
+
+    def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
+        with self._errors():
+            self.client.set(self._grant_key(event_id, grant), _num(now + ttl), px=max(1, math.ceil(ttl * 1000)))
 
     def end_session(self, event_id: str, request_id: str, status: Status, now: float) -> Ticket:
         letter, column = {Status.COMPLETED: ("c", "completed"), Status.ABANDONED: ("a", "abandoned")}[status]
@@ -574,7 +683,7 @@ class RedisStore:
 
     @staticmethod
     def _live_value(raw: str | None, now: float) -> str | None:
-        if raw is None:
+        if raw is None or raw.startswith("r"):  # absent, or redeemed: only ``redeem`` sees it
             return None
         expires_at, _, value = raw.partition("|")
         return value if float(expires_at) > now else None
@@ -586,8 +695,15 @@ class RedisStore:
 
     def take(self, namespace: str, key: str, now: float) -> str | None:
         with self._errors():
-            raw = self.client.getdel(self._kv_key(namespace, key))
+            raw = self._take(keys=[self._kv_key(namespace, key)])
         return self._live_value(raw, now)
+
+    def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
+        """One script on the record's own key: read, check, mark redeemed (or drop if expired)."""
+        args = [_num(now), _num(now + keep), max(1, math.ceil(keep * 1000))]
+        with self._errors():
+            value, replayed = self._redeem(keys=[self._kv_key(namespace, key)], args=args)
+        return value, replayed
 
     def delete(self, namespace: str, key: str) -> None:
         with self._errors():

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InvalidTransition, StoreUnavailable
+from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
 from ..model import Counters, Session, Status, SweepResult, Ticket
 from ..rules import check_issuable
 
@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     PRIMARY KEY (event_id, position)
 );
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (event_id, status, expires_at);
+CREATE INDEX IF NOT EXISTS sessions_by_jti ON sessions (event_id, jti);
 CREATE TABLE IF NOT EXISTS serving_history (
     event_id TEXT NOT NULL,
     serving INTEGER NOT NULL,
@@ -75,7 +76,22 @@ CREATE TABLE IF NOT EXISTS kv (
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     expires_at REAL NOT NULL,
+    redeemed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (namespace, key)
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    event_id TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    note TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (event_id, alias)
+);
+CREATE TABLE IF NOT EXISTS revoked_grants (
+    event_id TEXT NOT NULL,
+    grant_id TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (event_id, grant_id)
 );
 """
 
@@ -102,10 +118,22 @@ class SqliteStore:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._connection().executescript(SCHEMA)
+        self._migrate()
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
         return cls(path_from_url(url))
+
+    def _migrate(self) -> None:
+        """Bring a file made by an earlier version up to this schema (columns added since)."""
+        db = self._connection()
+        columns = {row[1] for row in db.execute("PRAGMA table_info(kv)")}
+        if "redeemed" not in columns:
+            try:
+                db.execute("ALTER TABLE kv ADD COLUMN redeemed INTEGER NOT NULL DEFAULT 0")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
     # -- connections --------------------------------------------------------------------------
 
@@ -242,6 +270,26 @@ class SqliteStore:
         with self._read() as db:
             return self._ticket(db, event_id, request_id)
 
+    def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM aliases WHERE event_id = ? AND expires_at <= ?", (event_id, now))
+            db.execute(
+                "INSERT INTO aliases (event_id, alias, request_id, note, expires_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (event_id, alias) DO UPDATE SET request_id = excluded.request_id,"
+                " note = excluded.note, expires_at = excluded.expires_at",
+                (event_id, alias, request_id, note, now + ttl),
+            )
+
+    def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT request_id, note FROM aliases WHERE event_id = ? AND alias = ? AND expires_at > ?",
+                (event_id, alias, now),
+            ).fetchone()
+            if row is None:
+                return None
+            return row[0], row[1], self._ticket(db, event_id, row[0])
+
     def counters(self, event_id: str) -> Counters:
         with self._read() as db:
             return self._counters(db, event_id)
@@ -257,9 +305,14 @@ class SqliteStore:
 
     def issue_session(
         self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
-        position_expiry: float = 0.0,
+        position_expiry: float = 0.0, grant: str | None = None,
     ) -> Ticket:
         with self._write() as db:
+            if grant is not None and db.execute(
+                "SELECT 1 FROM revoked_grants WHERE event_id = ? AND grant_id = ? AND expires_at > ?",
+                (event_id, grant, now),
+            ).fetchone():
+                raise GrantRevoked("the authorization this issue is made under was revoked")
             ticket = self._ticket(db, event_id, request_id)
             if ticket is None:
                 raise InvalidTransition("unknown request id")
@@ -274,6 +327,23 @@ class SqliteStore:
             issued = self._ticket(db, event_id, request_id)
             assert issued is not None
             return issued
+
+    def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
+        """The sessions table holds the jti: found for as long as the session's row exists."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT request_id FROM sessions WHERE event_id = ? AND jti = ?", (event_id, jti)
+            ).fetchone()
+            return None if row is None else self._ticket(db, event_id, row[0])
+
+    def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM revoked_grants WHERE expires_at <= ?", (now,))
+            db.execute(
+                "INSERT INTO revoked_grants (event_id, grant_id, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (event_id, grant_id) DO UPDATE SET expires_at = excluded.expires_at",
+                (event_id, grant, now + ttl),
+            )
 
     def end_session(self, event_id: str, request_id: str, status: Status, now: float) -> Ticket:
         column = {Status.COMPLETED: "completed", Status.ABANDONED: "abandoned"}[status]
@@ -375,7 +445,8 @@ class SqliteStore:
 
     def reset(self, event_id: str) -> None:
         with self._write() as db:
-            for table in ("counters", "tickets", "sessions", "serving_history", "ticks", "controls"):
+            for table in ("counters", "tickets", "sessions", "serving_history", "ticks", "controls", "aliases",
+                          "revoked_grants"):
                 db.execute(f"DELETE FROM {table} WHERE event_id = ?", (event_id,))
 
     def ping(self) -> None:
@@ -397,25 +468,46 @@ class SqliteStore:
             db.execute("DELETE FROM kv WHERE expires_at <= ?", (now,))
             db.execute(
                 "INSERT INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,"
+                " redeemed = 0",
                 (namespace, key, value, now + ttl),
             )
 
     def get(self, namespace: str, key: str, now: float) -> str | None:
         with self._read() as db:
             row = db.execute(
-                "SELECT value FROM kv WHERE namespace = ? AND key = ? AND expires_at > ?", (namespace, key, now)
+                "SELECT value FROM kv WHERE namespace = ? AND key = ? AND expires_at > ? AND redeemed = 0",
+                (namespace, key, now),
             ).fetchone()
         return None if row is None else row[0]
 
     def take(self, namespace: str, key: str, now: float) -> str | None:
         with self._write() as db:
             row = db.execute(
-                "DELETE FROM kv WHERE namespace = ? AND key = ? RETURNING value, expires_at", (namespace, key)
+                "DELETE FROM kv WHERE namespace = ? AND key = ? AND redeemed = 0 RETURNING value, expires_at",
+                (namespace, key),
             ).fetchone()
         if row is None or row[1] <= now:
             return None
         return str(row[0])
+
+    def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
+        """One write transaction: mark a live record redeemed, else tell a replay from nothing."""
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE kv SET redeemed = 1, expires_at = ? WHERE namespace = ? AND key = ? AND redeemed = 0"
+                " AND expires_at > ? RETURNING value",
+                (now + keep, namespace, key, now),
+            ).fetchone()
+            if row is not None:
+                return str(row[0]), None
+            row = db.execute(
+                "SELECT value, redeemed FROM kv WHERE namespace = ? AND key = ? AND expires_at > ?",
+                (namespace, key, now),
+            ).fetchone()
+        if row is not None and row[1]:
+            return None, str(row[0])
+        return None, None
 
     def delete(self, namespace: str, key: str) -> None:
         with self._write() as db:

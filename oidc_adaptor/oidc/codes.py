@@ -1,13 +1,12 @@
 """Authorization codes: opaque, single-use, short-lived, bound to what the request said.
 
 A code is 256 random bits handed to the relying party. The store keeps it only under the
-SHA-256 of its value (a dump of the store yields no usable code), in two records:
-
-* ``oidc-code``: the redeemable grant, TTL :data:`CODE_TTL`. Redemption is ``take``, which
-  reads and deletes in one atomic step, so two concurrent redemptions never both succeed, on
-  any number of workers sharing the store.
-* ``oidc-code-grant``: what the code was for, kept longer, so that a second redemption can be
-  recognised as a replay (RFC 6749 section 4.1.2) and what the first one issued revoked.
+SHA-256 of its value (a dump of the store yields no usable code), in one ``oidc-code`` record:
+what the code was for, redeemable for :data:`CODE_TTL` seconds. Redemption is the store's
+``redeem``, one atomic step that uses the record and marks it used, so two concurrent
+redemptions never both succeed, on any number of workers sharing the store. The used record is
+kept for :data:`GRANT_MEMORY`, so a second redemption is recognised as a replay (RFC 6749
+section 4.1.2) and what the first one issued revoked.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from authlib.oidc.core import AuthorizationCodeMixin
@@ -23,11 +22,9 @@ from authlib.oidc.core import AuthorizationCodeMixin
 CODE_TTL = 60.0
 """Seconds a code stays redeemable (OIDC and RFC 6749 ask for short; we say at most 60)."""
 GRANT_MEMORY = 24 * 3600.0
-"""Seconds a redeemed or expired code is still recognised, to detect replays."""
+"""Seconds a redeemed code is still recognised after its redemption, to detect replays."""
 
 CODE_NAMESPACE = "oidc-code"
-GRANT_NAMESPACE = "oidc-code-grant"
-REVOKED_CODE_NAMESPACE = "oidc-code-revoked"
 
 
 def new_code() -> str:
@@ -73,11 +70,14 @@ class AuthorizationCode(AuthorizationCodeMixin):
         return None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        return json.dumps({f.name: getattr(self, f.name) for f in _FIELDS})
 
     @classmethod
     def from_json(cls, text: str) -> AuthorizationCode:
         return cls(**json.loads(text))
+
+
+_FIELDS = fields(AuthorizationCode)
 
 
 @dataclass(frozen=True)
@@ -96,36 +96,18 @@ class CodeStore:
         self._now = now
 
     def save(self, code: str, **binding: Any) -> AuthorizationCode:
+        """One write: the code's record, redeemable for :data:`CODE_TTL` seconds."""
         now = self._now()
         record = AuthorizationCode(key=code_key(code), created_at=now, **binding)
-        self.store.put(GRANT_NAMESPACE, record.key, json.dumps({"grant": record.to_json(), "redeemed": False}),
-                       GRANT_MEMORY, now)
         self.store.put(CODE_NAMESPACE, record.key, record.to_json(), CODE_TTL, now)
         return record
 
     def redeem(self, code: str) -> Redemption:
-        """Take the code (atomic). If it cannot be taken, tell a replay from an unknown or
-        expired code: a code taken within its lifetime, or marked redeemed, was used before."""
-        key = code_key(code)
-        now = self._now()
-        taken = self.store.take(CODE_NAMESPACE, key, now)
-        if taken is not None:
-            grant = AuthorizationCode.from_json(taken)
-            self.store.put(GRANT_NAMESPACE, key, json.dumps({"grant": taken, "redeemed": True}),
-                           max(GRANT_MEMORY - (now - grant.created_at), 1.0), now)
-            return Redemption(grant)
-        raw = self.store.get(GRANT_NAMESPACE, key, now)
-        if raw is None:
-            return Redemption(None)
-        memory = json.loads(raw)
-        grant = AuthorizationCode.from_json(memory["grant"])
-        if memory["redeemed"] or now - grant.created_at < CODE_TTL:
-            return Redemption(None, replayed=grant)
-        return Redemption(None)  # expired before anyone redeemed it
-
-    def mark_revoked(self, key: str) -> None:
-        """Tell a redemption still in flight that its code was replayed (it revokes its tokens)."""
-        self.store.put(REVOKED_CODE_NAMESPACE, key, "1", GRANT_MEMORY, self._now())
-
-    def is_revoked(self, key: str) -> bool:
-        return self.store.get(REVOKED_CODE_NAMESPACE, key, self._now()) is not None
+        """Use the code (one atomic step). A code used before gives the grant as ``replayed``;
+        an unknown or expired one gives nothing."""
+        first, replayed = self.store.redeem(CODE_NAMESPACE, code_key(code), GRANT_MEMORY, self._now())
+        if first is not None:
+            return Redemption(AuthorizationCode.from_json(first))
+        if replayed is not None:
+            return Redemption(None, replayed=AuthorizationCode.from_json(replayed))
+        return Redemption(None)

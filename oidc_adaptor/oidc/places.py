@@ -1,13 +1,15 @@
 """The waiting visitor's place in line, remembered by a cookie.
 
 The cookie holds a random handle (one per browser), never the request id: the request id is
-the secret that proves a place and stays on the server, in the shared store, under the SHA-256
-of the handle and the event id. Re-requesting the same authorization URL with the same cookie
-finds the same place; a browser without the cookie gets a new one.
+the secret that proves a place and stays on the server, in the shared store, as an alias of the
+place named by the SHA-256 of the handle and the event id (``QueueStore.set_alias``), so the
+place and its ticket are read in one step. Re-requesting the same authorization URL with the
+same cookie finds the same place; a browser without the cookie gets a new one.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -16,11 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.model import Ticket
+
 from .clients import is_loopback
 
 COOKIE_NAME = "wr_place"
 HANDLE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 PLACE_NAMESPACE = "oidc-place"
+"""Key-value namespace where earlier versions kept places; read only when no alias is found."""
 PLACE_TTL = 2 * 24 * 3600  # seconds a browser's place is remembered (cookie max-age too)
 
 
@@ -46,6 +51,7 @@ def valid_handle(value: str | None) -> str | None:
     return value if value and HANDLE_PATTERN.match(value) else None
 
 
+@functools.lru_cache(maxsize=8)
 def cookie_is_secure(issuer: str) -> bool:
     """Secure cookies everywhere except a plain-http issuer on a loopback host (local demos)."""
     parts = urlsplit(issuer)
@@ -66,13 +72,28 @@ class Places:
         """Entering twice with one handle (two tabs at once) still takes one place."""
         return "oidc-" + hashlib.sha256(f"{handle}\n{event_id}\n{generation}".encode()).hexdigest()[:40]
 
-    def lookup(self, handle: str, event_id: str) -> PlaceRef | None:
+    def find(self, handle: str, event_id: str) -> tuple[PlaceRef | None, Ticket | None]:
+        """The place this browser holds in the event and its ticket (None if the place is gone),
+        in one store read."""
+        key = self._key(handle, event_id)
+        found = self.store.resolve_alias(event_id, key, self._now())
+        if found is None:
+            return self._find_earlier(handle, event_id)
+        request_id, note, ticket = found
+        data = json.loads(note)
+        return PlaceRef(request_id, int(data.get("generation", 0)), bool(data.get("fresh", False))), ticket
+
+    def _find_earlier(self, handle: str, event_id: str) -> tuple[PlaceRef | None, Ticket | None]:
+        """A place remembered by an earlier version (a key-value record), copied to an alias. Such
+        records expire PLACE_TTL after they were written; then this finds nothing and can go."""
         raw = self.store.get(PLACE_NAMESPACE, self._key(handle, event_id), self._now())
         if raw is None:
-            return None
+            return None, None
         data = json.loads(raw)
-        return PlaceRef(data["request_id"], int(data.get("generation", 0)), bool(data.get("fresh", False)))
+        ref = PlaceRef(data["request_id"], int(data.get("generation", 0)), bool(data.get("fresh", False)))
+        self.remember(handle, event_id, ref)
+        return ref, self.store.get_ticket(event_id, ref.request_id, self._now())
 
     def remember(self, handle: str, event_id: str, ref: PlaceRef) -> None:
-        value = json.dumps({"request_id": ref.request_id, "generation": ref.generation, "fresh": ref.fresh})
-        self.store.put(PLACE_NAMESPACE, self._key(handle, event_id), value, PLACE_TTL, self._now())
+        note = json.dumps({"generation": ref.generation, "fresh": ref.fresh})
+        self.store.set_alias(event_id, self._key(handle, event_id), ref.request_id, note, PLACE_TTL, self._now())

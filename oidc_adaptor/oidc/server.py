@@ -10,6 +10,7 @@ for public clients), atomic single-use codes with replay revocation, and tokens 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,10 @@ from authlib.oidc.core import OpenIDCode
 
 from core import errors
 from core.model import Status
+from core.tokens import KeySet, TokenVerifier
 
 from .clients import Client, ClientRegistry
-from .codes import CodeStore, new_code
+from .codes import GRANT_MEMORY, CodeStore, new_code
 
 log = logging.getLogger("waitingroom.oidc")
 
@@ -124,6 +126,8 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         if client.email_claim:
             id_claims.update(email_claims(code.event_id, user_sub(code.request_id)))
         try:
+            # Issued under the code's grant: a replay that revoked it before this step makes the
+            # step refuse; one after it finds the session this step opened and revokes that.
             issued = self.oidc.room().issue_oidc_tokens(
                 code.event_id,
                 code.request_id,
@@ -132,12 +136,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 nonce=code.nonce,
                 scope=code.scope,
                 id_claims=id_claims,
+                grant=code.key,
             )
+        except errors.GrantRevoked:
+            raise InvalidGrantError("The authorization code was already used; its tokens are revoked.") from None
         except (errors.NotAdmitted, errors.PositionExpired, errors.SessionEnded, errors.UnknownRequest) as exc:
             raise InvalidGrantError(f"The place in line can no longer receive tokens ({exc.code}).") from None
-        if self.oidc.codes.is_revoked(code.key):
-            self.oidc.revoke_grant(code)  # replayed while we were issuing: revoke what we just made
-            raise InvalidGrantError("The authorization code was already used; its tokens are revoked.")
         token: dict[str, Any] = {
             "access_token": issued.access_token,
             "token_type": "Bearer",
@@ -189,16 +193,24 @@ class OidcProvider:
         self.codes = CodeStore(services.store, now)
         self.places = Places(services.store, now)
         self.server = WaitingRoomAuthorizationServer(self)
+        self._verifier: tuple[KeySet, float, TokenVerifier] | None = None
 
     def room(self) -> Any:
         return self.services.room
 
     def revoke_grant(self, grant: Any) -> None:
         """Revoke what a code's first redemption issued: the session ends as abandoned and its
-        token id goes on the revoked list that /userinfo checks. Best effort, never raises a
-        domain error (a replay must still get ``invalid_grant``)."""
-        self.codes.mark_revoked(grant.key)
+        token id goes on the revoked list that /userinfo checks.
+
+        The grant is revoked first: a first redemption still issuing is then refused by the
+        store, or it finished, and the read below finds the session it opened. If the store
+        cannot record the revocation, StoreUnavailable propagates (503: the client retries);
+        after that, every step is best effort, so a replay still gets ``invalid_grant``."""
         room = self.room()
+        try:
+            room.revoke_grant(grant.event_id, grant.key, GRANT_MEMORY)  # a store failure is not swallowed
+        except errors.UnknownEvent:
+            return
         try:
             ticket = room.ticket(grant.event_id, grant.request_id)
         except errors.WaitingRoomError:
@@ -214,6 +226,22 @@ class OidcProvider:
             except errors.WaitingRoomError as exc:
                 log.info("session already ended when its code was replayed: %s", exc.code)
         log.warning("authorization code replayed; session revoked", extra={"event_id": grant.event_id})
+
+    def access_token_verifier(self) -> TokenVerifier:
+        """A verifier of access tokens against the keys published now. Rebuilt when the key set
+        changes (rotation) or a published key reaches its retirement, not on every request."""
+        keyset = self.services.keys()
+        now = self.services.clock.now()
+        cached = self._verifier
+        if cached is not None and cached[0] is keyset and now < cached[1]:
+            return cached[2]
+        published = keyset.published(now)
+        until = min((k.retire_at for k in published if k.retire_at is not None), default=math.inf)
+        jwks = {k.kid: k.public_jwk for k in published}
+        verifier = TokenVerifier(jwks.get, issuer=self.services.settings.server.issuer, audience=None,
+                                 required_use="access")
+        self._verifier = (keyset, until, verifier)
+        return verifier
 
     def is_revoked(self, jti: str) -> bool:
         return self.services.store.get(REVOKED_JTI_NAMESPACE, jti, self.services.clock.now()) is not None

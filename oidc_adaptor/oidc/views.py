@@ -8,6 +8,7 @@ included, carries ``iss``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 from urllib.parse import urlencode
@@ -18,9 +19,8 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import LoginRequiredError, RequestNotSupportedError, RequestURINotSupportedError
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request, url_for
 
-from core import errors
 from core.model import Status, Ticket
-from core.tokens import TokenError, TokenVerifier
+from core.tokens import TokenError
 
 from .. import ratelimit
 from ..auth import require_admin
@@ -122,7 +122,16 @@ def error_page(message: str, status: int = 400) -> Response:
 
 
 def with_iss(location: str) -> str:
-    return add_params_to_uri(location, [("iss", issuer())])
+    """``location`` (a redirect Authlib built) with ``iss`` added. Registered redirect URIs have
+    no fragment, so the parameter is appended to the query without parsing the URL again."""
+    if "#" in location:
+        return add_params_to_uri(location, [("iss", issuer())])
+    return f"{location}{'&' if '?' in location else '?'}{_iss_parameter(issuer())}"
+
+
+@functools.lru_cache(maxsize=8)
+def _iss_parameter(iss: str) -> str:
+    return urlencode({"iss": iss})
 
 
 def authorization_error(error: OAuth2Error, redirect_uri: str | None, state: str | None) -> Response:
@@ -162,13 +171,7 @@ def _max_age() -> int | None:
 def _current_place(handle: str | None, event_id: str) -> tuple[PlaceRef | None, Ticket | None]:
     if handle is None:
         return None, None
-    ref = provider().places.lookup(handle, event_id)
-    if ref is None:
-        return None, None
-    try:
-        return ref, services().room.ticket(event_id, ref.request_id)
-    except errors.UnknownRequest:
-        return ref, None
+    return provider().places.find(handle, event_id)
 
 
 def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None) -> Visitor | None:
@@ -251,7 +254,7 @@ def authorize() -> Response:
         ref, ticket = _enter(handle, event_id, ref, ticket, max_age)
         visitor = _visitor(ref, ticket, max_age)
     if visitor is not None:
-        response = oidc.server.create_authorization_response(grant=grant, grant_user=visitor)
+        response = oidc.server.create_authorization_response(request=grant.request, grant=grant, grant_user=visitor)
         if response.status_code in (301, 302, 303) and "Location" in response.headers:
             response.headers["Location"] = with_iss(response.headers["Location"])
         response.headers["Cache-Control"] = "no-store"
@@ -340,20 +343,18 @@ def userinfo() -> Response:
     token_value = _access_token()
     if token_value is None:
         return _bearer_error(401, "invalid_request", "an access token is required")
-    svc = services()
-    keys = {k["kid"]: k for k in svc.signer.jwks()["keys"]}
-    verifier = TokenVerifier(keys.get, issuer=svc.settings.server.issuer, audience=None, required_use="access")
+    oidc = provider()
     try:
-        claims = verifier.verify(token_value)
+        claims = oidc.access_token_verifier().verify(token_value)
     except TokenError as exc:
         return _bearer_error(401, "invalid_token", exc.reason)
     event_id = claims.get("event_id")
-    if event_id not in svc.settings.events or claims.get("aud") != event_id:
+    if event_id not in services().settings.events or claims.get("aud") != event_id:
         return _bearer_error(401, "invalid_token", "the token is not for an event of this waiting room")
-    if provider().is_revoked(str(claims.get("jti"))):
+    if oidc.is_revoked(str(claims.get("jti"))):
         return _bearer_error(401, "invalid_token", "the token was revoked")
     info: dict[str, Any] = {"sub": claims["sub"], "event_id": event_id, "queue_position": claims.get("queue_position")}
-    client = provider().clients.get(claims.get("client_id"))
+    client = oidc.clients.get(claims.get("client_id"))
     if client is not None and client.email_claim:
         info.update(email_claims(str(event_id), claims["sub"]))
     response = jsonify(info)

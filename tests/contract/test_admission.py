@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from core.errors import InvalidTransition, NotAdmitted, SessionEnded
+from core.errors import GrantRevoked, InvalidTransition, NotAdmitted, SessionEnded
 from core.model import Status
+from core.rules import SESSION_LOOKUP_GRACE
 
 from .helpers import EVENT, T0, admitted, rid, run_concurrently
 
@@ -157,3 +158,71 @@ def test_counts_of_active_sessions(store: Any) -> None:
     c = store.counters(EVENT)
     assert (c.serving, c.last_position, c.admitted, c.waiting, c.issued, c.completed) == (4, 6, 4, 2, 2, 1)
     assert c.active == 3  # one issued + two admitted that have not claimed tokens yet
+
+
+def test_a_revoked_grant_refuses_every_later_issue(store: Any) -> None:
+    first, second = admitted(store, 2)
+    issued = store.issue_session(EVENT, first, "jti-1", 100, 200, T0, 0.0, "code-a")
+    assert issued.status is Status.ISSUED
+    store.revoke_grant(EVENT, "code-a", 60, T0 + 1)
+    store.revoke_grant(EVENT, "code-a", 60, T0 + 1)  # idempotent
+    with pytest.raises(GrantRevoked):  # even a re-issue of the session it authorised before
+        store.issue_session(EVENT, first, "jti-x", 100, 200, T0 + 2, 0.0, "code-a")
+    with pytest.raises(GrantRevoked):  # and a new session, before anything else is looked at
+        store.issue_session(EVENT, second, "jti-2", 100, 200, T0 + 2, 0.0, "code-a")
+    with pytest.raises(GrantRevoked):
+        store.issue_session(EVENT, rid(), "jti-2", 100, 200, T0 + 2, 0.0, "code-a")
+    assert store.get_ticket(EVENT, second, T0 + 2).status is Status.ADMITTED
+    assert store.counters(EVENT).issued == 1
+    # Other grants, and no grant at all, are unaffected; the revocation ends after its ttl.
+    assert store.issue_session(EVENT, second, "jti-2", 100, 200, T0 + 3, 0.0, "code-b").session.jti == "jti-2"
+    assert store.issue_session(EVENT, first, "jti-y", 100, 200, T0 + 3).session.jti == "jti-1"
+    assert store.issue_session(EVENT, first, "jti-z", 100, 200, T0 + 61, 0.0, "code-a").session.jti == "jti-1"
+    store.revoke_grant(EVENT + "-other", "code-c", 60, T0)
+    assert store.issue_session(EVENT, first, "jti-z", 100, 200, T0 + 1, 0.0, "code-c").status is Status.ISSUED
+
+
+def test_revoking_a_grant_races_an_issue_without_a_gap(store: Any) -> None:
+    """Either the issue finished first (and a read after the revocation sees the session) or it
+    is refused: never a session that appears after the revocation."""
+    for n in range(4):
+        (r,) = admitted(store, 1, event=f"{EVENT}-{n}")
+        event = f"{EVENT}-{n}"
+
+        def step(i: int) -> Any:
+            if i == 0:
+                store.revoke_grant(event, "code", 60, T0)  # noqa: B023
+                return store.get_ticket(event, r, T0)  # noqa: B023
+            return store.issue_session(event, r, f"jti-{i}", 100, 200, T0, 0.0, "code")  # noqa: B023
+
+        results = run_concurrently(6, step)
+        seen_after_revoking = results[0]
+        assert not isinstance(seen_after_revoking, BaseException)
+        issued = [x for x in results[1:] if not isinstance(x, BaseException)]
+        refused = [x for x in results[1:] if isinstance(x, BaseException)]
+        assert all(isinstance(x, GrantRevoked) for x in refused), refused
+        if issued:
+            assert seen_after_revoking.status is Status.ISSUED
+        assert store.get_ticket(event, r, T0).status is (Status.ISSUED if issued else Status.ADMITTED)
+
+
+def test_a_session_is_found_by_its_jti_from_the_issue_on(store: Any) -> None:
+    first, second = admitted(store, 2)
+    assert store.session_ticket(EVENT, "jti-1", T0) is None
+    issued = store.issue_session(EVENT, first, "jti-1", int(T0), int(T0) + 600, T0)
+    assert store.session_ticket(EVENT, "jti-1", T0) == issued
+    # A re-issue keeps the first jti: the one it was asked to use is never findable.
+    store.issue_session(EVENT, first, "jti-unused", int(T0) + 5, int(T0) + 605, T0 + 5)
+    assert store.session_ticket(EVENT, "jti-unused", T0 + 5) is None
+    # Whatever becomes of the session, it is found until the grace after its tokens expire.
+    ended = store.end_session(EVENT, first, Status.COMPLETED, T0 + 10)
+    assert store.session_ticket(EVENT, "jti-1", T0 + 600 + SESSION_LOOKUP_GRACE - 1) == ended
+    assert store.session_ticket(EVENT + "-other", "jti-1", T0) is None
+    waiting = rid()
+    store.enter(EVENT, waiting, None, T0)
+    with pytest.raises(NotAdmitted):
+        store.issue_session(EVENT, waiting, "jti-refused", int(T0), int(T0) + 600, T0)
+    assert store.session_ticket(EVENT, "jti-refused", T0) is None
+    assert store.session_ticket(EVENT, "jti-2", T0) is None
+    assert store.issue_session(EVENT, second, "jti-2", int(T0), int(T0) + 600, T0).request_id == second
+    assert store.session_ticket(EVENT, "jti-2", T0).request_id == second

@@ -47,3 +47,41 @@ def test_concurrent_takes_have_exactly_one_winner(store: Any) -> None:
         results = run_concurrently(12, lambda _: store.take("codes", f"code-{n}", T0 + 1))  # noqa: B023
         assert results.count(f"value-{n}") == 1
         assert results.count(None) == 11
+
+
+def test_redeem_uses_a_record_once_and_remembers_it(store: Any) -> None:
+    store.put("codes", "c", '{"grant": 1}', 60, T0)
+    assert store.redeem("codes", "c", 3600, T0 + 1) == ('{"grant": 1}', None)
+    assert store.redeem("codes", "c", 3600, T0 + 2) == (None, '{"grant": 1}')  # a replay
+    assert store.redeem("codes", "c", 3600, T0 + 120) == (None, '{"grant": 1}')  # kept past its own ttl
+    assert store.get("codes", "c", T0 + 2) is None  # a redeemed record is not live...
+    assert store.take("codes", "c", T0 + 2) is None  # ...nor taken...
+    assert store.redeem("codes", "c", 3600, T0 + 3) == (None, '{"grant": 1}')  # ...and stays remembered
+    assert store.redeem("codes", "c", 3600, T0 + 1 + 3600) == (None, None)  # forgotten after ``keep``
+
+
+def test_redeem_of_an_unknown_or_expired_record_is_not_a_replay(store: Any) -> None:
+    assert store.redeem("codes", "missing", 3600, T0) == (None, None)
+    store.put("codes", "late", "v", 60, T0)
+    assert store.redeem("codes", "late", 3600, T0 + 60) == (None, None)
+    assert store.redeem("codes", "late", 3600, T0 + 61) == (None, None)
+    store.put("other", "c", "v", 60, T0)
+    assert store.redeem("codes", "c", 3600, T0) == (None, None)  # namespaces stay separate
+
+
+def test_put_replaces_and_delete_removes_a_redeemed_record(store: Any) -> None:
+    store.put("codes", "c", "first", 60, T0)
+    store.redeem("codes", "c", 3600, T0)
+    store.put("codes", "c", "second", 60, T0 + 1)
+    assert store.get("codes", "c", T0 + 1) == "second"
+    assert store.redeem("codes", "c", 3600, T0 + 2) == ("second", None)
+    store.delete("codes", "c")
+    assert store.redeem("codes", "c", 3600, T0 + 3) == (None, None)
+
+
+def test_concurrent_redeems_have_exactly_one_winner(store: Any) -> None:
+    for n in range(3):
+        store.put("codes", f"code-{n}", f"value-{n}", 60, T0)
+        results = run_concurrently(12, lambda _: store.redeem("codes", f"code-{n}", 3600, T0 + 1))  # noqa: B023
+        assert results.count((f"value-{n}", None)) == 1
+        assert results.count((None, f"value-{n}")) == 11  # every loser sees the winner's use

@@ -144,3 +144,24 @@ def test_concurrent_enters_with_a_few_keys_hand_out_one_place_per_key(store: Any
     assert all(len(v) == 1 for v in by_key.values())
     assert sorted(next(iter(v))[1] for v in by_key.values()) == [1, 2, 3, 4]
     assert store.counters(EVENT).last_position == 4
+
+
+def test_an_alias_names_a_place_and_is_read_with_its_ticket(store: Any) -> None:
+    first, second = rid(), rid()
+    store.enter(EVENT, first, None, T0)
+    store.enter(EVENT, second, None, T0)
+    assert store.resolve_alias(EVENT, "browser-a", T0) is None
+    store.set_alias(EVENT, "browser-a", first, '{"generation": 0}', 60, T0)
+    found = store.resolve_alias(EVENT, "browser-a", T0 + 1)
+    assert found == (first, '{"generation": 0}', store.get_ticket(EVENT, first, T0 + 1))
+    assert found[2].status is Status.WAITING
+    store.advance_serving(EVENT, 2, T0 + 2)
+    assert store.resolve_alias(EVENT, "browser-a", T0 + 3)[2].status is Status.ADMITTED  # the live status
+    store.set_alias(EVENT, "browser-a", second, "note|with|bars", 60, T0 + 4)  # replaces, renews
+    assert store.resolve_alias(EVENT, "browser-a", T0 + 63) == (second, "note|with|bars",
+                                                               store.get_ticket(EVENT, second, T0 + 63))
+    assert store.resolve_alias(EVENT, "browser-a", T0 + 64) is None  # expired
+    assert store.resolve_alias(EVENT + "-other", "browser-a", T0 + 5) is None  # aliases are per event
+    gone = rid()  # an alias of a place the store does not know: the name, with no ticket
+    store.set_alias(EVENT, "browser-b", gone, "", 60, T0)
+    assert store.resolve_alias(EVENT, "browser-b", T0) == (gone, "", None)

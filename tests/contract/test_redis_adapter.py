@@ -50,24 +50,37 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         rstore.enter(EVENT, r, "key-" + r, T0)
         rstore.advance_serving(EVENT, 1, T0)
         rstore.get_ticket(EVENT, r, T0)
+        rstore.resolve_alias(EVENT, "browser", T0)
         rstore.issue_session(EVENT, r, "jti", 1, 2, T0)
+        rstore.session_ticket(EVENT, "jti", T0)
         rstore.end_session(EVENT, r, Status.COMPLETED, T0)
         rstore.sweep(EVENT, T0, 60, True)
         rstore.claim_tick(EVENT, "a", int(T0))
+        rstore.put("codes", "warm", "v", 60, T0)
+        rstore.redeem("codes", "warm", 60, T0)
+        rstore.take("codes", "warm", T0)
     counter = CommandCounter(rstore, monkeypatch)
     r = rid()
     steps = [
         lambda: rstore.enter(EVENT, r, None, T0),
         lambda: rstore.enter(EVENT, rid(), "a-key", T0),
         lambda: rstore.get_ticket(EVENT, r, T0),
+        lambda: rstore.set_alias(EVENT, "browser", r, "note", 60, T0),
+        lambda: rstore.resolve_alias(EVENT, "browser", T0),
         lambda: rstore.counters(EVENT),
         lambda: rstore.advance_serving(EVENT, 5, T0),
         lambda: rstore.issue_session(EVENT, r, "jti", 1, 2, T0),
+        lambda: rstore.issue_session(EVENT, r, "jti", 1, 2, T0, 0.0, "a-grant"),
+        lambda: rstore.session_ticket(EVENT, "jti", T0),
+        lambda: rstore.revoke_grant(EVENT, "a-grant", 60, T0),
         lambda: rstore.end_session(EVENT, r, Status.ABANDONED, T0),
         lambda: rstore.sweep(EVENT, T0 + 100, 60, True),
         lambda: rstore.claim_tick(EVENT, "admission", int(T0) + 1),
         lambda: rstore.put("codes", "c", "v", 60, T0),
         lambda: rstore.take("codes", "c", T0),
+        lambda: rstore.put("codes", "c", "v", 60, T0),
+        lambda: rstore.redeem("codes", "c", 60, T0),
+        lambda: rstore.redeem("codes", "c", 60, T0),
     ]
     for step in steps:
         step()

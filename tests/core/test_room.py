@@ -8,7 +8,8 @@ from core.adapters.sqlite import SqliteStore
 from core.clock import ManualClock
 from core.errors import InvalidArgument, InvalidTransition, NotAdmitted, PositionExpired, UnknownEvent, UnknownRequest
 from core.model import REQUEST_ID_PATTERN, AdmissionPolicy, EventSettings, Status, Strategy
-from core.room import MAX_INCREMENT, WaitingRoom, new_request_id
+from core.room import MAX_INCREMENT, SESSION_INDEX_NAMESPACE, WaitingRoom, new_request_id
+from core.rules import SESSION_LOOKUP_GRACE
 from core.tokens import KeySet, TokenVerifier
 
 from .conftest import ISSUER, RoomFactory, periodic
@@ -134,6 +135,42 @@ def test_end_session_validates_status(room: WaitingRoom) -> None:
     room.issue_tokens("sale", ticket.request_id)
     assert room.end_session("sale", ticket.request_id, "abandoned").status is Status.ABANDONED
     assert room.counters("sale").abandoned == 1
+
+
+def test_a_session_is_found_by_its_jti_until_a_grace_after_its_tokens(
+    room: WaitingRoom, keyset: KeySet, clock: ManualClock
+) -> None:
+    ticket = room.enter("sale")
+    room.advance("sale", 1)
+    jti = verifier(keyset).verify(room.issue_tokens("sale", ticket.request_id).access_token)["jti"]
+    assert room.session_ticket("sale", jti).request_id == ticket.request_id
+    for unknown in ("", "j" * 129, "never-issued", 7):
+        with pytest.raises(UnknownRequest):
+            room.session_ticket("sale", unknown)  # type: ignore[arg-type]
+    with pytest.raises(UnknownEvent):
+        room.session_ticket("nope", jti)
+    assert room.end_session_by_jti("sale", jti, "completed").status is Status.COMPLETED
+    clock.advance(600 + SESSION_LOOKUP_GRACE - 1)  # tokens last 600 s
+    assert room.session_ticket("sale", jti).status is Status.COMPLETED
+    clock.advance(1)
+    with pytest.raises(UnknownRequest):
+        room.session_ticket("sale", jti)
+
+
+def test_sessions_indexed_by_an_earlier_version_are_still_found(
+    room: WaitingRoom, sqlite: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket = room.enter("sale")
+    room.advance("sale", 1)
+    issued = room.issue_tokens("sale", ticket.request_id).ticket
+    assert issued.session is not None
+    # What earlier versions wrote instead of the store's own lookup: a key-value record.
+    sqlite.put(SESSION_INDEX_NAMESPACE, "sale/old-jti", ticket.request_id, 600, room.clock.now())
+    with pytest.raises(UnknownRequest):  # the record names a place whose session has another jti
+        room.session_ticket("sale", "old-jti")
+    sqlite.put(SESSION_INDEX_NAMESPACE, f"sale/{issued.session.jti}", ticket.request_id, 600, room.clock.now())
+    monkeypatch.setattr(sqlite, "session_ticket", lambda *args: None)  # as if issued before the upgrade
+    assert room.end_session_by_jti("sale", issued.session.jti, "completed").status is Status.COMPLETED
 
 
 def test_advance_rejects_odd_increments(room: WaitingRoom) -> None:

@@ -18,6 +18,7 @@ from oidc_adaptor.app import create_app
 from oidc_adaptor.oidc.clients import CLIENT_NAMESPACE
 from oidc_adaptor.oidc.codes import CODE_TTL
 from oidc_adaptor.oidc.passwords import hash_secret, verify_secret
+from oidc_adaptor.oidc.places import COOKIE_NAME, PLACE_NAMESPACE, PLACE_TTL, new_handle
 from tests.conftest import make_settings
 
 from .conftest import CLIENTS, SECRET, SHOP_CB, Flow, redirect_params
@@ -247,6 +248,47 @@ def test_code_reuse_after_its_lifetime_still_revokes(flow: Flow, clock: ManualCl
     assert flow.browser.get("/userinfo", headers=bearer).status_code == 401
 
 
+def test_a_replay_while_the_first_redemption_is_issuing_refuses_it(flow: Flow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay lands after the first redemption used the code and before its session step:
+    that step is refused, so no token of this code is ever valid."""
+    code = admitted_code(flow)
+    store = flow.app.extensions["waitingroom"].store
+    issue = store.issue_session
+    replays = []
+
+    def replay_first(*args: object, **kwargs: object) -> object:
+        if not replays:
+            replays.append(Flow(flow.app).redeem(code, verifier=flow.verifier))
+        return issue(*args, **kwargs)
+
+    monkeypatch.setattr(store, "issue_session", replay_first)
+    first = flow.redeem(code)
+    assert replays[0].status_code == 400 and replays[0].get_json()["error"] == "invalid_grant"
+    assert first.status_code == 400 and first.get_json()["error"] == "invalid_grant"
+    ticket = flow.room.ticket(EVENT, _only_request_id(flow))
+    assert ticket.status is Status.ADMITTED and ticket.session is None  # the place itself is kept
+    assert flow.redeem(flow.code()).status_code == 200  # and a new code works
+
+
+def test_a_place_remembered_by_an_earlier_version_is_kept(flow: Flow, clock: ManualClock) -> None:
+    """Earlier versions kept a browser's place as a key-value record; it still counts, and is
+    copied to a store alias (read first from then on) on first use."""
+    room, store = flow.room, flow.app.extensions["waitingroom"].store
+    places = flow.app.extensions["waitingroom_oidc"].places
+    room.enter(EVENT)  # someone ahead
+    held = room.enter(EVENT)
+    handle = new_handle()
+    record = {"request_id": held.request_id, "generation": 0, "fresh": False}
+    store.put(PLACE_NAMESPACE, places._key(handle, EVENT), json.dumps(record), PLACE_TTL, clock.now())
+    flow.browser.set_cookie(COOKIE_NAME, handle)
+    page = flow.authorize()
+    assert page.status_code == 200 and room.counters(EVENT).last_position == 2  # no new place
+    assert store.resolve_alias(EVENT, places._key(handle, EVENT), clock.now())[0] == held.request_id
+    flow.admit(2)
+    assert flow.redeem(flow.code()).status_code == 200
+    assert room.ticket(EVENT, held.request_id).status is Status.ISSUED
+
+
 def test_expired_code_is_invalid_grant(flow: Flow, clock: ManualClock) -> None:
     code = admitted_code(flow)
     clock.advance(CODE_TTL + 1)
@@ -363,6 +405,24 @@ def test_userinfo_get_post_header_body_and_alias(flow: Flow) -> None:
     assert client.get("/userinfo").status_code == 401
     bad = client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['id_token']}"})
     assert bad.status_code == 401 and "WWW-Authenticate" in bad.headers
+
+
+def test_userinfo_follows_key_rotation_and_retirement(flow: Flow, clock: ManualClock) -> None:
+    """The access-token verifier is kept between requests: it must still see a rotation at
+    once, and stop accepting a retired key's tokens when the key leaves the JWKS."""
+    old = flow.redeem(admitted_code(flow)).get_json()["access_token"]
+    client = flow.app.test_client()
+
+    def status(token: str) -> int:
+        return client.get("/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert status(old) == 200
+    flow.app.extensions["waitingroom"].keys.rotate(clock.now(), activate_after=0, keep_old_for=100)
+    new = flow.redeem(flow.code()).get_json()["access_token"]
+    assert jwt.get_unverified_header(new)["kid"] != jwt.get_unverified_header(old)["kid"]
+    assert (status(old), status(new)) == (200, 200)
+    clock.advance(101)
+    assert (status(old), status(new)) == (401, 200)
 
 
 # -- waiting page -----------------------------------------------------------------------------------
