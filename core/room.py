@@ -33,7 +33,6 @@ MAX_INCREMENT = 1_000_000
 
 PAUSED = "paused"
 
-SESSION_INDEX_NAMESPACE = "session-by-jti"
 """Where versions before the store's own jti lookup (``QueueStore.session_ticket``) indexed
 sessions, in the key-value side; read only as a fallback for sessions they opened."""
 
@@ -323,20 +322,10 @@ class WaitingRoom:
             raise UnknownRequest("unknown session")
         now = self.clock.now()
         ticket = self.store.session_ticket(event_id, jti, now)
-        if ticket is None:
-            ticket = self._legacy_session_ticket(event_id, jti, now)
         if ticket is None or ticket.session is None or ticket.session.jti != jti \
                 or ticket.session.expires_at + SESSION_LOOKUP_GRACE <= now:
             raise UnknownRequest("unknown session")
         return ticket
-
-    def _legacy_session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
-        """A session opened by a version that indexed jtis in the key-value side. Those records
-        expire SESSION_LOOKUP_GRACE after their tokens (at most 7 days), so once the last
-        version writing them has been gone that long, this finds nothing and can be removed."""
-        get = getattr(self.store, "get", None)
-        request_id = None if get is None else get(SESSION_INDEX_NAMESPACE, f"{event_id}/{jti}", now)
-        return None if request_id is None else self.store.get_ticket(event_id, request_id, now)
 
     def end_session_by_jti(self, event_id: str, jti: str, status: Status | str) -> Ticket:
         """:meth:`end_session` for a site that knows the session by its token's ``jti``."""

@@ -24,8 +24,6 @@ from .clients import is_loopback
 
 COOKIE_NAME = "wr_place"
 HANDLE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
-PLACE_NAMESPACE = "oidc-place"
-"""Key-value namespace where earlier versions kept places; read only when no alias is found."""
 PLACE_TTL = 2 * 24 * 3600  # seconds a browser's place is remembered (cookie max-age too)
 
 
@@ -78,21 +76,10 @@ class Places:
         key = self._key(handle, event_id)
         found = self.store.resolve_alias(event_id, key, self._now())
         if found is None:
-            return self._find_earlier(handle, event_id)
+            return None, None
         request_id, note, ticket = found
         data = json.loads(note)
         return PlaceRef(request_id, int(data.get("generation", 0)), bool(data.get("fresh", False))), ticket
-
-    def _find_earlier(self, handle: str, event_id: str) -> tuple[PlaceRef | None, Ticket | None]:
-        """A place remembered by an earlier version (a key-value record), copied to an alias. Such
-        records expire PLACE_TTL after they were written; then this finds nothing and can go."""
-        raw = self.store.get(PLACE_NAMESPACE, self._key(handle, event_id), self._now())
-        if raw is None:
-            return None, None
-        data = json.loads(raw)
-        ref = PlaceRef(data["request_id"], int(data.get("generation", 0)), bool(data.get("fresh", False)))
-        self.remember(handle, event_id, ref)
-        return ref, self.store.get_ticket(event_id, ref.request_id, self._now())
 
     def remember(self, handle: str, event_id: str, ref: PlaceRef) -> None:
         note = json.dumps({"generation": ref.generation, "fresh": ref.fresh})

@@ -8,7 +8,7 @@ from core.adapters.sqlite import SqliteStore
 from core.clock import ManualClock
 from core.errors import InvalidArgument, InvalidTransition, NotAdmitted, PositionExpired, UnknownEvent, UnknownRequest
 from core.model import REQUEST_ID_PATTERN, AdmissionPolicy, EventSettings, Status, Strategy
-from core.room import MAX_INCREMENT, SESSION_INDEX_NAMESPACE, WaitingRoom, new_request_id
+from core.room import MAX_INCREMENT, WaitingRoom, new_request_id
 from core.rules import SESSION_LOOKUP_GRACE
 from core.tokens import KeySet, TokenVerifier
 
@@ -155,22 +155,6 @@ def test_a_session_is_found_by_its_jti_until_a_grace_after_its_tokens(
     clock.advance(1)
     with pytest.raises(UnknownRequest):
         room.session_ticket("sale", jti)
-
-
-def test_sessions_indexed_by_an_earlier_version_are_still_found(
-    room: WaitingRoom, sqlite: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ticket = room.enter("sale")
-    room.advance("sale", 1)
-    issued = room.issue_tokens("sale", ticket.request_id).ticket
-    assert issued.session is not None
-    # What earlier versions wrote instead of the store's own lookup: a key-value record.
-    sqlite.put(SESSION_INDEX_NAMESPACE, "sale/old-jti", ticket.request_id, 600, room.clock.now())
-    with pytest.raises(UnknownRequest):  # the record names a place whose session has another jti
-        room.session_ticket("sale", "old-jti")
-    sqlite.put(SESSION_INDEX_NAMESPACE, f"sale/{issued.session.jti}", ticket.request_id, 600, room.clock.now())
-    monkeypatch.setattr(sqlite, "session_ticket", lambda *args: None)  # as if issued before the upgrade
-    assert room.end_session_by_jti("sale", issued.session.jti, "completed").status is Status.COMPLETED
 
 
 def test_advance_rejects_odd_increments(room: WaitingRoom) -> None:

@@ -18,7 +18,6 @@ from oidc_adaptor.app import create_app
 from oidc_adaptor.oidc.clients import CLIENT_NAMESPACE
 from oidc_adaptor.oidc.codes import CODE_TTL
 from oidc_adaptor.oidc.passwords import hash_secret, verify_secret
-from oidc_adaptor.oidc.places import COOKIE_NAME, PLACE_NAMESPACE, PLACE_TTL, new_handle
 from tests.conftest import make_settings
 
 from .conftest import CLIENTS, SECRET, SHOP_CB, Flow, redirect_params
@@ -268,25 +267,6 @@ def test_a_replay_while_the_first_redemption_is_issuing_refuses_it(flow: Flow, m
     ticket = flow.room.ticket(EVENT, _only_request_id(flow))
     assert ticket.status is Status.ADMITTED and ticket.session is None  # the place itself is kept
     assert flow.redeem(flow.code()).status_code == 200  # and a new code works
-
-
-def test_a_place_remembered_by_an_earlier_version_is_kept(flow: Flow, clock: ManualClock) -> None:
-    """Earlier versions kept a browser's place as a key-value record; it still counts, and is
-    copied to a store alias (read first from then on) on first use."""
-    room, store = flow.room, flow.app.extensions["waitingroom"].store
-    places = flow.app.extensions["waitingroom_oidc"].places
-    room.enter(EVENT)  # someone ahead
-    held = room.enter(EVENT)
-    handle = new_handle()
-    record = {"request_id": held.request_id, "generation": 0, "fresh": False}
-    store.put(PLACE_NAMESPACE, places._key(handle, EVENT), json.dumps(record), PLACE_TTL, clock.now())
-    flow.browser.set_cookie(COOKIE_NAME, handle)
-    page = flow.authorize()
-    assert page.status_code == 200 and room.counters(EVENT).last_position == 2  # no new place
-    assert store.resolve_alias(EVENT, places._key(handle, EVENT), clock.now())[0] == held.request_id
-    flow.admit(2)
-    assert flow.redeem(flow.code()).status_code == 200
-    assert room.ticket(EVENT, held.request_id).status is Status.ISSUED
 
 
 def test_expired_code_is_invalid_grant(flow: Flow, clock: ManualClock) -> None:
