@@ -219,12 +219,23 @@ class TokenVerifier:
         self.audience = audience if audience is None or isinstance(audience, str) else list(audience)
         self.leeway = leeway
         self.required_use = required_use
+        self._keys: dict[str, tuple[tuple[Any, Any], Any]] = {}
+        """kid -> ((n, e) of the JWK, its public key object): building a key from a JWK costs more
+        than checking a signature with it. A JWK with other numbers under the same kid is built anew."""
+
+    def _public_key(self, kid: str, jwk: Mapping[str, Any]) -> Any:
+        numbers = (jwk.get("n"), jwk.get("e"))
+        cached = self._keys.get(kid)
+        if cached is not None and cached[0] == numbers:
+            return cached[1]
+        key = jwt.PyJWK(dict(jwk), algorithm=ALGORITHM).key
+        if len(self._keys) >= 64:  # keys rotate rarely; a flood of kids must not grow this
+            self._keys.clear()
+        self._keys[kid] = (numbers, key)
+        return key
 
     def verify(self, token: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise TokenError("malformed token") from None
+        header = _unverified_header(token)
         if header.get("alg") != ALGORITHM:
             raise TokenError(f"algorithm {header.get('alg')!r} is not accepted")
         kid = header.get("kid")
@@ -236,7 +247,7 @@ class TokenVerifier:
         if jwk.get("kty") != "RSA":
             raise TokenError("key is not an RSA key")
         try:
-            key = jwt.PyJWK(dict(jwk), algorithm=ALGORITHM).key
+            key = self._public_key(kid, jwk)
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
@@ -261,6 +272,28 @@ class TokenVerifier:
         if self.required_use is not None and claims.get("token_use") != self.required_use:
             raise TokenError("wrong token_use")
         return claims
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header of a compact JWT, parsed only to choose the key.
+
+    Nothing here is trusted: PyJWT then parses and checks the whole token (and accepts RS256
+    only) with the key chosen. This is a plain base64url + JSON decode rather than
+    ``jwt.get_unverified_header``, which would check the same header character by character
+    once more before ``jwt.decode`` does.
+    """
+    if not isinstance(token, str):
+        raise TokenError("malformed token")
+    segment = token.partition(".")[0]
+    if not segment or len(segment) > 1024:
+        raise TokenError("malformed token")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, TypeError):  # binascii.Error and JSONDecodeError are ValueErrors
+        raise TokenError("malformed token") from None
+    if not isinstance(header, dict):
+        raise TokenError("malformed token")
+    return header
 
 
 def _kid_for(key: rsa.RSAPrivateKey) -> str:

@@ -143,10 +143,38 @@ def test_expired_and_not_yet_valid_tokens_are_rejected(keyset: KeySet) -> None:
         strict.verify(sign(claims(now + 100)))
 
 
+def test_a_key_is_built_once_per_kid_and_again_when_its_numbers_change(
+        keyset: KeySet, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    real = jwt.PyJWK
+
+    def counting(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        built.append(data["kid"])
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "PyJWK", counting)
+    kid = keyset.keys[0].kid
+    jwks = {kid: dict(keyset.jwks(NOW)["keys"][0])}
+    verifier = TokenVerifier(jwks.get, issuer=ISS, audience="sale", leeway=10**10)
+    token = TokenSigner(lambda: keyset, lambda: NOW).sign(claims())
+    for _ in range(3):
+        assert verifier.verify(token)["sub"] == "t_abc"
+    assert built == [kid]
+    # The same kid now names other numbers (a JWKS that changed under it): the old key is not reused.
+    other = KeySet([SigningKey.generate(NOW)])
+    jwks[kid] = {**other.jwks(NOW)["keys"][0], "kid": kid}
+    with pytest.raises(TokenError, match="bad signature"):
+        verifier.verify(token)
+    assert built == [kid, kid]
+    resigned = jwt.encode(claims(), other.keys[0].private_key, algorithm="RS256", headers={"kid": kid})
+    assert verifier.verify(resigned)["sub"] == "t_abc"
+
+
 def test_garbage_is_a_token_error(keyset: KeySet) -> None:
-    for junk in ("", "a.b", "not-a-jwt", "....", f"{_b64({'alg': 'RS256'})}.{_b64({})}.x"):
+    for junk in ("", "a.b", "not-a-jwt", "....", f"{_b64({'alg': 'RS256'})}.{_b64({})}.x", "bm90IGpzb24.e30.x",
+                 f"{_b64([1, 2])}.e30.x", "A" * 5000, None, 7):  # type: ignore[list-item]
         with pytest.raises(TokenError):
-            verifier_for(keyset).verify(junk)
+            verifier_for(keyset).verify(junk)  # type: ignore[arg-type]
 
 
 def test_at_hash_matches_the_oidc_definition() -> None:
