@@ -64,6 +64,7 @@ def increment_serving_counter() -> Response:
     by = params.body_int(body, "increment_by", minimum=-MAX_INCREMENT, maximum=MAX_INCREMENT)
     assert by is not None
     serving = _room().advance(event_id, by)
+    counter_cache.for_app().counters_changed(event_id)
     _audit("increment_serving_counter", event_id, increment_by=by, serving_counter=serving)
     return jsonify(event_id=event_id, serving_num=serving, serving_counter=serving)
 

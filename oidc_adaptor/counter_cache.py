@@ -29,11 +29,15 @@ from collections.abc import Callable
 
 from flask import Flask, current_app
 
-from core.model import Counters, PositionView, Status
+from core.model import Counters, PositionView, Status, Ticket
 from core.room import WaitingRoom
 
 DEFAULT_TTL = 0.5
 """Seconds a worker reuses an event's counters. Half a second is below any client's poll interval."""
+
+RATE_TTL = 5.0
+"""Seconds a worker reuses an event's admission rate (the waiting page's estimate): reading it
+scans the serving history of the last minutes, and an estimate in minutes needs no fresher rate."""
 
 PLACE_TTL = 30.0
 """Seconds a worker remembers a waiting visitor's place (position and entry time)."""
@@ -55,6 +59,7 @@ class CounterCache:
         self.max_places = max_places
         self._monotonic = monotonic
         self._entries: dict[str, tuple[float, Counters]] = {}
+        self._rates: dict[str, tuple[float, float]] = {}
         self._bodies: dict[tuple[str, str], tuple[Counters, bytes]] = {}
         """(event id, kind) -> the response body last rendered from that event's counters."""
         self._places: dict[tuple[str, str], tuple[float, int, float]] = {}
@@ -70,6 +75,25 @@ class CounterCache:
         if self.ttl > 0:
             self._entries[event_id] = (now + self.ttl, counters)
         return counters
+
+    def admission_rate(self, event_id: str) -> float:
+        """:meth:`WaitingRoom.admission_rate`, at most :data:`RATE_TTL` seconds old."""
+        now = self._monotonic()
+        entry = self._rates.get(event_id)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        rate = self.room.admission_rate(event_id)
+        if self.ttl > 0:
+            self._rates[event_id] = (now + RATE_TTL, rate)
+        return rate
+
+    def serving_seen_by(self, ticket: Ticket) -> int:
+        """The cached serving counter, clamped to agree with a ticket read live: never below the
+        place of an admitted visitor, never at or above the place of a waiting one."""
+        serving = self.counters(ticket.event_id).serving
+        if ticket.status is Status.WAITING:
+            return min(serving, ticket.position - 1)
+        return max(serving, ticket.position)
 
     def rendered(self, event_id: str, kind: str, render: Callable[[Counters], bytes]) -> bytes:
         """``render(counters)`` for the event's cached counters, rendered once per cached value.
@@ -105,21 +129,23 @@ class CounterCache:
                                     status=Status.WAITING, entered_at=entered_at, admitted_at=None)
             self._places.pop(key, None)
         ticket = self.room.ticket(event_id, request_id)
-        serving = counters.serving
-        if ticket.status is Status.WAITING:
-            serving = min(serving, ticket.position - 1)
-            if self.place_ttl > 0:
-                self._remember(key, (now + self.place_ttl, ticket.position, ticket.entered_at), now)
-        else:
-            serving = max(serving, ticket.position)
+        serving = self.serving_seen_by(ticket)
+        if ticket.status is Status.WAITING and self.place_ttl > 0:
+            self._remember(key, (now + self.place_ttl, ticket.position, ticket.entered_at), now)
         return PositionView(event_id=event_id, position=ticket.position, serving=serving, status=ticket.status,
                             entered_at=ticket.entered_at, admitted_at=ticket.admitted_at)
 
-    def forget(self, event_id: str) -> None:
-        """Drop everything cached of one event (after a reset in this process)."""
+    def counters_changed(self, event_id: str) -> None:
+        """Drop the event's cached counters and rate (this process just moved them), so its own
+        next answers show the change at once."""
         self._entries.pop(event_id, None)
+        self._rates.pop(event_id, None)
         for kind in [k for k in list(self._bodies) if k[0] == event_id]:
             self._bodies.pop(kind, None)
+
+    def forget(self, event_id: str) -> None:
+        """Drop everything cached of one event (after a reset in this process)."""
+        self.counters_changed(event_id)
         for key in [k for k in list(self._places) if k[0] == event_id]:  # list(): a snapshot, other threads insert
             self._places.pop(key, None)
 

@@ -22,7 +22,7 @@ from flask import Blueprint, Response, current_app, jsonify, make_response, rend
 from core.model import Status, Ticket
 from core.tokens import TokenError
 
-from .. import ratelimit
+from .. import counter_cache, ratelimit
 from ..auth import require_admin
 from ..services import services
 from .clients import SCOPES, Client, ClientError
@@ -271,9 +271,9 @@ def authorize() -> Response:
 
 def waiting_page(event_id: str, ticket: Ticket) -> Response:
     room = services().room
-    counters = room.counters(event_id)
-    rate = room.admission_rate(event_id)  # one read of the serving history serves both
-    view = status_view(ticket, counters.serving, rate)
+    cache = counter_cache.for_app()
+    rate = cache.admission_rate(event_id)
+    view = status_view(ticket, cache.serving_seen_by(ticket), rate)
     estimate = estimate_wait(view["ahead"], rate)
     html = render_template(
         "waiting.html",
@@ -299,8 +299,8 @@ def waiting_status() -> Response:
         response = jsonify(status="unknown", admitted=False)
         response.status_code = 404
     else:
-        room = services().room
-        response = jsonify(status_view(ticket, room.counters(event_id).serving, room.admission_rate(event_id)))
+        cache = counter_cache.for_app()
+        response = jsonify(status_view(ticket, cache.serving_seen_by(ticket), cache.admission_rate(event_id)))
     response.headers["Cache-Control"] = "no-store"
     return response
 

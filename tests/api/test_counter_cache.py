@@ -23,6 +23,13 @@ class FakeRoom:
         self.reads += 1
         return Counters(serving=self.serving, last_position=self.last_position)
 
+    rate: float = 0.5
+    rate_reads: int = 0
+
+    def admission_rate(self, event_id: str) -> float:
+        self.rate_reads += 1
+        return self.rate
+
     def ticket(self, event_id: str, request_id: str) -> Ticket:
         self.ticket_reads += 1
         try:
@@ -155,3 +162,24 @@ def test_a_body_is_rendered_once_per_cached_counters_value() -> None:
     tick.now += 0.6
     assert cache.rendered("e", "serving", render) == b"4"
     assert renders == [3, 4]
+
+
+def test_the_admission_rate_is_reused_for_seconds_and_dropped_when_this_worker_moves_the_counter() -> None:
+    room, tick = FakeRoom(serving=3), Tick()
+    cache = CounterCache(room, ttl=0.5, monotonic=tick)  # type: ignore[arg-type]
+    assert cache.admission_rate("e") == 0.5
+    room.rate = 2.0
+    tick.now += 4
+    assert cache.admission_rate("e") == 0.5 and room.rate_reads == 1
+    cache.counters("e")
+    room.serving = 9
+    cache.counters_changed("e")
+    assert cache.counters("e").serving == 9 and cache.admission_rate("e") == 2.0
+
+
+def test_the_serving_counter_shown_beside_a_live_ticket_agrees_with_it() -> None:
+    room = FakeRoom(serving=5)
+    cache = CounterCache(room, ttl=10)  # type: ignore[arg-type]
+    assert cache.serving_seen_by(Ticket("e", "a", 8, 1.0, Status.ADMITTED, 2.0)) == 8
+    assert cache.serving_seen_by(Ticket("e", "w", 3, 1.0, Status.WAITING)) == 2
+    assert cache.serving_seen_by(Ticket("e", "w", 9, 1.0, Status.WAITING)) == 5

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from core.clock import ManualClock
+from oidc_adaptor import counter_cache
 from oidc_adaptor.app import create_app
 from tests.conftest import make_settings
 
@@ -67,7 +68,9 @@ class Flow:
         return self.browser.get("/authorize", query_string=self.params(**extra))
 
     def admit(self, count: int = 1) -> None:
+        """Move the counter as the admin API does: this worker's poll cache shows it at once."""
         self.room.advance(EVENT, count)
+        counter_cache.for_app(self.app).counters_changed(EVENT)
 
     def code(self, **extra: Any) -> str:
         response = self.authorize(**extra)
