@@ -5,12 +5,11 @@ The web layer (REST API, OIDC provider, Lambda handlers) calls these and nothing
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import admission
+from . import admission, randomness
 from .errors import InvalidArgument, InvalidTransition, UnknownEvent, UnknownRequest
 from .model import (
     ENDED_STATUSES,
@@ -39,7 +38,7 @@ sessions, in the key-value side; read only as a fallback for sessions they opene
 
 def new_request_id() -> str:
     """192 random bits, URL-safe: the secret that proves a place in line."""
-    return secrets.token_urlsafe(24)
+    return randomness.token_urlsafe(24)
 
 
 @dataclass(frozen=True)

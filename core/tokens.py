@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from . import randomness
 
 ALGORITHM = "RS256"
 RSA_KEY_BITS = 2048
@@ -157,7 +158,7 @@ class TokenSigner:
 
 
 def new_jti() -> str:
-    return secrets.token_urlsafe(16)
+    return randomness.token_urlsafe(16)
 
 
 def at_hash(access_token: str) -> str:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from dataclasses import dataclass, fields
 from typing import Any
 
 from authlib.oidc.core import AuthorizationCodeMixin
+
+from core import randomness
 
 CODE_TTL = 60.0
 """Seconds a code stays redeemable (OIDC and RFC 6749 ask for short; we say at most 60)."""
@@ -28,7 +29,7 @@ CODE_NAMESPACE = "oidc-code"
 
 
 def new_code() -> str:
-    return secrets.token_urlsafe(32)
+    return randomness.token_urlsafe(32)
 
 
 def code_key(code: str) -> str:
