@@ -9,10 +9,11 @@ secret that proves a place in line; it is never logged.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Request, Response, current_app, jsonify, request
+from flask import Blueprint, Request, Response, jsonify, request
 
 from core.errors import PositionExpired
 from core.model import PositionView, Status
@@ -63,9 +64,14 @@ def _position_body(view: PositionView) -> dict[str, Any]:
     }
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+"""The compact, key-order-keeping, ASCII-only encoding ``jsonify`` uses, made once (``json.dumps``
+with options builds a new encoder per call)."""
+
+
 def _json_bytes(value: dict[str, Any]) -> bytes:
-    """``value`` serialised exactly as ``jsonify`` would."""
-    return (current_app.json.dumps(value) + "\n").encode()
+    """``value`` serialised as ``jsonify`` would (plain JSON types only)."""
+    return (_ENCODER.encode(value) + "\n").encode()
 
 
 def _json_response(value: dict[str, Any]) -> Response:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from core.clock import ManualClock
@@ -292,3 +293,15 @@ class TestCors:
         r = app.test_client().get("/admin/events", headers={"Origin": "https://shop.example",
                                                               "Authorization": "Bearer test-admin-key"})
         assert r.status_code == 200 and "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_hot_path_answers_are_byte_for_byte_what_jsonify_writes(app: Flask, client: FlaskClient) -> None:
+    entered = client.post("/assign_queue_num", json={"event_id": EVENT})
+    place = entered.get_json()
+    polled = client.get("/queue_num", query_string={"event_id": EVENT, "request_id": place["request_id"]})
+    serving = client.get("/serving_num", query_string={"event_id": EVENT})
+    waiting = client.get("/waiting_num", query_string={"event_id": EVENT})
+    with app.app_context():
+        for response in (entered, polled, serving, waiting):
+            assert response.mimetype == "application/json"
+            assert response.data == app.json.response(response.get_json()).get_data()  # type: ignore[attr-defined]
