@@ -190,6 +190,11 @@ if KEYS[9] then
   redis.call('HSET', KEYS[9], digest, rid)
   if redis.call('TTL', KEYS[9]) < 0 then redis.call('EXPIRE', KEYS[9], ARGV[4]) end
 end
+-- The serving counter never passes the last position, so a new place waits; what ticket() would
+-- read back is known without reading it (the check keeps that true whatever moved the counter).
+if pos > (tonumber(redis.call('HGET', C, 'serving')) or 0) then
+  return {rid, tostring(pos), now, 'waiting', false}
+end
 return ticket(rid)[1]
 """
 
