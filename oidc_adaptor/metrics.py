@@ -3,15 +3,27 @@
 Request metrics live in prometheus-client's default registry. Under gunicorn, ``waitingroom
 serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any worker starts, so every worker writes its
 samples to files there and ``/metrics`` aggregates all workers, whichever one answers the scrape.
+
+A request only appends its observation to a list in memory; a background thread applies what
+gathered to the metrics every :data:`FLUSH_INTERVAL` seconds, as one update per label set and
+histogram bucket. In multiprocess mode every update is a locked write to a shared-memory file,
+three per request, which cost a busy worker more than the rest of answering a poll from the
+cache. So a scrape sees other workers' requests up to that interval late (the answering worker
+applies its own first), and a worker killed outright loses its last interval of observations.
 The per-event gauges are not kept in any process: they are read from the shared store when
 ``/metrics`` is scraped, so every worker reports the same values.
 """
 
 from __future__ import annotations
 
+import atexit
+import bisect
 import logging
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -38,20 +50,94 @@ LATENCY = Histogram(
 )
 
 
-_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-"""(route, method, status) -> the labelled request counter and latency histogram. Looking a
-labelled child up costs more than updating it; the label sets are few (routes x methods x
-statuses), so each is looked up once per process."""
+FLUSH_INTERVAL = 1.0
+"""Seconds between two applications of the gathered request observations."""
+
+_pending: list[tuple[str, str, int, float]] = []
+"""Observations not applied yet. Appending and ``del lst[:n]`` are each atomic under the GIL, and
+appends only ever add at the end, so :func:`flush` takes exactly the first ``n`` without a lock."""
+
+_flusher_started = False
+_start_lock = threading.Lock()
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    key = (route, method, status)
-    children = _children.get(key)
-    if children is None:
-        children = _children[key] = (REQUESTS.labels(route=route, method=method, status=str(status)),
-                                     LATENCY.labels(route=route))
-    children[0].inc()
-    children[1].observe(seconds)
+    """Count one request and its latency (applied to the metrics within :data:`FLUSH_INTERVAL`)."""
+    _pending.append((route, method, status, seconds))
+    if not _flusher_started:
+        _start_flusher()
+
+
+def flush() -> None:
+    """Apply every gathered observation to the Prometheus metrics now."""
+    count = len(_pending)
+    if not count:
+        return
+    batch = _pending[:count]
+    del _pending[:count]
+    requests: dict[tuple[str, str, int], int] = defaultdict(int)
+    latencies: dict[str, list[float]] = defaultdict(list)
+    for route, method, status, seconds in batch:
+        requests[(route, method, status)] += 1
+        latencies[route].append(seconds)
+    for (route, method, status), n in requests.items():
+        REQUESTS.labels(route=route, method=method, status=str(status)).inc(n)
+    for route, values in latencies.items():
+        _observe_many(LATENCY.labels(route=route), values)
+
+
+def _observe_many(histogram: Any, values: Iterable[float]) -> None:
+    """``histogram.observe(v)`` for every value, as one update of the sum and of each bucket hit.
+
+    Reaches into prometheus-client's histogram child (its bounds, bucket values and sum); if
+    those ever change shape, it falls back to observing one value at a time.
+    """
+    try:
+        bounds, buckets, total = histogram._upper_bounds, histogram._buckets, histogram._sum
+    except AttributeError:
+        for value in values:
+            histogram.observe(value)
+        return
+    hits = [0] * len(bounds)
+    amount = 0.0
+    for value in values:
+        hits[bisect.bisect_left(bounds, value)] += 1  # the first bound >= value, as observe() picks
+        amount += value
+    total.inc(amount)
+    for bucket, n in zip(buckets, hits, strict=True):
+        if n:
+            bucket.inc(n)
+
+
+def _start_flusher() -> None:
+    global _flusher_started
+    with _start_lock:
+        if _flusher_started:
+            return
+        _flusher_started = True
+    threading.Thread(target=_flush_periodically, name="metrics-flusher", daemon=True).start()
+    atexit.register(flush)
+
+
+def _flush_periodically() -> None:
+    while True:
+        time.sleep(FLUSH_INTERVAL)
+        try:
+            flush()
+        except Exception:  # never let the metrics thread die: log and go on
+            log.exception("could not apply request metrics")
+
+
+def _forget_in_child() -> None:
+    """A forked child starts with no flusher thread (it starts its own on its first request) and
+    without its parent's unapplied observations (the parent applies those)."""
+    global _flusher_started, _start_lock
+    _flusher_started = False
+    _start_lock = threading.Lock()
+    del _pending[:]
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class EventCollector(Collector):
@@ -86,6 +172,7 @@ class EventCollector(Collector):
 
 def render(room: WaitingRoom) -> bytes:
     """The exposition text: request metrics of every worker, then the per-event gauges."""
+    flush()  # this worker's own observations are never late
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
@@ -107,4 +194,4 @@ def mark_worker_dead(pid: int) -> None:
         multiprocess.mark_process_dead(pid)
 
 
-__all__ = ["EventCollector", "mark_worker_dead", "observe_request", "render"]
+__all__ = ["EventCollector", "flush", "mark_worker_dead", "observe_request", "render"]

@@ -147,3 +147,36 @@ def test_buffered_handler_writes_a_batch_within_its_interval(tmp_path: Path) -> 
             time.sleep(0.02)
         assert out.read_text() == "soon\n"
         handler.close()
+
+
+def test_gathered_observations_export_exactly_what_observing_each_would() -> None:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from oidc_adaptor import metrics
+
+    values = [0.0004, 0.001, 0.0011, 0.003, 0.003, 0.2, 0.5, 7.0, 0.0]
+    registry_each, registry_batched = CollectorRegistry(), CollectorRegistry()
+    buckets = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+    each = Histogram("h", "h", ["route"], buckets=buckets, registry=registry_each)
+    batched = Histogram("h", "h", ["route"], buckets=buckets, registry=registry_batched)
+    for value in values:
+        each.labels(route="/r").observe(value)
+    metrics._observe_many(batched.labels(route="/r"), values)
+
+    def samples(registry: CollectorRegistry) -> str:
+        return "\n".join(line for line in generate_latest(registry).decode().splitlines() if "_created" not in line)
+
+    assert samples(registry_batched) == samples(registry_each)
+    assert 'h_bucket{le="0.001",route="/r"} 3.0' in samples(registry_each)  # the bound itself counts as "<="
+
+    counts = CollectorRegistry()
+    counter = Counter("c", "c", ["route", "method", "status"], registry=counts)
+    original = metrics.REQUESTS
+    try:
+        metrics.REQUESTS = counter
+        for _ in range(5):
+            metrics.observe_request("/x", "GET", 200, 0.001)
+        metrics.flush()
+        assert 'c_total{method="GET",route="/x",status="200"} 5.0' in generate_latest(counts).decode()
+    finally:
+        metrics.REQUESTS = original

@@ -44,9 +44,13 @@ def test_served_api_end_to_end(tmp_path: Path) -> None:
         assert doc["servers"] == [{"url": url}]  # the issuer defaults to the address served
         for _ in range(20):
             requests.get(f"{url}/serving_num", params={"event_id": EVENT}, timeout=5)
-        text = requests.get(f"{url}/metrics", timeout=5).text
-        # every worker's requests are counted, whichever worker answers the scrape
-        assert 'waitingroom_http_requests_total{method="GET",route="/serving_num",status="200"} 20.0' in text
+        # every worker's requests are counted, whichever worker answers the scrape; a worker
+        # applies what it observed once a second, so the other worker's may show up that late
+        counted = 'waitingroom_http_requests_total{method="GET",route="/serving_num",status="200"} 20.0'
+        deadline = time.monotonic() + 5
+        while counted not in (text := requests.get(f"{url}/metrics", timeout=5).text) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert counted in text
         assert 'waitingroom_serving_counter{event_id="spring-sale"} 1.0' in text
     log = server.log_text()
     assert '"route":"/generate_token"' in log  # JSON request logs
