@@ -389,6 +389,10 @@ def _script_sha(script: str) -> str:
     return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
 
 
+_STATUS_OF = {status.value: status for status in Status}
+"""Status by its value: a dict lookup, cheaper than calling the enum on every reply."""
+
+
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -421,6 +425,7 @@ class RedisStore:
     def __init__(self, client: redis.Redis, idempotency_ttl: int = IDEMPOTENCY_TTL) -> None:
         self.client = client
         self.idempotency_ttl = idempotency_ttl
+        self._event_keys: dict[str, tuple[str, ...]] = {}
         self._enter = _Script(client, _ENTER)
         self._get_ticket = _Script(client, _GET_TICKET)
         self._resolve_alias = _Script(client, _RESOLVE_ALIAS)
@@ -460,18 +465,26 @@ class RedisStore:
         return f"wr:{{{event_id}}}:"
 
     def _keys(self, event_id: str, names: Sequence[str] = _EVENT_KEYS) -> list[str]:
+        if names is _EVENT_KEYS:  # every script call needs these; build them once per event
+            keys = self._event_keys.get(event_id)
+            if keys is None:
+                if len(self._event_keys) >= 1024:  # events are few; bound it anyway
+                    self._event_keys.clear()
+                keys = self._event_keys[event_id] = tuple(self._prefix(event_id) + name for name in names)
+            return list(keys)
         prefix = self._prefix(event_id)
         return [prefix + name for name in names]
 
     @staticmethod
     def _ticket(event_id: str, reply: Sequence[Any]) -> Ticket:
         rid, position, entered_at, status, admitted_at, *rest = list(reply) + [None] * (9 - len(reply))
+        state = _STATUS_OF[status]
         session = None
         if rest[0] is not None:
             jti, issued_at, expires_at, ended_at = rest
             session = Session(jti=jti, issued_at=int(issued_at), expires_at=int(expires_at),
-                              status=Status(status), ended_at=_opt_float(ended_at))
-        return Ticket(event_id, rid, int(position), float(entered_at), Status(status), _opt_float(admitted_at), session)
+                              status=state, ended_at=_opt_float(ended_at))
+        return Ticket(event_id, rid, int(position), float(entered_at), state, _opt_float(admitted_at), session)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
