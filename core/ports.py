@@ -210,3 +210,12 @@ class KeyValueStore(Protocol):
     def delete(self, namespace: str, key: str) -> None:
         """Remove the record, redeemed or not. Idempotent."""
         ...
+
+    def incr(self, namespace: str, key: str, ttl: float, now: float) -> int:
+        """Add one to a counter record and return the new count. Atomic.
+
+        The first increment of a key opens a window of ``ttl`` seconds; once it has passed, the
+        next increment starts again at 1 (fixed-window rate limits). A store may end the window
+        by its own clock rather than by ``now`` (Redis does).
+        """
+        ...

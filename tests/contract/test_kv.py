@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .helpers import T0, run_concurrently
@@ -85,3 +86,15 @@ def test_concurrent_redeems_have_exactly_one_winner(store: Any) -> None:
         results = run_concurrently(12, lambda _: store.redeem("codes", f"code-{n}", 3600, T0 + 1))  # noqa: B023
         assert results.count((f"value-{n}", None)) == 1
         assert results.count((None, f"value-{n}")) == 11  # every loser sees the winner's use
+
+
+def test_incr_counts_every_hit_of_a_window_once_and_starts_again_after_it(store: Any) -> None:
+    now = time.time()  # real time: Redis ends a window by its own clock
+    assert [store.incr("rate", "ip", 60, now + i) for i in range(3)] == [1, 2, 3]
+    assert store.incr("rate", "other-ip", 60, now) == 1
+    counts = run_concurrently(12, lambda _: store.incr("rate", "burst", 60, now))
+    assert sorted(counts) == list(range(1, 13))  # type: ignore[type-var]
+    assert store.incr("rate", "short", 0.3, now) == 1
+    assert store.incr("rate", "short", 0.3, now) == 2
+    time.sleep(0.5)
+    assert store.incr("rate", "short", 0.3, time.time()) == 1
