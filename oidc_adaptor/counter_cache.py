@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Flask, current_app
 
@@ -48,6 +49,8 @@ all of them if none has expired."""
 
 EXTENSION = "waitingroom_counter_cache"
 
+T = TypeVar("T")
+
 
 class CounterCache:
     def __init__(self, room: WaitingRoom, ttl: float = DEFAULT_TTL,
@@ -67,25 +70,22 @@ class CounterCache:
 
     def counters(self, event_id: str) -> Counters:
         """The event's counters, at most ``ttl`` seconds old. Unknown events raise as the room does."""
-        now = self._monotonic()
-        entry = self._entries.get(event_id)
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        counters = self.room.counters(event_id)
-        if self.ttl > 0:
-            self._entries[event_id] = (now + self.ttl, counters)
-        return counters
+        return self._cached(self._entries, event_id, self.ttl, self.room.counters)
 
     def admission_rate(self, event_id: str) -> float:
         """:meth:`WaitingRoom.admission_rate`, at most :data:`RATE_TTL` seconds old."""
+        return self._cached(self._rates, event_id, RATE_TTL, self.room.admission_rate)
+
+    def _cached(self, table: dict[str, tuple[float, T]], event_id: str, ttl: float, read: Callable[[str], T]) -> T:
+        """``read(event_id)``, reused for ``ttl`` seconds (nothing is kept when the cache is off)."""
         now = self._monotonic()
-        entry = self._rates.get(event_id)
+        entry = table.get(event_id)
         if entry is not None and entry[0] > now:
             return entry[1]
-        rate = self.room.admission_rate(event_id)
+        value = read(event_id)
         if self.ttl > 0:
-            self._rates[event_id] = (now + RATE_TTL, rate)
-        return rate
+            table[event_id] = (now + ttl, value)
+        return value
 
     def serving_seen_by(self, ticket: Ticket) -> int:
         """The cached serving counter, clamped to agree with a ticket read live: never below the
