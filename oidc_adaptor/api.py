@@ -10,13 +10,13 @@ secret that proves a place in line; it is never logged.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Blueprint, Request, Response, jsonify, request
 
 from core.errors import PositionExpired
-from core.model import PositionView, Status
+from core.model import Counters, PositionView, Status
 
 from . import counter_cache, params, queued_entry
 from .services import services
@@ -113,20 +113,23 @@ def queue_num() -> Response:
     return _json_response(_position_body(counter_cache.for_app().position(event_id, request_id)))
 
 
-@blueprint.get("/serving_num")
-def serving_num() -> Response:
+def _counter_answer(field: str, value: Callable[[Counters], int]) -> Response:
+    """``{"event_id": ..., field: value(counters)}`` from the per-worker cache, serialised once per
+    cache window (``field`` names the cached body)."""
     event_id = params.query_event_id()
     body = counter_cache.for_app().rendered(
-        event_id, "serving", lambda counters: _json_bytes({"event_id": event_id, "serving_counter": counters.serving}))
+        event_id, field, lambda counters: _json_bytes({"event_id": event_id, field: value(counters)}))
     return Response(body, mimetype="application/json")
+
+
+@blueprint.get("/serving_num")
+def serving_num() -> Response:
+    return _counter_answer("serving_counter", lambda counters: counters.serving)
 
 
 @blueprint.get("/waiting_num")
 def waiting_num() -> Response:
-    event_id = params.query_event_id()
-    body = counter_cache.for_app().rendered(
-        event_id, "waiting", lambda counters: _json_bytes({"event_id": event_id, "waiting_num": counters.waiting}))
-    return Response(body, mimetype="application/json")
+    return _counter_answer("waiting_num", lambda counters: counters.waiting)
 
 
 @blueprint.get("/queue_pos_expiry")

@@ -7,6 +7,7 @@ field, so views never see malformed input and client mistakes never become a 500
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import request
@@ -61,21 +62,21 @@ def query_string(name: str, required: bool = True) -> str | None:
     return _string(name, values[0] if values else None, required)
 
 
-def event_id_from(value: Any, name: str = "event_id") -> str:
-    """A syntactically valid event id (unknown ids are a 404 raised later by the room)."""
+def _matching(name: str, value: Any, pattern: re.Pattern[str], what: str) -> str:
     text = _string(name, value, required=True)
     assert text is not None
-    if not EVENT_ID_PATTERN.match(text):
-        raise BadRequest(f"'{name}' is not a valid event id")
+    if not pattern.match(text):
+        raise BadRequest(f"'{name}' is not a valid {what}")
     return text
+
+
+def event_id_from(value: Any, name: str = "event_id") -> str:
+    """A syntactically valid event id (unknown ids are a 404 raised later by the room)."""
+    return _matching(name, value, EVENT_ID_PATTERN, "event id")
 
 
 def request_id_from(value: Any, name: str = "request_id") -> str:
-    text = _string(name, value, required=True)
-    assert text is not None
-    if not REQUEST_ID_PATTERN.match(text):
-        raise BadRequest(f"'{name}' is not a valid request id")
-    return text
+    return _matching(name, value, REQUEST_ID_PATTERN, "request id")
 
 
 def query_event_id() -> str:
