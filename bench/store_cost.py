@@ -48,8 +48,8 @@ class SentCommands:
 def measure_steps(config_file: Path, redis_url: str, n: int = 200) -> dict[str, Any]:
     """Commands per request of each journey step, through the real app in this process."""
     from core.settings import Settings
-    from oidc_adaptor import counter_cache
     from oidc_adaptor.app import create_app
+    from oidc_adaptor.plumbing import counter_cache
 
     from .suite import ADMIN_KEY, EVENT
 
@@ -163,7 +163,7 @@ def batch_enter_consumer(config_file: Path, batches: int, size: int = 10) -> dic
     from core.room import new_request_id
     from core.settings import Settings
     from oidc_adaptor.lambda_handlers import process_assign_records
-    from oidc_adaptor.services import build_services
+    from oidc_adaptor.plumbing.services import build_services
 
     from .suite import EVENT
 

@@ -9,8 +9,8 @@ from flask import Flask
 from core.ports import Clock
 from core.settings import Settings
 
-from .errors import register_error_handlers
-from .services import build_services
+from .plumbing.errors import register_error_handlers
+from .plumbing.services import build_services
 
 
 def create_app(
@@ -34,30 +34,25 @@ def create_app(
     app.extensions["waitingroom"] = services
 
     register_error_handlers(app)
-    from . import ratelimit, response_hooks
+    from . import admin_api, ops, panel, rest_api
+    from .admin_api import site_sessions
+    from .oidc import blueprint as oidc_blueprint
+    from .plumbing import log_redaction, ratelimit, response_hooks
 
-    response_hooks.init_app(app)
+    response_hooks.init_app(app, cors_blueprint=rest_api.blueprint.name)
     ratelimit.init_app(app)
 
-    from . import admin, api, ops
-
     app.register_blueprint(ops.blueprint)
-    app.register_blueprint(api.blueprint)
-    app.register_blueprint(admin.blueprint, url_prefix=settings.server.admin_prefix)
-    from .oidc import blueprint as oidc_blueprint
-
+    app.register_blueprint(rest_api.blueprint)
+    app.register_blueprint(admin_api.blueprint, url_prefix=settings.server.admin_prefix)
     app.register_blueprint(oidc_blueprint)
-    from . import panel, site_sessions
-
     app.register_blueprint(site_sessions.blueprint, url_prefix=settings.server.admin_prefix)
     app.register_blueprint(site_sessions.public_blueprint)
     app.register_blueprint(panel.blueprint, url_prefix=settings.server.admin_prefix + "/panel")
-    from . import log_redaction
-
     log_redaction.install()  # after Authlib is imported: its loggers print issued tokens at DEBUG
 
     if settings.server.scheduler if start_scheduler is None else start_scheduler:
-        from .scheduler import start_scheduler as start
+        from .background.scheduler import start_scheduler as start
 
         start(app)
     return app

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from oidc_adaptor import cli
+from oidc_adaptor.entrypoints import cli
 
 from .support import write_config
 

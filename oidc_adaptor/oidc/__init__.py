@@ -1,5 +1,8 @@
 """The OpenID Connect provider: discovery, /authorize with the waiting page, /token, /userinfo,
-and the admin API for relying parties. Registered by :func:`oidc_adaptor.app.create_app`."""
+and the admin API for relying parties. Registered by :func:`oidc_adaptor.app.create_app`.
+
+May import :mod:`core`, :mod:`oidc_adaptor.plumbing` and :mod:`oidc_adaptor.background`.
+"""
 
 from .views import blueprint
 

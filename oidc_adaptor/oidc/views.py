@@ -21,10 +21,10 @@ from flask import Blueprint, Response, current_app, jsonify, make_response, rend
 
 from core.model import Status, Ticket
 from core.tokens import TokenError
+from oidc_adaptor.plumbing import counter_cache, ratelimit
+from oidc_adaptor.plumbing.auth import require_admin
+from oidc_adaptor.plumbing.services import services
 
-from .. import counter_cache, ratelimit
-from ..auth import require_admin
-from ..services import services
 from .clients import SCOPES, Client, ClientError
 from .places import COOKIE_NAME, PLACE_TTL, PlaceRef, cookie_is_secure, new_handle, valid_handle
 from .server import OidcProvider, Visitor, email_claims

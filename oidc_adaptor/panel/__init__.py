@@ -8,14 +8,16 @@ key does not.
 
 Besides the page, this blueprint adds the one read the admin API lacks for the chart: the
 serving counter's history (``GET {admin_prefix}/panel/history``).
+
+May import :mod:`core` and :mod:`oidc_adaptor.plumbing`; ``aws_proxy`` is a separate local tool.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from oidc_adaptor.auth import require_admin
-from oidc_adaptor.services import services
+from oidc_adaptor.plumbing.auth import require_admin
+from oidc_adaptor.plumbing.services import services
 
 blueprint = Blueprint(
     "panel",

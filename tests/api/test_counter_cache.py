@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import UnknownRequest
 from core.model import Counters, Status, Ticket
-from oidc_adaptor.counter_cache import CounterCache
+from oidc_adaptor.plumbing.counter_cache import CounterCache
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from core.clock import ManualClock
-from oidc_adaptor.logging_setup import BufferedStderrHandler, JsonFormatter, configure_logging
+from oidc_adaptor.plumbing.logging_setup import BufferedStderrHandler, JsonFormatter, configure_logging
 
 from .conftest import EVENT, advance, build_app, enter
 
@@ -152,7 +152,7 @@ def test_buffered_handler_writes_a_batch_within_its_interval(tmp_path: Path) -> 
 def test_gathered_observations_export_exactly_what_observing_each_would() -> None:
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-    from oidc_adaptor import metrics
+    from oidc_adaptor.plumbing import metrics
 
     values = [0.0004, 0.001, 0.0011, 0.003, 0.003, 0.2, 0.5, 7.0, 0.0]
     registry_each, registry_batched = CollectorRegistry(), CollectorRegistry()

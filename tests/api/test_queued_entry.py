@@ -16,8 +16,8 @@ from flask import Flask
 from core.adapters.sqs import AssignMessage
 from core.clock import ManualClock
 from core.errors import StoreUnavailable
+from oidc_adaptor.background.queued_entry import ENQUEUER_EXTENSION
 from oidc_adaptor.lambda_handlers import process_assign_records
-from oidc_adaptor.queued_entry import ENQUEUER_EXTENSION
 
 from .conftest import EVENT, build_app
 

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask, jsonify, make_response, request
 
 from core.errors import StoreUnavailable
-from oidc_adaptor import lambda_handlers
+from oidc_adaptor.entrypoints import lambda_handlers
 from tests.support import RoundTrips
 
 EVENTS = Path(__file__).parent / "events"

@@ -76,7 +76,7 @@ def demo_command() -> list[str]:
     script = shutil.which("waitingroom", path=str(Path(sys.executable).parent)) or shutil.which("waitingroom")
     if script and _cli_has_demo():
         return [script, "demo"]
-    return [sys.executable, "-m", "oidc_adaptor.demo"]
+    return [sys.executable, "-m", "oidc_adaptor.entrypoints.demo"]
 
 
 def _cli_has_demo() -> bool:

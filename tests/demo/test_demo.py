@@ -17,9 +17,9 @@ from werkzeug.test import Client
 
 from authorizer.config import AuthorizerConfig
 from core.clock import ManualClock
-from oidc_adaptor import demo as demo_module
 from oidc_adaptor.app import create_app
-from oidc_adaptor.demo_checkout import create_checkout_app
+from oidc_adaptor.entrypoints import demo as demo_module
+from oidc_adaptor.entrypoints.demo_checkout import create_checkout_app
 from tests.browser.demo_process import start_demo
 
 from ..conftest import make_settings
@@ -252,7 +252,7 @@ def test_checkout_app_from_env_ends_sessions_through_the_admin_api(tmp_path: Pat
 
     from werkzeug.serving import make_server
 
-    from oidc_adaptor.demo_checkout import app_from_env
+    from oidc_adaptor.entrypoints.demo_checkout import app_from_env
     from tests.support import free_port
 
     port = free_port()

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from core.clock import ManualClock
-from oidc_adaptor import counter_cache
 from oidc_adaptor.app import create_app
+from oidc_adaptor.plumbing import counter_cache
 from tests.conftest import make_settings
 
 from .helpers import EVENT, pkce_pair

@@ -15,7 +15,7 @@ from flask import Flask
 from core.clock import ManualClock
 from core.model import Status
 from oidc_adaptor.app import create_app
-from oidc_adaptor.scheduler import AdmissionScheduler
+from oidc_adaptor.background.scheduler import AdmissionScheduler
 from tests.conftest import make_settings
 
 EVENT = "spring-sale"

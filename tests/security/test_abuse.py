@@ -12,7 +12,7 @@ from flask import Flask
 from core.clock import ManualClock
 from core.settings import SettingsError, parse_rate
 from oidc_adaptor.oidc.places import COOKIE_NAME
-from oidc_adaptor.ratelimit import client_address
+from oidc_adaptor.plumbing.ratelimit import client_address
 
 from .conftest import EVENT, SHOP_CB, build, counters, pkce_pair
 

@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 
 from core.settings import Settings, SettingsError
-from oidc_adaptor import auth
-from oidc_adaptor.logging_setup import JsonFormatter
+from oidc_adaptor.plumbing import auth
+from oidc_adaptor.plumbing.logging_setup import JsonFormatter
 
 from .conftest import ADMIN_KEY, EVENT, EVENT_KEY, OTHER, OTHER_KEY, bearer, counters
 

@@ -21,8 +21,8 @@ import pytest
 from flask import Flask
 
 from core.clock import ManualClock
-from oidc_adaptor.logging_setup import JsonFormatter, PlainFormatter
 from oidc_adaptor.oidc.places import COOKIE_NAME
+from oidc_adaptor.plumbing.logging_setup import JsonFormatter, PlainFormatter
 
 from .conftest import ADMIN_KEY, CLIENT_SECRET, EVENT, EVENT_KEY, OTHER_KEY, SHOP_CB, SPA_CB, bearer, build, pkce_pair
 

@@ -1,8 +1,8 @@
 """What the app does to every response, in one Flask hook.
 
-In order: CORS headers for the public API (:func:`oidc_adaptor.api.cors`), the security headers
-(:mod:`oidc_adaptor.security_headers`, which only fill in what a blueprint did not set), then
-metrics and the request log (:func:`oidc_adaptor.observability.observe`), last, so they see the
+In order: CORS headers for the public API (:func:`oidc_adaptor.plumbing.cors.cors`), the security headers
+(:mod:`oidc_adaptor.plumbing.security_headers`, which only fill in what a blueprint did not set), then
+metrics and the request log (:func:`oidc_adaptor.plumbing.observability.observe`), last, so they see the
 final status. One hook rather than one per concern: these run on every poll of every waiting
 visitor, and each registered hook costs a dispatch of its own.
 """
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from . import api, observability, security_headers
+from . import cors, observability, security_headers
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, cors_blueprint: str) -> None:
+    """Install the hook; responses of the blueprint named ``cors_blueprint`` get the public API's CORS headers."""
     server = app.extensions["waitingroom"].settings.server
     issuer_is_https = server.issuer.startswith("https://")
     cors_origins = tuple(server.cors_origins)
@@ -23,8 +24,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _finish_response(response: Response) -> Response:
         current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup for all three
-        if current.blueprint == api.blueprint.name:
-            api.cors(current, response, cors_origins)
+        if current.blueprint == cors_blueprint:
+            cors.cors(current, response, cors_origins)
         security_headers.apply(response, secure=issuer_is_https or current.is_secure)
         observability.observe(current, response)
         return response

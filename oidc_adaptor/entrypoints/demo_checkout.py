@@ -160,14 +160,14 @@ def app_from_env(environ: Mapping[str, str] | None = None) -> Flask:
     admin_key = env.get("WAITINGROOM_ADMIN_KEY", "").strip()
     secret_id = env.get("WAITINGROOM_ADMIN_KEYS_SECRET", "").strip()
     if not admin_key and secret_id:
-        from .panel.aws_proxy import admin_key_from_secret
+        from oidc_adaptor.panel.aws_proxy import admin_key_from_secret
 
         admin_key = admin_key_from_secret(secret_id, region)
     ender = None
     if admin_key:
         sign = None
         if env.get("WAITINGROOM_ADMIN_API_IAM", "").strip().lower() in ("1", "true", "yes", "on"):
-            from .panel.aws_proxy import sigv4_query_signer
+            from oidc_adaptor.panel.aws_proxy import sigv4_query_signer
 
             sign = sigv4_query_signer(region)
         ender = admin_session_ender(config.issuer, admin_key, admin_api_url=env.get("WAITINGROOM_ADMIN_API_URL"),

@@ -10,49 +10,20 @@ secret that proves a place in line; it is never logged.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Request, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from core.errors import PositionExpired
 from core.model import Counters, PositionView, Status
-
-from . import counter_cache, params, queued_entry
-from .services import services
+from oidc_adaptor.background import queued_entry
+from oidc_adaptor.plumbing import counter_cache, params
+from oidc_adaptor.plumbing.services import services
 
 blueprint = Blueprint("api", __name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-CORS_ALLOWED_HEADERS = "Content-Type, Idempotency-Key"
-CORS_MAX_AGE = "600"
-
-
-def cors(request: Request, response: Response, allowed: Sequence[str]) -> Response:
-    """Allow browsers on the configured origins (``[server] cors_origins``) to call the public API.
-
-    No origin is allowed unless configured; ``"*"`` in the list allows every origin (no
-    credentials are involved: the API uses no cookies). Called for every response of this
-    blueprint by the app's response hook.
-    """
-    origin = request.headers.get("Origin")
-    if not origin or not allowed:
-        return response
-    if "*" in allowed:
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    elif origin in allowed:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.vary.add("Origin")
-    else:
-        return response
-    response.headers["Access-Control-Expose-Headers"] = "Retry-After"
-    if request.method == "OPTIONS":
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = CORS_ALLOWED_HEADERS
-        response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
-    return response
-
-
 def _position_body(view: PositionView) -> dict[str, Any]:
     return {
         "event_id": view.event_id,

@@ -1,6 +1,6 @@
 """The admin REST API (under ``[server] admin_prefix``, default ``/admin``).
 
-Every view requires ``Authorization: Bearer <admin key>`` (:func:`oidc_adaptor.auth.require_admin`).
+Every view requires ``Authorization: Bearer <admin key>`` (:func:`oidc_adaptor.plumbing.auth.require_admin`).
 The first six endpoints keep the paths and field names of the AWS solution's authenticated API;
 the ``/events`` endpoints are the operator's view of each event. Every change is logged with the
 index of the admin key used, never the key, a token or a request id.
@@ -15,10 +15,9 @@ from flask import Blueprint, Response, g, jsonify
 
 from core.model import AdmissionPolicy, Status
 from core.room import MAX_INCREMENT, WaitingRoom
-
-from . import counter_cache, params
-from .auth import require_admin
-from .services import services
+from oidc_adaptor.plumbing import counter_cache, params
+from oidc_adaptor.plumbing.auth import require_admin
+from oidc_adaptor.plumbing.services import services
 
 blueprint = Blueprint("admin", __name__)
 log = logging.getLogger("waitingroom.admin")

@@ -10,10 +10,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from core.errors import StoreUnavailable
-
-from . import metrics
-from .errors import error_response
-from .services import services
+from oidc_adaptor.plumbing import metrics
+from oidc_adaptor.plumbing.errors import error_response
+from oidc_adaptor.plumbing.services import services
 
 blueprint = Blueprint("ops", __name__)
 DOCUMENTED_ADMIN_PREFIX = "/admin"

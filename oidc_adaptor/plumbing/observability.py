@@ -6,7 +6,7 @@ never by the raw path, so metrics keep a bounded set of labels; unmatched paths 
 of ``/queue_num`` holds the request id that proves a place in line.
 
 :class:`RequestTimer` notes when each request arrived; :func:`observe` is called by the app's
-response hook (:mod:`oidc_adaptor.response_hooks`) once the response is final.
+response hook (:mod:`oidc_adaptor.plumbing.response_hooks`) once the response is final.
 """
 
 from __future__ import annotations

@@ -19,12 +19,11 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from core.settings import Settings
-
-from .logging_setup import configure_logging
+from oidc_adaptor.plumbing.logging_setup import configure_logging
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Must be set before prometheus-client creates any metric, so this module never imports
-:mod:`oidc_adaptor.metrics` in the master: workers import it after the fork, with the variable set."""
+:mod:`oidc_adaptor.plumbing.metrics` in the master: workers import it after the fork, with the variable set."""
 
 log = logging.getLogger("waitingroom.server")
 
@@ -77,13 +76,13 @@ class WaitingRoomServer(BaseApplication):
 
     def load(self) -> Any:
         configure_logging(self.settings.server.json_logs, self.settings.server.log_level, buffered=True)
-        from .app import create_app
+        from oidc_adaptor.app import create_app
 
         return create_app(self.settings)
 
 
 def _child_exit(server: Any, worker: Any) -> None:
-    from .metrics import mark_worker_dead
+    from oidc_adaptor.plumbing.metrics import mark_worker_dead
 
     mark_worker_dead(worker.pid)
 

@@ -53,7 +53,7 @@ def sample_site_dir() -> Path:
     override = os.environ.get("WAITINGROOM_SAMPLE_SITE")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "sample_site"
+    return Path(__file__).resolve().parents[2] / "sample_site"
 
 
 @dataclass(frozen=True)
@@ -208,8 +208,8 @@ def start_demo(plan: DemoPlan, site_dir: Path | None = None) -> RunningDemo:
     """Start the three servers in background threads and return once they all listen."""
     from authorizer.config import AuthorizerConfig
     from core.settings import Settings
+    from oidc_adaptor.app import create_app
 
-    from .app import create_app
     from .demo_checkout import admin_session_ender, create_checkout_app
 
     site_dir = site_dir or sample_site_dir()

@@ -1,6 +1,6 @@
 """Parsing and validating REST input: JSON bodies and query parameters.
 
-Every helper raises :class:`oidc_adaptor.errors.BadRequest` (HTTP 400) with a message naming the
+Every helper raises :class:`oidc_adaptor.plumbing.errors.BadRequest` (HTTP 400) with a message naming the
 field, so views never see malformed input and client mistakes never become a 500.
 """
 

@@ -27,10 +27,9 @@ import logging
 from flask import Blueprint, Response, g, jsonify, request
 
 from core.model import Status
-
-from . import params
-from .auth import require_admin
-from .services import services
+from oidc_adaptor.plumbing import params
+from oidc_adaptor.plumbing.auth import require_admin
+from oidc_adaptor.plumbing.services import services
 
 blueprint = Blueprint("site_sessions", __name__)
 public_blueprint = Blueprint("session_status", __name__)
