@@ -80,6 +80,7 @@ OIDCPassClaimsAs environment
 OIDCStateTimeout 3600
 OIDCSessionInactivityTimeout 3600
 OIDCResponseMode {response_mode}
+OIDCDefaultURL http://127.0.0.1:{port}/protected/claims
 
 ScriptAlias /protected/claims "{root}/cgi/claims"
 <Location /protected>
@@ -157,3 +158,17 @@ def test_mod_auth_openidc_visitor_waits_is_admitted_and_reaches_the_page(tmp_pat
         # The session cookie of mod_auth_openidc now carries the visitor; no new place in line.
         assert visitor.get(protected, timeout=15).json()["claims"]["sub"] == claims["sub"]
         assert provider.room.counters(EVENT).last_position == 1
+
+
+def test_an_error_redirect_with_iss_starts_a_new_sign_in_with_oidc_default_url(tmp_path: Path) -> None:
+    """mod_auth_openidc 2.4.12 reads an error redirect carrying RFC 9207's ``iss`` as a
+    third-party-initiated login; with ``OIDCDefaultURL`` set (as the README says) that sends the
+    visitor back to the provider instead of an error page."""
+    port = free_port()
+    redirect = f"http://127.0.0.1:{port}/protected/redirect_uri"
+    clients = {"apache": {"event": EVENT, "secret": SECRET, "redirect_uris": [redirect]}}
+    with live_provider(tmp_path, clients) as provider, apache(port, provider.url):
+        error = requests.get(redirect, params={"error": "login_required", "state": "s", "iss": provider.url},
+                             allow_redirects=False, timeout=15)
+        assert error.status_code == 302, error.text[:500]
+        assert error.headers["Location"].startswith(f"{provider.url}/authorize?")
