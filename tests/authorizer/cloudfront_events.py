@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 SITE_HOST = "shop.example"
+CLIENT = "shop-edge"
+"""The public client registered for the gate in :func:`tests.authorizer.conftest.edge_room`."""
+CALLBACK = "/_waitingroom/callback"
 
 
 def viewer_request(uri: str = "/", querystring: str = "", cookies: dict[str, str] | None = None,

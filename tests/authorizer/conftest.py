@@ -23,7 +23,8 @@ from core.tokens import KeySet, SigningKey
 from oidc_adaptor.app import create_app
 
 from ..conftest import make_settings
-from ..support import free_port
+from ..support import ServerProcess, free_port, serve_process, server_config
+from .cloudfront_events import CALLBACK, CLIENT, SITE_HOST
 
 EVENT = "spring-sale"
 OTHER_EVENT = "summer-sale"
@@ -185,3 +186,17 @@ def session_status(waiting_room: RunningRoom, servers: list[Any]) -> Served:
         return [body]
 
     return serve(endpoint, servers)
+
+
+@pytest.fixture(scope="module")
+def edge_room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real ``waitingroom serve`` with two manual events and the CloudFront gate's public client
+    (no secret: PKCE), whose redirect URI is ``https://shop.example/_waitingroom/callback``."""
+    config = server_config(
+        tmp_path_factory.mktemp("edge-room"),
+        events={EVENT: {"name": "Spring sale", "queue_position_expiry": 0},
+                OTHER_EVENT: {"name": "Summer sale", "queue_position_expiry": 0}},
+        clients={CLIENT: {"event": EVENT, "redirect_uris": [f"https://{SITE_HOST}{CALLBACK}"]}},
+    )
+    with serve_process(config, workers=1) as server:
+        yield server

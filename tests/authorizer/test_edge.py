@@ -1,6 +1,6 @@
 """The CloudFront gate driven with viewer-request events against a real ``waitingroom serve``.
 
-The visitor's side of the waiting room (the ``/authorize`` page, its cookie) is a ``requests``
+The visitor's side of the waiting edge_room (the ``/authorize`` page, its cookie) is a ``requests``
 session; the edge side is :class:`authorizer.edge.EdgeGate` answering CloudFront event documents.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,48 +17,40 @@ import requests
 
 from authorizer.edge import EdgeGate
 from authorizer.edge_config import EdgeConfig
-from tests.support import ADMIN_KEY, ServerProcess, serve_process, server_config
+from tests.support import ADMIN_KEY, ServerProcess
 
-from .cloudfront_events import SITE_HOST, cookie_value, location, set_cookies, viewer_request
+from .cloudfront_events import (
+    CALLBACK,
+    CLIENT,
+    SITE_HOST,
+    cookie_value,
+    location,
+    set_cookies,
+    viewer_request,
+)
+from .conftest import EVENT, OTHER_EVENT
 from .forge import b64, parts
 
-EVENT = "spring-sale"
-OTHER_EVENT = "summer-sale"
-CLIENT = "shop-edge"
-CALLBACK = "/_waitingroom/callback"
 COOKIE = "waitingroom_token"
 LOGIN_COOKIE = COOKIE + "_login"
 SECRET = "s" * 43
 
 
-@pytest.fixture(scope="module")
-def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """``waitingroom serve`` with two manual events and the gate's public client (no secret)."""
-    config = server_config(
-        tmp_path_factory.mktemp("edge-room"),
-        events={EVENT: {"name": "Spring sale", "queue_position_expiry": 0},
-                OTHER_EVENT: {"name": "Summer sale", "queue_position_expiry": 0}},
-        clients={CLIENT: {"event": EVENT, "redirect_uris": [f"https://{SITE_HOST}{CALLBACK}"]}},
-    )
-    with serve_process(config, workers=1) as server:
-        yield server
-
-
-def gate_for(room: ServerProcess, **changes: Any) -> EdgeGate:
-    values: dict[str, Any] = {"issuer": room.base_url, "client_id": CLIENT, "event_id": EVENT,
+def gate_for(edge_room: ServerProcess, **changes: Any) -> EdgeGate:
+    values: dict[str, Any] = {"issuer": edge_room.base_url, "client_id": CLIENT, "event_id": EVENT,
                               "unprotected_paths": ("/assets", "/healthz"), "state_secret": SECRET}
     clock = changes.pop("clock", time.time)
     return EdgeGate(EdgeConfig(**{**values, **changes}), clock=clock)
 
 
-def admit(room: ServerProcess, event_id: str = EVENT) -> None:
-    response = requests.post(f"{room.base_url}/admin/increment_serving_counter", timeout=10,
+def admit(edge_room: ServerProcess, event_id: str = EVENT) -> None:
+    response = requests.post(f"{edge_room.base_url}/admin/increment_serving_counter", timeout=10,
                              json={"event_id": event_id, "increment_by": 1},
                              headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     assert response.status_code == 200, response.text
 
 
-def sign_in(room: ServerProcess, gate: EdgeGate, uri: str = "/tickets", query: str = "day=2",
+def sign_in(edge_room: ServerProcess, gate: EdgeGate, uri: str = "/tickets", query: str = "day=2",
             come_back: bool = True) -> dict[str, Any]:
     """A visitor's whole journey: redirected, waits, is admitted, comes back (unless ``come_back`` is
     false). Returns what the test needs to look at or replay."""
@@ -70,7 +61,7 @@ def sign_in(room: ServerProcess, gate: EdgeGate, uri: str = "/tickets", query: s
     visitor = requests.Session()
     waiting = visitor.get(authorize_url, allow_redirects=False, timeout=10)
     assert waiting.status_code == 200 and "wr-check" in waiting.text  # the waiting page, not a redirect
-    admit(room)
+    admit(edge_room)
     admitted = visitor.get(authorize_url, allow_redirects=False, timeout=10)
     assert admitted.status_code == 302, admitted.text
     back = urllib.parse.urlsplit(admitted.headers["Location"])
@@ -80,12 +71,12 @@ def sign_in(room: ServerProcess, gate: EdgeGate, uri: str = "/tickets", query: s
             "callback": callback}
 
 
-def test_a_visitor_waits_is_admitted_and_passes(room: ServerProcess) -> None:
-    gate = gate_for(room)
-    journey = sign_in(room, gate)
+def test_a_visitor_waits_is_admitted_and_passes(edge_room: ServerProcess) -> None:
+    gate = gate_for(edge_room)
+    journey = sign_in(edge_room, gate)
 
     params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(journey["authorize_url"]).query))
-    assert journey["authorize_url"].startswith(room.base_url + "/authorize?")
+    assert journey["authorize_url"].startswith(edge_room.base_url + "/authorize?")
     assert params["response_type"] == "code" and params["client_id"] == CLIENT
     assert params["redirect_uri"] == f"https://{SITE_HOST}{CALLBACK}"
     assert params["code_challenge_method"] == "S256" and len(params["code_challenge"]) == 43
@@ -114,19 +105,19 @@ def test_a_visitor_waits_is_admitted_and_passes(room: ServerProcess) -> None:
     assert forwarded["headers"]["cookie"] == [{"key": "Cookie", "value": "theme=dark"}]
     assert forwarded["headers"]["host"] == [{"key": "Host", "value": SITE_HOST}]
     # A gate started later (another container) knows the key from the JWKS it fetches.
-    assert "status" not in gate_for(room).handle_event(viewer_request("/", "", {COOKIE: token}))
+    assert "status" not in gate_for(edge_room).handle_event(viewer_request("/", "", {COOKIE: token}))
 
 
-def test_unprotected_paths_pass_without_a_token(room: ServerProcess) -> None:
-    gate = gate_for(room)
+def test_unprotected_paths_pass_without_a_token(edge_room: ServerProcess) -> None:
+    gate = gate_for(edge_room)
     for uri in ("/assets/app.css", "/healthz"):
         assert gate.handle_event(viewer_request(uri))["uri"] == uri
     assert gate.handle_event(viewer_request("/assetsx"))["status"] == "302"
 
 
-def test_a_replayed_callback_and_a_forged_state_get_the_error_page(room: ServerProcess) -> None:
-    gate = gate_for(room)
-    journey = sign_in(room, gate)
+def test_a_replayed_callback_and_a_forged_state_get_the_error_page(edge_room: ServerProcess) -> None:
+    gate = gate_for(edge_room)
+    journey = sign_in(edge_room, gate)
     assert journey["callback"]["status"] == "302"
 
     # Replayed with the sign-in cookie an attacker copied: the code is single-use.
@@ -137,14 +128,14 @@ def test_a_replayed_callback_and_a_forged_state_get_the_error_page(room: ServerP
 
     # A fresh, unused code arrives with a state this browser's sign-in does not hold, or from
     # another issuer (RFC 9207), or with a sign-in cookie not signed with the gate's key.
-    pending = sign_in(room, gate, "/checkout", "", come_back=False)
+    pending = sign_in(edge_room, gate, "/checkout", "", come_back=False)
     login = {LOGIN_COOKIE: pending["login"]}
     query = dict(urllib.parse.parse_qsl(pending["query"]))
     forged_state = urllib.parse.urlencode({**query, "state": "forged-" + query["state"]})
     assert_error_page(gate.handle_event(viewer_request(CALLBACK, forged_state, login)))
     wrong_iss = urllib.parse.urlencode({**query, "iss": "https://evil.example"})
     assert_error_page(gate.handle_event(viewer_request(CALLBACK, wrong_iss, login)))
-    other_key = gate_for(room, state_secret="o" * 43)
+    other_key = gate_for(edge_room, state_secret="o" * 43)
     assert_error_page(other_key.handle_event(viewer_request(CALLBACK, pending["query"], login)))
     # None of those spent the code: the genuine callback still completes.
     genuine = gate.handle_event(viewer_request(CALLBACK, pending["query"], login))
@@ -160,18 +151,18 @@ def assert_error_page(answer: dict[str, Any]) -> None:
     assert answer["headers"]["content-type"][0]["value"].startswith("text/html")
 
 
-def rest_token(room: ServerProcess, event_id: str) -> str:
-    entered = requests.post(f"{room.base_url}/assign_queue_num", json={"event_id": event_id}, timeout=10).json()
-    admit(room, event_id)
-    issued = requests.post(f"{room.base_url}/generate_token", timeout=10,
+def rest_token(edge_room: ServerProcess, event_id: str) -> str:
+    entered = requests.post(f"{edge_room.base_url}/assign_queue_num", json={"event_id": event_id}, timeout=10).json()
+    admit(edge_room, event_id)
+    issued = requests.post(f"{edge_room.base_url}/generate_token", timeout=10,
                            json={"event_id": event_id, "request_id": entered["request_id"]})
     assert issued.status_code == 200, issued.text
     return str(issued.json()["access_token"])
 
 
-def test_bad_tokens_are_sent_to_the_waiting_room_never_through(room: ServerProcess) -> None:
-    gate = gate_for(room)
-    good = rest_token(room, EVENT)
+def test_bad_tokens_are_sent_to_the_waiting_room_never_through(edge_room: ServerProcess) -> None:
+    gate = gate_for(edge_room)
+    good = rest_token(edge_room, EVENT)
     assert "status" not in gate.handle_event(viewer_request("/", "", {COOKIE: good}))
 
     header, claims, signature = parts(good)
@@ -179,28 +170,28 @@ def test_bad_tokens_are_sent_to_the_waiting_room_never_through(room: ServerProce
     tampered = f"{encoded[0]}.{b64(json.dumps({**claims, 'queue_position': 1}).encode())}.{signature}"
     alg_none = f"{b64(json.dumps({**header, 'alg': 'none'}).encode())}.{encoded[1]}."
     unknown_kid = f"{b64(json.dumps({**header, 'kid': 'made-up'}).encode())}.{encoded[1]}.{signature}"
-    other_event = rest_token(room, OTHER_EVENT)
-    late = gate_for(room, clock=lambda: time.time() + 10 * 3600)  # the token expired hours ago
+    other_event = rest_token(edge_room, OTHER_EVENT)
+    late = gate_for(edge_room, clock=lambda: time.time() + 10 * 3600)  # the token expired hours ago
 
     fetches_before = gate.jwks.fetches
     for bad in (tampered, alg_none, unknown_kid, other_event, good + "x", "garbage", ""):
         answer = gate.handle_event(viewer_request("/", "", {COOKIE: bad}))
-        assert answer["status"] == "302" and location(answer).startswith(room.base_url + "/authorize?"), bad
+        assert answer["status"] == "302" and location(answer).startswith(edge_room.base_url + "/authorize?"), bad
     assert gate.jwks.fetches - fetches_before <= 1  # made-up kids fetch the JWKS at most once per interval
     assert late.handle_event(viewer_request("/", "", {COOKIE: good}))["status"] == "302"
 
 
-def test_an_id_token_in_the_cookie_does_not_pass(room: ServerProcess) -> None:
-    gate = gate_for(room)
-    entered = requests.post(f"{room.base_url}/assign_queue_num", json={"event_id": EVENT}, timeout=10).json()
-    admit(room)
-    issued = requests.post(f"{room.base_url}/generate_token", timeout=10,
+def test_an_id_token_in_the_cookie_does_not_pass(edge_room: ServerProcess) -> None:
+    gate = gate_for(edge_room)
+    entered = requests.post(f"{edge_room.base_url}/assign_queue_num", json={"event_id": EVENT}, timeout=10).json()
+    admit(edge_room)
+    issued = requests.post(f"{edge_room.base_url}/generate_token", timeout=10,
                            json={"event_id": EVENT, "request_id": entered["request_id"]}).json()
     assert gate.handle_event(viewer_request("/", "", {COOKIE: issued["id_token"]}))["status"] == "302"
 
 
-def test_a_second_request_during_sign_in_keeps_the_same_state(room: ServerProcess) -> None:
-    gate = gate_for(room)
+def test_a_second_request_during_sign_in_keeps_the_same_state(edge_room: ServerProcess) -> None:
+    gate = gate_for(edge_room)
     first = gate.handle_event(viewer_request("/a"))
     login = cookie_value(set_cookies(first)[LOGIN_COOKIE])
     second = gate.handle_event(viewer_request("/b", "", {LOGIN_COOKIE: login}))
@@ -209,7 +200,7 @@ def test_a_second_request_during_sign_in_keeps_the_same_state(room: ServerProces
 
 
 @pytest.mark.parametrize("path", ["//evil.example/x", "/\\evil.example", "https://evil.example/"])
-def test_the_return_path_never_leaves_the_site(room: ServerProcess, path: str) -> None:
+def test_the_return_path_never_leaves_the_site(path: str) -> None:
     from authorizer.edge_login import safe_return_path
 
     assert safe_return_path(path) == "/"
