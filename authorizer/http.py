@@ -4,9 +4,7 @@ PyJWT and cryptography, and the Lambda@Edge bundle nothing at all."""
 
 from __future__ import annotations
 
-import urllib.error
 import urllib.parse
-import urllib.request
 
 
 class FetchError(Exception):
@@ -34,6 +32,11 @@ def http_post_form(url: str, form: dict[str, str], timeout: float, max_bytes: in
 
 
 def _send(url: str, data: bytes | None, timeout: float, max_bytes: int) -> tuple[int, bytes]:
+    # Imported on the first call, not at import: urllib.request pulls in http.client and email,
+    # a sixth of the CloudFront gate's cold start, while most requests never call out.
+    import urllib.error
+    import urllib.request
+
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
         raise FetchError(f"refusing to fetch a {scheme or 'relative'} URL: only http and https are allowed")
