@@ -23,7 +23,7 @@ from core.tokens import KeySet, SigningKey
 from oidc_adaptor.app import create_app
 
 from ..conftest import make_settings
-from ..support import ServerProcess, free_port, serve_process, server_config
+from ..support import ADMIN_KEY, ServerProcess, free_port, serve_process, server_config
 from .cloudfront_events import CALLBACK, CLIENT, SITE_HOST
 
 EVENT = "spring-sale"
@@ -200,3 +200,25 @@ def edge_room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
     )
     with serve_process(config, workers=1) as server:
         yield server
+
+
+def admit_over_http(server: ServerProcess, event_id: str = EVENT) -> None:
+    """Move the event's serving counter by one, as an operator does: one admin API call."""
+    import requests
+
+    response = requests.post(f"{server.base_url}/admin/increment_serving_counter", timeout=10,
+                             json={"event_id": event_id, "increment_by": 1},
+                             headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert response.status_code == 200, response.text
+
+
+def tokens_over_http(server: ServerProcess, event_id: str = EVENT) -> dict[str, Any]:
+    """A new visitor enters, is admitted and takes tokens through the public REST API."""
+    import requests
+
+    entered = requests.post(f"{server.base_url}/assign_queue_num", json={"event_id": event_id}, timeout=10).json()
+    admit_over_http(server, event_id)
+    issued = requests.post(f"{server.base_url}/generate_token", timeout=10,
+                           json={"event_id": event_id, "request_id": entered["request_id"]})
+    assert issued.status_code == 200, issued.text
+    return dict(issued.json())

@@ -17,7 +17,7 @@ import requests
 
 from authorizer.edge import EdgeGate
 from authorizer.edge_config import EdgeConfig
-from tests.support import ADMIN_KEY, ServerProcess
+from tests.support import ServerProcess
 
 from .cloudfront_events import (
     CALLBACK,
@@ -28,7 +28,7 @@ from .cloudfront_events import (
     set_cookies,
     viewer_request,
 )
-from .conftest import EVENT, OTHER_EVENT
+from .conftest import EVENT, OTHER_EVENT, admit_over_http, tokens_over_http
 from .forge import b64, parts
 
 COOKIE = "waitingroom_token"
@@ -43,13 +43,6 @@ def gate_for(edge_room: ServerProcess, **changes: Any) -> EdgeGate:
     return EdgeGate(EdgeConfig(**{**values, **changes}), clock=clock)
 
 
-def admit(edge_room: ServerProcess, event_id: str = EVENT) -> None:
-    response = requests.post(f"{edge_room.base_url}/admin/increment_serving_counter", timeout=10,
-                             json={"event_id": event_id, "increment_by": 1},
-                             headers={"Authorization": f"Bearer {ADMIN_KEY}"})
-    assert response.status_code == 200, response.text
-
-
 def sign_in(edge_room: ServerProcess, gate: EdgeGate, uri: str = "/tickets", query: str = "day=2",
             come_back: bool = True) -> dict[str, Any]:
     """A visitor's whole journey: redirected, waits, is admitted, comes back (unless ``come_back`` is
@@ -61,7 +54,7 @@ def sign_in(edge_room: ServerProcess, gate: EdgeGate, uri: str = "/tickets", que
     visitor = requests.Session()
     waiting = visitor.get(authorize_url, allow_redirects=False, timeout=10)
     assert waiting.status_code == 200 and "wr-check" in waiting.text  # the waiting page, not a redirect
-    admit(edge_room)
+    admit_over_http(edge_room)
     admitted = visitor.get(authorize_url, allow_redirects=False, timeout=10)
     assert admitted.status_code == 302, admitted.text
     back = urllib.parse.urlsplit(admitted.headers["Location"])
@@ -151,18 +144,9 @@ def assert_error_page(answer: dict[str, Any]) -> None:
     assert answer["headers"]["content-type"][0]["value"].startswith("text/html")
 
 
-def rest_token(edge_room: ServerProcess, event_id: str) -> str:
-    entered = requests.post(f"{edge_room.base_url}/assign_queue_num", json={"event_id": event_id}, timeout=10).json()
-    admit(edge_room, event_id)
-    issued = requests.post(f"{edge_room.base_url}/generate_token", timeout=10,
-                           json={"event_id": event_id, "request_id": entered["request_id"]})
-    assert issued.status_code == 200, issued.text
-    return str(issued.json()["access_token"])
-
-
 def test_bad_tokens_are_sent_to_the_waiting_room_never_through(edge_room: ServerProcess) -> None:
     gate = gate_for(edge_room)
-    good = rest_token(edge_room, EVENT)
+    good = tokens_over_http(edge_room, EVENT)["access_token"]
     assert "status" not in gate.handle_event(viewer_request("/", "", {COOKIE: good}))
 
     header, claims, signature = parts(good)
@@ -170,7 +154,7 @@ def test_bad_tokens_are_sent_to_the_waiting_room_never_through(edge_room: Server
     tampered = f"{encoded[0]}.{b64(json.dumps({**claims, 'queue_position': 1}).encode())}.{signature}"
     alg_none = f"{b64(json.dumps({**header, 'alg': 'none'}).encode())}.{encoded[1]}."
     unknown_kid = f"{b64(json.dumps({**header, 'kid': 'made-up'}).encode())}.{encoded[1]}.{signature}"
-    other_event = rest_token(edge_room, OTHER_EVENT)
+    other_event = tokens_over_http(edge_room, OTHER_EVENT)["access_token"]
     late = gate_for(edge_room, clock=lambda: time.time() + 10 * 3600)  # the token expired hours ago
 
     fetches_before = gate.jwks.fetches
@@ -183,11 +167,8 @@ def test_bad_tokens_are_sent_to_the_waiting_room_never_through(edge_room: Server
 
 def test_an_id_token_in_the_cookie_does_not_pass(edge_room: ServerProcess) -> None:
     gate = gate_for(edge_room)
-    entered = requests.post(f"{edge_room.base_url}/assign_queue_num", json={"event_id": EVENT}, timeout=10).json()
-    admit(edge_room)
-    issued = requests.post(f"{edge_room.base_url}/generate_token", timeout=10,
-                           json={"event_id": EVENT, "request_id": entered["request_id"]}).json()
-    assert gate.handle_event(viewer_request("/", "", {COOKIE: issued["id_token"]}))["status"] == "302"
+    id_token = tokens_over_http(edge_room)["id_token"]
+    assert gate.handle_event(viewer_request("/", "", {COOKIE: id_token}))["status"] == "302"
 
 
 def test_a_second_request_during_sign_in_keeps_the_same_state(edge_room: ServerProcess) -> None:

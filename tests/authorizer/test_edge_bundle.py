@@ -13,14 +13,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from authorizer.edge_bundle import MAX_ZIP_BYTES, ZIP_NAME
 from core.tokens import KeySet, SigningKey
-from tests.support import ADMIN_KEY, ServerProcess
+from tests.support import ServerProcess
 
 from .cloudfront_events import CALLBACK, CLIENT, SITE_HOST, location, viewer_request
-from .conftest import EVENT
+from .conftest import EVENT, tokens_over_http
 
 ROOT = Path(__file__).resolve().parents[2]
 COOKIE = "site_pass"
@@ -61,16 +59,6 @@ def run_bare(bundle_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
     return dict(json.loads(proc.stdout))
 
 
-def access_token(room: ServerProcess) -> str:
-    entered = requests.post(f"{room.base_url}/assign_queue_num", json={"event_id": EVENT}, timeout=10).json()
-    requests.post(f"{room.base_url}/admin/increment_serving_counter", json={"event_id": EVENT, "increment_by": 1},
-                  headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10).raise_for_status()
-    issued = requests.post(f"{room.base_url}/generate_token", timeout=10,
-                           json={"event_id": EVENT, "request_id": entered["request_id"]})
-    assert issued.status_code == 200, issued.text
-    return str(issued.json()["access_token"])
-
-
 def test_the_bundle_is_small_and_runs_on_a_bare_python(edge_room: ServerProcess, tmp_path: Path) -> None:
     config = write_config(tmp_path / "edge.toml", edge_room.base_url)
     built = bundle(config, tmp_path / "out")
@@ -90,7 +78,7 @@ def test_the_bundle_is_small_and_runs_on_a_bare_python(edge_room: ServerProcess,
     assert bundled["issuer"] == edge_room.base_url and len(bundled["state_secret"]) >= 32
     assert [k["kty"] for k in bundled["keys"]["keys"]] == ["RSA"]
 
-    token = access_token(edge_room)
+    token = tokens_over_http(edge_room)["access_token"]
     host = {"host": SITE_HOST}
     result = run_bare(unpacked, [viewer_request("/shop", "", **host), viewer_request("/shop", "", {COOKIE: token}),
                                  viewer_request("/healthz"), viewer_request("/shop", "", {COOKIE: token + "x"})])
@@ -110,7 +98,8 @@ def test_a_bundle_without_keys_fetches_them_on_the_first_token(edge_room: Server
     assert built.returncode == 0 and "0 public key(s)" in built.stdout, built.stderr
     unpacked = tmp_path / "unzipped"
     zipfile.ZipFile(tmp_path / "out" / ZIP_NAME).extractall(unpacked)
-    [answer] = run_bare(unpacked, [viewer_request("/", "", {COOKIE: access_token(edge_room)})])["answers"]
+    token = tokens_over_http(edge_room)["access_token"]
+    [answer] = run_bare(unpacked, [viewer_request("/", "", {COOKIE: token})])["answers"]
     assert "status" not in answer and answer["uri"] == "/"
 
 
