@@ -1,6 +1,7 @@
 """Cold start of the CloudFront gate: its bundle in a fresh bare Python, as a new Lambda@Edge container.
 
-Each run is a new ``python -I -S`` process on the unzipped bundle that imports
+Each run is a new ``python -I -S -B`` process on the unzipped bundle (``-B``: no bytecode
+cached between runs, as Lambda's read-only ``/var/task`` allows none) that imports
 ``authorizer.edge``, answers a request without a cookie (reading the bundled configuration and
 building the gate: a redirect), then one with a valid token (the first RS256 check, keys from the
 bundle, no network). The reference, in the same session, is the bare interpreter starting and
@@ -84,7 +85,8 @@ def measure(workdir: Path, runs: int = 15) -> dict[str, Any]:
     inside: list[dict[str, Any]] = []
     for _ in range(runs):  # interleaved, so both sides see the same machine load
         reference.append(_wall([sys.executable, "-I", "-S", "-c", "pass"])[0])
-        wall, out = _wall([sys.executable, "-I", "-S", "-c", RUNNER, str(unpacked)], events)
+        # -B: nothing cached between runs, as in /var/task, which is read-only
+        wall, out = _wall([sys.executable, "-I", "-S", "-B", "-c", RUNNER, str(unpacked)], events)
         project.append(wall)
         inside.append(json.loads(out))
     median = {key: round(statistics.median(r[key] for r in inside), 2)

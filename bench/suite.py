@@ -456,7 +456,7 @@ def bench_edge(bench: Bench) -> list[dict[str, Any]]:
         "pass": m["statuses_ok"] and m["max_rss_mib"] < 128 and m["zip_bytes"] < 1024 * 1024
                 and m["project_cold_start_ms"] < 5000,
         "metrics": m,
-        "notes": "each run is a new python -I -S process on the unzipped bundle: import, a redirect (reads the "
+        "notes": "each run is a new python -I -S -B process on the unzipped bundle: import, a redirect (reads the "
                  "bundled configuration), then a token checked against the bundled keys; the reference is "
                  "python -I -S -c pass, interleaved with the project runs",
     }]
