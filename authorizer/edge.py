@@ -89,15 +89,20 @@ class EdgeGate:
         if any(uri == p or uri.startswith(p.rstrip("/") + "/") for p in self.config.unprotected_paths):
             return request
         cookies = header_values(request, "cookie")
-        token = from_cookies(cookies, self.config.cookie_name)
-        if token is not None:
-            try:
-                self.access_tokens.verify(token)
-            except TokenError as exc:
-                log.info("token refused (%s): %s", exc.reason, uri)
-            else:
-                return self._forward(request, cookies)
+        if self._valid_token(cookies):
+            return self._forward(request, cookies)
         return self.sign_in(request, cookies)
+
+    def _valid_token(self, cookies: list[str]) -> bool:
+        token = from_cookies(cookies, self.config.cookie_name)
+        if token is None:
+            return False
+        try:
+            self.access_tokens.verify(token)
+        except TokenError as exc:
+            log.info("token refused: %s", exc.reason)
+            return False
+        return True
 
     # -- no valid token: off to the waiting room ---------------------------------------------
 
@@ -137,9 +142,11 @@ class EdgeGate:
 
     def callback(self, request: CloudFrontRequest) -> CloudFrontResponse:
         now = self.clock()
-        login = Login.unseal(from_cookies(header_values(request, "cookie"), self.login_cookie),
-                             self.config.state_secret, now)
+        cookies = header_values(request, "cookie")
+        login = Login.unseal(from_cookies(cookies, self.login_cookie), self.config.state_secret, now)
         clear = self._cookie(self.login_cookie, "", 0)
+        if login is None and self._valid_token(cookies):
+            return response(302, location="/")  # signed in already (the back button): nothing to redo
         try:
             if login is None:
                 raise SignInFailed("This sign-in has expired or was already completed.")

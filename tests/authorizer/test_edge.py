@@ -118,6 +118,10 @@ def test_a_replayed_callback_and_a_forged_state_get_the_error_page(edge_room: Se
     assert_error_page(replay)
     # Replayed by the browser itself, whose sign-in cookie was cleared.
     assert_error_page(gate.handle_event(viewer_request(CALLBACK, journey["query"])))
+    # ... unless it holds a valid token (the back button after signing in): it is sent home.
+    token = cookie_value(set_cookies(journey["callback"])[COOKIE])
+    home = gate.handle_event(viewer_request(CALLBACK, journey["query"], {COOKIE: token}))
+    assert home["status"] == "302" and location(home) == "/" and "set-cookie" not in home["headers"]
 
     # A fresh, unused code arrives with a state this browser's sign-in does not hold, or from
     # another issuer (RFC 9207), or with a sign-in cookie not signed with the gate's key.
