@@ -246,7 +246,7 @@ def test_a_repeated_token_parameter_is_invalid_request(flow: Flow) -> None:
 def test_two_client_authentication_methods_are_invalid_request(app: Flask) -> None:
     flow = Flow(app)
     code = admitted_code(flow)
-    both = flow.redeem(code, auth=None, client_secret=SECRET, client_id="shop")
+    both = flow.redeem(code, client_secret=SECRET, client_id="shop")  # Basic and client_secret_post
     assert both.status_code == 400 and both.get_json()["error"] == "invalid_request"
     other_id = flow.redeem(code, client_id="spa")  # Basic as shop, body naming a public client
     assert other_id.status_code == 400 and other_id.get_json()["error"] == "invalid_request"
