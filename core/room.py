@@ -48,6 +48,8 @@ class IssuedTokens:
     token_type: str
     expires_in: int
     ticket: Ticket
+    access_claims: Mapping[str, Any] | None = None
+    """The claims signed into ``access_token`` (OpenID Connect issues), for a verifier to remember."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -241,9 +243,8 @@ class WaitingRoom:
         access_extra: dict[str, Any] = {"client_id": client_id}
         if scope:
             access_extra["scope"] = scope
-        access = self.signer.sign(
-            session_claims(**common, audience=event_id, token_use="access", extra=access_extra)
-        )
+        access_claims = session_claims(**common, audience=event_id, token_use="access", extra=access_extra)
+        access = self.signer.sign(access_claims)
         auth_time = int(ticket.admitted_at if ticket.admitted_at is not None else session.issued_at)
         id_extra: dict[str, Any] = {"azp": client_id, "auth_time": auth_time, "at_hash": at_hash(access)}
         if nonce:
@@ -252,7 +253,7 @@ class WaitingRoom:
         id_token = self.signer.sign(
             session_claims(**common, audience=client_id, token_use="id", extra=id_extra)
         )
-        return IssuedTokens(access, id_token, "Bearer", expires_at - issued_at, ticket)
+        return IssuedTokens(access, id_token, "Bearer", expires_at - issued_at, ticket, access_claims)
 
     def revoke_grant(self, event_id: str, grant: str, ttl: float) -> None:
         """Refuse every later token issue made under ``grant`` for ``ttl`` seconds (a replayed

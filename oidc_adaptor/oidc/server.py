@@ -25,7 +25,7 @@ from flask import request as flask_request
 
 from core import errors
 from core.model import Status
-from core.tokens import KeySet, TokenVerifier
+from core.tokens import KeySet, RememberingVerifier, TokenVerifier
 
 from .clients import Client, ClientRegistry
 from .codes import GRANT_MEMORY, CodeStore, new_code
@@ -189,6 +189,8 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("The authorization code was already used; its tokens are revoked.") from None
         except (errors.NotAdmitted, errors.PositionExpired, errors.SessionEnded, errors.UnknownRequest) as exc:
             raise InvalidGrantError(f"The place in line can no longer receive tokens ({exc.code}).") from None
+        if issued.access_claims is not None:  # its /userinfo call, if it reaches this worker, skips the check
+            self.oidc.access_token_verifier().remember_signed(issued.access_token, issued.access_claims)
         token: dict[str, Any] = {
             "access_token": issued.access_token,
             "token_type": "Bearer",
@@ -246,7 +248,7 @@ class OidcProvider:
         self.codes = CodeStore(services.store, now)
         self.places = Places(services.store, now)
         self.server = WaitingRoomAuthorizationServer(self)
-        self._verifier: tuple[KeySet, float, TokenVerifier] | None = None
+        self._verifier: tuple[KeySet, float, RememberingVerifier] | None = None
 
     def room(self) -> Any:
         return self.services.room
@@ -277,9 +279,14 @@ class OidcProvider:
                 log.info("session already ended when its code was replayed: %s", exc.code)
         log.warning("authorization code replayed; session revoked", extra={"event_id": grant.event_id})
 
-    def access_token_verifier(self) -> TokenVerifier:
+    def access_token_verifier(self) -> RememberingVerifier:
         """A verifier of access tokens against the keys published now. Rebuilt when the key set
-        changes (rotation) or a published key reaches its retirement, not on every request."""
+        changes (rotation) or a published key reaches its retirement, not on every request.
+
+        It checks a token's signature once per exact token string and knows the tokens this
+        worker signed (the token endpoint tells it), so a relying party calling /userinfo again
+        and again with one token pays for the RSA and JWT parsing once; the claim rules (expiry
+        included) run on every call, and the session is read from the store on every call."""
         keyset = self.services.keys()
         now = self.services.clock.now()
         cached = self._verifier
@@ -288,8 +295,8 @@ class OidcProvider:
         published = keyset.published(now)
         until = min((k.retire_at for k in published if k.retire_at is not None), default=math.inf)
         jwks = {k.kid: k.public_jwk for k in published}
-        verifier = TokenVerifier(jwks.get, issuer=self.services.settings.server.issuer, audience=None,
-                                 required_use="access")
+        verifier = RememberingVerifier(TokenVerifier(jwks.get, issuer=self.services.settings.server.issuer,
+                                                     audience=None, required_use="access"))
         self._verifier = (keyset, until, verifier)
         return verifier
 
