@@ -149,13 +149,20 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidRequestError("Invalid 'code_verifier'.")
         if verifier is None and client.is_public:
             raise InvalidRequestError("A public client must send its PKCE 'code_verifier'.")
-        redemption = self.oidc.codes.redeem(code, client.client_id, verifier)
+        redirect_uri = self.request.payload.redirect_uri
+        try:
+            redemption = self.oidc.codes.redeem(self.oidc.room(), client.event_id, code, client.client_id, verifier,
+                                                redirect_uri, client.token_lifetime)
+        except errors.WaitingRoomError as exc:
+            raise _refused_grant(exc) from None
         if redemption.replayed is not None:
             self.oidc.revoke_grant(redemption.replayed)
             raise InvalidGrantError("The authorization code was already used; its tokens are revoked.")
-        if redemption.code is None and verifier and self.oidc.codes.issued_without_challenge(code, client.client_id):
+        if redemption.code is None and verifier and \
+                self.oidc.codes.issued_without_challenge(code, client.client_id, redirect_uri):
             # RFC 9700 section 4.8: a verifier for a code issued without a challenge is refused.
             raise InvalidRequestError("The authorization request had no 'code_challenge'.")
+        self.request.opened_session = redemption.opened
         return redemption.code
 
     def delete_authorization_code(self, authorization_code: Any) -> None:
@@ -173,8 +180,8 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         if client.email_claim:
             id_claims.update(email_claims(code.event_id, user_sub(code.request_id)))
         try:
-            # Issued under the code's grant: a replay that revoked it before this step makes the
-            # step refuse; one after it finds the session this step opened and revokes that.
+            # The session was opened with the code's redemption, in one store step (a replay
+            # after it finds that session and revokes it); this signs its tokens.
             issued = self.oidc.room().issue_oidc_tokens(
                 code.event_id,
                 code.request_id,
@@ -184,11 +191,10 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 scope=code.scope,
                 id_claims=id_claims,
                 grant=code.key,
+                opened=getattr(self.request, "opened_session", None),
             )
-        except errors.GrantRevoked:
-            raise InvalidGrantError("The authorization code was already used; its tokens are revoked.") from None
-        except (errors.NotAdmitted, errors.PositionExpired, errors.SessionEnded, errors.UnknownRequest) as exc:
-            raise InvalidGrantError(f"The place in line can no longer receive tokens ({exc.code}).") from None
+        except errors.WaitingRoomError as exc:
+            raise _refused_grant(exc) from None
         if issued.access_claims is not None:  # its /userinfo call, if it reaches this worker, skips the check
             self.oidc.access_token_verifier().remember_signed(issued.access_token, issued.access_claims)
         token: dict[str, Any] = {
@@ -201,6 +207,15 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         if code.scope:
             token["scope"] = code.scope
         return token
+
+
+def _refused_grant(exc: Exception) -> Exception:
+    """The token endpoint's answer to a code whose place can have no tokens (the code is used)."""
+    if isinstance(exc, errors.GrantRevoked):
+        return InvalidGrantError("The authorization code was already used; its tokens are revoked.")
+    if isinstance(exc, (errors.NotAdmitted, errors.PositionExpired, errors.SessionEnded, errors.UnknownRequest)):
+        return InvalidGrantError(f"The place in line can no longer receive tokens ({exc.code}).")
+    return exc  # StoreUnavailable and the like: their own answers (503)
 
 
 def user_sub(request_id: str) -> str:
