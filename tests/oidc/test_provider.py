@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import logging
 import re
 import threading
 from pathlib import Path
@@ -394,6 +395,23 @@ def test_userinfo_get_post_header_body_and_alias(flow: Flow) -> None:
     assert client.get("/userinfo").status_code == 401
     bad = client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['id_token']}"})
     assert bad.status_code == 401 and "WWW-Authenticate" in bad.headers
+
+
+def test_userinfo_successes_log_at_debug_sign_ins_and_refusals_at_info(
+        flow: Flow, caplog: pytest.LogCaptureFixture) -> None:
+    """A relying party reads /userinfo for every sign-in and again to refresh: its successes are
+    high-volume lines (DEBUG); the sign-in, the token and every refusal stay INFO."""
+    caplog.set_level(logging.DEBUG, logger="waitingroom.request")
+    access = flow.redeem(admitted_code(flow)).get_json()["access_token"]
+    client = flow.app.test_client()
+    client.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
+    client.get("/userInfo", headers={"Authorization": f"Bearer {access}"})
+    client.get("/userinfo")
+    levels = [(r.route, r.status, r.levelname) for r in caplog.records  # type: ignore[attr-defined]
+              if r.name == "waitingroom.request"]
+    assert ("/userinfo", 200, "DEBUG") in levels and ("/userInfo", 200, "DEBUG") in levels
+    assert ("/userinfo", 401, "INFO") in levels
+    assert ("/token", 200, "INFO") in levels and ("/authorize", 302, "INFO") in levels
 
 
 def test_userinfo_follows_key_rotation_and_retirement(flow: Flow, clock: ManualClock) -> None:
