@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -230,6 +231,15 @@ def email_claims(event_id: str, sub: str) -> dict[str, Any]:
     return {"email": f"{sub}@{event_id}.waitingroom.invalid", "email_verified": True}
 
 
+class _Payload(FlaskOAuth2Payload):
+    """Authlib's Flask payload with the request's values looked up once: Authlib reads them
+    some thirty times per request, each time through werkzeug's property of the request."""
+
+    @cached_property
+    def data(self) -> Any:
+        return self._request.values
+
+
 class WaitingRoomAuthorizationServer(AuthorizationServer):
     """Authlib's Flask authorization server over the client registry and code store."""
 
@@ -245,7 +255,9 @@ class WaitingRoomAuthorizationServer(AuthorizationServer):
         """Authlib's Flask request over the request object itself: Authlib reads the request's
         parameters dozens of times per request, and each read through Flask's context-local
         proxy costs a lookup of its own."""
-        return FlaskOAuth2Request(flask_request._get_current_object())  # type: ignore[attr-defined]
+        oauth2_request = FlaskOAuth2Request(flask_request._get_current_object())  # type: ignore[attr-defined]
+        oauth2_request.payload = _Payload(oauth2_request._request)
+        return oauth2_request
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Tokens are self-contained JWTs; the session is recorded by the room when they are issued."""
