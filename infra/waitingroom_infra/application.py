@@ -25,6 +25,10 @@ class WaitingRoomApp:
     authorizer: AuthorizerStack
     site: SampleSiteStack
 
+    @property
+    def stacks(self) -> list[cdk.Stack]:
+        return [self.stateful, self.api, self.authorizer, self.site]
+
 
 def build(app: cdk.App, *, asset_dir: Path | None = None, config: DeployConfig | None = None,
           run_nag: bool = True) -> WaitingRoomApp:

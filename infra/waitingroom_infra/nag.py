@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Acknowledgment, App, Stack, Token, Validations
 from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
 
 STACK_SUPPRESSIONS: list[tuple[str, str]] = [
     ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
@@ -67,3 +68,8 @@ def check(app: App, stacks: list[Stack]) -> None:
                           "CDK BucketDeployment reads the site files from the CDK asset bucket"))
         for rule, reason in rules:
             Validations.of(stack).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))
+
+
+def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    """Accept one AwsSolutions ``rule`` on ``construct`` only (a choice made in ``deploy.toml``)."""
+    Validations.of(construct).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))

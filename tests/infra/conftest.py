@@ -36,19 +36,42 @@ def _synth(tmp: Path, **overrides: Any) -> Any:
     built = build(app, asset_dir=bundle.source_only(tmp / "asset"), config=DeployConfig(**{**CONFIG, **overrides}))
     app.synth()  # runs cdk-nag: unacknowledged AwsSolutions errors fail here
     built.seconds = time.monotonic() - started
+    built.outdir = tmp / "cdk.out"
     return built
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "redis": {},
+    "dynamodb": {"store": "dynamodb", "admin_api_private": False, "custom_domain": "wait.example.com",
+                 "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abcd"},
+    "direct-entry": {"assign_via_queue": False, "cache_replicas": 0, "alarm_email": ""},
+}
+"""Every deployment shape the tests synthesise, each once per session."""
+
+_synthesized: dict[str, Any] = {}
+
+
+def synthesized(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The app of variant ``name``, synthesised on first use in this session."""
+    if name not in _synthesized:
+        _synthesized[name] = _synth(tmp_path_factory.mktemp(f"synth-{name}"), **VARIANTS[name])
+    return _synthesized[name]
 
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return _synth(tmp_path_factory.mktemp("synth"))
+    return synthesized("redis", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def built_dynamodb(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return _synth(tmp_path_factory.mktemp("synth-ddb"), store="dynamodb", admin_api_private=False,
-                  custom_domain="wait.example.com",
-                  certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/abcd")
+    return synthesized("dynamodb", tmp_path_factory)
+
+
+@pytest.fixture(scope="session", params=sorted(VARIANTS))
+def every_variant(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Each variant in turn (tests using it run once per deployment shape)."""
+    return synthesized(request.param, tmp_path_factory)
 
 
 def template(stack: Any) -> Any:

@@ -31,13 +31,11 @@ from aws_cdk import (
     aws_lambda_event_sources as sources,
 )
 from aws_cdk import (
-    aws_secretsmanager as sm,
-)
-from aws_cdk import (
     aws_sqs as sqs,
 )
 from constructs import Construct
 
+from .. import grants
 from ..config import DeployConfig
 from ..constructs.apis import STAGE, AdminApi, PublicApi
 from ..constructs.cdn import ApiDistribution
@@ -93,25 +91,21 @@ class ApiStack(Stack):
         # -- grants: each function gets what its handler touches, nothing more ------------------
         # Stateful resources are referenced by ARN here, so every grant lands in the function's own
         # role policy and the stateful stack never refers back to this one.
-        key = kms.Key.from_key_arn(self, "DataKey", stateful.key.key_arn)
-        key_set = sm.Secret.from_secret_attributes(
-            self, "KeySet", secret_complete_arn=stateful.secrets.key_set.secret_arn, encryption_key=key)
-        admin_keys = sm.Secret.from_secret_attributes(
-            self, "AdminKeys", secret_complete_arn=stateful.secrets.admin_keys.secret_arn, encryption_key=key)
+        key_arn = stateful.key.key_arn
+        key = kms.Key.from_key_arn(self, "DataKey", key_arn)
+        key_set_arn = stateful.secrets.key_set.secret_arn
         queue = sqs.Queue.from_queue_attributes(
             self, "AssignQueue", queue_arn=stateful.assign.queue.queue_arn,
-            queue_url=stateful.assign.queue.queue_url, key_arn=stateful.key.key_arn)
-        admin_keys.grant_read(fns.admin_http)
+            queue_url=stateful.assign.queue.queue_url, key_arn=key_arn)
+        grants.read_secret(fns.admin_http, secret_arn=stateful.secrets.admin_keys.secret_arn, key_arn=key_arn)
         for fn in fns.all:
-            key_set.grant_read(fn)
+            grants.read_secret(fn, secret_arn=key_set_arn, key_arn=key_arn)
         # The first start writes the first key set; rotation writes new versions.
         for fn in (*fns.store_users, fns.key_rotation):
-            key_set.grant_write(fn)
+            grants.write_secret(fn, secret_arn=key_set_arn, key_arn=key_arn)
         for fn in fns.store_users:
             if cache is not None:
-                sm.Secret.from_secret_attributes(
-                    self, f"CacheAuth{fn.node.id}", secret_complete_arn=cache.auth_secret.secret_arn,
-                    encryption_key=key).grant_read(fn)
+                grants.read_secret(fn, secret_arn=cache.auth_secret.secret_arn, key_arn=key_arn)
             else:
                 dynamodb.Table.from_table_attributes(
                     self, f"State{fn.node.id}", table_arn=stateful.state.table.table_arn,

@@ -8,6 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from .. import nag
 from ..config import DeployConfig
 from ..constructs.cache import SessionCache
 from ..constructs.network import Network
@@ -38,6 +39,9 @@ class StatefulStack(Stack):
             self.cache = SessionCache(self, "Cache", vpc=self.network.vpc,
                                       clients=self.network.functions_security_group,
                                       node_type=config.cache_node_type, replicas=config.cache_replicas, key=self.key)
+            if config.cache_replicas == 0:
+                nag.acknowledge(self.cache.group, "AwsSolutions-AEC4",
+                                "cache_replicas = 0 in deploy.toml: one node without failover, by choice")
 
 
 _RETENTIONS = {
