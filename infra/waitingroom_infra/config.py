@@ -1,23 +1,44 @@
-"""Deployment settings: a TOML file (``-c config=PATH``) with ``[deploy]``, ``[events]`` and
-``[clients]`` tables, ``[deploy]`` keys overridable one by one with ``-c key=value``.
+"""Deployment settings: a TOML file (``-c config=PATH``) with ``[deploy]``, ``[server]``,
+``[events]`` and ``[clients]`` tables, ``[deploy]`` keys overridable one by one with ``-c key=value``.
 
-``[events]`` and ``[clients]`` are the same tables as in ``waitingroom.toml`` and are validated
-with :class:`core.settings.Settings` at synth time, so a typo fails ``cdk synth``, not a Lambda.
+``[server]``, ``[events]`` and ``[clients]`` are the tables of ``waitingroom.toml``. They reach
+every function as ``WAITINGROOM_SETTINGS_JSON`` and are checked at synth time by the functions'
+own code (:func:`oidc_adaptor.entrypoints.lambda_handlers.check_configuration`), so a
+configuration that synthesizes is one the functions accept. The ``[server]`` keys the deployment
+sets itself (:data:`DEPLOYMENT_OWNED_SERVER_KEYS`) are refused with the reason.
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from core.settings import Settings
+from core.settings import ENV_PREFIX, SettingsError
 
 DEFAULT_EVENTS: dict[str, Any] = {
     "spring-sale": {"name": "Spring ticket sale", "admission": {"strategy": "periodic", "increment_by": 50,
                                                                  "every": 10}},
 }
+
+
+DEPLOYMENT_OWNED_SERVER_KEYS: dict[str, str] = {
+    "issuer": "the issuer is the CloudFront domain, or https://<custom_domain>: set [deploy] custom_domain",
+    "store": "the store is the deployment's ElastiCache or DynamoDB: set [deploy] store",
+    "keys_file": "the signing keys live in Secrets Manager and rotate on a schedule: set [deploy] key_rotation_days",
+    "admin_keys": "admin keys live in the AdminKeys secret of the stateful stack: put them there, not in a file",
+    "admin_prefix": "the admin API's routes are fixed under /admin by API Gateway",
+    "scheduler": "admission runs on an EventBridge schedule, not a thread: set [deploy] tick_window_seconds",
+}
+"""``[server]`` keys that make no sense on Lambda, with what to do instead."""
+
+LAMBDA_SERVER_DEFAULTS: dict[str, Any] = {"json_logs": True}
+"""``[server]`` values the functions use unless ``deploy.toml`` says otherwise (CloudWatch reads JSON lines)."""
+
+PLACEHOLDER_ISSUER = "https://issuer.invalid"
+"""The issuer used to check the settings at synth when it is the distribution's domain, known only at deploy."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +55,7 @@ class DeployConfig:
     key_rotation_days: int = 30
     assign_via_queue: bool = True
     tick_window_seconds: int = 55
+    server: dict[str, Any] = field(default_factory=dict)
     events: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_EVENTS))
     clients: dict[str, Any] = field(default_factory=dict)
 
@@ -44,8 +66,20 @@ class DeployConfig:
             raise ValueError("[deploy] custom_domain and certificate_arn go together")
         if not 0 <= self.tick_window_seconds <= 55:
             raise ValueError("[deploy] tick_window_seconds must be 0 to 55 (the schedule fires every minute)")
-        # Validate events and clients exactly as the app will.
-        Settings.from_mapping({"events": self.events, "clients": self.clients})
+        refused = sorted(set(self.server) & set(DEPLOYMENT_OWNED_SERVER_KEYS))
+        if refused:
+            raise SettingsError("; ".join(f"[server] {key} cannot be set on AWS: {DEPLOYMENT_OWNED_SERVER_KEYS[key]}"
+                                          for key in refused))
+        self.check(self.settings_document())
+
+    def check(self, document: dict[str, Any]) -> None:
+        """Run the functions' own configuration check on ``document`` (raises SettingsError)."""
+        from oidc_adaptor.entrypoints.lambda_handlers import check_configuration
+
+        issuer = f"https://{self.custom_domain}" if self.custom_domain else PLACEHOLDER_ISSUER
+        check_configuration({
+            f"{ENV_PREFIX}SETTINGS_JSON": json.dumps(document), f"{ENV_PREFIX}ISSUER": issuer,
+            f"{ENV_PREFIX}SCHEDULER": "false"})
 
     @property
     def event_ids(self) -> list[str]:
@@ -55,9 +89,11 @@ class DeployConfig:
     def redirect_uris(self) -> list[str]:
         return sorted({uri for client in self.clients.values() for uri in client.get("redirect_uris", [])})
 
-    def settings_document(self) -> dict[str, Any]:
-        """The ``[events]`` and ``[clients]`` tables the functions load (as WAITINGROOM_SETTINGS_JSON)."""
-        return {"events": self.events, "clients": self.clients}
+    def settings_document(self, extra_clients: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The ``[server]``, ``[events]`` and ``[clients]`` tables the functions load (as
+        WAITINGROOM_SETTINGS_JSON), with ``extra_clients`` the deployment adds itself."""
+        return {"server": {**LAMBDA_SERVER_DEFAULTS, **self.server}, "events": self.events,
+                "clients": {**self.clients, **(extra_clients or {})}}
 
     @classmethod
     def load(cls, context: dict[str, Any], base_dir: Path) -> DeployConfig:
@@ -69,17 +105,20 @@ class DeployConfig:
             if file.exists():
                 data = tomllib.loads(file.read_text(encoding="utf-8"))
         deploy = dict(data.get("deploy", {}))
-        names = {f.name for f in fields(cls)}
-        for name in names:
-            if name in context and name not in ("events", "clients"):
-                deploy[name] = _coerce(context[name], getattr(cls(), name))
-        unknown = set(deploy) - set(names)
+        tables = ("server", "events", "clients")
+        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        for name, default in defaults.items():
+            if name in context:
+                deploy[name] = _coerce(context[name], default)
+        unknown = set(deploy) - set(defaults)
         if unknown:
             raise ValueError(f"unknown [deploy] key(s): {', '.join(sorted(unknown))}")
-        if "events" in data:
-            deploy["events"] = data["events"]
-        if "clients" in data:
-            deploy["clients"] = data["clients"]
+        unknown_tables = set(data) - {"deploy", *tables}
+        if unknown_tables:
+            raise ValueError(f"unknown table(s) in the deployment settings: {', '.join(sorted(unknown_tables))}")
+        for table in tables:
+            if table in data:
+                deploy[table] = data[table]
         return cls(**deploy)
 
 

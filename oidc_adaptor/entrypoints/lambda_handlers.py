@@ -83,6 +83,28 @@ def _load_settings(environ: Mapping[str, str]) -> Settings:
     return Settings.from_mapping(data, source="WAITINGROOM_SETTINGS_JSON")
 
 
+def check_configuration(environ: Mapping[str, str]) -> Settings:
+    """Validate the configuration a function with ``environ`` would run, without touching AWS.
+
+    The deployment calls this at synth time: it loads the settings exactly as :func:`build_app`
+    does and builds the app with them (every check the app makes at start: clients, secret
+    hashes, redirect URIs, rates), on an in-memory store and a throwaway signing key instead of
+    the deployed ones. Raises :class:`core.settings.SettingsError` (or ``ValueError``) naming
+    the key at fault; returns the settings otherwise.
+    """
+    from core.adapters.sqlite import SqliteStore
+    from core.tokens import KeySet, SigningKey
+    from oidc_adaptor.app import create_app
+
+    settings = _load_settings(environ)
+    store = SqliteStore(":memory:")
+    try:
+        create_app(settings, store=store, keyset=KeySet([SigningKey.generate(time.time())]), start_scheduler=False)
+    finally:
+        store.close()
+    return settings
+
+
 def build_app(environ: Mapping[str, str] | None = None) -> Flask:
     """The Flask app configured from ``environ`` for Lambda (no scheduler thread: EventBridge ticks)."""
     from core.adapters.stores import open_store

@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT / "infra"))
 
 CONFIG = {
     "store": "redis", "alarm_email": "ops@example.com", "admin_api_private": True,
+    "server": {"cors_origins": ["https://tickets.example"], "enter_rate_limit": "20/minute"},
     "events": {
         "spring-sale": {"name": "Spring sale", "admission": {"strategy": "periodic", "increment_by": 50, "every": 10}},
         "exam": {"queue_position_expiry": 300, "admission": {"strategy": "max_active", "max_active": 200}},

@@ -33,7 +33,6 @@ class AppFunctions(Construct):
             "WAITINGROOM_STORE": store_url,
             "WAITINGROOM_ISSUER": issuer,
             "WAITINGROOM_SCHEDULER": "false",
-            "WAITINGROOM_JSON_LOGS": "true",
             "WAITINGROOM_KEYS_FILE": "/tmp/unused-keys.json",  # noqa: S108 - keys come from Secrets Manager
             **extra_env,
         }

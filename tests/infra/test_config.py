@@ -1,0 +1,57 @@
+"""Deployment settings are checked at synth by the functions' own code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from waitingroom_infra.config import DeployConfig
+
+from core.settings import SettingsError
+
+from .conftest import ROOT, template
+
+EVENTS = {"sale": {"admission": {"strategy": "manual"}}}
+
+
+def test_the_example_file_is_a_configuration_the_functions_accept(tmp_path: Path) -> None:
+    config = DeployConfig.load({"config": str(ROOT / "infra" / "deploy.example.toml")}, tmp_path)
+    assert config.clients["shop"]["redirect_uris"] == ["https://shop.example/oauth2/idpresponse"]
+    assert config.server["trusted_proxies"] == 0
+
+
+@pytest.mark.parametrize(("client", "message"), [
+    ({"secret_hash": ""}, "secret_hash is not a valid"),
+    ({"secret": "short"}, "secret must be at least 16"),
+    ({"redirect_uris": ["http://shop.example/cb"]}, "redirect"),
+    ({"auth_methods": ["client_secret_basic"]}, "public client"),
+])
+def test_a_client_the_app_would_refuse_fails_synth(client: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        DeployConfig(events=EVENTS, clients={"shop": {"event": "sale", "redirect_uris": ["https://shop.example/cb"],
+                                                      **client}})
+
+
+def test_server_keys_are_checked_and_the_deployment_owned_ones_refused() -> None:
+    with pytest.raises(SettingsError, match=r"invalid rate .lots."):
+        DeployConfig(events=EVENTS, server={"enter_rate_limit": "lots"})
+    with pytest.raises(SettingsError, match="unknown"):
+        DeployConfig(events=EVENTS, server={"no_such_key": 1})
+    with pytest.raises(SettingsError, match=r"\[server\] store cannot be set on AWS: .*\[deploy\] store"):
+        DeployConfig(events=EVENTS, server={"store": "redis://elsewhere:6379/0"})
+    with pytest.raises(SettingsError, match="admin_keys cannot be set on AWS"):
+        DeployConfig(events=EVENTS, server={"admin_keys": ["k" * 40]})
+
+
+def test_server_keys_reach_every_function(built: Any) -> None:
+    functions = template(built.api).find_resources("AWS::Lambda::Function")
+    for function in functions.values():
+        env = function["Properties"]["Environment"]["Variables"]
+        if "WAITINGROOM_SETTINGS_JSON" not in env:
+            continue
+        server = json.loads(env["WAITINGROOM_SETTINGS_JSON"])["server"]
+        assert server["cors_origins"] == ["https://tickets.example"]
+        assert server["enter_rate_limit"] == "20/minute"
+        assert server["json_logs"] is True
