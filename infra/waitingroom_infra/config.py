@@ -55,6 +55,7 @@ class DeployConfig:
     key_rotation_days: int = 30
     assign_via_queue: bool = True
     tick_window_seconds: int = 55
+    assign_consumer_concurrency: int = 0
     server: dict[str, Any] = field(default_factory=dict)
     events: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_EVENTS))
     clients: dict[str, Any] = field(default_factory=dict)
@@ -66,6 +67,9 @@ class DeployConfig:
             raise ValueError("[deploy] custom_domain and certificate_arn go together")
         if not 0 <= self.tick_window_seconds <= 55:
             raise ValueError("[deploy] tick_window_seconds must be 0 to 55 (the schedule fires every minute)")
+        if self.assign_consumer_concurrency and not 2 <= self.assign_consumer_concurrency <= 1000:
+            raise ValueError("[deploy] assign_consumer_concurrency must be 2 to 1000 (SQS maximum concurrency), "
+                             "or 0 for the store's default")
         refused = sorted(set(self.server) & set(DEPLOYMENT_OWNED_SERVER_KEYS))
         if refused:
             raise SettingsError("; ".join(f"[server] {key} cannot be set on AWS: {DEPLOYMENT_OWNED_SERVER_KEYS[key]}"
@@ -80,6 +84,19 @@ class DeployConfig:
         check_configuration({
             f"{ENV_PREFIX}SETTINGS_JSON": json.dumps(document), f"{ENV_PREFIX}ISSUER": issuer,
             f"{ENV_PREFIX}SCHEDULER": "false"})
+
+    @property
+    def consumer_concurrency(self) -> int:
+        """Concurrent SQS consumer invocations: ``assign_consumer_concurrency``, else sized to the store.
+
+        Each invocation enters a batch of up to 10 with one store call. One Valkey primary takes
+        tens of thousands of such calls a second, so 20 consumers (about 2,000 entries a second at
+        100 ms a batch) stay far below it. DynamoDB hands out positions from one counter item per
+        event, whose writes are limited to about 1,000 a second: 5 consumers keep well within that.
+        """
+        if self.assign_consumer_concurrency:
+            return self.assign_consumer_concurrency
+        return 20 if self.store == "redis" else 5
 
     @property
     def event_ids(self) -> list[str]:

@@ -357,19 +357,25 @@ def test_build_app_on_aws_services(environ: dict[str, str], aws: None) -> None:
         app = lambda_handlers.get_app()
         services = app.extensions["waitingroom"]
         assert services.store.kv_table == "s3cr/t"  # the auth token went into the URL (quoted, then parsed)
+        services.store.kv_table = "state"  # a real table from here on: queued entry remembers ids there
         assert len(services.signer.jwks()["keys"]) == 1  # a first key set was written to the secret
 
-        # POST /assign_queue_num answers 202 at once and leaves the entry in the SQS queue
+        # POST /assign_queue_num answers 200 with the request id at once (as the AWS API does) and
+        # leaves the entry in the SQS queue; GET /queue_num answers 202 until the consumer ran
         client = app.test_client()
         answers = [client.post("/assign_queue_num", json={"event_id": "spring-sale"}) for _ in range(3)]
-        assert [a.status_code for a in answers] == [202, 202, 202]
-        request_ids = [a.json["request_id"] for a in answers]
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        request_ids = [a.json["api_request_id"] for a in answers]
         assert services.room.counters("spring-sale").last_position == 0
+        pending = client.get("/queue_num", query_string={"event_id": "spring-sale", "request_id": request_ids[0]})
+        assert pending.status_code == 202 and pending.json["status"] == "queued"
         received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
         event = sqs_event([(m["MessageId"], m["Body"]) for m in received])
         assert lambda_handlers.sqs_handler(event, Context()) == {"batchItemFailures": []}
         positions = sorted(services.room.ticket("spring-sale", r).position for r in request_ids)
         assert positions == [1, 2, 3]
+        entered = client.get("/queue_num", query_string={"event_id": "spring-sale", "request_id": request_ids[0]})
+        assert entered.status_code == 200 and entered.json["queue_number"] in (1, 2, 3)
 
         rotated = lambda_handlers.key_rotation_handler(load("eventbridge_scheduled.json"), Context())
         assert len(rotated["kids"]) == 2

@@ -92,12 +92,28 @@ def test_functions_run_the_same_app(built: Any) -> None:
         assert group["Properties"]["RetentionInDays"] == 30
 
 
-def test_sqs_event_source_reports_partial_batch_failures(built: Any) -> None:
-    t = template(built.api)
-    t.has_resource_properties("AWS::Lambda::EventSourceMapping", {
-        "FunctionResponseTypes": ["ReportBatchItemFailures"], "BatchSize": 10,
-        "ScalingConfig": {"MaximumConcurrency": 2},
-    })
+def test_sqs_event_source_reports_partial_batch_failures(built: Any, built_dynamodb: Any) -> None:
+    # consumers sized to the store: a Valkey primary takes far more batches than one DynamoDB counter item
+    for app, consumers in ((built, 20), (built_dynamodb, 5)):
+        template(app.api).has_resource_properties("AWS::Lambda::EventSourceMapping", {
+            "FunctionResponseTypes": ["ReportBatchItemFailures"], "BatchSize": 10,
+            "ScalingConfig": {"MaximumConcurrency": consumers},
+        })
+
+
+def test_the_entry_queue_keeps_entries_for_days_and_alarms_on_their_age(built: Any) -> None:
+    from waitingroom_infra.constructs.state import ASSIGN_RETENTION
+
+    from oidc_adaptor.background.queued_entry import PENDING_TTL
+
+    t = template(built.stateful)
+    main = next(q for q in resources(t, "AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"])
+    assert main["Properties"]["MessageRetentionPeriod"] == 4 * 24 * 3600
+    # the app answers "queued" for exactly as long as SQS keeps the entry
+    assert ASSIGN_RETENTION.to_seconds() == PENDING_TTL
+    t.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "ApproximateAgeOfOldestMessage", "Namespace": "AWS/SQS", "Statistic": "Maximum",
+        "Threshold": 300, "AlarmActions": Match.any_value()})
 
 
 def test_schedules(built: Any) -> None:

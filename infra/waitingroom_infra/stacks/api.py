@@ -113,7 +113,7 @@ class ApiStack(Stack):
         if config.assign_via_queue:
             queue.grant_send_messages(fns.public_http)
         fns.assign_consumer.add_event_source(sources.SqsEventSource(
-            queue, batch_size=10, report_batch_item_failures=True, max_concurrency=2))
+            queue, batch_size=10, report_batch_item_failures=True, max_concurrency=config.consumer_concurrency))
         fns.status.add_to_role_policy(iam.PolicyStatement(
             actions=["cloudwatch:PutMetricData"], resources=["*"],  # PutMetricData has no resource ARNs
             conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}}))
