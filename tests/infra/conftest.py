@@ -79,3 +79,23 @@ def template(stack: Any) -> Any:
     from aws_cdk.assertions import Template
 
     return Template.from_stack(stack)
+
+
+def rendered(value: Any, placeholder: str = "resolved.example") -> str:
+    """A template string value with every reference (``Fn::Join`` parts that are not text) replaced
+    by ``placeholder``: what the value looks like once CloudFormation has resolved it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(rendered(part, placeholder) for part in parts)
+    return placeholder
+
+
+def function_settings(function: dict[str, Any]) -> dict[str, Any]:
+    """The WAITINGROOM_SETTINGS_JSON document of a function resource, references filled in."""
+    import json
+
+    document: dict[str, Any] = json.loads(rendered(function["Properties"]["Environment"]["Variables"][
+        "WAITINGROOM_SETTINGS_JSON"]))
+    return document

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ from waitingroom_infra.config import DeployConfig
 
 from core.settings import SettingsError
 
-from .conftest import ROOT, template
+from .conftest import ROOT, function_settings, template
 
 EVENTS = {"sale": {"admission": {"strategy": "manual"}}}
 
@@ -51,7 +50,7 @@ def test_server_keys_reach_every_function(built: Any) -> None:
         env = function["Properties"]["Environment"]["Variables"]
         if "WAITINGROOM_SETTINGS_JSON" not in env:
             continue
-        server = json.loads(env["WAITINGROOM_SETTINGS_JSON"])["server"]
+        server = function_settings(function)["server"]
         assert server["cors_origins"] == ["https://tickets.example"]
         assert server["enter_rate_limit"] == "20/minute"
         assert server["json_logs"] is True

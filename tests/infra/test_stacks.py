@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from .conftest import template
+from .conftest import function_settings, template
 
 
 def resources(t: Any, kind: str) -> dict[str, Any]:
@@ -83,9 +83,9 @@ def test_functions_run_the_same_app(built: Any) -> None:
         assert f"oidc_adaptor.lambda_handlers.{name}" in handlers
     for f in functions.values():
         env = f["Properties"]["Environment"]["Variables"]
-        assert json.loads(env["WAITINGROOM_SETTINGS_JSON"])["events"]["exam"]["admission"]["strategy"] == "max_active"
+        assert function_settings(f)["events"]["exam"]["admission"]["strategy"] == "max_active"
         assert "rediss://:{auth_token}@" in json.dumps(env["WAITINGROOM_STORE"])
-        assert "admin_keys" not in env["WAITINGROOM_SETTINGS_JSON"]
+        assert "admin_keys" not in json.dumps(env["WAITINGROOM_SETTINGS_JSON"])
         assert f["Properties"]["Runtime"] == "python3.12"
         assert f["Properties"]["LoggingConfig"]["LogGroup"]
     for group in resources(t, "AWS::Logs::LogGroup").values():
@@ -206,9 +206,52 @@ def test_sample_site_stack(built: Any) -> None:
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
         "BucketEncryption": Match.any_value()})
     t.resource_count_is("AWS::CloudFront::OriginAccessControl", 1)
-    t.has_resource_properties("Custom::CDKBucketDeployment", {"SourceObjectKeys": Match.any_value()})
-    deployment = next(iter(resources(t, "Custom::CDKBucketDeployment").values()))
+    content = template(built.checkout)
+    content.has_resource_properties("Custom::CDKBucketDeployment", {"SourceObjectKeys": Match.any_value()})
+    deployment = next(iter(resources(content, "Custom::CDKBucketDeployment").values()))
     assert len(deployment["Properties"]["SourceObjectKeys"]) == 2  # the site folder and config.json
+    # config.json is filled in at deploy time with the issuer and this stack's checkout API
+    markers = json.dumps(deployment["Properties"]["SourceMarkers"])
+    assert "WaitingRoomApi:ExportsOutputFnGetAttCdn" in markers and "ApiDeploymentStagelive" in markers
+
+
+def test_the_sample_site_signs_in_with_its_own_public_client(built: Any) -> None:
+    for function in resources(template(built.api), "AWS::Lambda::Function").values():
+        client = function_settings(function)["clients"]["sample-site"]
+        assert client["redirect_uris"] == ["https://resolved.example/callback.html"]  # the site's own domain
+        assert "secret" not in client and "secret_hash" not in client  # public: PKCE
+        assert client["event"] == "exam"  # the first event
+    redirect = next(iter(resources(template(built.api), "AWS::Lambda::Function").values()))[
+        "Properties"]["Environment"]["Variables"]["WAITINGROOM_SETTINGS_JSON"]
+    assert "WaitingRoomSampleSite:ExportsOutputFnGetAttSiteDistribution" in json.dumps(redirect)
+
+
+def test_the_sample_checkout_api_is_guarded_by_the_authorizer(built: Any, built_dynamodb: Any) -> None:
+    t = template(built.checkout)
+    t.has_resource_properties("AWS::ApiGateway::Authorizer", {
+        "Type": "TOKEN", "IdentitySource": "method.request.header.Authorization",
+        "AuthorizerResultTtlInSeconds": 300})
+    methods = resources(t, "AWS::ApiGateway::Method").values()
+    guarded = sorted(m["Properties"]["HttpMethod"] for m in methods if m["Properties"]["AuthorizationType"] == "CUSTOM")
+    open_ = sorted(m["Properties"]["HttpMethod"] for m in methods if m["Properties"]["AuthorizationType"] == "NONE")
+    assert guarded == ["GET", "POST"] and open_ == ["OPTIONS", "OPTIONS"]
+    assert len(resources(t, "AWS::ApiGateway::GatewayResponse")) == 2  # 401 and 403 with the site's CORS header
+    t.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "oidc_adaptor.entrypoints.demo_checkout.lambda_handler",
+        "Environment": {"Variables": Match.object_like({"WAITINGROOM_EVENT_ID": "exam"})}})
+    # API Gateway may invoke the authorizer, from this stack (the authorizer's own stack stays API-free)
+    assert any(p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+               and "Authorizer" in json.dumps(p["Properties"]["FunctionName"])
+               for p in resources(t, "AWS::Lambda::Permission").values())
+    # the cached Allow covers the whole stage, as the cache does
+    template(built.authorizer).has_resource_properties("AWS::Lambda::Function", {
+        "Environment": {"Variables": Match.object_like({"WAITINGROOM_POLICY_SCOPE": "stage"})}})
+    # with a public (IAM) admin API the checkout ends the visitor's session after an order
+    ddb = template(built_dynamodb.checkout)
+    ddb.has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
+        "WAITINGROOM_ADMIN_API_IAM": "true", "WAITINGROOM_ADMIN_KEYS_SECRET": Match.any_value()})}})
+    invoke = [s for s in statements(ddb) if "execute-api:Invoke" in as_list(s["Action"])]
+    assert len(invoke) == 1 and "/live/POST/admin/sessions/end" in json.dumps(invoke[0]["Resource"])
 
 
 def test_dynamodb_variant(built_dynamodb: Any) -> None:

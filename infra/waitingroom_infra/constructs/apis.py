@@ -40,7 +40,7 @@ ADMIN_ROUTES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _stage_options(scope: Construct, id: str, retention: logs.RetentionDays) -> apigw.StageOptions:
+def stage_options(scope: Construct, id: str, retention: logs.RetentionDays) -> apigw.StageOptions:
     access_logs = logs.LogGroup(scope, id, retention=retention, removal_policy=RemovalPolicy.DESTROY)
     return apigw.StageOptions(
         stage_name=STAGE, tracing_enabled=True, metrics_enabled=True,
@@ -63,7 +63,7 @@ class PublicApi(Construct):
             self, "Api", description="Waiting room public API (served through CloudFront)",
             endpoint_types=[apigw.EndpointType.REGIONAL], cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
-            deploy_options=_stage_options(self, "AccessLogs", log_retention),
+            deploy_options=stage_options(self, "AccessLogs", log_retention),
             binary_media_types=["image/*", "font/*"],
         )
         integration = apigw.LambdaIntegration(handler, allow_test_invoke=False)
@@ -98,7 +98,7 @@ class AdminApi(Construct):
             self, "Api", description="Waiting room admin API (IAM authorization)",
             endpoint_types=endpoint_types, policy=policy, cloud_watch_role=False,
             default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
-            deploy_options=_stage_options(self, "AccessLogs", log_retention),
+            deploy_options=stage_options(self, "AccessLogs", log_retention),
         )
         integration = apigw.LambdaIntegration(handler, allow_test_invoke=False)
         admin = self.api.root.add_resource("admin")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
@@ -20,7 +21,8 @@ class AppFunctions(Construct):
     Each function gets its own role; the stacks grant each one only what its handler touches.
     """
 
-    def __init__(self, scope: Construct, id: str, *, asset_dir: Path, config: DeployConfig, store_url: str,
+    def __init__(self, scope: Construct, id: str, *, asset_dir: Path, config: DeployConfig, settings: dict[str, Any],
+                 store_url: str,
                  issuer: str, log_retention: logs.RetentionDays, vpc: ec2.IVpc | None,
                  security_group: ec2.ISecurityGroup | None, extra_env: dict[str, str]) -> None:
         super().__init__(scope, id)
@@ -29,7 +31,7 @@ class AppFunctions(Construct):
         self._vpc = vpc
         self._security_groups = [security_group] if security_group is not None else None
         self._env = {
-            "WAITINGROOM_SETTINGS_JSON": json.dumps(config.settings_document(), separators=(",", ":")),
+            "WAITINGROOM_SETTINGS_JSON": json.dumps(settings, separators=(",", ":")),
             "WAITINGROOM_STORE": store_url,
             "WAITINGROOM_ISSUER": issuer,
             "WAITINGROOM_SCHEDULER": "false",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import (
     CfnOutput,
@@ -47,7 +48,7 @@ METRICS_NAMESPACE = "WaitingRoom"
 
 class ApiStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: DeployConfig, stateful: StatefulStack,
-                 asset_dir: Path, **kwargs: object) -> None:
+                 asset_dir: Path, extra_clients: dict[str, Any] | None = None, **kwargs: object) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
         retention = log_retention(config.log_retention_days)
         network, cache = stateful.network, stateful.cache
@@ -68,7 +69,8 @@ class ApiStack(Stack):
         fns_issuer = f"https://{config.custom_domain}" if config.custom_domain else None
 
         self.functions = AppFunctions(
-            self, "Functions", asset_dir=asset_dir, config=config, store_url=store_url,
+            self, "Functions", asset_dir=asset_dir, config=config, settings=config.settings_document(extra_clients),
+            store_url=store_url,
             issuer=fns_issuer or "https://issuer.invalid", log_retention=retention,  # set below
             vpc=network.vpc if network else None,
             security_group=network.functions_security_group if network else None, extra_env=extra_env)
