@@ -126,7 +126,9 @@ def build_app(environ: Mapping[str, str] | None = None) -> Flask:
         from core.adapters.secrets import SecretsManagerKeySource
 
         source = SecretsManagerKeySource(key_secret, ttl=float(environ.get("WAITINGROOM_KEYS_CACHE_SECONDS", "300")))
-        source.ensure(time.time())
+        # Read only: the first key set is written at deploy time by the key rotation function (see
+        # key_rotation_handler), the only one allowed to write it. A secret without one fails here.
+        source()
         keyset = source
     app = create_app(settings, store=store, keyset=keyset, start_scheduler=False)
     queue_url = environ.get("WAITINGROOM_ASSIGN_QUEUE_URL")
@@ -345,16 +347,54 @@ def status_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def key_rotation_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Rotate the signing keys in Secrets Manager (scheduled, for example monthly).
+    """Rotate the signing keys in Secrets Manager (scheduled, for example monthly); or, called by
+    CloudFormation as a custom resource at deploy time, write the first key set.
 
     The new key signs after ``WAITINGROOM_KEY_ACTIVATE_AFTER`` seconds (default 3600: longer than
     every key cache), older keys stay published for ``WAITINGROOM_KEY_KEEP_OLD_FOR`` seconds
     after that (default 7 days: longer than any token lives).
+
+    A custom resource event (it has ``RequestType``) is answered through its ``ResponseURL``
+    (AWS: "Custom resource request objects", "Custom resource response objects"): ``Create``
+    and ``Update`` write a first key set unless the secret holds one (idempotent), ``Delete``
+    leaves the secret alone (it belongs to the stateful stack).
     """
     from core.adapters.secrets import SecretsManagerKeySource
 
     secret = _environ["WAITINGROOM_SIGNING_KEYS_SECRET"]
     source = SecretsManagerKeySource(secret)
+    if "RequestType" in event:
+        return _answer_custom_resource(event, secret, lambda: [key.kid for key in source.ensure(time.time()).keys])
     rotated = source.rotate(time.time(), float(_environ.get("WAITINGROOM_KEY_ACTIVATE_AFTER", "3600")),
                             float(_environ.get("WAITINGROOM_KEY_KEEP_OLD_FOR", str(7 * 24 * 3600))))
     return {"kids": [key.kid for key in rotated.keys]}
+
+
+def _answer_custom_resource(
+    event: Mapping[str, Any], physical_id: str, create: Callable[[], list[str]]
+) -> dict[str, Any]:
+    """Run ``create`` for a ``Create``/``Update`` request and PUT the outcome to the ``ResponseURL``.
+
+    A failure is reported as ``FAILED`` with its reason (so the deployment stops and rolls back
+    instead of waiting an hour for an answer) and never raised.
+    """
+    import urllib.request
+
+    answer: dict[str, Any] = {
+        "Status": "SUCCESS", "PhysicalResourceId": physical_id, "StackId": event.get("StackId"),
+        "RequestId": event.get("RequestId"), "LogicalResourceId": event.get("LogicalResourceId"), "Data": {}}
+    if event.get("RequestType") in ("Create", "Update"):
+        try:
+            answer["Data"] = {"Kids": ",".join(create())}
+        except Exception as exc:  # reported to CloudFormation, which shows the reason
+            log.error("could not write the first key set: %s", exc)
+            answer.update(Status="FAILED", Reason=f"could not write the first key set: {exc}"[:1000])
+    url = str(event.get("ResponseURL", ""))
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("a custom resource request needs an http(s) ResponseURL")
+    body = json.dumps(answer).encode()
+    request = urllib.request.Request(url, data=body, method="PUT",  # noqa: S310 - scheme checked above
+                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - scheme checked above
+        response.read()
+    return answer

@@ -92,3 +92,28 @@ def test_whoever_may_use_a_secret_may_use_its_key(every_variant: Any) -> None:
                     assert may("kms:GenerateDataKey", keys[target]), (role, target, "writes, cannot encrypt")
                     checked += 1
     assert checked >= 8  # the key set for every function, the admin keys, the cache token where there is one
+
+
+def test_only_the_rotation_function_writes_the_key_set(every_variant: Any) -> None:
+    all_templates = templates(every_variant)
+    exported = exports(all_templates)
+    api = every_variant.api.stack_name
+    functions = {logical_id: resource for logical_id, resource in all_templates[api]["Resources"].items()
+             if resource["Type"] == "AWS::Lambda::Function"}
+    writers = set()
+    for stack, role, statement in role_statements(all_templates):
+        if "secretsmanager:PutSecretValue" in as_list(statement["Action"]):
+            writers.add((stack, role))
+            assert {resolve(stack, r, exported)[1] for r in as_list(statement["Resource"])} == {
+                f"Ref:{every_variant.stateful.get_logical_id(every_variant.stateful.secrets.key_set.node.default_child)}"}
+    rotation = next(f for f in functions.values() if f["Properties"]["Handler"].endswith("key_rotation_handler"))
+    assert writers == {(api, rotation["Properties"]["Role"]["Fn::GetAtt"][0])}
+    # the first key set is written at deploy time by that function, before any other function exists
+    first = [(lid, r) for lid, r in all_templates[api]["Resources"].items() if r["Type"] == "Custom::SigningKeySet"]
+    assert len(first) == 1
+    logical_id, resource = first[0]
+    rotation_id = next(lid for lid, f in functions.items() if f is rotation)
+    assert resource["Properties"]["ServiceToken"] == {"Fn::GetAtt": [rotation_id, "Arn"]}
+    for lid, function in functions.items():
+        if lid != rotation_id and "WAITINGROOM_STORE" in function["Properties"]["Environment"]["Variables"]:
+            assert logical_id in function.get("DependsOn", []), lid

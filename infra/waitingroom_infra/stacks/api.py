@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk import (
     CfnOutput,
+    CustomResource,
     Duration,
     Stack,
 )
@@ -102,9 +103,15 @@ class ApiStack(Stack):
         grants.read_secret(fns.admin_http, secret_arn=stateful.secrets.admin_keys.secret_arn, key_arn=key_arn)
         for fn in fns.all:
             grants.read_secret(fn, secret_arn=key_set_arn, key_arn=key_arn)
-        # The first start writes the first key set; rotation writes new versions.
-        for fn in (*fns.store_users, fns.key_rotation):
-            grants.write_secret(fn, secret_arn=key_set_arn, key_arn=key_arn)
+        # Only the rotation function writes the key set: at deploy time (the first key set, through
+        # the custom resource below) and on its schedule. The others, the public one among them, read.
+        grants.write_secret(fns.key_rotation, secret_arn=key_set_arn, key_arn=key_arn)
+        first_key_set = CustomResource(
+            self, "FirstKeySet", service_token=fns.key_rotation.function_arn, resource_type="Custom::SigningKeySet",
+            properties={"SecretArn": key_set_arn})
+        first_key_set.node.add_dependency(fns.key_rotation.role)  # type: ignore[arg-type]
+        for fn in fns.store_users:  # no function starts before there is a key set to read
+            fn.node.add_dependency(first_key_set)
         for fn in fns.store_users:
             if cache is not None:
                 grants.read_secret(fn, secret_arn=cache.auth_secret.secret_arn, key_arn=key_arn)
