@@ -14,6 +14,9 @@ from constructs import Construct
 
 from ..config import DeployConfig
 
+SCHEDULED_RESERVED = 2
+"""Reserved concurrency of the admission and expiry functions."""
+
 
 class AppFunctions(Construct):
     """HTTP (public), HTTP (admin), SQS consumer and the scheduled jobs, all from ``asset_dir``.
@@ -42,12 +45,17 @@ class AppFunctions(Construct):
                                           Duration.seconds(10), memory=1024)
         self.admin_http = self._function("AdminHttp", "oidc_adaptor.lambda_handlers.http_handler",
                                          Duration.seconds(10))
+        # Reserved concurrency: a surge on the public function cannot take the account's concurrency
+        # from the functions that move the line. Two for the scheduled ones (a tick may overlap the
+        # next), as many consumers as the SQS event source may run.
         self.assign_consumer = self._function("AssignConsumer", "oidc_adaptor.lambda_handlers.sqs_handler",
-                                              Duration.seconds(30))
+                                              Duration.seconds(30), reserved=config.consumer_concurrency)
         self.admission = self._function("Admission", "oidc_adaptor.lambda_handlers.admission_handler",
                                         Duration.seconds(config.tick_window_seconds + 15),
-                                        env={"WAITINGROOM_TICK_WINDOW": str(config.tick_window_seconds)})
-        self.expiry = self._function("Expiry", "oidc_adaptor.lambda_handlers.expiry_handler", Duration.seconds(30))
+                                        env={"WAITINGROOM_TICK_WINDOW": str(config.tick_window_seconds)},
+                                        reserved=SCHEDULED_RESERVED)
+        self.expiry = self._function("Expiry", "oidc_adaptor.lambda_handlers.expiry_handler", Duration.seconds(30),
+                                     reserved=SCHEDULED_RESERVED)
         self.status = self._function("Status", "oidc_adaptor.lambda_handlers.status_handler", Duration.seconds(30))
         self.key_rotation = self._function("KeyRotation", "oidc_adaptor.lambda_handlers.key_rotation_handler",
                                            Duration.seconds(30), in_vpc=False)
@@ -63,14 +71,15 @@ class AppFunctions(Construct):
         return [f for f in self.all if f is not self.key_rotation]
 
     def _function(self, id: str, handler: str, timeout: Duration, *, memory: int = 512,
-                  env: dict[str, str] | None = None, in_vpc: bool = True) -> lambda_.Function:
+                  env: dict[str, str] | None = None, in_vpc: bool = True,
+                  reserved: int | None = None) -> lambda_.Function:
         log_group = logs.LogGroup(self, f"{id}Logs", retention=self._retention, removal_policy=RemovalPolicy.DESTROY)
         vpc = self._vpc if in_vpc else None
         return lambda_.Function(
             self, id, runtime=lambda_.Runtime.PYTHON_3_12, architecture=lambda_.Architecture.ARM_64,
             handler=handler, code=self._code, timeout=timeout, memory_size=memory,
             environment={**self._env, **(env or {})}, log_group=log_group,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE, reserved_concurrent_executions=reserved,
             vpc=vpc, security_groups=self._security_groups if vpc is not None else None,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS) if vpc else None,
         )

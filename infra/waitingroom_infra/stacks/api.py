@@ -33,6 +33,9 @@ from aws_cdk import (
     aws_lambda_event_sources as sources,
 )
 from aws_cdk import (
+    aws_sns as sns,
+)
+from aws_cdk import (
     aws_sqs as sqs,
 )
 from constructs import Construct
@@ -42,6 +45,7 @@ from ..config import DeployConfig
 from ..constructs.apis import STAGE, AdminApi, PublicApi
 from ..constructs.cdn import ApiDistribution
 from ..constructs.functions import AppFunctions
+from ..constructs.monitoring import Monitoring
 from .stateful import StatefulStack, log_retention
 
 METRICS_NAMESPACE = "WaitingRoom"
@@ -138,6 +142,17 @@ class ApiStack(Stack):
             ("KeyRotation", fns.key_rotation, events.Schedule.rate(Duration.days(config.key_rotation_days))),
         ):
             events.Rule(self, name, schedule=schedule, targets=[targets.LambdaFunction(fn, retry_attempts=0)])
+
+        # -- alarms and the dashboard -------------------------------------------------------------
+        cache_nodes = ([f"{cache.group.ref}-{n:03d}" for n in range(1, config.cache_replicas + 2)]
+                       if cache is not None else [])
+        self.monitoring = Monitoring(
+            self, "Monitoring", topic=sns.Topic.from_topic_arn(self, "AlarmTopic", stateful.alarms.topic.topic_arn),
+            admission=fns.admission, critical=[fns.expiry, fns.assign_consumer],
+            others=[fns.public_http, fns.admin_http, fns.status, fns.key_rotation], api=self.public.api,
+            queue=queue if config.assign_via_queue else None, cache_nodes=cache_nodes,
+            table_name=stateful.state.table.table_name if cache is None else None,
+            metrics_namespace=METRICS_NAMESPACE, event_ids=config.event_ids)
 
         CfnOutput(self, "Issuer", value=self.issuer, description="OIDC issuer and public API base URL")
         CfnOutput(self, "AdminApiUrl", value=self.admin.api.url)
