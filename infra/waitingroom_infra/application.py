@@ -13,6 +13,7 @@ from .config import DeployConfig
 from .constructs.apis import STAGE
 from .stacks.api import ApiStack
 from .stacks.authorizer import AuthorizerStack
+from .stacks.edge_waf import WAF_REGION, EdgeWafStack
 from .stacks.sample_site import SAMPLE_CLIENT_ID, SampleCheckoutStack, SampleSiteStack
 from .stacks.stateful import StatefulStack, log_retention
 
@@ -27,10 +28,12 @@ class WaitingRoomApp:
     authorizer: AuthorizerStack
     site: SampleSiteStack
     checkout: SampleCheckoutStack
+    waf: EdgeWafStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.stateful, self.site, self.api, self.authorizer, self.checkout]
+        return [s for s in (self.stateful, self.site, self.waf, self.api, self.authorizer, self.checkout)
+                if s is not None]
 
 
 def build(app: cdk.App, *, asset_dir: Path | None = None, config: DeployConfig | None = None,
@@ -50,8 +53,15 @@ def build(app: cdk.App, *, asset_dir: Path | None = None, config: DeployConfig |
     stateful = StatefulStack(app, "WaitingRoomState", config=config, env=env,
                              description="Waiting room: data (cache, table, queue, secrets, keys)")
     site = SampleSiteStack(app, "WaitingRoomSampleSite", env=env, description="Waiting room: sample site hosting")
+    waf = None
+    if config.waf:
+        waf = EdgeWafStack(app, "WaitingRoomEdgeWaf", rate_limit=config.waf_rate_limit,
+                           env=cdk.Environment(account=env.account, region=WAF_REGION),
+                           description="Waiting room: AWS WAF web ACL of the public API's distribution")
     api = ApiStack(app, "WaitingRoomApi", config=config, stateful=stateful, asset_dir=asset_dir, env=env,
                    extra_clients={SAMPLE_CLIENT_ID: SampleSiteStack.client(site.origin, first_event)},
+                   web_acl_arn=waf.web_acl.attr_arn if waf is not None else None,
+                   cross_region_references=waf is not None and env.region != WAF_REGION,
                    description="Waiting room: functions, APIs, CloudFront, schedules")
     authorizer = AuthorizerStack(app, "WaitingRoomAuthorizer", config=config, issuer=api.issuer,
                                  asset_dir=asset_dir, env=env, description="Waiting room: API Gateway authorizer")
@@ -67,7 +77,7 @@ def build(app: cdk.App, *, asset_dir: Path | None = None, config: DeployConfig |
         description="Waiting room: sample site content and checkout API",
         site_config={"issuer": api.issuer, "client_id": SAMPLE_CLIENT_ID, "event_id": first_event,
                      "event_name": config.events[first_event].get("name", first_event), "sale_opens_at": None})
-    built = WaitingRoomApp(app, stateful, api, authorizer, site, checkout)
+    built = WaitingRoomApp(app, stateful, api, authorizer, site, checkout, waf)
     if run_nag:
         nag.check(app, built.stacks)
     return built

@@ -56,6 +56,8 @@ class DeployConfig:
     assign_via_queue: bool = True
     tick_window_seconds: int = 55
     assign_consumer_concurrency: int = 0
+    waf: bool = False
+    waf_rate_limit: int = 2000
     server: dict[str, Any] = field(default_factory=dict)
     events: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_EVENTS))
     clients: dict[str, Any] = field(default_factory=dict)
@@ -70,6 +72,8 @@ class DeployConfig:
         if self.assign_consumer_concurrency and not 2 <= self.assign_consumer_concurrency <= 1000:
             raise ValueError("[deploy] assign_consumer_concurrency must be 2 to 1000 (SQS maximum concurrency), "
                              "or 0 for the store's default")
+        if not 10 <= self.waf_rate_limit <= 2_000_000_000:
+            raise ValueError("[deploy] waf_rate_limit must be 10 to 2,000,000,000 requests per 5 minutes")
         refused = sorted(set(self.server) & set(DEPLOYMENT_OWNED_SERVER_KEYS))
         if refused:
             raise SettingsError("; ".join(f"[server] {key} cannot be set on AWS: {DEPLOYMENT_OWNED_SERVER_KEYS[key]}"

@@ -45,8 +45,9 @@ STACK_SUPPRESSIONS: list[tuple[str, str]] = [
                           "CloudFront's default domain supports; with one, TLSv1.2_2021 is the minimum"),
     ("AwsSolutions-S1", "The sample site bucket only holds public demo files; CloudFront serves them"),
     ("AwsSolutions-SMG4", "The signing key set rotates through the scheduled key rotation function (new "
-                          "KeySet versions), not the Secrets Manager rotation protocol; the cache auth token and "
-                          "admin keys are rotated by redeploying with a new value"),
+                          "KeySet versions), not the Secrets Manager rotation protocol; the cache auth token, "
+                          "admin keys and origin header secret are rotated by putting a new value and redeploying "
+                          "(docs/aws.md)"),
     ("AwsSolutions-EC23", "The admin API's VPC endpoint accepts HTTPS from the VPC's own address range only"),
     ("AwsSolutions-AEC5", "Valkey listens on its standard port inside isolated subnets reachable only from the "
                           "functions' security group"),

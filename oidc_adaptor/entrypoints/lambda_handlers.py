@@ -22,6 +22,8 @@ Configuration is the usual ``WAITINGROOM_*`` environment (see :mod:`core.setting
 ``WAITINGROOM_KEYS_CACHE_SECONDS``    how long a process keeps the key set (default 300)
 ``WAITINGROOM_STORE_AUTH_SECRET``     secret whose value replaces ``{auth_token}`` in the store URL
                                       (the ElastiCache auth token: ``rediss://:{auth_token}@host:6379/0``)
+``WAITINGROOM_ORIGIN_SECRET``         secret the CDN sends as ``X-Origin-Verify``; requests without it get
+                                      403 (see :mod:`oidc_adaptor.plumbing.origin_verify`)
 ``WAITINGROOM_ASSIGN_QUEUE_URL``      SQS queue that buffers ``POST /assign_queue_num``
 ``WAITINGROOM_STATUS_BUS``            EventBridge bus for status events (default: the default bus)
 ``WAITINGROOM_METRICS_NAMESPACE``     CloudWatch namespace of the status metrics (default ``WaitingRoom``)
@@ -131,6 +133,11 @@ def build_app(environ: Mapping[str, str] | None = None) -> Flask:
         source()
         keyset = source
     app = create_app(settings, store=store, keyset=keyset, start_scheduler=False)
+    origin_secret = environ.get("WAITINGROOM_ORIGIN_SECRET")
+    if origin_secret:
+        from oidc_adaptor.plumbing import origin_verify
+
+        origin_verify.init_app(app, origin_verify.OriginVerifier(lambda: _secret_string(origin_secret)))
     queue_url = environ.get("WAITINGROOM_ASSIGN_QUEUE_URL")
     if queue_url:
         from core.adapters.sqs import SqsEnqueuer

@@ -467,3 +467,41 @@ def test_build_app_on_aws_services(environ: dict[str, str], aws: None) -> None:
         assert len(rotated["kids"]) == 2
     finally:
         lambda_handlers.reset()
+
+
+# -- only requests through the CDN: the X-Origin-Verify header ------------------------------------
+
+
+def test_requests_without_the_cdn_header_are_refused(environ: dict[str, str], aws: None) -> None:
+    import boto3
+
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    arn = secrets.create_secret(Name="origin", SecretString="first-origin-secret-value")["ARN"]
+    lambda_handlers.reset({**environ, "WAITINGROOM_ORIGIN_SECRET": arn})
+    try:
+        app = lambda_handlers.get_app()
+        verifier = app.extensions["waitingroom_origin_verifier"]
+
+        def call(header: str | None) -> dict[str, Any]:
+            event = load("apigw_rest_v1.json")
+            event["path"] = event["requestContext"]["path"] = "/serving_num"
+            event["multiValueQueryStringParameters"] = {"event_id": ["spring-sale"]}
+            event["queryStringParameters"] = {"event_id": "spring-sale"}
+            if header is not None:
+                event["headers"]["X-Origin-Verify"] = header
+                event["multiValueHeaders"]["X-Origin-Verify"] = [header]
+            return lambda_handlers.http_handler(event, Context())
+
+        around = call(None)
+        assert around["statusCode"] == 403 and body(around)["error"] == "forbidden"
+        assert call("a-guess")["statusCode"] == 403
+        assert call("first-origin-secret-value")["statusCode"] == 200
+
+        # rotation: the secret gets a new value; once the CDN sends it, both values are accepted
+        secrets.put_secret_value(SecretId=arn, SecretString="second-origin-secret-value")
+        verifier._fetched_at -= 120  # the refresh interval has passed
+        assert call("second-origin-secret-value")["statusCode"] == 200
+        assert call("first-origin-secret-value")["statusCode"] == 200  # edges still sending the old value
+        assert call("a-guess")["statusCode"] == 403  # and nothing else
+    finally:
+        lambda_handlers.reset()

@@ -55,7 +55,7 @@ def test_stateful_stack(built: Any) -> None:
     assert all("KmsMasterKeyId" in q["Properties"] for q in queues.values())
     t.has_resource_properties("AWS::CloudWatch::Alarm", {"Threshold": 0, "MetricName":
                                                           "ApproximateNumberOfMessagesVisible"})
-    t.resource_count_is("AWS::SecretsManager::Secret", 3)  # key set, admin keys, cache auth token
+    t.resource_count_is("AWS::SecretsManager::Secret", 4)  # key set, admin keys, origin header, cache auth token
     t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     t.has_resource_properties("AWS::EC2::FlowLog", Match.any_value())
     t.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
@@ -269,3 +269,32 @@ def test_dynamodb_variant(built_dynamodb: Any) -> None:
     stateful.resource_count_is("AWS::EC2::VPC", 0)
     distribution = next(iter(resources(t, "AWS::CloudFront::Distribution").values()))
     assert distribution["Properties"]["DistributionConfig"]["Aliases"] == ["wait.example.com"]
+
+
+def test_cloudfront_proves_itself_to_the_api_with_a_secret_header(built: Any) -> None:
+    t = template(built.api)
+    distribution = next(iter(resources(t, "AWS::CloudFront::Distribution").values()))["Properties"][
+        "DistributionConfig"]
+    headers = distribution["Origins"][0]["OriginCustomHeaders"]
+    assert [h["HeaderName"] for h in headers] == ["X-Origin-Verify"]
+    value = json.dumps(headers[0]["HeaderValue"])
+    assert "{{resolve:secretsmanager:" in value and "KeysOriginVerify" in value  # never a literal
+    public = next(f for f in resources(t, "AWS::Lambda::Function").values()
+                  if "WAITINGROOM_ORIGIN_SECRET" in f["Properties"]["Environment"]["Variables"])
+    assert public["Properties"]["MemorySize"] == 1024  # the public function, and only it
+    assert sum("WAITINGROOM_ORIGIN_SECRET" in f["Properties"]["Environment"]["Variables"]
+               for f in resources(t, "AWS::Lambda::Function").values()) == 1
+    assert "WebACLId" not in distribution  # WAF is off unless asked for
+
+
+def test_waf_puts_a_rate_limit_per_client_on_the_distribution(built_direct: Any) -> None:
+    acl = template(built_direct.waf)
+    assert built_direct.waf.region == "us-east-1"
+    acl.has_resource_properties("AWS::WAFv2::WebACL", {"Scope": "CLOUDFRONT", "DefaultAction": {"Allow": {}},
+                                                       "Rules": [Match.object_like({
+                                                           "Action": {"Block": {}},
+                                                           "Statement": {"RateBasedStatement": {
+                                                               "Limit": 2000, "AggregateKeyType": "IP",
+                                                               "EvaluationWindowSec": 300}}})]})
+    distribution = next(iter(resources(template(built_direct.api), "AWS::CloudFront::Distribution").values()))
+    assert distribution["Properties"]["DistributionConfig"]["WebACLId"]

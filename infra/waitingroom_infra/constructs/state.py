@@ -102,7 +102,8 @@ class AssignQueue(Construct):
 
 
 class SigningKeys(Construct):
-    """Secrets for the token signing key set (written by the functions on first start) and admin keys."""
+    """Secrets for the token signing key set (written by the key rotation function), the admin keys
+    and the header secret CloudFront sends to the public API."""
 
     def __init__(self, scope: Construct, id: str, *, key: kms.IKey) -> None:
         super().__init__(scope, id)
@@ -112,6 +113,10 @@ class SigningKeys(Construct):
                         "the scheduled rotation writes new versions")
         self.admin_keys = sm.Secret(
             self, "AdminKeys", encryption_key=key, description="Bearer keys of the waiting room admin API",
+            generate_secret_string=sm.SecretStringGenerator(password_length=48, exclude_punctuation=True))
+        self.origin = sm.Secret(
+            self, "OriginVerify", encryption_key=key,
+            description="Sent by CloudFront as X-Origin-Verify to the public API; the app refuses requests without it",
             generate_secret_string=sm.SecretStringGenerator(password_length=48, exclude_punctuation=True))
 
 

@@ -33,6 +33,9 @@ from aws_cdk import (
     aws_lambda_event_sources as sources,
 )
 from aws_cdk import (
+    aws_secretsmanager as sm,
+)
+from aws_cdk import (
     aws_sns as sns,
 )
 from aws_cdk import (
@@ -49,11 +52,13 @@ from ..constructs.monitoring import Monitoring
 from .stateful import StatefulStack, log_retention
 
 METRICS_NAMESPACE = "WaitingRoom"
+ORIGIN_HEADER = "X-Origin-Verify"  # oidc_adaptor.plumbing.origin_verify.HEADER
 
 
 class ApiStack(Stack):
     def __init__(self, scope: Construct, id: str, *, config: DeployConfig, stateful: StatefulStack,
-                 asset_dir: Path, extra_clients: dict[str, Any] | None = None, **kwargs: object) -> None:
+                 asset_dir: Path, extra_clients: dict[str, Any] | None = None, web_acl_arn: str | None = None,
+                 **kwargs: object) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
         retention = log_retention(config.log_retention_days)
         network, cache = stateful.network, stateful.cache
@@ -81,8 +86,12 @@ class ApiStack(Stack):
             security_group=network.functions_security_group if network else None, extra_env=extra_env)
         fns = self.functions
         self.public = PublicApi(self, "Public", handler=fns.public_http, log_retention=retention)
+        # CloudFront proves each request came through it with a secret header the app checks.
+        origin_secret = sm.Secret.from_secret_complete_arn(self, "OriginSecret", stateful.secrets.origin.secret_arn)
         self.cdn = ApiDistribution(self, "Cdn", api=self.public.api, stage=STAGE, domain=config.custom_domain,
-                                   certificate_arn=config.certificate_arn)
+                                   certificate_arn=config.certificate_arn, web_acl_id=web_acl_arn,
+                                   origin_headers={ORIGIN_HEADER: origin_secret.secret_value.unsafe_unwrap()})
+        fns.public_http.add_environment("WAITINGROOM_ORIGIN_SECRET", stateful.secrets.origin.secret_arn)
         self.issuer = fns_issuer or f"https://{self.cdn.distribution.distribution_domain_name}"
         for fn in fns.all:
             fn.add_environment("WAITINGROOM_ISSUER", self.issuer)
@@ -105,6 +114,7 @@ class ApiStack(Stack):
             self, "AssignQueue", queue_arn=stateful.assign.queue.queue_arn,
             queue_url=stateful.assign.queue.queue_url, key_arn=key_arn)
         grants.read_secret(fns.admin_http, secret_arn=stateful.secrets.admin_keys.secret_arn, key_arn=key_arn)
+        grants.read_secret(fns.public_http, secret_arn=stateful.secrets.origin.secret_arn, key_arn=key_arn)
         for fn in fns.all:
             grants.read_secret(fn, secret_arn=key_set_arn, key_arn=key_arn)
         # Only the rotation function writes the key set: at deploy time (the first key set, through
