@@ -44,9 +44,9 @@ PLACEHOLDER_ISSUER = "https://issuer.invalid"
 @dataclass(frozen=True)
 class DeployConfig:
     store: str = "redis"
-    cache_node_type: str = "cache.t4g.micro"
+    cache_node_type: str = "cache.t4g.medium"  # sizing rule: docs/aws.md, "Cache sizing"
     cache_replicas: int = 1
-    nat_gateways: int = 1
+    vpc_egress: str = "endpoints"
     custom_domain: str = ""
     certificate_arn: str = ""
     admin_api_private: bool = False
@@ -65,6 +65,9 @@ class DeployConfig:
     def __post_init__(self) -> None:
         if self.store not in ("redis", "dynamodb"):
             raise ValueError("[deploy] store must be 'redis' or 'dynamodb'")
+        if self.vpc_egress not in ("endpoints", "nat"):
+            raise ValueError("[deploy] vpc_egress must be 'endpoints' (interface endpoints, no NAT) or 'nat' "
+                             "(one NAT gateway per zone)")
         if bool(self.custom_domain) != bool(self.certificate_arn):
             raise ValueError("[deploy] custom_domain and certificate_arn go together")
         if not 0 <= self.tick_window_seconds <= 55:
@@ -131,6 +134,9 @@ class DeployConfig:
         for name, default in defaults.items():
             if name in context:
                 deploy[name] = _coerce(context[name], default)
+        if "nat_gateways" in deploy:
+            raise ValueError("[deploy] nat_gateways is replaced by vpc_egress: \"endpoints\" (no NAT) or \"nat\" "
+                             "(one NAT gateway per zone)")
         unknown = set(deploy) - set(defaults)
         if unknown:
             raise ValueError(f"unknown [deploy] key(s): {', '.join(sorted(unknown))}")

@@ -48,7 +48,8 @@ STACK_SUPPRESSIONS: list[tuple[str, str]] = [
                           "KeySet versions), not the Secrets Manager rotation protocol; the cache auth token, "
                           "admin keys and origin header secret are rotated by putting a new value and redeploying "
                           "(docs/aws.md)"),
-    ("AwsSolutions-EC23", "The admin API's VPC endpoint accepts HTTPS from the VPC's own address range only"),
+    ("AwsSolutions-EC23", "The interface endpoints (AWS APIs, the private admin API) accept HTTPS from the VPC's "
+                          "own address range only"),
     ("AwsSolutions-AEC5", "Valkey listens on its standard port inside isolated subnets reachable only from the "
                           "functions' security group"),
     ("AwsSolutions-AEC6", "Engine logs of the cache are not needed for operation; CloudWatch metrics are on"),

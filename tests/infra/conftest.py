@@ -45,7 +45,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "redis": {},
     "dynamodb": {"store": "dynamodb", "admin_api_private": False, "custom_domain": "wait.example.com",
                  "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abcd"},
-    "direct-entry": {"assign_via_queue": False, "cache_replicas": 0, "alarm_email": "", "waf": True},
+    "direct-entry": {"assign_via_queue": False, "cache_replicas": 0, "alarm_email": "", "waf": True,
+                     "vpc_egress": "nat"},
 }
 """Every deployment shape the tests synthesise, each once per session."""
 
@@ -71,7 +72,7 @@ def built_dynamodb(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="session")
 def built_direct(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Entries straight to the store, a cache without replicas, WAF on."""
+    """Entries straight to the store, a cache without replicas, WAF on, one NAT gateway per zone."""
     return synthesized("direct-entry", tmp_path_factory)
 
 

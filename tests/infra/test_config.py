@@ -54,3 +54,12 @@ def test_server_keys_reach_every_function(built: Any) -> None:
         assert server["cors_origins"] == ["https://tickets.example"]
         assert server["enter_rate_limit"] == "20/minute"
         assert server["json_logs"] is True
+
+
+def test_vpc_egress_is_a_choice_and_nat_gateways_is_gone(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="vpc_egress"):
+        DeployConfig(events=EVENTS, vpc_egress="internet")
+    old = tmp_path / "deploy.toml"
+    old.write_text("[deploy]\nnat_gateways = 1\n")
+    with pytest.raises(ValueError, match="replaced by vpc_egress"):
+        DeployConfig.load({"config": str(old)}, tmp_path)

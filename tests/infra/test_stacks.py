@@ -45,6 +45,7 @@ def test_stateful_stack(built: Any) -> None:
     t.has_resource_properties("AWS::ElastiCache::ReplicationGroup", {
         "Engine": "valkey", "TransitEncryptionEnabled": True, "AtRestEncryptionEnabled": True,
         "AuthToken": Match.any_value(), "KmsKeyId": Match.any_value(),
+        "CacheNodeType": "cache.t4g.medium",  # sized for a million OpenID Connect visitors (docs/aws.md)
     })
     group = next(iter(resources(t, "AWS::ElastiCache::ReplicationGroup").values()))
     assert "resolve:secretsmanager" in json.dumps(group["Properties"]["AuthToken"])  # never a literal
@@ -298,3 +299,22 @@ def test_waf_puts_a_rate_limit_per_client_on_the_distribution(built_direct: Any)
                                                                "EvaluationWindowSec": 300}}})]})
     distribution = next(iter(resources(template(built_direct.api), "AWS::CloudFront::Distribution").values()))
     assert distribution["Properties"]["DistributionConfig"]["WebACLId"]
+
+
+def test_functions_reach_aws_apis_through_endpoints_in_every_zone(built: Any, built_direct: Any) -> None:
+    t = template(built.stateful)
+    t.resource_count_is("AWS::EC2::NatGateway", 0)
+    t.resource_count_is("AWS::EC2::InternetGateway", 0)
+    services = sorted(json.dumps(e["Properties"]["ServiceName"]).split(".")[-1].rstrip('"]}')
+                      for e in resources(t, "AWS::EC2::VPCEndpoint").values()
+                      if e["Properties"].get("VpcEndpointType") == "Interface")
+    assert services == ["events", "execute-api", "monitoring", "secretsmanager", "sqs", "xray"]  # + private admin API
+    for endpoint in resources(t, "AWS::EC2::VPCEndpoint").values():
+        if endpoint["Properties"].get("VpcEndpointType") == "Interface":
+            assert len(endpoint["Properties"]["SubnetIds"]) == 2 and endpoint["Properties"]["PrivateDnsEnabled"]
+    # the other choice: one NAT gateway per zone, no interface endpoints but the private admin API's
+    nat = template(built_direct.stateful)
+    nat.resource_count_is("AWS::EC2::NatGateway", 2)
+    assert ["execute-api" in json.dumps(e["Properties"]["ServiceName"])
+            for e in resources(nat, "AWS::EC2::VPCEndpoint").values()
+            if e["Properties"].get("VpcEndpointType") == "Interface"] == [True]

@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..config import DeployConfig
+from .network import APP_SUBNETS
 
 SCHEDULED_RESERVED = 2
 """Reserved concurrency of the admission and expiry functions."""
@@ -81,5 +82,5 @@ class AppFunctions(Construct):
             environment={**self._env, **(env or {})}, log_group=log_group,
             tracing=lambda_.Tracing.ACTIVE, reserved_concurrent_executions=reserved,
             vpc=vpc, security_groups=self._security_groups if vpc is not None else None,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS) if vpc else None,
+            vpc_subnets=ec2.SubnetSelection(subnet_group_name=APP_SUBNETS) if vpc else None,
         )

@@ -35,7 +35,7 @@ class StatefulStack(Stack):
         self.network: Network | None = None
         self.cache: SessionCache | None = None
         if config.store == "redis":
-            self.network = Network(self, "Network", nat_gateways=config.nat_gateways, log_retention=retention)
+            self.network = Network(self, "Network", egress=config.vpc_egress, log_retention=retention)
             self.cache = SessionCache(self, "Cache", vpc=self.network.vpc,
                                       clients=self.network.functions_security_group,
                                       node_type=config.cache_node_type, replicas=config.cache_replicas, key=self.key)
