@@ -63,12 +63,18 @@ def check(app: App, stacks: list[Stack]) -> None:
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     for stack in stacks:
         rules = list(STACK_SUPPRESSIONS)
-        resolved = not Token.is_unresolved(stack.account) and not Token.is_unresolved(stack.region)
-        account, region = (stack.account, stack.region) if resolved else ("<AWS::AccountId>", "<AWS::Region>")
+        region, account = region_and_account(stack)
         rules.append((f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-{account}-{region}/*]",
                       "CDK BucketDeployment reads the site files from the CDK asset bucket"))
         for rule, reason in rules:
             Validations.of(stack).acknowledge(Acknowledgment(id=f"AwsSolutions::{rule}", reason=reason))
+
+
+def region_and_account(stack: Stack) -> tuple[str, str]:
+    """The region and account as cdk-nag writes them in a finding: the values, or the pseudo parameters."""
+    if Token.is_unresolved(stack.account) or Token.is_unresolved(stack.region):
+        return "<AWS::Region>", "<AWS::AccountId>"
+    return stack.region, stack.account
 
 
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:

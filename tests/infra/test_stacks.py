@@ -33,9 +33,10 @@ def test_synth_is_fast_enough(built: Any) -> None:
     assert built.seconds < 120
 
 
-def test_stateful_stack(built: Any) -> None:
+def test_stateful_stack(built: Any, built_dynamodb: Any) -> None:
     t = template(built.stateful)
-    t.has_resource_properties("AWS::DynamoDB::Table", {
+    t.resource_count_is("AWS::DynamoDB::Table", 0)  # the Valkey store needs no table
+    template(built_dynamodb.stateful).has_resource_properties("AWS::DynamoDB::Table", {
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
@@ -139,12 +140,14 @@ def test_iam_is_scoped(built: Any) -> None:
         if any(a.startswith("execute-api:") for a in actions):
             for resource in resources_:
                 text = json.dumps(resource)
-                assert "/live/" in text and "/admin/" in text and "/*" not in text, resource
+                assert "/live/" in text and "/admin/" in text, resource
+                assert "/*" not in text.replace("/admin/clients/*", ""), resource  # a client id is any segment
     # the admin invoke policy names each admin route, with the configured events filled in
     admin = next(iter(resources(t, "AWS::IAM::ManagedPolicy").values()))
     text = json.dumps(admin)
     assert "/live/POST/admin/increment_serving_counter" in text
     assert "/live/GET/admin/events/exam/counts" in text and "/live/GET/admin/events/spring-sale/counts" in text
+    assert "/live/DELETE/admin/clients/*" in text and "/live/POST/admin/clients" in text
     # only the public function may send to the queue; only store users read the cache token
     send = [s for s in statements(t) if "sqs:SendMessage" in as_list(s["Action"])]
     assert len(send) == 1
@@ -158,7 +161,7 @@ def test_lambda_permissions_name_api_stage_and_method(built: Any) -> None:
     for permission in api_permissions:
         source = json.dumps(permission["Properties"]["SourceArn"])
         # this API, its stage (a reference, never "*"), a named method; "*" only for a path parameter
-        assert re.search(r'Stage\w*"\}, "/(GET|POST|OPTIONS)/', source), source
+        assert re.search(r'Stage\w*"\}, "/(GET|POST|OPTIONS|DELETE)/', source), source
 
 
 def test_public_and_admin_apis(built: Any) -> None:
@@ -166,13 +169,23 @@ def test_public_and_admin_apis(built: Any) -> None:
     methods = resources(t, "AWS::ApiGateway::Method")
     admin = [m for m in methods.values() if m["Properties"].get("AuthorizationType") == "AWS_IAM"]
     public = [m for m in methods.values() if m["Properties"].get("AuthorizationType") == "NONE"]
-    assert len(admin) == 12
+    assert len(admin) == 16  # every admin route, /admin/clients among them
     assert {m["Properties"]["HttpMethod"] for m in public} == {"GET", "POST", "OPTIONS"}
     assert all(m["Properties"]["HttpMethod"] != "ANY" for m in methods.values())
     t.has_resource_properties("AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["PRIVATE"]},
                                                            "Policy": Match.any_value()})
     t.has_resource_properties("AWS::ApiGateway::Stage", {"StageName": "live", "TracingEnabled": True,
                                                          "AccessLogSetting": Match.any_value()})
+    # API Gateway itself answers 404 for the operations paths on the public API (no function, no store call)
+    paths = {r["Properties"]["PathPart"]: lid for lid, r in resources(t, "AWS::ApiGateway::Resource").items()}
+    for path in ("metrics", "readyz"):
+        method = next(m["Properties"] for m in methods.values()
+                      if m["Properties"]["ResourceId"] == {"Ref": paths[path]})
+        assert method["Integration"]["Type"] == "MOCK"
+        assert method["Integration"]["IntegrationResponses"][0]["StatusCode"] == "404"
+    # the account's API Gateway logging role outlives this stack (other APIs log through it)
+    role = next(r for lid, r in resources(t, "AWS::IAM::Role").items() if lid.startswith("PublicApiCloudWatchRole"))
+    assert role["DeletionPolicy"] == "Retain"
 
 
 def test_cloudfront_caches_only_the_counts(built: Any) -> None:

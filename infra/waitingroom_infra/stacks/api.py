@@ -66,11 +66,13 @@ class ApiStack(Stack):
             "WAITINGROOM_SIGNING_KEYS_SECRET": stateful.secrets.key_set.secret_arn,
             "WAITINGROOM_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
+        table = stateful.state.table if stateful.state is not None else None
         if cache is not None:
             store_url = cache.url_template
             extra_env["WAITINGROOM_STORE_AUTH_SECRET"] = cache.auth_secret.secret_arn
         else:
-            store_url = f"dynamodb://{stateful.state.table.table_name}?region={self.region}"
+            assert table is not None  # the stateful stack makes one store or the other
+            store_url = f"dynamodb://{table.table_name}?region={self.region}"
         if config.assign_via_queue:
             extra_env["WAITINGROOM_ASSIGN_QUEUE_URL"] = stateful.assign.queue.queue_url
 
@@ -129,9 +131,9 @@ class ApiStack(Stack):
         for fn in fns.store_users:
             if cache is not None:
                 grants.read_secret(fn, secret_arn=cache.auth_secret.secret_arn, key_arn=key_arn)
-            else:
+            elif table is not None:
                 dynamodb.Table.from_table_attributes(
-                    self, f"State{fn.node.id}", table_arn=stateful.state.table.table_arn,
+                    self, f"State{fn.node.id}", table_arn=table.table_arn,
                     encryption_key=key).grant_read_write_data(fn)
         if config.assign_via_queue:
             queue.grant_send_messages(fns.public_http)
@@ -161,7 +163,7 @@ class ApiStack(Stack):
             admission=fns.admission, critical=[fns.expiry, fns.assign_consumer],
             others=[fns.public_http, fns.admin_http, fns.status, fns.key_rotation], api=self.public.api,
             queue=queue if config.assign_via_queue else None, cache_nodes=cache_nodes,
-            table_name=stateful.state.table.table_name if cache is None else None,
+            table_name=table.table_name if table is not None else None,
             metrics_namespace=METRICS_NAMESPACE, event_ids=config.event_ids)
 
         CfnOutput(self, "Issuer", value=self.issuer, description="OIDC issuer and public API base URL")

@@ -28,7 +28,7 @@ class StatefulStack(Stack):
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
             principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], resources=["*"]))
         self.alarms = Alarms(self, "Alarms", key=self.key, email=config.alarm_email)
-        self.state = StateTable(self, "State", key=self.key)
+        self.state: StateTable | None = StateTable(self, "State", key=self.key) if config.store == "dynamodb" else None
         self.assign = AssignQueue(self, "Assign", key=self.key, alarm_topic=self.alarms.topic,
                                   consumer_timeout=SQS_CONSUMER_TIMEOUT)
         self.secrets = SigningKeys(self, "Keys", key=self.key)
