@@ -9,6 +9,7 @@ context exits, whatever happened inside. The reference apps and the project run 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -270,3 +271,20 @@ def nginx_front(upstream_port: int, workdir: Path, name: str = "nginx",
            "-g", "daemon off;"]
     with _serve(cmd, port, prefix / "stdout.log", None, "/static/waiting.js") as server:
         yield server
+
+
+_REQUESTS_SAMPLE = re.compile(r'^waitingroom_http_requests_total\{([^}]*)\} ([0-9.e+]+)$', re.M)
+
+
+def origin_requests(base_url: str, route: str | None = None) -> int:
+    """Requests the server at ``base_url`` counted in its own metrics: those of ``route`` (a Flask
+    route template such as ``/events/<event_id>/status``), or of every route but ``/metrics``.
+
+    A worker applies its counts once a second (the one answering applies its own at once), so
+    read this a second or two after the load stops when the server runs several workers.
+    """
+    with urllib.request.urlopen(base_url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    wanted = f'route="{route}"' if route else None
+    return sum(int(float(value)) for labels, value in _REQUESTS_SAMPLE.findall(text)
+               if (wanted in labels if wanted else 'route="/metrics"' not in labels))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from bench.servers import HttpServer, nginx_front
+from bench.servers import HttpServer, nginx_front, origin_requests
 from tests.support import ADMIN_KEY, ServerProcess, free_port, serve_process, server_config
 
 EVENT = "spring-sale"
@@ -44,9 +44,7 @@ class Stack:
 
     def origin_requests(self, route: str) -> int:
         """Requests for ``route`` (a Flask route template) that reached the server, from its own metrics."""
-        text = requests.get(f"{self.origin.base_url}/metrics", timeout=10).text
-        pattern = re.compile(r'^waitingroom_http_requests_total\{([^}]*)\} ([0-9.e+]+)$', re.M)
-        return sum(int(float(value)) for labels, value in pattern.findall(text) if f'route="{route}"' in labels)
+        return origin_requests(self.origin.base_url, route)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,135 @@
+"""Waiting visitors polling the event's status document on the waiting page's own schedule.
+
+Each simulated visitor does what ``oidc_adaptor/static/waiting.js`` does: it knows its place, polls
+``/events/<id>/status`` 2 s after the page loads and 2 s after every change of what the page shows
+(people ahead, the estimate), backs off by 1.5x to at most 30 s while nothing changes, adds up to
+0.5 s of jitter, doubles the wait after a failed poll, and leaves once the serving counter reaches
+its place (the page then goes to ``/authorize``, which is not part of waiting). Visitors arrive
+spread over an arrival window; an operator admits a share of them every few seconds meanwhile.
+
+The same run goes once through the shipped nginx front and once straight to the server; the
+server's own request metrics say how many polls reached it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from .loadgen import new_session, percentile
+
+FIRST_DELAY = 2.0
+MAX_DELAY = 30.0
+JITTER = 0.5
+ADMIT_EVERY = 5.0
+
+
+def estimate_wait(ahead: int, rate: float) -> tuple[int, int] | None:
+    """The page's estimate (minutes, low and high): the same formula as ``waiting.js``."""
+    if rate <= 0:
+        return None
+    seconds = (ahead + 1) / rate
+    low = max(0, math.floor(seconds * 0.75 / 60))
+    return low, max(low + 1, math.ceil(seconds * 1.5 / 60))
+
+
+@dataclass
+class WaitingStats:
+    polls: int = 0
+    errors: int = 0
+    admitted: int = 0
+    latencies: list[float] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list)
+    """Seconds each poll went out after the page's schedule wanted it (the load generator's lag)."""
+
+
+async def _visitor(session: aiohttp.ClientSession, url: str, position: int, arrive_in: float, stop_at: float,
+                   rng: random.Random, stats: WaitingStats) -> None:
+    await asyncio.sleep(arrive_in)
+    delay, last = FIRST_DELAY, None
+    while True:
+        wait = delay + rng.random() * JITTER
+        due = time.perf_counter() + wait
+        if due >= stop_at:
+            return
+        await asyncio.sleep(wait)
+        sent = time.perf_counter()
+        stats.lateness.append(sent - due)
+        try:
+            async with session.get(url) as response:
+                body = await response.read()
+                ok = response.status == 200
+        except (TimeoutError, aiohttp.ClientError):
+            ok = False
+        stats.polls += 1
+        if not ok:
+            stats.errors += 1
+            delay = min(MAX_DELAY, delay * 2)
+            continue
+        stats.latencies.append(time.perf_counter() - sent)
+        doc = json.loads(body)
+        serving = doc["serving_counter"]
+        if serving >= position:
+            stats.admitted += 1
+            return
+        ahead = max(0, position - serving - 1)
+        key = (ahead, estimate_wait(ahead, doc["admission_rate"]))
+        delay = FIRST_DELAY if key != last else min(MAX_DELAY, delay * 1.5)
+        last = key
+
+
+async def _operator(session: aiohttp.ClientSession, origin_url: str, event_id: str, admin_key: str, by: int,
+                    stop_at: float) -> int:
+    """Admit ``by`` more visitors every :data:`ADMIT_EVERY` seconds, straight at the server."""
+    admitted = 0
+    while time.perf_counter() + ADMIT_EVERY < stop_at:
+        await asyncio.sleep(ADMIT_EVERY)
+        async with session.post(f"{origin_url}/admin/increment_serving_counter",
+                                json={"event_id": event_id, "increment_by": by},
+                                headers={"Authorization": f"Bearer {admin_key}"}) as response:
+            await response.read()
+            if response.status == 200:
+                admitted += by
+    return admitted
+
+
+async def run_waiting(poll_url: str, origin_url: str, event_id: str, admin_key: str, visitors: int,
+                      arrival_seconds: float, seconds: float, connections: int = 1000,
+                      seed: int = 12) -> dict[str, Any]:
+    """``visitors`` holding places 1..visitors poll ``poll_url``/events/<event_id>/status for ``seconds``."""
+    rng = random.Random(seed)
+    stats = WaitingStats()
+    url = f"{poll_url}/events/{event_id}/status"
+    # Admit about two thirds of the line over the run: the counter moves, and most visitors still wait.
+    by = max(1, math.ceil(visitors * 2 / 3 / (seconds / ADMIT_EVERY)))
+    started = time.perf_counter()
+    stop_at = started + seconds
+    async with new_session(connections) as session, new_session(4) as admin:
+        operator = asyncio.create_task(_operator(admin, origin_url, event_id, admin_key, by, stop_at))
+        await asyncio.gather(*(
+            _visitor(session, url, position, rng.random() * arrival_seconds, stop_at, rng, stats)
+            for position in range(1, visitors + 1)))
+        admitted_by_operator = await operator
+    elapsed = time.perf_counter() - started
+    latencies, lateness = sorted(stats.latencies), sorted(stats.lateness)
+    return {
+        "seconds": round(elapsed, 1),
+        "polls": stats.polls,
+        "errors": stats.errors,
+        "polls_per_s": round(stats.polls / elapsed, 1),
+        "polls_per_visitor_per_min": round(stats.polls / visitors / (elapsed / 60), 2),
+        "visitors_admitted": stats.admitted,
+        "operator_admitted": admitted_by_operator,
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "schedule_lag_p50_s": round(percentile(lateness, 50), 3),
+        "schedule_lag_p95_s": round(percentile(lateness, 95), 3),
+    }
