@@ -179,7 +179,7 @@ def test_cloudfront_caches_what_every_visitor_polls_keyed_on_the_event_only(buil
         "DistributionConfig"]
     behaviours = {b["PathPattern"]: b for b in distribution["CacheBehaviors"]}
     assert set(behaviours) == {"/serving_num", "/waiting_num", "/events/*/status", "/.well-known/jwks.json",
-                               "/public_key"}
+                               "/public_key", "/static/*"}
     caching_disabled = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed CachingDisabled
     assert distribution["DefaultCacheBehavior"]["CachePolicyId"] == caching_disabled
     assert "POST" in distribution["DefaultCacheBehavior"]["AllowedMethods"]

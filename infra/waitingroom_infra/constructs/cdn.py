@@ -31,6 +31,9 @@ STATUS_PATHS = ("/events/*/status", "/.well-known/jwks.json")
 KEY_PATHS = ("/public_key",)
 """Keyed on ``event_id`` and ``format``."""
 
+STATIC_PATH = "/static/*"
+"""The waiting page's files (AWS managed CachingOptimized: at least a second, a day when allowed)."""
+
 STATUS_MAX_AGE = 1
 """Seconds, the server's default ``[server] status_max_age``: the time to live when an answer names none."""
 MAX_WINDOW = 300
@@ -43,9 +46,9 @@ class ApiDistribution(Construct):
     What every visitor polls is cached at the edge for the window the server's ``Cache-Control``
     gives (``[server] status_max_age``, 1 s by default): each event's status document
     (``/events/<id>/status``), ``/serving_num`` and ``/waiting_num``, and the public keys
-    (``/.well-known/jwks.json``, ``/public_key``). Each is keyed on the event only, never on
-    cookies, headers or other query strings, so a million waiting browsers cost the API one
-    request per event, edge location and window."""
+    (``/.well-known/jwks.json``, ``/public_key``), and the waiting page's static files. Each is keyed
+    on the event only, never on cookies, headers or other query strings, so a million waiting
+    browsers cost the API one request per event, edge location and window."""
 
     def __init__(self, scope: Construct, id: str, *, api: apigw.RestApi, stage: str, domain: str,
                  certificate_arn: str) -> None:
@@ -65,6 +68,8 @@ class ApiDistribution(Construct):
             **{path: self._cached(origin, self.counts_cache) for path in COUNT_PATHS},
             **{path: self._cached(origin, self.status_cache) for path in STATUS_PATHS},
             **{path: self._cached(origin, self.key_cache) for path in KEY_PATHS},
+            # The waiting page's script and style: every arriving visitor loads them once.
+            STATIC_PATH: self._cached(origin, cloudfront.CachePolicy.CACHING_OPTIMIZED),
         }
         certificate = acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn) if domain else None
         self.distribution = cloudfront.Distribution(
