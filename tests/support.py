@@ -140,8 +140,8 @@ def write_config(path: Path, data: dict[str, dict[str, object]]) -> Path:
 def server_config(directory: Path, *, store: str | None = None, events: dict[str, dict[str, object]] | None = None,
                   clients: dict[str, dict[str, object]] | None = None, **server: object) -> Path:
     """A config file in ``directory`` for :func:`serve_process`: SQLite store and keys in ``directory``,
-    the admin key :data:`ADMIN_KEY`, one manual event ``spring-sale`` unless ``events`` is given,
-    and the OpenID Connect ``clients`` if any."""
+    the admin key :data:`ADMIN_KEY`, one manual event ``spring-sale`` unless ``events`` is given, and
+    the OIDC ``clients`` given (none by default)."""
     directory.mkdir(parents=True, exist_ok=True)
     values: dict[str, object] = {
         "store": store or f"sqlite:///{directory / 'state.db'}",
