@@ -22,6 +22,8 @@ OTHER_EVENT = "autumn-sale"
 SECRET = "front-test-client-secret-long-enough"
 WINDOW = 2
 """[server] status_max_age of the origin under test."""
+ENTRY_LIMIT = 20
+"""[server] enter_rate_limit per minute and client address: above what the other tests of a module take."""
 
 
 @dataclass
@@ -54,6 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     callback = f"http://127.0.0.1:{rp_port}/callback"
     config = server_config(
         work, issuer=f"http://127.0.0.1:{front_port}", trusted_proxies=1, status_max_age=WINDOW, scheduler=False,
+        enter_rate_limit=f"{ENTRY_LIMIT}/minute",
         events={EVENT: {"name": "Spring sale"}, OTHER_EVENT: {"name": "Autumn sale"}},
         clients={"shop": {"event": EVENT, "redirect_uris": [callback], "secret": SECRET},
                  "spa": {"event": EVENT, "redirect_uris": [callback]}},

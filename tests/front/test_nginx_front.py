@@ -16,7 +16,7 @@ import requests
 from tests.oidc.helpers import check_again_url, serve_wsgi
 from tests.oidc.test_authlib_client import relying_party
 
-from .conftest import EVENT, OTHER_EVENT, SECRET, WINDOW, Stack, waiting_page_position
+from .conftest import ENTRY_LIMIT, EVENT, OTHER_EVENT, SECRET, WINDOW, Stack, waiting_page_position
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nginx_front")]
 
@@ -117,3 +117,20 @@ def test_slow_request_bodies_hold_no_server_thread(stack: Stack) -> None:
                          b"Content-Length: 200\r\n\r\n{\"event_id\": ")
         answer = requests.post(f"{stack.url}/assign_queue_num", json={"event_id": OTHER_EVENT}, timeout=8)
         assert answer.status_code == 200, answer.text
+
+
+def test_the_server_sees_the_address_the_front_saw_not_one_a_client_claims(stack: Stack) -> None:
+    """trusted_proxies = 1 and the front appends the peer to X-Forwarded-For: a client that sends its
+    own X-Forwarded-For through the front is still limited by its real address; the same header
+    sent straight to the server (one trusted hop) is believed. Runs last: it spends the entry budget."""
+    direct = requests.post(f"{stack.origin.base_url}/assign_queue_num", json={"event_id": OTHER_EVENT},
+                           headers={"X-Forwarded-For": "203.0.113.200"}, timeout=10)
+    assert direct.status_code == 200, direct.text  # a fresh address for the limiter
+    statuses = []
+    for i in range(ENTRY_LIMIT + 1):
+        r = requests.post(f"{stack.url}/assign_queue_num", json={"event_id": OTHER_EVENT},
+                          headers={"X-Forwarded-For": f"203.0.113.{i}"}, timeout=10)
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            break
+    assert statuses[-1] == 429 and set(statuses[:-1]) <= {200}, statuses
