@@ -357,7 +357,9 @@ def bench_waiting(bench: Bench) -> list[dict[str, Any]]:
     checks = {
         "no failed poll through the front": front["errors"] == 0,
         "at most ~one origin fetch per event and 1 s window": front["origin_per_window"] <= 1.1,
-        "every poll reached the origin without the front": direct["origin_status_requests"] >= direct["polls"] * 0.99,
+        # A poll that timed out may or may not have reached the server; every answered one did.
+        "every answered poll reached the origin without the front":
+            direct["origin_status_requests"] >= (direct["polls"] - direct["errors"]) * 0.99,
     }
     return [{
         "name": "waiting",
