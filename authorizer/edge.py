@@ -86,7 +86,7 @@ class EdgeGate:
         uri = request.get("uri") or "/"
         if uri == self.config.callback_path:
             return self.callback(request)
-        if any(uri == p or uri.startswith(p.rstrip("/") + "/") for p in self.config.unprotected_paths):
+        if is_unprotected(uri, self.config.unprotected_paths):
             return request
         cookies = header_values(request, "cookie")
         if self._valid_token(cookies):
@@ -231,6 +231,26 @@ class EdgeGate:
     def _cookie(self, name: str, value: str, max_age: int) -> str:
         return (f"{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
                 + ("; Secure" if self.secure else ""))
+
+
+def is_unprotected(uri: str, prefixes: Sequence[str]) -> bool:
+    """Whether ``uri`` lies under one of the ``unprotected_paths`` and nowhere else.
+
+    CloudFront hands Lambda@Edge the URI as the viewer sent it and forwards it so: it resolves dot
+    segments only to choose the cache behavior. Many origins (nginx, Express, Tomcat) decode
+    ``%2e``/``%2f``/``%5c`` and resolve ``..`` themselves, so ``/healthz/../admin`` or
+    ``/healthz/%2e%2e/admin`` would reach ``/admin`` past the gate. A path with a dot segment
+    (encoded or not, with or without a ``;`` parameter) or a backslash is therefore gated whatever
+    its prefix; a visitor with a token still gets through.
+    """
+    decoded = uri
+    for _ in range(3):  # double encoding (%252e) too: some origins decode twice
+        decoded, before = urllib.parse.unquote(decoded), decoded
+        if decoded == before:
+            break
+    if "\\" in decoded or any(segment.partition(";")[0] in (".", "..") for segment in decoded.split("/")):
+        return False
+    return any(uri == p or uri.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
 def header_values(request: CloudFrontRequest, name: str) -> list[str]:

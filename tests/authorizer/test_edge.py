@@ -108,6 +108,20 @@ def test_unprotected_paths_pass_without_a_token(edge_room: ServerProcess) -> Non
     assert gate.handle_event(viewer_request("/assetsx"))["status"] == "302"
 
 
+@pytest.mark.parametrize("uri", [
+    "/healthz/../admin", "/assets/../admin", "/assets/%2e%2e/admin", "/assets/%2E%2E/admin", "/assets/.%2e/admin",
+    "/assets/%252e%252e/admin", "/assets/..;/admin", "/assets/..%2fadmin", "/assets/..%5cadmin", "/assets/..\\admin",
+    "/assets/./../admin",
+])
+def test_an_unprotected_prefix_does_not_open_paths_an_origin_resolves_elsewhere(uri: str) -> None:
+    # CloudFront gives Lambda@Edge, and forwards, the URI as sent; the origin may resolve the dots.
+    gate = EdgeGate(EdgeConfig(issuer="https://wait.example", client_id=CLIENT, event_id=EVENT,
+                               unprotected_paths=("/assets", "/healthz"), state_secret=SECRET))
+    answer = gate.handle_event(viewer_request(uri))
+    assert answer.get("status") == "302" and location(answer).startswith("https://wait.example/authorize?")
+    assert gate.handle_event(viewer_request("/assets/css/..app.css"))["uri"] == "/assets/css/..app.css"
+
+
 def test_a_replayed_callback_and_a_forged_state_get_the_error_page(edge_room: ServerProcess) -> None:
     gate = gate_for(edge_room)
     journey = sign_in(edge_room, gate)
@@ -162,7 +176,8 @@ def test_bad_tokens_are_sent_to_the_waiting_room_never_through(edge_room: Server
     late = gate_for(edge_room, clock=lambda: time.time() + 10 * 3600)  # the token expired hours ago
 
     fetches_before = gate.jwks.fetches
-    for bad in (tampered, alg_none, unknown_kid, other_event, good + "x", "garbage", ""):
+    non_ascii = f"{encoded[0]}.\u00e9t\u00e9.{signature}"  # must be refused, not raise (a 500 at the edge)
+    for bad in (tampered, alg_none, unknown_kid, other_event, non_ascii, good + "x", "garbage", ""):
         answer = gate.handle_event(viewer_request("/", "", {COOKIE: bad}))
         assert answer["status"] == "302" and location(answer).startswith(edge_room.base_url + "/authorize?"), bad
     assert gate.jwks.fetches - fetches_before <= 1  # made-up kids fetch the JWKS at most once per interval
