@@ -39,7 +39,7 @@ from typing import Any
 
 from core.token_rules import TokenError, at_hash
 
-from .cookies import from_cookies, without_cookies
+from .cookies import cookie_values, without_cookies
 from .edge_config import EdgeConfig, EdgeConfigError
 from .edge_login import Login, safe_return_path
 from .edge_verifier import RsaTokenVerifier
@@ -49,6 +49,9 @@ from .jwks import JwksCache
 log = logging.getLogger("waitingroom.edge")
 
 MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
+MAX_SAME_NAME_COOKIES = 4
+"""Cookies of one name checked per request: enough for stale and parent-domain copies, while
+bounding the signature checks a request can cost."""
 CloudFrontRequest = dict[str, Any]
 CloudFrontResponse = dict[str, Any]
 
@@ -94,15 +97,22 @@ class EdgeGate:
         return self.sign_in(request, cookies)
 
     def _valid_token(self, cookies: list[str]) -> bool:
-        token = from_cookies(cookies, self.config.cookie_name)
-        if token is None:
-            return False
-        try:
-            self.access_tokens.verify(token)
-        except TokenError as exc:
-            log.info("token refused: %s", exc.reason)
-            return False
-        return True
+        for token in cookie_values(cookies, self.config.cookie_name, MAX_SAME_NAME_COOKIES):
+            try:
+                self.access_tokens.verify(token)
+            except TokenError as exc:
+                log.info("token refused: %s", exc.reason)
+                continue
+            return True
+        return False
+
+    def _login(self, cookies: list[str], now: float) -> Login | None:
+        """The sign-in under way: the first of the sign-in cookies that is genuine and current."""
+        for value in cookie_values(cookies, self.login_cookie, MAX_SAME_NAME_COOKIES):
+            login = Login.unseal(value, self.config.state_secret, now)
+            if login is not None:
+                return login
+        return None
 
     # -- no valid token: off to the waiting room ---------------------------------------------
 
@@ -110,7 +120,7 @@ class EdgeGate:
         now = self.clock()
         query = request.get("querystring") or ""
         return_to = safe_return_path((request.get("uri") or "/") + (f"?{query}" if query else ""))
-        login = Login.unseal(from_cookies(cookies, self.login_cookie), self.config.state_secret, now)
+        login = self._login(cookies, now)
         if login is None:
             login = Login.start(return_to, self.config.login_ttl, now)
         else:
@@ -143,7 +153,7 @@ class EdgeGate:
     def callback(self, request: CloudFrontRequest) -> CloudFrontResponse:
         now = self.clock()
         cookies = header_values(request, "cookie")
-        login = Login.unseal(from_cookies(cookies, self.login_cookie), self.config.state_secret, now)
+        login = self._login(cookies, now)
         clear = self._cookie(self.login_cookie, "", 0)
         if login is None and self._valid_token(cookies):
             return response(302, location="/")  # signed in already (the back button): nothing to redo

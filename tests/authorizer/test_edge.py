@@ -184,6 +184,35 @@ def test_bad_tokens_are_sent_to_the_waiting_room_never_through(edge_room: Server
     assert late.handle_event(viewer_request("/", "", {COOKIE: good}))["status"] == "302"
 
 
+def state_of(redirect: dict[str, Any]) -> str:
+    """The ``state`` of a redirect to ``/authorize``."""
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location(redirect)).query))["state"]
+
+
+def cookie_headers(uri: str, *values: str) -> dict[str, Any]:
+    """A viewer request with one ``Cookie`` header per value, as HTTP/2 browsers send them."""
+    event = viewer_request(uri)
+    event["Records"][0]["cf"]["request"]["headers"]["cookie"] = [{"key": "Cookie", "value": v} for v in values]
+    return event
+
+
+def test_a_stale_cookie_of_the_same_name_does_not_hide_the_valid_one(edge_room: ServerProcess) -> None:
+    # Browsers send every cookie of that name (other paths, a parent domain's: RFC 6265 section
+    # 5.4), older ones possibly first; one that does not verify must not send the visitor round
+    # the sign-in again and again.
+    gate = gate_for(edge_room)
+    good = tokens_over_http(edge_room)["access_token"]
+    forwarded = gate.handle_event(cookie_headers("/tickets", f"{COOKIE}=stale; theme=dark", f"{COOKIE}={good}"))
+    assert "status" not in forwarded and forwarded["headers"]["cookie"] == [{"key": "Cookie", "value": "theme=dark"}]
+
+    first = gate.handle_event(viewer_request("/a"))
+    login = cookie_value(set_cookies(first)[LOGIN_COOKIE])
+    stale = f"{LOGIN_COOKIE}=stale.{login.partition('.')[2]}"
+    again, kept = (gate.handle_event(cookie_headers("/b", *c)) for c in ([stale], [stale, f"{LOGIN_COOKIE}={login}"]))
+    state = [state_of(r) for r in (first, again, kept)]
+    assert state[0] != state[1] and state[0] == state[2]  # the signed sign-in is found behind the stale one
+
+
 def test_an_id_token_in_the_cookie_does_not_pass(edge_room: ServerProcess) -> None:
     gate = gate_for(edge_room)
     id_token = tokens_over_http(edge_room)["id_token"]
@@ -195,8 +224,7 @@ def test_a_second_request_during_sign_in_keeps_the_same_state(edge_room: ServerP
     first = gate.handle_event(viewer_request("/a"))
     login = cookie_value(set_cookies(first)[LOGIN_COOKIE])
     second = gate.handle_event(viewer_request("/b", "", {LOGIN_COOKIE: login}))
-    state = [dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location(r)).query))["state"] for r in (first, second)]
-    assert state[0] == state[1]
+    assert state_of(first) == state_of(second)
 
 
 @pytest.mark.parametrize("path", ["//evil.example/x", "/\\evil.example", "https://evil.example/"])
