@@ -57,12 +57,15 @@ CloudFrontResponse = dict[str, Any]
 
 
 class SignInFailed(Exception):
-    """The callback cannot complete the sign-in; ``message`` is shown to the visitor, ``status`` sent."""
+    """The callback cannot complete the sign-in; ``message`` is shown to the visitor, ``status`` sent.
+    ``spent``: the sign-in is over (its code went to the token endpoint, or there is none), so its
+    cookie is cleared; a response that never reached that point leaves the sign-in under way alone."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, *, spent: bool = True) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.spent = spent
 
 
 class EdgeGate:
@@ -163,25 +166,29 @@ class EdgeGate:
             access_token, lifetime = self._complete(request, login, now)
         except SignInFailed as failed:
             log.info("sign-in failed: %s", failed.message)
-            return error_page(failed.status, failed.message, login.return_to if login else "/", [clear])
+            return error_page(failed.status, failed.message, login.return_to if login else "/",
+                              [clear] if failed.spent else [])
         token_cookie = self._cookie(self.config.cookie_name, access_token, lifetime)
         return response(302, location=login.return_to, cookies=[token_cookie, clear])
 
     def _complete(self, request: CloudFrontRequest, login: Login, now: float) -> tuple[str, int]:
         """Check the authorization response, redeem the code; the access token and its lifetime."""
+        # Until the code goes to the token endpoint, anyone's link can bring a visitor here: a
+        # failure leaves the sign-in under way (spent=False), so a forged link cannot cancel it.
         params = urllib.parse.parse_qs(request.get("querystring") or "", keep_blank_values=True)
         if any(len(v) != 1 for v in params.values()):
-            raise SignInFailed("This sign-in response repeats a parameter.")
+            raise SignInFailed("This sign-in response repeats a parameter.", spent=False)
         values = {k: v[0] for k, v in params.items()}
         if "error" in values:
-            raise SignInFailed(f"The waiting room did not complete this sign-in ({values['error'][:64]}).")
+            raise SignInFailed(f"The waiting room did not complete this sign-in ({values['error'][:64]}).",
+                               spent=False)
         if values.get("iss") != self.config.issuer:  # RFC 9207: the response comes from our issuer
-            raise SignInFailed("This sign-in response does not come from the waiting room.")
+            raise SignInFailed("This sign-in response does not come from the waiting room.", spent=False)
         if not hmac.compare_digest(values.get("state", "").encode(), login.state.encode()):
-            raise SignInFailed("This sign-in response does not belong to this browser's sign-in.")
+            raise SignInFailed("This sign-in response does not belong to this browser's sign-in.", spent=False)
         code = values.get("code")
         if not code:
-            raise SignInFailed("This sign-in response carries no authorization code.")
+            raise SignInFailed("This sign-in response carries no authorization code.", spent=False)
         tokens = self._redeem(code, login, request)
         try:
             id_claims = self.id_tokens.verify(tokens["id_token"])

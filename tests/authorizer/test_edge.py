@@ -143,9 +143,13 @@ def test_a_replayed_callback_and_a_forged_state_get_the_error_page(edge_room: Se
     login = {LOGIN_COOKIE: pending["login"]}
     query = dict(urllib.parse.parse_qsl(pending["query"]))
     forged_state = urllib.parse.urlencode({**query, "state": "forged-" + query["state"]})
-    assert_error_page(gate.handle_event(viewer_request(CALLBACK, forged_state, login)))
     wrong_iss = urllib.parse.urlencode({**query, "iss": "https://evil.example"})
-    assert_error_page(gate.handle_event(viewer_request(CALLBACK, wrong_iss, login)))
+    for forged in (forged_state, wrong_iss, "error=access_denied", "state=x&iss=y&code=z"):
+        refused = gate.handle_event(viewer_request(CALLBACK, forged, login))
+        assert_error_page(refused)
+        # A link to the callback must not cancel the visitor's sign-in under way: the sign-in
+        # cookie is cleared only once its code went to the token endpoint.
+        assert "set-cookie" not in refused["headers"]
     other_key = gate_for(edge_room, state_secret="o" * 43)
     assert_error_page(other_key.handle_event(viewer_request(CALLBACK, pending["query"], login)))
     # None of those spent the code: the genuine callback still completes.
