@@ -238,6 +238,15 @@ def test_the_return_path_never_leaves_the_site(path: str) -> None:
     assert safe_return_path(path) == "/"
 
 
+def test_the_return_path_is_ascii() -> None:
+    # Header values are ASCII (RFC 9110 section 5.5): a raw non-ASCII URI (a client that does not
+    # percent-encode) must not end up raw in the Location header sent back after sign-in.
+    from authorizer.edge_login import safe_return_path
+
+    assert safe_return_path("/caf\u00e9?q=\u00e9&x=%20") == "/caf%C3%A9?q=%C3%A9&x=%20"
+    assert safe_return_path("/\u2028/evil.example") == "/%E2%80%A8/evil.example"
+
+
 def test_an_unexpected_failure_is_an_error_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import authorizer.edge as edge
 
