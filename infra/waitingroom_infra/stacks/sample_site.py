@@ -20,18 +20,43 @@ from constructs import Construct
 from .. import grants
 from ..constructs.cdn import StaticSite
 from ..constructs.checkout import CheckoutApi
+from ..constructs.edge_gate import WaitingRoomEdgeGate
 
 CALLBACK_PATH = "/callback.html"
 SAMPLE_CLIENT_ID = "sample-site"
 
 
-class SampleSiteStack(Stack):
-    """The bucket and its CloudFront distribution (origin access control)."""
+def deploy_site(scope: Construct, site: StaticSite, site_dir: Path, site_config: dict[str, Any]) -> None:
+    """Upload whatever is in ``site_dir`` plus ``site_config`` as ``config.json`` to ``site``'s bucket."""
+    sources = [s3deploy.Source.json_data("config.json", site_config)]
+    if site_dir.is_dir() and any(site_dir.iterdir()):
+        sources.insert(0, s3deploy.Source.asset(str(site_dir), exclude=["config.json"]))
+    s3deploy.BucketDeployment(
+        scope, "Deploy", sources=sources, destination_bucket=site.bucket,
+        distribution=site.distribution, distribution_paths=["/*"], memory_limit=256)
 
-    def __init__(self, scope: Construct, id: str, **kwargs: object) -> None:
+
+class SampleSiteStack(Stack):
+    """The bucket and its CloudFront distribution (origin access control).
+
+    ``edge_gate``: keyword arguments of :class:`WaitingRoomEdgeGate` (``issuer``, ``client_id``,
+    ``event_id``, ...) to put the whole site behind the waiting room at the edge; None leaves it open.
+    With ``site_dir`` and ``site_config`` the stack uploads the site itself (a ``config.json``
+    known at synth); the deployment leaves them out and uploads the site from
+    :class:`SampleCheckoutStack`, once the issuer and the checkout API exist.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, site_dir: Path | None = None,
+                 site_config: dict[str, Any] | None = None, edge_gate: dict[str, Any] | None = None,
+                 **kwargs: object) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
         self.site = StaticSite(self, "Site")
+        self.gate = None
+        if edge_gate is not None:
+            self.gate = WaitingRoomEdgeGate(self, "EdgeGate", distribution=self.site.distribution, **edge_gate)
         self.origin = f"https://{self.site.distribution.distribution_domain_name}"
+        if site_dir is not None and site_config is not None:
+            deploy_site(self, self.site, site_dir, site_config)
         CfnOutput(self, "SiteUrl", value=self.origin + "/")
 
     @staticmethod
@@ -78,11 +103,5 @@ class SampleCheckoutStack(Stack):
         self.checkout = CheckoutApi(self, "Api", handler=self.function, authorizer=guard, site_origin=site.origin,
                                     log_retention=log_retention)
         self.api_url = self.checkout.api.url_for_path("/").rstrip("/")
-        sources = [s3deploy.Source.json_data("config.json", {**site_config, "api_url": self.api_url})]
-        if site_dir.is_dir() and any(site_dir.iterdir()):
-            sources.insert(0, s3deploy.Source.asset(str(site_dir), exclude=["config.json"]))
-        s3deploy.BucketDeployment(
-            self, "Deploy", sources=sources, destination_bucket=site.site.bucket,
-            distribution=site.site.distribution, distribution_paths=["/*"], memory_limit=256)
+        deploy_site(self, site.site, site_dir, {**site_config, "api_url": self.api_url})
         CfnOutput(self, "CheckoutApiUrl", value=self.api_url)
-
