@@ -421,7 +421,7 @@ def test_build_app_on_aws_services(environ: dict[str, str], aws: None) -> None:
 
     create_table(boto3.client("dynamodb", region_name=REGION), "state")
     secrets = boto3.client("secretsmanager", region_name=REGION)
-    key_secret = secrets.create_secret(Name="keys", SecretString='{"placeholder": "replaced on first start"}')["ARN"]
+    key_secret = secrets.create_secret(Name="keys", SecretString='{"placeholder": "replaced at deploy time"}')["ARN"]
     auth_secret = secrets.create_secret(Name="auth", SecretString=json.dumps({"password": "s3cr/t"}))["ARN"]
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName="assign")["QueueUrl"]

@@ -63,3 +63,13 @@ def test_vpc_egress_is_a_choice_and_nat_gateways_is_gone(tmp_path: Path) -> None
     old.write_text("[deploy]\nnat_gateways = 1\n")
     with pytest.raises(ValueError, match="replaced by vpc_egress"):
         DeployConfig.load({"config": str(old)}, tmp_path)
+
+
+def test_the_sample_site_client_id_is_the_deployment_s_own(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+    from waitingroom_infra.application import build
+
+    taken = DeployConfig(events=EVENTS, clients={"sample-site": {"event": "sale",
+                                                                 "redirect_uris": ["https://shop.example/cb"]}})
+    with pytest.raises(ValueError, match=r"\[clients.sample-site\] is the deployment's own client"):
+        build(cdk.App(outdir=str(tmp_path)), asset_dir=tmp_path, config=taken, run_nag=False)

@@ -109,8 +109,8 @@ class SigningKeys(Construct):
         super().__init__(scope, id)
         self.key_set = sm.Secret(
             self, "KeySet", encryption_key=key,
-            description="Waiting room token signing keys (KeySet JSON); the first start writes a key set, "
-                        "the scheduled rotation writes new versions")
+            description="Waiting room token signing keys (KeySet JSON), written only by the key rotation "
+                        "function: the first key set at deploy time, then new versions on its schedule")
         self.admin_keys = sm.Secret(
             self, "AdminKeys", encryption_key=key, description="Bearer keys of the waiting room admin API",
             generate_secret_string=sm.SecretStringGenerator(password_length=48, exclude_punctuation=True))
