@@ -507,10 +507,17 @@ class DynamoDbStore:
         update, write their places; on a failed write record the holes and raise."""
         zeros = ", ".join(f"{name} = if_not_exists({name}, :zero)" for name in _STATE_FIELDS
                           if name != "last_position")
-        response = self._call(
-            "update_item", TableName=self.table, Key=self._key(event_id, "COUNTERS"),
-            UpdateExpression=f"ADD last_position :n SET {zeros}",
-            ExpressionAttributeValues={":n": _n(len(entries)), ":zero": _n(0)}, ReturnValues="UPDATED_NEW")
+        try:
+            response = self._call(
+                "update_item", TableName=self.table, Key=self._key(event_id, "COUNTERS"),
+                UpdateExpression=f"ADD last_position :n SET {zeros}",
+                ExpressionAttributeValues={":n": _n(len(entries)), ":zero": _n(0)}, ReturnValues="UPDATED_NEW")
+        except StoreUnavailable:
+            # No position is known to be this call's (an update that did apply left holes that
+            # nobody wrote: the sweep counts missing places as holes). Give the claims back.
+            for request_id, key in entries:
+                self._release(event_id, request_id, key, claim)
+            raise
         state = {name: int(_num(response["Attributes"], name)) for name in _STATE_FIELDS}
         first = state["last_position"] - len(entries) + 1
         writes: list[dict[str, Any]] = []
@@ -540,10 +547,9 @@ class DynamoDbStore:
             try:
                 if self._put_new(event_id, _pos_key(position), {"hole": _n(1)}) is None:
                     log.warning("position %d of %s is a hole: its place could not be written", position, event_id)
-                self._release(event_id, request_id, key, claim)
             except StoreUnavailable:
                 log.warning("could not record the hole at position %d of %s", position, event_id)
-                return
+            self._release(event_id, request_id, key, claim)
 
     def _release(self, event_id: str, request_id: str, key: str | None, claim: _Claim) -> None:
         """Delete this call's claim of ``request_id`` (if it never got a position) and then its
@@ -561,6 +567,8 @@ class DynamoDbStore:
                            ExpressionAttributeValues={":claim": _s(claim.token)})
         except ClientError:
             pass  # the place was written after all, or another caller holds the claim now
+        except StoreUnavailable:  # left behind: taken over once older than the lease
+            log.warning("could not give back a claim of an entry in %s", event_id)
 
     def _await_place(self, event_id: str, target: str, entry: tuple[str, str | None], claim: _Claim) -> Ticket:
         """The ticket of ``target``, the request id that another caller is entering for this
