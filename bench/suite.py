@@ -436,9 +436,19 @@ def bench_batch(bench: Bench) -> list[dict[str, Any]]:
     }]
 
 
+# -- 7. DynamoDB entry rate -------------------------------------------------------------------------
+
+
+def bench_dynamodb(bench: Bench) -> list[dict[str, Any]]:
+    from .dynamodb import bench_dynamodb as run
+
+    return run(bench.options.quick)
+
+
 BENCHMARKS.update({
     "journey": bench_journey,
     "oidc": bench_oidc,
     "store": bench_store,
     "batch": bench_batch,
+    "dynamodb": bench_dynamodb,
 })
