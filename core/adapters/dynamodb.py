@@ -7,10 +7,14 @@ pk                    sk                           what
 ====================  ===========================  ==================================================
 ``EVENT#<event>``     ``COUNTERS``                 serving, last_position, issued, ... , expiry_cursor,
                                                    reached (highest serving ever), moves (history seq)
-``EVENT#<event>``     ``REQ#<request id>``         position, entered_at, idempotency_key
+``EVENT#<event>``     ``REQ#<request id>``         position, entered_at, idempotency_key; claim and claimed_at
+                                                   (without a position: an entry being written)
 ``EVENT#<event>``     ``POS#<position:012>``       request_id and, once tokens are issued, the session
-                                                   (status, jti, issued_at, expires_at, ended_at)
-``EVENT#<event>``     ``IDEM#<idempotency key>``   request_id: makes a retried ``enter`` return the first ticket
+                                                   (status, jti, issued_at, expires_at, ended_at);
+                                                   ``hole`` instead of a request id: a position whose
+                                                   place could not be written
+``EVENT#<event>``     ``IDEM#<idempotency key>``   request_id, claim, claimed_at: makes a retried
+                                                   ``enter`` return the first ticket
 ``EVENT#<event>``     ``HIST#<at>#<seq>``          serving counter after each move (serving_history)
 ``EVENT#<event>``     ``REACH#<serving:012>``      time the counter first reached a new high (admission times)
 ``EVENT#<event>``     ``SESS#<expires_at>#<pos>``  index of issued sessions by expiry (timed-out sweep)
@@ -24,12 +28,18 @@ pk                    sk                           what
                                                    ``redeemed`` once ``redeem`` used the record
 ====================  ===========================  ==================================================
 
-Atomicity comes from conditional writes and ``TransactWriteItems``: every change of the counters
-item carries a condition on the values it was computed from (optimistic concurrency), and a
-cancelled transaction is re-read and retried. ``enter`` writes the new ``last_position``, the
-``POS#`` item and the ``REQ#`` item (and the ``IDEM#`` item) in one transaction conditioned on the
-old ``last_position`` and on none of those items existing, so positions are 1, 2, 3, ... with no
-gap and no repeat, and a retried request with the same idempotency key finds its first ticket.
+Entering takes no transaction and no read of the counters item: an entry claims its request id
+and idempotency key with conditional puts, takes its position with one ``UpdateItem`` ``ADD``
+on ``last_position`` (a batch takes a block of positions with one), and writes its place (see
+``enter_many``). Positions never repeat; a failed write leaves a hole that the sweep expires
+(the rule is stated in :class:`core.ports.QueueStore`). Ticket reads are a ``GetItem`` and a
+strongly consistent ``BatchGetItem``, never a transaction a concurrent write could cancel.
+
+Every other change of the counters item carries a condition on the values it was computed from
+(optimistic concurrency) in a ``TransactWriteItems``, and a transaction whose condition failed is
+re-read and retried. Throttling and conflicts (``TransactionConflict``) are retried with jittered
+backoff within the store's timeout (:mod:`core.adapters.dynamodb_retry`), then raise
+:class:`core.errors.StoreUnavailable`.
 
 An expired place is derived, not written one by one: a position at or below ``expiry_cursor``
 without a session is EXPIRED. The sweep moves the cursor in one conditional write (conditioned
@@ -37,9 +47,9 @@ on ``issued`` being unchanged since it counted sessions, so a concurrent token i
 retry), then lists the places it expired in ``ENDED#`` items for the admin view. Timed-out
 sessions are handled one transaction per session (status, counter, index), each idempotent.
 
-All items of one event share a partition; the counters item is the serialisation point, as the
-``last_position`` counter is in every store. Behind SQS the consumer enters visitors in batches,
-so contention stays low.
+All items of one event share a partition key; the counters item takes at most 1,000 writes per
+second, so one enter per request reaches about 1,000 entries per second per event and batches
+of ten from the queue about 10,000 (``docs/aws.md``).
 """
 
 from __future__ import annotations
@@ -655,10 +665,13 @@ class DynamoDbStore:
             if target == state["serving"]:
                 return target
             guard, values = self._guard(state, ("serving", "moves", "reached"))
-            if wanted > state["last_position"]:  # clamped: the line must not have grown meanwhile
-                extra, more = self._guard(state, ("last_position",))
-                guard += " AND " + extra
-                values.update(more)
+            if wanted > state["last_position"]:
+                # Clamped to the line as read. Entries keep growing it (one ADD each, at up to
+                # 1,000 a second) and it never shrinks, so the condition is that it still holds
+                # the target, not that it is unchanged: a move racing entries would otherwise be
+                # cancelled again and again. Entries that came in meanwhile wait for the next move.
+                guard += " AND last_position >= :target"
+                values[":target"] = _n(target)
             expression, move_values, puts = self._serving_move(event_id, state, target, now)
             self._transact([self._counters_update(event_id, "SET " + expression, {**values, **move_values}, guard),
                             *puts])
@@ -792,10 +805,9 @@ class DynamoDbStore:
             puts: list[dict[str, Any]] = []
             if expired and incr_serving:
                 target = min(state["serving"] + expired, state["last_position"])
-                if target < state["serving"] + expired:  # clamped: the line must not have grown meanwhile
-                    extra, more = self._guard(state, ("last_position",))
-                    guard += " AND " + extra
-                    values.update(more)
+                if target < state["serving"] + expired:  # clamped to the line as read (see advance_serving)
+                    guard += " AND last_position >= :target"
+                    values[":target"] = _n(target)
                 if target != state["serving"]:
                     move, move_values, puts = self._serving_move(event_id, state, target, now)
                     expression += ", " + move
