@@ -428,6 +428,11 @@ class DynamoDbStore:
         A batch of ten from the queue costs one counter update whatever its size (the counters
         item takes at most 1,000 writes per second, so batches of ten allow 10,000 entries per
         second), ten or twenty claim puts sent at once, and one batch write.
+
+        On failure the entries already written hold their places; the others leave at most
+        their claims (given back at once if the store answers), which a retry of the same key
+        or request id waits for and takes over once older than ``claim_lease``: until then
+        that retry answers :class:`StoreUnavailable` too, and hands out nothing twice.
         """
         tickets: list[Ticket | None] = [None] * len(entries)
         leader_of: dict[tuple[str, str], int] = {}
