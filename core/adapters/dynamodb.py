@@ -470,8 +470,13 @@ class DynamoDbStore:
             puts.append((f"REQ#{request_id}", claim.request_item(key)))
             if key is not None:
                 puts.append((f"IDEM#{key}", {"request_id": _s(request_id), **claim.attributes()}))
-        winners = self._parallel([functools.partial(self._put_new, event_id, sk, item) for sk, item in puts])
-        found = {sk: winner for (sk, _), winner in zip(puts, winners, strict=True)}
+        attempts = self._parallel([functools.partial(self._try_put_new, event_id, sk, item) for sk, item in puts])
+        failed = next((error for _, error in attempts if error is not None), None)
+        if failed is not None:  # give back what was claimed, so that a retry need not wait for the lease
+            for request_id, key in entries:
+                self._release(event_id, request_id, key, claim)
+            raise failed
+        found = {sk: winner for (sk, _), (winner, _) in zip(puts, attempts, strict=True)}
         outcomes: list[Ticket | str | None] = []
         for request_id, key in entries:
             req = found[f"REQ#{request_id}"]
@@ -500,6 +505,13 @@ class DynamoDbStore:
             old: Item = exc.response.get("Item") or {}
             return old
         return None
+
+    def _try_put_new(self, event_id: str, sk: str, attributes: Item) -> tuple[Item | None, StoreUnavailable | None]:
+        """:meth:`_put_new`, with a store failure returned rather than raised."""
+        try:
+            return self._put_new(event_id, sk, attributes), None
+        except StoreUnavailable as exc:
+            return None, exc
 
     def _parallel(self, calls: Sequence[Callable[[], T]]) -> list[T]:
         """Run independent store calls at once (one round trip of latency for all of them);
@@ -567,21 +579,27 @@ class DynamoDbStore:
             self._release(event_id, request_id, key, claim)
 
     def _release(self, event_id: str, request_id: str, key: str | None, claim: _Claim) -> None:
-        """Delete this call's claim of ``request_id`` (if it never got a position) and then its
-        claim of ``key``; a place written after all keeps both."""
+        """Delete this call's claim of ``request_id`` (unless it got a position) and its claim
+        of ``key`` (unless ``request_id`` holds a place, which the key then rightly names).
+        Conditional deletes: another caller's claims and every written place stay."""
         from botocore.exceptions import ClientError
 
         try:
-            self._call("delete_item", TableName=self.table, Key=self._key(event_id, f"REQ#{request_id}"),
-                       ConditionExpression="claim = :claim AND attribute_not_exists(#pos)",
-                       ExpressionAttributeNames={"#pos": "position"},  # a reserved word
-                       ExpressionAttributeValues={":claim": _s(claim.token)})
+            try:
+                self._call("delete_item", TableName=self.table, Key=self._key(event_id, f"REQ#{request_id}"),
+                           ConditionExpression="claim = :claim AND attribute_not_exists(#pos)",
+                           ExpressionAttributeNames={"#pos": "position"},  # a reserved word
+                           ExpressionAttributeValues={":claim": _s(claim.token)},
+                           ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            except ClientError as exc:
+                if "position" in (exc.response.get("Item") or {}):
+                    return  # the place was written after all: keep the key's claim, it names that place
             if key is not None:
                 self._call("delete_item", TableName=self.table, Key=self._key(event_id, f"IDEM#{key}"),
                            ConditionExpression="claim = :claim",
                            ExpressionAttributeValues={":claim": _s(claim.token)})
         except ClientError:
-            pass  # the place was written after all, or another caller holds the claim now
+            pass  # another caller holds the key's claim now
         except StoreUnavailable:  # left behind: taken over once older than the lease
             log.warning("could not give back a claim of an entry in %s", event_id)
 

@@ -6,6 +6,7 @@ the exact errors DynamoDB sends, so every other call still goes to the table.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,23 +47,33 @@ class FailingClient:
         self.failures: dict[str, tuple[Any, int | None]] = {}
         self.refused: dict[str, int] = {}
         self.then: dict[str, Any] = {}
+        self.when: dict[str, Any] = {}
+        self._lock = threading.Lock()  # the store sends claims from several threads at once
 
-    def fail(self, operation: str, error: Any, times: int | None = None, then: Any = None) -> None:
-        """Refuse ``operation`` ``times`` times (None: until cleared); ``then()`` runs at the first refusal."""
+    def fail(self, operation: str, error: Any, times: int | None = None, then: Any = None,
+             when: Any = None) -> None:
+        """Refuse ``operation`` ``times`` times (None: until cleared), only calls whose arguments
+        satisfy ``when(kwargs)`` if given; ``then()`` runs at the first refusal."""
         self.failures[operation] = (error, times)
         if then is not None:
             self.then[operation] = then
+        if when is not None:
+            self.when[operation] = when
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._client, name)
 
         def call(**kwargs: Any) -> Any:
-            error, times = self.failures.get(name, (None, 0))
-            if error is not None and (times is None or times > 0):
-                if times is not None:
-                    self.failures[name] = (error, times - 1)
-                self.refused[name] = self.refused.get(name, 0) + 1
-                then = self.then.pop(name, None)
+            with self._lock:
+                error, times = self.failures.get(name, (None, 0))
+                refuse = error is not None and (times is None or times > 0) and self.when.get(
+                    name, lambda _: True)(kwargs)
+                if refuse:
+                    if times is not None:
+                        self.failures[name] = (error, times - 1)
+                    self.refused[name] = self.refused.get(name, 0) + 1
+                    then = self.then.pop(name, None)
+            if refuse:
                 if then is not None:
                     then()
                 raise error(name)
@@ -129,13 +140,29 @@ def test_a_failed_batch_leaves_holes_and_its_retry_enters_every_entry_once(
     assert store.counters(E).last_position == 6
 
 
+def test_a_failed_claim_is_given_back_so_a_retry_enters_at_once(failing: FailingClient, dynamodb_table: str) -> None:
+    store = DynamoDbStore(dynamodb_table, client=failing, timeout=0.5, claim_lease=30)  # no takeover here
+    # the key's claim fails while the request id's (sent at the same time) succeeds
+    failing.fail("put_item", _internal_error, times=1, when=lambda kw: kw["Item"]["sk"]["S"].startswith("IDEM#"))
+    with pytest.raises(StoreUnavailable):
+        store.enter(E, rid(1), "client-key", T0)
+    assert store.counters(E).last_position == 0
+    assert store.enter(E, rid(1), "client-key", T0 + 1).position == 1  # no wait for the lease
+    assert store.enter(E, rid(2), "client-key", T0 + 2).request_id == rid(1)
+
+
 def test_a_claim_left_by_a_dead_caller_is_taken_over_after_the_lease(
-        store: DynamoDbStore, failing: FailingClient) -> None:
+        store: DynamoDbStore, failing: FailingClient, dynamodb_table: str) -> None:
     # the store dies after the claims: nothing can be given back
     failing.fail("update_item", _internal_error, times=1)
     failing.fail("delete_item", _internal_error, times=2)
     with pytest.raises(StoreUnavailable):
         store.enter(E, rid(1), "client-key", T0)
+    # within the lease a retry waits for the claimer, then gives up: no place handed out
+    impatient = DynamoDbStore(dynamodb_table, client=failing, timeout=0.05, claim_lease=30)
+    with pytest.raises(StoreUnavailable, match="still being written"):
+        impatient.enter(E, rid(2), "client-key", T0 + 1)
+    assert store.counters(E).last_position == 0
     time.sleep(store.claim_lease + 0.1)  # past the lease, the claim is anyone's
     ticket = store.enter(E, rid(2), "client-key", T0 + 1)
     assert ticket.position == 1
