@@ -192,6 +192,7 @@ class DynamoDbStore:
 
             config = Config(
                 retries={"max_attempts": 3, "mode": "standard"},
+                max_pool_connections=_PARALLEL_CALLS + 10,  # the claims of a batch go out at once
                 connect_timeout=timeout or 2.0,
                 read_timeout=max(timeout or 2.0, 2.0),
             )

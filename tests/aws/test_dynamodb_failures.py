@@ -185,6 +185,17 @@ def test_throttling_and_conflicts_are_retried(store: DynamoDbStore, failing: Fai
     assert failing.refused["update_item"] == 2 and failing.refused["batch_get_item"] == 2
 
 
+def test_ticket_reads_take_no_transaction(store: DynamoDbStore, failing: FailingClient) -> None:
+    """A read must not be cancelled by a write in flight on the counters item (TransactGetItems is)."""
+    entered = store.enter(E, rid(1), None, T0)
+    failing.fail("transact_get_items",
+                 lambda op: refusal("TransactionCanceledException", op, ["None", "TransactionConflict"]))
+    assert store.get_ticket(E, rid(1), T0) == entered
+    store.set_alias(E, "browser", rid(1), "", 60, T0)
+    assert store.resolve_alias(E, "browser", T0) == (rid(1), "", entered)
+    assert "transact_get_items" not in failing.refused
+
+
 def test_a_transaction_cancelled_for_a_conflict_is_retried_one_cancelled_by_a_condition_is_not(
         store: DynamoDbStore, failing: FailingClient) -> None:
     store.enter(E, rid(1), None, T0)
