@@ -615,7 +615,7 @@ class DynamoDbStore:
             names = [f"REQ#{target}"] + ([f"IDEM#{key}"] if key is not None else [])
             found = self._batch_get(event_id, names)
             req, idem = found.get(f"REQ#{target}"), found.get(f"IDEM#{key}")
-            if key is not None and idem is None:  # the claimer gave the key back: claim it again
+            if (idem is None) if key is not None else (req is None):  # given back: claim it again
                 outcome = self._claim_entries(event_id, [entry], claim)[0]
                 if outcome is None:
                     return self._place(event_id, [entry], claim)[0]
@@ -623,8 +623,7 @@ class DynamoDbStore:
                     return outcome
                 target = outcome
             elif key is not None and _str(idem or {}, "request_id") != target:
-                target = str(_str(idem or {}, "request_id"))
-                continue
+                target = str(_str(idem or {}, "request_id"))  # taken over meanwhile: follow it
             elif req is not None and "position" in req:
                 return self._ticket_of(event_id, target, req)[0]
             elif req is not None and self._stale(req) and self._take_over(event_id, f"REQ#{target}", req, claim):
