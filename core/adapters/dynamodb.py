@@ -438,13 +438,15 @@ class DynamoDbStore:
         tickets: list[Ticket | None] = [None] * len(entries)
         leader_of: dict[tuple[str, str], int] = {}
         follows: dict[int, int] = {}
+        leaders: list[int] = []
         for i, (request_id, key) in enumerate(entries):
-            name = ("key", key) if key is not None else ("request", request_id)
-            if name in leader_of:  # a repeat within the list gets the first one's ticket
-                follows[i] = leader_of[name]
+            names = [("request", request_id)] + ([("key", key)] if key is not None else [])
+            seen = next((leader_of[name] for name in names if name in leader_of), None)
+            if seen is not None:  # a repeat within the list (same key or request id) gets the first one's ticket
+                follows[i] = seen
             else:
-                leader_of[name] = i
-        leaders = list(leader_of.values())
+                leaders.append(i)
+                leader_of.update({name: i for name in names})
         claim = _Claim(secrets.token_hex(16), time.time(), now)
         outcomes = self._claim_entries(event_id, [entries[i] for i in leaders], claim)
         owned = [i for i, outcome in zip(leaders, outcomes, strict=True) if outcome is None]
@@ -875,14 +877,20 @@ class DynamoDbStore:
             self._batch_write(requests)
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """``BatchWriteItem`` of up to 25 requests; items the service leaves unprocessed under
+        load are sent again with jittered backoff within the store's deadline."""
         pending = {self.table: requests}
-        for n in range(self.max_attempts):
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
             response = self._call("batch_write_item", RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
             if not pending:
                 return
-            time.sleep(min(0.5, 0.01 * 2**n))
-        raise StoreUnavailable("DynamoDB did not accept a batch write")
+            if time.monotonic() >= deadline:
+                raise StoreUnavailable("DynamoDB did not accept a batch write")
+            backoff(attempt, deadline)
+            attempt += 1
 
     def expired_request_ids(self, event_id: str, limit: int) -> list[str]:
         items = self._query(f"EVENT#{event_id}", "ENDED#", "ENDED#" + _HIGH, forward=False, limit=limit)

@@ -246,3 +246,9 @@ def test_behaves_like_the_sqlite_store(dynamodb_store: DynamoDbStore, tmp_path: 
     assert {op for op, _ in seen} == {"enter", "advance", "issue", "end", "sweep"}
     assert any(op == "end" and not out.startswith(("Invalid", "None")) for op, out in seen), seen
     assert ("issue", "PositionExpi") in seen
+
+
+def test_a_request_id_repeated_in_one_list_under_two_keys_gets_one_place(dynamodb_store: DynamoDbStore) -> None:
+    tickets = dynamodb_store.enter_many(E, [(rid(1), "key-a"), (rid(1), "key-b"), (rid(2), None)], T0)
+    assert [(t.request_id, t.position) for t in tickets] == [(rid(1), 1), (rid(1), 1), (rid(2), 2)]
+    assert dynamodb_store.counters(E).last_position == 2
