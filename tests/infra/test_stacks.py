@@ -96,7 +96,7 @@ def test_functions_run_the_same_app(built: Any) -> None:
 
 def test_sqs_event_source_reports_partial_batch_failures(built: Any, built_dynamodb: Any) -> None:
     # consumers sized to the store: a Valkey primary takes far more batches than one DynamoDB counter item
-    for app, consumers in ((built, 20), (built_dynamodb, 5)):
+    for app, consumers in ((built, 20), (built_dynamodb, 10)):
         template(app.api).has_resource_properties("AWS::Lambda::EventSourceMapping", {
             "FunctionResponseTypes": ["ReportBatchItemFailures"], "BatchSize": 10,
             "ScalingConfig": {"MaximumConcurrency": consumers},
