@@ -30,7 +30,7 @@ class SessionCache(Construct):
         self.security_group.add_ingress_rule(clients, ec2.Port.tcp(self.PORT), "functions to the cache")
         subnets = elasticache.CfnSubnetGroup(
             self, "Subnets", description="Waiting room cache subnets",
-            subnet_ids=vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids)
+            subnet_ids=vpc.select_subnets(subnet_group_name="cache").subnet_ids)
         self.group = elasticache.CfnReplicationGroup(
             self, "ReplicationGroup",
             replication_group_description="Waiting room counters and positions",
