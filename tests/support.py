@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (the port + 10000, at most 65535) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
 
 
 def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
@@ -86,6 +100,39 @@ def redis_server(
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def redis_cluster(workdir: Path, primaries: int = 3, timeout: float = 60.0) -> Iterator[str]:
+    """A real Redis Cluster on loopback: ``primaries`` ``redis-server --cluster-enabled yes``
+    processes, each in its own directory, joined by ``redis-cli --cluster create`` with no
+    replicas; yields the ``redis+cluster://`` URL of the first node once every node reports
+    ``cluster_state:ok``. Every process is stopped on exit."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise RuntimeError("redis-cli is not installed: apt-get install redis-tools")
+    with ExitStack() as stack:
+        ports = []
+        for i in range(primaries):
+            port = free_cluster_port()
+            node_dir = workdir / f"node-{i}"
+            stack.enter_context(redis_server(
+                node_dir, "--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf"),
+                "--cluster-node-timeout", "5000", port=port))
+            ports.append(port)
+        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-replicas", "0",
+                        "--cluster-yes"], check=True, capture_output=True, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        for port in ports:
+            while True:
+                info = subprocess.run([cli, "-p", str(port), "cluster", "info"], capture_output=True, text=True,
+                                      timeout=timeout).stdout
+                if "cluster_state:ok" in info:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the cluster node on port {port} is not ok after {timeout}s:\n{info}")
+                time.sleep(0.1)
+        yield f"redis+cluster://127.0.0.1:{ports[0]}"
 
 
 def valkey_binary() -> str:

@@ -4,8 +4,8 @@ Every use case that touches more than one key is one Lua script, run with EVALSH
 atomic on the server and costs one round trip. Commands per operation: ``enter`` 1,
 ``get_ticket`` 1, ``set_alias`` 1, ``resolve_alias`` 1, ``counters`` 1, ``issue_session`` 1,
 ``session_ticket`` 1, ``revoke_grant`` 1, ``end_session`` 1, ``advance_serving`` 1, ``sweep`` 1,
-``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete`` 1 each. ``enter_many`` sends
-one EVALSHA per entry, all in one pipelined round trip.
+``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete`` 1 each; ``enter_many`` 1
+for the whole list.
 
 Keys of one event share a Redis Cluster hash tag, so every script's keys live in one slot::
 
@@ -54,7 +54,6 @@ backwards between moves of one counter (as the SQLite store's ``MIN(at)`` does i
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
@@ -62,9 +61,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
-from redis.retry import Retry
 
 from ..errors import (
     GrantRevoked,
@@ -77,6 +75,7 @@ from ..errors import (
 )
 from ..model import Counters, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE
+from . import redis_client, redis_eviction
 
 IDEMPOTENCY_TTL = 24 * 3600
 """Seconds an idempotency key is remembered at least: long past any client's retries, short
@@ -171,31 +170,49 @@ local function record_serving(serving, now)
 end
 """
 
-_ENTER = _PRELUDE + r"""
--- ARGV: request id, now, idempotency digest, bucket ttl. KEYS[9..]: idempotency buckets, newest first.
-local rid, now, digest = ARGV[1], ARGV[2], ARGV[3]
-for j = 9, #KEYS do
-  local seen = redis.call('HGET', KEYS[j], digest)
-  if seen then
-    local tk = ticket(seen)
-    if tk then return tk[1] end  -- a retry: the place handed out then, nothing new
+_ENTER_ONE = r"""
+-- Enter one visitor: its ticket reply. digest: of its idempotency key, '' for none;
+-- KEYS[9..]: the idempotency buckets, newest first; ttl: seconds a new bucket lives.
+local function enter(rid, now, digest, ttl)
+  if digest ~= '' then
+    for j = 9, #KEYS do
+      local seen = redis.call('HGET', KEYS[j], digest)
+      if seen then
+        local tk = ticket(seen)
+        if tk then return tk[1] end  -- a retry: the place handed out then, nothing new
+      end
+    end
   end
+  local existing = ticket(rid)
+  if existing then return existing[1] end
+  local pos = redis.call('HINCRBY', C, 'last', 1)
+  redis.call('HSET', T, rid, pos .. '|' .. now)
+  redis.call('RPUSH', Q, rid)
+  if digest ~= '' then
+    redis.call('HSET', KEYS[9], digest, rid)
+    if redis.call('TTL', KEYS[9]) < 0 then redis.call('EXPIRE', KEYS[9], ttl) end
+  end
+  -- The serving counter never passes the last position, so a new place waits; what ticket() would
+  -- read back is known without reading it (the check keeps that true whatever moved the counter).
+  if pos > (tonumber(redis.call('HGET', C, 'serving')) or 0) then
+    return {rid, tostring(pos), now, 'waiting', false}
+  end
+  return ticket(rid)[1]
 end
-local existing = ticket(rid)
-if existing then return existing[1] end
-local pos = redis.call('HINCRBY', C, 'last', 1)
-redis.call('HSET', T, rid, pos .. '|' .. now)
-redis.call('RPUSH', Q, rid)
-if KEYS[9] then
-  redis.call('HSET', KEYS[9], digest, rid)
-  if redis.call('TTL', KEYS[9]) < 0 then redis.call('EXPIRE', KEYS[9], ARGV[4]) end
+"""
+
+_ENTER = _PRELUDE + _ENTER_ONE + r"""
+-- ARGV: request id, now, idempotency digest ('' for none), bucket ttl
+return enter(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+"""
+
+_ENTER_MANY = _PRELUDE + _ENTER_ONE + r"""
+-- ARGV: now, bucket ttl, then request id and idempotency digest ('' for none) of each entry.
+local replies = {}
+for i = 3, #ARGV, 2 do
+  replies[#replies + 1] = enter(ARGV[i], ARGV[1], ARGV[i + 1], ARGV[2])
 end
--- The serving counter never passes the last position, so a new place waits; what ticket() would
--- read back is known without reading it (the check keeps that true whatever moved the counter).
-if pos > (tonumber(redis.call('HGET', C, 'serving')) or 0) then
-  return {rid, tostring(pos), now, 'waiting', false}
-end
-return ticket(rid)[1]
+return replies
 """
 
 _GET_TICKET = _PRELUDE + r"""
@@ -383,12 +400,6 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-@functools.cache
-def _script_sha(script: str) -> str:
-    """The SHA1 name Redis gives a script's source (what EVALSHA takes)."""
-    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-
-
 _STATUS_OF = {status.value: status for status in Status}
 """Status by its value: a dict lookup, cheaper than calling the enum on every reply."""
 
@@ -405,7 +416,7 @@ class _Script:
     ``EVALSHA`` directly. With another client (a pipeline) it hands over to redis-py's.
     """
 
-    def __init__(self, client: redis.Redis, source: str) -> None:
+    def __init__(self, client: Any, source: str) -> None:
         self._client = client
         self._script: Any = client.register_script(source)
 
@@ -422,11 +433,15 @@ class _Script:
 class RedisStore:
     """:class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore` on Redis 7 or Valkey."""
 
-    def __init__(self, client: redis.Redis, idempotency_ttl: int = IDEMPOTENCY_TTL) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, idempotency_ttl: int = IDEMPOTENCY_TTL,
+                 allow_eviction: bool = False) -> None:
         self.client = client
+        self.allow_eviction = allow_eviction
+        self._policy_warning: str | None = None
         self.idempotency_ttl = idempotency_ttl
         self._event_keys: dict[str, tuple[str, ...]] = {}
         self._enter = _Script(client, _ENTER)
+        self._enter_many = _Script(client, _ENTER_MANY)
         self._get_ticket = _Script(client, _GET_TICKET)
         self._resolve_alias = _Script(client, _RESOLVE_ALIAS)
         self._advance = _Script(client, _ADVANCE)
@@ -439,24 +454,27 @@ class RedisStore:
         self._take = _Script(client, _TAKE)
 
     @classmethod
-    def from_url(cls, url: str, timeout: float = 0.5, **options: Any) -> RedisStore:
-        """A store on ``redis://``, ``rediss://`` or ``unix://`` URL with a connection pool.
+    def from_url(cls, url: str, timeout: float = 0.5, allow_eviction: bool = False, **options: Any) -> RedisStore:
+        """A store on a ``redis://``, ``rediss://`` or ``unix://`` URL (one server, with a
+        connection pool), or ``redis+cluster://`` / ``rediss+cluster://`` (any node of a Redis
+        Cluster; see :mod:`core.adapters.redis_client`).
 
         ``timeout`` bounds connecting and every reply, so a stalled Redis becomes a quick
-        StoreUnavailable (HTTP 503) instead of hung workers. A broken pooled connection is
-        retried once; a timeout is not, because the script may have run (a client retrying
-        ``enter`` with its idempotency key is safe, a blind retry here would not be).
+        StoreUnavailable (HTTP 503) instead of hung workers. A broken connection is retried
+        once; a timeout is not, because the script may have run (a client retrying ``enter``
+        with its idempotency key is safe, a blind retry here would not be).
+
+        The servers' ``maxmemory-policy`` is checked at once (:mod:`core.adapters.redis_eviction`):
+        anything but ``noeviction`` raises :class:`~core.adapters.redis_eviction.EvictionPolicyRefused`
+        (a :class:`core.settings.SettingsError`) unless ``allow_eviction``, which makes it a logged
+        warning. A server that cannot be reached yet is checked by :meth:`ping` later.
         """
-        pool = redis.ConnectionPool.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            health_check_interval=30,
-            decode_responses=True,
-            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1, supported_errors=(redis.ConnectionError,)),
-            **options,
-        )
-        return cls(redis.Redis(connection_pool=pool))
+        store = cls(redis_client.connect(url, timeout, **options), allow_eviction=allow_eviction)
+        try:
+            store.check_eviction_policy()
+        except StoreUnavailable as exc:
+            redis_eviction.log.warning("maxmemory-policy not checked at start: %s", exc)
+        return store
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -502,76 +520,52 @@ class RedisStore:
 
     # -- QueueStore ---------------------------------------------------------------------------
 
-    def _enter_call(self, event_id: str, request_id: str, idempotency_key: str | None,
-                    now: float) -> tuple[list[str], list[Any]]:
-        """Keys and arguments of the enter script for one visitor."""
-        keys = self._keys(event_id)
-        digest = ""
-        if idempotency_key is not None:
-            # Idempotency keys go in buckets of a quarter of their lifetime each; a lookup reads
-            # the current bucket and the four before it, and every bucket expires as a whole.
-            # A 96-bit digest keeps each entry small whatever the client sent.
-            digest = base64.urlsafe_b64encode(hashlib.sha256(idempotency_key.encode()).digest()[:12]).decode()
-            width = self.idempotency_ttl / _IDEMPOTENCY_BUCKETS
-            newest = math.floor(now / width)
-            prefix = self._prefix(event_id) + "i:"
-            keys.extend(f"{prefix}{newest - j}" for j in range(_IDEMPOTENCY_BUCKETS + 1))
-        args = [request_id, _num(now), digest, math.ceil(self.idempotency_ttl * (1 + 1 / _IDEMPOTENCY_BUCKETS))]
-        return keys, args
+    def _idempotency(self, event_id: str, idempotency_key: str | None, now: float) -> tuple[str, list[str]]:
+        """The digest of an idempotency key ('' for none) and the buckets to look it up in, newest first.
+
+        Idempotency keys go in buckets of a quarter of their lifetime each; a lookup reads the
+        current bucket and the four before it, and every bucket expires as a whole. A 96-bit
+        digest keeps each entry small whatever the client sent.
+        """
+        if idempotency_key is None:
+            return "", []
+        digest = base64.urlsafe_b64encode(hashlib.sha256(idempotency_key.encode()).digest()[:12]).decode()
+        return digest, self._idempotency_buckets(event_id, now)
+
+    def _idempotency_buckets(self, event_id: str, now: float) -> list[str]:
+        newest = math.floor(now / (self.idempotency_ttl / _IDEMPOTENCY_BUCKETS))
+        prefix = self._prefix(event_id) + "i:"
+        return [f"{prefix}{newest - j}" for j in range(_IDEMPOTENCY_BUCKETS + 1)]
+
+    def _bucket_ttl(self) -> int:
+        return math.ceil(self.idempotency_ttl * (1 + 1 / _IDEMPOTENCY_BUCKETS))
 
     def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
-        keys, args = self._enter_call(event_id, request_id, idempotency_key, now)
+        digest, buckets = self._idempotency(event_id, idempotency_key, now)
         with self._errors():
-            reply = self._enter(keys=keys, args=args)
+            reply = self._enter(keys=[*self._keys(event_id), *buckets],
+                                args=[request_id, _num(now), digest, self._bucket_ttl()])
         return self._ticket(event_id, reply)
 
     def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
-        """One EVALSHA of the enter script per entry, all in one pipelined round trip.
+        """One run of a script that enters every entry in list order: one command, one round trip.
 
-        The pipeline is not a MULTI: each script run is atomic on its own, which is all the
-        contract asks, and Redis runs them in the order sent. A dead connection or an error
-        reply can leave part of the list entered; the script finds an entered request id or key
-        again, so the caller's retry of the whole list is safe (as is redis-py's own retry of
-        the pipeline on a broken pooled connection).
+        Every key of an event shares its hash tag, so the one script runs on the node owning the
+        event's slot, on one server and on a Redis Cluster alike (a cluster pipeline cannot
+        carry EVALSHA). The script is atomic as a whole, which is more than the contract asks;
+        a write refused for memory before the first entry leaves nothing entered.
         """
-        calls = [self._enter_call(event_id, request_id, key, now) for request_id, key in entries]
-        return [self._ticket(event_id, reply) for reply in self._run_pipelined(_ENTER, calls)]
-
-    def _run_pipelined(self, script: str, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Replies of ``script`` (its source) run once per (keys, args), in order, in one round trip.
-
-        EVALSHA goes straight on the pipeline: a script registered on it would first cost a
-        SCRIPT EXISTS round trip. A NOSCRIPT reply (a restarted or flushed server) means that
-        call did nothing; the script is loaded and those calls run again, in their order, which
-        is the fallback the registered scripts apply to one call.
-        """
-        sha = _script_sha(script)
-        replies: list[Any] = [None] * len(calls)
-        pending = list(range(len(calls)))
-        for attempt in range(2):
-            if not pending:
-                break
-            if attempt:
-                with self._errors():
-                    self.client.script_load(script)
-            with self._errors(), self.client.pipeline(transaction=False) as pipe:
-                for i in pending:
-                    keys, args = calls[i]
-                    pipe.evalsha(sha, len(keys), *keys, *args)
-                results = pipe.execute(raise_on_error=False)
-            missing = []
-            for i, result in zip(pending, results, strict=True):
-                if isinstance(result, redis.exceptions.NoScriptError):
-                    missing.append(i)
-                elif isinstance(result, Exception):
-                    with self._errors():
-                        raise result
-                else:
-                    replies[i] = result
-            pending = missing
-        if pending:
-            raise StoreUnavailable("Redis store error: a script stayed unknown to the server after loading it")
-        return replies
+        if not entries:
+            return []
+        args: list[Any] = [_num(now), self._bucket_ttl()]
+        for request_id, key in entries:
+            args += [request_id, self._idempotency(event_id, key, now)[0]]
+        keys = self._keys(event_id)
+        if any(key is not None for _, key in entries):
+            keys += self._idempotency_buckets(event_id, now)
+        with self._errors():
+            replies = self._enter_many(keys=keys, args=args)
+        return [self._ticket(event_id, reply) for reply in replies]
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
         with self._errors():
@@ -677,11 +671,26 @@ class RedisStore:
             self.client.delete(*self._keys(event_id, _ALL_EVENT_KEYS))
 
     def ping(self) -> None:
+        """Raise StoreUnavailable unless every server answers and none may evict keys (unless
+        eviction was allowed): what ``/readyz`` asks."""
         with self._errors():
             self.client.ping()
+        try:
+            self.check_eviction_policy()
+        except redis_eviction.EvictionPolicyRefused as exc:
+            raise StoreUnavailable(str(exc)) from None
+
+    def check_eviction_policy(self) -> None:
+        """Read ``maxmemory-policy`` on every server: see :func:`core.adapters.redis_eviction.check`.
+        A warning is logged once per store, not on every call."""
+        with self._errors():
+            message = redis_eviction.check(self.client, self.allow_eviction)
+        if message is not None and message != self._policy_warning:
+            redis_eviction.log.warning(message)
+        self._policy_warning = message
 
     def close(self) -> None:
-        self.client.connection_pool.disconnect()
+        redis_client.close(self.client)
 
     # -- KeyValueStore ------------------------------------------------------------------------
     # The expiry instant is stored with the value and compared with the caller's ``now``, exactly

@@ -32,7 +32,8 @@ WORKER_TIMEOUT = 30
 
 
 def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: None) -> None:
-    """One-time setup in the master: the keys file and, for SQLite, the schema."""
+    """One-time setup in the master: the keys file, for SQLite the schema, for Redis the check of
+    its eviction policy (a refusal is a SettingsError, one line before any worker starts)."""
     from core.adapters.filekeys import FileKeySource
     from core.clock import SystemClock
 
@@ -40,10 +41,11 @@ def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: Non
     if not keys.path.exists():
         progress(f"waitingroom: creating signing keys in {keys.path} ...")
     keys.ensure(SystemClock().now())
-    if settings.server.store.startswith("sqlite:///"):
-        from core.adapters.stores import open_store
+    from core.adapters.stores import REDIS_SCHEMES, open_store
 
-        store = open_store(settings.server.store)
+    if settings.server.store.startswith(("sqlite:///", *REDIS_SCHEMES)):
+        store = open_store(settings.server.store, timeout=settings.server.store_timeout,
+                           allow_redis_eviction=settings.server.allow_redis_eviction)
         store.close()
 
 
