@@ -514,6 +514,8 @@ class RedisStore:
             domain = _DOMAIN_ERRORS.get(code)
             if domain is not None:
                 raise domain(message) from None
+            if code == "OOM":  # noeviction at maxmemory: the write was refused whole, nothing lost
+                raise StoreUnavailable(f"Redis is out of memory (maxmemory reached): {message}") from None
             raise StoreUnavailable(f"Redis store error: {exc}") from None
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis store unavailable: {type(exc).__name__}: {exc}") from None
