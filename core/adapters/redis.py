@@ -62,7 +62,7 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, OutOfMemoryError  # type: ignore[attr-defined,unused-ignore]
 
 from ..errors import (
     GrantRevoked,
@@ -514,8 +514,8 @@ class RedisStore:
             domain = _DOMAIN_ERRORS.get(code)
             if domain is not None:
                 raise domain(message) from None
-            if code == "OOM":  # noeviction at maxmemory: the write was refused whole, nothing lost
-                raise StoreUnavailable(f"Redis is out of memory (maxmemory reached): {message}") from None
+            if isinstance(exc, OutOfMemoryError):  # noeviction at maxmemory: the write was refused
+                raise StoreUnavailable(f"Redis is out of memory (maxmemory reached): {exc}") from None
             raise StoreUnavailable(f"Redis store error: {exc}") from None
         except redis.RedisError as exc:
             raise StoreUnavailable(f"Redis store unavailable: {type(exc).__name__}: {exc}") from None
