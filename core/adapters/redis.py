@@ -90,32 +90,69 @@ _DOMAIN_ERRORS: dict[str, type[WaitingRoomError]] = {
     "INVALID_TRANSITION": InvalidTransition,
 }
 
-# Keys every event script receives, in this order.
-_EVENT_KEYS = ("c", "t", "q", "hv", "ht", "h", "live", "x")
+# Keys every event script receives, in this order; the others of the event (buckets of places,
+# of the request id index and of idempotency keys) are named inside the scripts from C's prefix.
+_EVENT_KEYS = ("c", "s", "hv", "ht", "h", "live", "x")
 _ALL_EVENT_KEYS = (*_EVENT_KEYS, "k", "o")
 
+PLACES_PER_BUCKET = 100
+"""Places per position bucket: under the 128 entries up to which Redis keeps a hash as a listpack."""
+INDEX_BUCKETS = 16384
+"""Buckets of the request id index and of each idempotency time bucket: about 61 entries each with
+a million visitors, so each stays a listpack up to about two million."""
+
 _PRELUDE = r"""
-local C, T, Q, HV, HT, H, LIVE, X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local C, S, HV, HT, H, LIVE, X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local PREFIX = string.sub(C, 1, -2)
 local STATUS = {i = 'issued', c = 'completed', a = 'abandoned', t = 'timed_out'}
 
--- Split a ticket record into at most 7 fields; the jti (last) may contain anything.
+-- Split a session record into its 5 fields; the jti (last) may contain anything.
 local function parse(v)
   local f, start = {}, 1
-  for _ = 1, 6 do
+  for _ = 1, 4 do
     local j = string.find(v, '|', start, true)
-    if not j then
-      f[#f + 1] = string.sub(v, start)
-      return f
-    end
     f[#f + 1] = string.sub(v, start, j - 1)
     start = j + 1
   end
-  f[7] = string.sub(v, start)
+  f[5] = string.sub(v, start)
   return f
 end
 
 local function pad(n)
   return string.format('%015d', n)
+end
+
+-- The position bucket holding pos, and pos's field in it.
+local function place_key(pos)
+  return PREFIX .. 'p:' .. math.floor(pos / __PER_BUCKET__), pos % __PER_BUCKET__
+end
+
+-- The request id and entry time of the place at pos, or nil.
+local function place(pos)
+  local key, field = place_key(pos)
+  local v = redis.call('HGET', key, field)
+  if not v then return nil end
+  return string.match(v, '^(.*)|([^|]*)$')
+end
+
+-- The index bucket of a request id and its 48-bit field there.
+local function index_of(rid)
+  local h = redis.sha1hex(rid)
+  return PREFIX .. 'r:' .. (tonumber(string.sub(h, 1, 4), 16) % __INDEX_BUCKETS__), string.sub(h, 5, 16)
+end
+
+-- Position and entry time of a request id, or nil. An index field names every position whose
+-- request id has that digest (almost always one); the place itself confirms the request id.
+local function position_of(rid)
+  local key, field = index_of(rid)
+  local v = redis.call('HGET', key, field)
+  if not v then return nil end
+  for p in string.gmatch(v, '[^,]+') do
+    local pos = tonumber(p)
+    local r, entered = place(pos)
+    if r == rid then return pos, entered end
+  end
+  return nil
 end
 
 -- The first time the serving counter reached pos: the earliest record high >= pos.
@@ -125,36 +162,41 @@ local function admitted_at(pos)
   return redis.call('ZSCORE', HT, m[1]) or false
 end
 
--- {reply, fields, position} for a request id, or nil. reply = {rid, position, entered_at,
--- status, admitted_at, jti, issued_at, expires_at, ended_at}.
-local function ticket(rid)
-  local v = redis.call('HGET', T, rid)
-  if not v then return nil end
-  local f = parse(v)
-  local pos = tonumber(f[1])
-  local cnt = redis.call('HMGET', C, 'serving', 'cursor')
-  local serving = tonumber(cnt[1]) or 0
-  local cursor = tonumber(cnt[2]) or 0
+-- {reply, session fields or nil, position} of the place rid holds at pos. reply = {rid,
+-- position, entered_at, status, admitted_at, jti, issued_at, expires_at, ended_at}.
+local function ticket_at(rid, pos, entered)
+  local v = redis.call('HGET', S, pos)
+  local f = v and parse(v)
   local status
-  if f[3] then
-    status = STATUS[f[3]]
-  elseif pos <= cursor then
-    status = 'expired'
-  elseif pos <= serving then
-    status = 'admitted'
+  if f then
+    status = STATUS[f[1]]
   else
-    status = 'waiting'
+    local cnt = redis.call('HMGET', C, 'serving', 'cursor')
+    if pos <= (tonumber(cnt[2]) or 0) then
+      status = 'expired'
+    elseif pos <= (tonumber(cnt[1]) or 0) then
+      status = 'admitted'
+    else
+      status = 'waiting'
+    end
   end
   local adm = false
   if status ~= 'waiting' then adm = admitted_at(pos) end
-  local r = {rid, f[1], f[2], status, adm}
-  if f[3] then
-    r[6] = f[7]
-    r[7] = f[4]
-    r[8] = f[5]
-    if f[6] ~= '' then r[9] = f[6] end
+  local r = {rid, tostring(pos), entered, status, adm}
+  if f then
+    r[6] = f[5]
+    r[7] = f[2]
+    r[8] = f[3]
+    if f[4] ~= '' then r[9] = f[4] end
   end
   return {r, f, pos}
+end
+
+-- ticket_at() for a request id, or nil.
+local function ticket(rid)
+  local pos, entered = position_of(rid)
+  if not pos then return nil end
+  return ticket_at(rid, pos, entered)
 end
 
 local function record_serving(serving, now)
@@ -168,49 +210,62 @@ local function record_serving(serving, now)
     redis.call('ZADD', HT, now, pad(serving))
   end
 end
-"""
+""".replace("__PER_BUCKET__", str(PLACES_PER_BUCKET)).replace("__INDEX_BUCKETS__", str(INDEX_BUCKETS))
 
 _ENTER_ONE = r"""
--- Enter one visitor: its ticket reply. digest: of its idempotency key, '' for none;
--- KEYS[9..]: the idempotency buckets, newest first; ttl: seconds a new bucket lives.
-local function enter(rid, now, digest, ttl)
+-- Enter one visitor: its ticket reply. digest: of its idempotency key, '' for none; newest: the
+-- newest idempotency time bucket; sub: the key's index bucket in each; ttl: seconds a new
+-- idempotency bucket lives. An idempotency record holds the position, and ':' and the event's
+-- generation once it was reset, so a record older than a reset never names a place taken after.
+local function enter(rid, now, digest, ttl, newest, sub)
+  local gen
   if digest ~= '' then
-    for j = 9, #KEYS do
-      local seen = redis.call('HGET', KEYS[j], digest)
+    gen = redis.call('HGET', C, 'gen') or '0'
+    for j = 0, __BUCKETS__ do
+      local seen = redis.call('HGET', PREFIX .. 'i:' .. (newest - j) .. ':' .. sub, digest)
       if seen then
-        local tk = ticket(seen)
-        if tk then return tk[1] end  -- a retry: the place handed out then, nothing new
+        local p, g = string.match(seen, '^(%d+):?(%d*)$')
+        if (g == '' and '0' or g) == gen then
+          local pos = tonumber(p)
+          local r, entered = place(pos)
+          if r then return ticket_at(r, pos, entered)[1] end  -- a retry: the place handed out then
+        end
       end
     end
   end
   local existing = ticket(rid)
   if existing then return existing[1] end
   local pos = redis.call('HINCRBY', C, 'last', 1)
-  redis.call('HSET', T, rid, pos .. '|' .. now)
-  redis.call('RPUSH', Q, rid)
+  local key, field = place_key(pos)
+  redis.call('HSET', key, field, rid .. '|' .. now)
+  local ikey, ifield = index_of(rid)
+  local others = redis.call('HGET', ikey, ifield)
+  redis.call('HSET', ikey, ifield, others and (others .. ',' .. pos) or pos)
   if digest ~= '' then
-    redis.call('HSET', KEYS[9], digest, rid)
-    if redis.call('TTL', KEYS[9]) < 0 then redis.call('EXPIRE', KEYS[9], ttl) end
+    local bucket = PREFIX .. 'i:' .. newest .. ':' .. sub
+    redis.call('HSET', bucket, digest, gen == '0' and pos or (pos .. ':' .. gen))
+    if redis.call('TTL', bucket) < 0 then redis.call('EXPIRE', bucket, ttl) end
   end
   -- The serving counter never passes the last position, so a new place waits; what ticket() would
   -- read back is known without reading it (the check keeps that true whatever moved the counter).
   if pos > (tonumber(redis.call('HGET', C, 'serving')) or 0) then
     return {rid, tostring(pos), now, 'waiting', false}
   end
-  return ticket(rid)[1]
+  return ticket_at(rid, pos, now)[1]
 end
-"""
+""".replace("__BUCKETS__", str(_IDEMPOTENCY_BUCKETS))
 
 _ENTER = _PRELUDE + _ENTER_ONE + r"""
--- ARGV: request id, now, idempotency digest ('' for none), bucket ttl
-return enter(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+-- ARGV: request id, now, idempotency digest ('' for none), bucket ttl, newest bucket, sub-bucket
+return enter(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 """
 
 _ENTER_MANY = _PRELUDE + _ENTER_ONE + r"""
--- ARGV: now, bucket ttl, then request id and idempotency digest ('' for none) of each entry.
+-- ARGV: now, bucket ttl, newest bucket, then request id, idempotency digest ('' for none) and
+-- sub-bucket of each entry.
 local replies = {}
-for i = 3, #ARGV, 2 do
-  replies[#replies + 1] = enter(ARGV[i], ARGV[1], ARGV[i + 1], ARGV[2])
+for i = 4, #ARGV, 3 do
+  replies[#replies + 1] = enter(ARGV[i], ARGV[1], ARGV[i + 1], ARGV[2], ARGV[3], ARGV[i + 2])
 end
 return replies
 """
@@ -222,8 +277,8 @@ return tk[1]
 """
 
 _RESOLVE_ALIAS = _PRELUDE + r"""
--- KEYS[9]: the alias. ARGV: now. Returns {request id, note, ticket reply or nil}, or nil.
-local raw = redis.call('GET', KEYS[9])
+-- KEYS[8]: the alias. ARGV: now. Returns {request id, note, ticket reply or nil}, or nil.
+local raw = redis.call('GET', KEYS[8])
 if not raw then return false end
 local a = string.find(raw, '|', 1, true)
 if tonumber(string.sub(raw, 1, a - 1)) <= tonumber(ARGV[1]) then return false end
@@ -244,18 +299,18 @@ return target
 
 _ISSUE = _PRELUDE + r"""
 -- ARGV: request id, jti, issued_at, expires_at, admitted-before cutoff ('' = none), now,
--- milliseconds the jti stays findable. KEYS[9]: the jti's lookup key; KEYS[10], if given: the
+-- milliseconds the jti stays findable. KEYS[8]: the jti's lookup key; KEYS[9], if given: the
 -- revocation key of the grant this issue is made under.
 local rid = ARGV[1]
-if KEYS[10] then
-  local revoked = redis.call('GET', KEYS[10])
+if KEYS[9] then
+  local revoked = redis.call('GET', KEYS[9])
   if revoked and tonumber(revoked) > tonumber(ARGV[6]) then
     return redis.error_reply('GRANT_REVOKED the authorization this issue is made under was revoked')
   end
 end
 local tk = ticket(rid)
 if not tk then return redis.error_reply('INVALID_TRANSITION unknown request id') end
-local r, f = tk[1], tk[2]
+local r, pos = tk[1], tk[3]
 local st = r[4]
 if st == 'waiting' then return redis.error_reply('NOT_ADMITTED this place in line is not admitted yet') end
 if st == 'expired' or (st == 'admitted' and ARGV[5] ~= '' and r[5] and tonumber(r[5]) <= tonumber(ARGV[5])) then
@@ -263,16 +318,16 @@ if st == 'expired' or (st == 'admitted' and ARGV[5] ~= '' and r[5] and tonumber(
 end
 if st == 'issued' then return r end
 if st ~= 'admitted' then return redis.error_reply('SESSION_ENDED this session is ' .. st) end
-redis.call('HSET', T, rid, f[1] .. '|' .. f[2] .. '|i|' .. ARGV[3] .. '|' .. ARGV[4] .. '||' .. ARGV[2])
-redis.call('ZADD', LIVE, ARGV[4], rid)
+redis.call('HSET', S, pos, 'i|' .. ARGV[3] .. '|' .. ARGV[4] .. '||' .. ARGV[2])
+redis.call('ZADD', LIVE, ARGV[4], pos)
 redis.call('HINCRBY', C, 'issued', 1)
-redis.call('SET', KEYS[9], rid, 'PX', ARGV[7])
-return ticket(rid)[1]
+redis.call('SET', KEYS[8], rid, 'PX', ARGV[7])
+return ticket_at(rid, pos, r[3])[1]
 """
 
 _SESSION_TICKET = _PRELUDE + r"""
--- KEYS[9]: the jti's lookup key
-local rid = redis.call('GET', KEYS[9])
+-- KEYS[8]: the jti's lookup key
+local rid = redis.call('GET', KEYS[8])
 if not rid then return false end
 local tk = ticket(rid)
 if not tk then return false end
@@ -287,11 +342,11 @@ local st = tk and tk[1][4] or 'unknown'
 if st ~= 'issued' then
   return redis.error_reply('INVALID_TRANSITION only an issued session can end; this one is ' .. st)
 end
-local f = tk[2]
-redis.call('HSET', T, rid, table.concat({f[1], f[2], ARGV[2], f[4], f[5], ARGV[4], f[7]}, '|'))
-redis.call('ZREM', LIVE, rid)
+local f, pos = tk[2], tk[3]
+redis.call('HSET', S, pos, table.concat({ARGV[2], f[2], f[3], ARGV[4], f[5]}, '|'))
+redis.call('ZREM', LIVE, pos)
 redis.call('HINCRBY', C, ARGV[3], 1)
-return ticket(rid)[1]
+return ticket_at(rid, pos, tk[1][3])[1]
 """
 
 _SWEEP = _PRELUDE + r"""
@@ -309,12 +364,13 @@ if expiry > 0 then
   local reached = (#m > 0) and tonumber(m[1]) or 0
   local bound = math.min(reached, serving)
   if bound > cursor then
-    local rids = redis.call('LPOP', Q, bound - cursor) or {}
-    for i, rid in ipairs(rids) do
-      local v = redis.call('HGET', T, rid)
-      if v and not string.find(v, '|', string.find(v, '|', 1, true) + 1, true) then
-        expired = expired + 1
-        ended[#ended + 1] = {cursor + i, rid}
+    for pos = cursor + 1, bound do
+      if redis.call('HEXISTS', S, pos) == 0 then  -- admitted, never claimed
+        local rid = place(pos)
+        if rid then
+          expired = expired + 1
+          ended[#ended + 1] = {pos, rid}
+        end
       end
     end
     redis.call('HSET', C, 'cursor', bound)
@@ -327,14 +383,15 @@ if expiry > 0 then
 end
 local timed_out = 0
 local late = redis.call('ZRANGEBYSCORE', LIVE, '-inf', ARGV[5])
-for _, rid in ipairs(late) do
-  local v = redis.call('HGET', T, rid)
+for _, p in ipairs(late) do
+  local pos = tonumber(p)
+  local v = redis.call('HGET', S, pos)
   if v then
     local f = parse(v)
-    if f[3] == 'i' then
-      redis.call('HSET', T, rid, table.concat({f[1], f[2], 't', f[4], f[5], now, f[7]}, '|'))
+    if f[1] == 'i' then
+      redis.call('HSET', S, pos, table.concat({'t', f[2], f[3], now, f[5]}, '|'))
       timed_out = timed_out + 1
-      ended[#ended + 1] = {tonumber(f[1]), rid}
+      ended[#ended + 1] = {pos, place(pos)}
     end
   end
 end
@@ -353,6 +410,30 @@ end
 if #batch > 0 then redis.call('RPUSH', X, unpack(batch)) end
 return {expired, timed_out, tonumber(redis.call('HGET', C, 'serving')) or 0}
 """
+
+_RESET = _PRELUDE + r"""
+-- KEYS[8], KEYS[9]: the tick and override hashes. Deletes every key of the event but its
+-- idempotency buckets, which expire on their own: the generation kept in C (the one field left)
+-- tells their records apart from those written after this reset.
+local last = tonumber(redis.call('HGET', C, 'last')) or 0
+local gen = tonumber(redis.call('HGET', C, 'gen')) or 0
+redis.call('DEL', unpack(KEYS))
+local names = {}
+local function drop(name)
+  names[#names + 1] = name
+  if #names == 1000 then
+    redis.call('DEL', unpack(names))
+    names = {}
+  end
+end
+if last > 0 then
+  for b = 0, math.floor(last / __PER_BUCKET__) do drop(PREFIX .. 'p:' .. b) end
+  for b = 0, __INDEX_BUCKETS__ - 1 do drop(PREFIX .. 'r:' .. b) end
+end
+if #names > 0 then redis.call('DEL', unpack(names)) end
+if last > 0 or gen > 0 then redis.call('HSET', C, 'gen', gen + 1) end
+return 0
+""".replace("__PER_BUCKET__", str(PLACES_PER_BUCKET)).replace("__INDEX_BUCKETS__", str(INDEX_BUCKETS))
 
 _REDEEM = r"""
 -- KEYS[1]: a key-value record. ARGV: now, kept_until, milliseconds to keep it.
@@ -452,6 +533,7 @@ class RedisStore:
         self._claim_tick = _Script(client, _CLAIM_TICK)
         self._redeem = _Script(client, _REDEEM)
         self._take = _Script(client, _TAKE)
+        self._reset = _Script(client, _RESET)
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 0.5, allow_eviction: bool = False, **options: Any) -> RedisStore:
@@ -522,31 +604,32 @@ class RedisStore:
 
     # -- QueueStore ---------------------------------------------------------------------------
 
-    def _idempotency(self, event_id: str, idempotency_key: str | None, now: float) -> tuple[str, list[str]]:
-        """The digest of an idempotency key ('' for none) and the buckets to look it up in, newest first.
+    @staticmethod
+    def _idempotency(idempotency_key: str | None) -> tuple[str, int]:
+        """The 96-bit digest of an idempotency key ('' for none) and its index bucket.
 
-        Idempotency keys go in buckets of a quarter of their lifetime each; a lookup reads the
-        current bucket and the four before it, and every bucket expires as a whole. A 96-bit
-        digest keeps each entry small whatever the client sent.
+        Idempotency records go in time buckets of a quarter of their lifetime each, every one
+        split in :data:`INDEX_BUCKETS` hashes small enough to stay listpacks; a lookup reads the
+        key's hash in the current time bucket and the four before it, and every hash expires as
+        a whole. The digest keeps each record small whatever the client sent.
         """
         if idempotency_key is None:
-            return "", []
-        digest = base64.urlsafe_b64encode(hashlib.sha256(idempotency_key.encode()).digest()[:12]).decode()
-        return digest, self._idempotency_buckets(event_id, now)
+            return "", 0
+        raw = hashlib.sha256(idempotency_key.encode()).digest()
+        return base64.urlsafe_b64encode(raw[:12]).decode(), int.from_bytes(raw[12:16], "big") % INDEX_BUCKETS
 
-    def _idempotency_buckets(self, event_id: str, now: float) -> list[str]:
-        newest = math.floor(now / (self.idempotency_ttl / _IDEMPOTENCY_BUCKETS))
-        prefix = self._prefix(event_id) + "i:"
-        return [f"{prefix}{newest - j}" for j in range(_IDEMPOTENCY_BUCKETS + 1)]
+    def _time_bucket(self, now: float) -> int:
+        """The newest idempotency time bucket at ``now``."""
+        return math.floor(now / (self.idempotency_ttl / _IDEMPOTENCY_BUCKETS))
 
     def _bucket_ttl(self) -> int:
         return math.ceil(self.idempotency_ttl * (1 + 1 / _IDEMPOTENCY_BUCKETS))
 
     def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
-        digest, buckets = self._idempotency(event_id, idempotency_key, now)
+        digest, sub = self._idempotency(idempotency_key)
         with self._errors():
-            reply = self._enter(keys=[*self._keys(event_id), *buckets],
-                                args=[request_id, _num(now), digest, self._bucket_ttl()])
+            reply = self._enter(keys=self._keys(event_id), args=[request_id, _num(now), digest, self._bucket_ttl(),
+                                                                 self._time_bucket(now), sub])
         return self._ticket(event_id, reply)
 
     def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
@@ -559,14 +642,11 @@ class RedisStore:
         """
         if not entries:
             return []
-        args: list[Any] = [_num(now), self._bucket_ttl()]
+        args: list[Any] = [_num(now), self._bucket_ttl(), self._time_bucket(now)]
         for request_id, key in entries:
-            args += [request_id, self._idempotency(event_id, key, now)[0]]
-        keys = self._keys(event_id)
-        if any(key is not None for _, key in entries):
-            keys += self._idempotency_buckets(event_id, now)
+            args += [request_id, *self._idempotency(key)]
         with self._errors():
-            replies = self._enter_many(keys=keys, args=args)
+            replies = self._enter_many(keys=self._keys(event_id), args=args)
         return [self._ticket(event_id, reply) for reply in replies]
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
@@ -668,9 +748,10 @@ class RedisStore:
                 self.client.hset(name, key, value)
 
     def reset(self, event_id: str) -> None:
-        # Idempotency keys are left to expire: enter ignores one whose ticket no longer exists.
+        """One script: every key of the event goes but its idempotency buckets, which expire on
+        their own and are told apart by the event's generation (see ``_RESET``)."""
         with self._errors():
-            self.client.delete(*self._keys(event_id, _ALL_EVENT_KEYS))
+            self._reset(keys=self._keys(event_id, _ALL_EVENT_KEYS))
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless every server answers and none may evict keys (unless

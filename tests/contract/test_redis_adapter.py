@@ -180,7 +180,7 @@ def test_memory_per_waiting_visitor_is_small(rstore: RedisStore) -> None:
     pipe = rstore.client.pipeline(transaction=False)
     keys = rstore._keys(EVENT)
     for i in range(n):
-        rstore._enter(keys=keys, args=[rid(), repr(time.time() + i), "", 1], client=pipe)
+        rstore._enter(keys=keys, args=[rid(), repr(time.time() + i), "", 1, 0, 0], client=pipe)
     pipe.execute()
     used = int(rstore.client.info("memory")["used_memory"]) - before
     assert rstore.counters(EVENT).last_position == n
