@@ -147,8 +147,10 @@ def measure_memory(redis_url: str, visitors: int, kind: str = "waiting", batch: 
     store = RedisStore.from_url(redis_url, timeout=30)
     event = f"memory-{kind}"
     client = store.client
-    store.enter(event + "-warm-up", new_request_id(), "key", time.time())  # loads the script on the server
-    store.reset(event + "-warm-up")
+    warm_up = event + "-warm-up"  # loads the scripts on the server
+    store.set_alias(warm_up, "alias", store.enter(warm_up, new_request_id(), "key", time.time()).request_id, "",
+                    1, time.time())
+    store.reset(warm_up)
     client.memory_purge()
     before = int(client.info("memory")["used_memory"])
     now = time.time()

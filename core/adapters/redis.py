@@ -97,6 +97,8 @@ _ALL_EVENT_KEYS = (*_EVENT_KEYS, "k", "o")
 
 PLACES_PER_BUCKET = 100
 """Places per position bucket: under the 128 entries up to which Redis keeps a hash as a listpack."""
+ALIAS_WINDOW = 6 * 3600
+"""Seconds of one window of alias records (a lookup reads one hash per window of the longest ttl)."""
 INDEX_BUCKETS = 16384
 """Buckets of the request id index and of each idempotency time bucket: about 61 entries each with
 a million visitors, so each stays a listpack up to about two million."""
@@ -276,12 +278,36 @@ if not tk then return false end
 return tk[1]
 """
 
+_SET_ALIAS = r"""
+-- KEYS[1]: the event's counters (C). ARGV: alias, record ("expires_at|request id|note"), newest
+-- alias window, the alias's index bucket, ttl and window width in whole seconds. The record
+-- goes in the alias's hash of the newest window, kept ttl + one window; C's 'amax' (kept by
+-- reset) is the longest ttl ever set, which bounds how far back a lookup reads.
+local PREFIX = string.sub(KEYS[1], 1, -2)
+local bucket = PREFIX .. 'a:' .. ARGV[3] .. ':' .. ARGV[4]
+redis.call('HSET', bucket, ARGV[1], ARGV[2])
+local keep = tonumber(ARGV[5]) + tonumber(ARGV[6])
+if redis.call('TTL', bucket) < keep then redis.call('EXPIRE', bucket, keep) end
+if tonumber(ARGV[5]) > (tonumber(redis.call('HGET', KEYS[1], 'amax')) or 0) then
+  redis.call('HSET', KEYS[1], 'amax', ARGV[5])
+end
+return 0
+"""
+
 _RESOLVE_ALIAS = _PRELUDE + r"""
--- KEYS[8]: the alias. ARGV: now. Returns {request id, note, ticket reply or nil}, or nil.
-local raw = redis.call('GET', KEYS[8])
+-- ARGV: alias, now, newest alias window, the alias's index bucket, window width in seconds.
+-- Returns {request id, note, ticket reply or nil}, or nil. The newest record of the alias is
+-- what it stands for; windows older than the longest ttl hold nothing live.
+local amax = tonumber(redis.call('HGET', C, 'amax')) or 0
+local oldest = math.floor((tonumber(ARGV[2]) - amax) / tonumber(ARGV[5]))
+local raw
+for n = tonumber(ARGV[3]), oldest, -1 do
+  raw = redis.call('HGET', PREFIX .. 'a:' .. n .. ':' .. ARGV[4], ARGV[1])
+  if raw then break end
+end
 if not raw then return false end
 local a = string.find(raw, '|', 1, true)
-if tonumber(string.sub(raw, 1, a - 1)) <= tonumber(ARGV[1]) then return false end
+if tonumber(string.sub(raw, 1, a - 1)) <= tonumber(ARGV[2]) then return false end
 local b = string.find(raw, '|', a + 1, true)
 local rid = string.sub(raw, a + 1, b - 1)
 local tk = ticket(rid)
@@ -413,10 +439,12 @@ return {expired, timed_out, tonumber(redis.call('HGET', C, 'serving')) or 0}
 
 _RESET = _PRELUDE + r"""
 -- KEYS[8], KEYS[9]: the tick and override hashes. Deletes every key of the event but its
--- idempotency buckets, which expire on their own: the generation kept in C (the one field left)
--- tells their records apart from those written after this reset.
+-- idempotency and alias buckets, which expire on their own: the generation kept in C tells
+-- idempotency records apart from those written after this reset (an alias names a request id,
+-- whose place is gone), and the longest alias ttl is kept too.
 local last = tonumber(redis.call('HGET', C, 'last')) or 0
 local gen = tonumber(redis.call('HGET', C, 'gen')) or 0
+local amax = redis.call('HGET', C, 'amax')
 redis.call('DEL', unpack(KEYS))
 local names = {}
 local function drop(name)
@@ -432,6 +460,7 @@ if last > 0 then
 end
 if #names > 0 then redis.call('DEL', unpack(names)) end
 if last > 0 or gen > 0 then redis.call('HSET', C, 'gen', gen + 1) end
+if amax then redis.call('HSET', C, 'amax', amax) end
 return 0
 """.replace("__PER_BUCKET__", str(PLACES_PER_BUCKET)).replace("__INDEX_BUCKETS__", str(INDEX_BUCKETS))
 
@@ -485,6 +514,12 @@ _STATUS_OF = {status.value: status for status in Status}
 """Status by its value: a dict lookup, cheaper than calling the enum on every reply."""
 
 
+def _index_bucket(name: str, digest: bytes | None = None) -> int:
+    """Which of the :data:`INDEX_BUCKETS` hashes holds the record named ``name`` (given its SHA-256)."""
+    digest = digest or hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[12:16], "big") % INDEX_BUCKETS
+
+
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -524,6 +559,7 @@ class RedisStore:
         self._enter = _Script(client, _ENTER)
         self._enter_many = _Script(client, _ENTER_MANY)
         self._get_ticket = _Script(client, _GET_TICKET)
+        self._set_alias = _Script(client, _SET_ALIAS)
         self._resolve_alias = _Script(client, _RESOLVE_ALIAS)
         self._advance = _Script(client, _ADVANCE)
         self._issue = _Script(client, _ISSUE)
@@ -616,7 +652,7 @@ class RedisStore:
         if idempotency_key is None:
             return "", 0
         raw = hashlib.sha256(idempotency_key.encode()).digest()
-        return base64.urlsafe_b64encode(raw[:12]).decode(), int.from_bytes(raw[12:16], "big") % INDEX_BUCKETS
+        return base64.urlsafe_b64encode(raw[:12]).decode(), _index_bucket(idempotency_key, raw)
 
     def _time_bucket(self, now: float) -> int:
         """The newest idempotency time bucket at ``now``."""
@@ -655,14 +691,22 @@ class RedisStore:
         return None if reply is None else self._ticket(event_id, reply)
 
     def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
+        """One script: the record goes in the alias's hash of the current window (see ``_SET_ALIAS``).
+
+        Aliases live in windows of :data:`ALIAS_WINDOW` seconds, each split in
+        :data:`INDEX_BUCKETS` hashes that Redis keeps as listpacks, rather than one key each: a
+        key with its own expiry costs about three times the record.
+        """
+        record = f"{_num(now + ttl)}|{request_id}|{note}"
+        args = [alias, record, math.floor(now / ALIAS_WINDOW), _index_bucket(alias), max(1, math.ceil(ttl)),
+                ALIAS_WINDOW]
         with self._errors():
-            self.client.set(f"{self._prefix(event_id)}a:{alias}", f"{_num(now + ttl)}|{request_id}|{note}",
-                            px=max(1, math.ceil(ttl * 1000)))
+            self._set_alias(keys=[self._prefix(event_id) + "c"], args=args)
 
     def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        args = [alias, _num(now), math.floor(now / ALIAS_WINDOW), _index_bucket(alias), ALIAS_WINDOW]
         with self._errors():
-            reply = self._resolve_alias(keys=[*self._keys(event_id), f"{self._prefix(event_id)}a:{alias}"],
-                                        args=[_num(now)])
+            reply = self._resolve_alias(keys=self._keys(event_id), args=args)
         if reply is None:
             return None
         request_id, note, ticket = reply
