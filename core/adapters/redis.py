@@ -7,28 +7,35 @@ atomic on the server and costs one round trip. Commands per operation: ``enter``
 ``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete`` 1 each; ``enter_many`` 1
 for the whole list.
 
-Keys of one event share a Redis Cluster hash tag, so every script's keys live in one slot::
+Keys of one event share a Redis Cluster hash tag, so they all live in one slot: a script
+receives the event's fixed keys below (its slot) and names the event's bucket keys itself (the
+same slot), on one server and on a Redis Cluster alike::
 
     wr:{EVENT}:c      hash   counters: serving, last, issued, completed, abandoned, expired,
                              timed_out, cursor (expiry cursor), top (highest serving reached),
-                             hseq (history sequence)
-    wr:{EVENT}:t      hash   request id -> "position|entered_at" while waiting or admitted;
-                             "position|entered_at|S|issued_at|expires_at|ended_at|jti" once tokens
-                             were issued (S: i issued, c completed, a abandoned, t timed out)
-    wr:{EVENT}:q      list   request ids of positions cursor+1 .. last, in order: the expiry sweep
-                             pops what it passes, so expiry costs O(new positions), never O(line)
+                             hseq (history sequence); gen (resets so far) and amax (longest alias
+                             ttl), which a reset keeps
+    wr:{EVENT}:p:B    hash   position bucket B (positions 100*B .. 100*B+99): position mod 100 ->
+                             "request id|entered_at"
+    wr:{EVENT}:r:K    hash   request id index bucket K (of 16,384, from SHA-1 of the request id):
+                             48 more bits of that SHA-1 -> position (",".join of positions in the
+                             rare case two request ids share them; the place confirms which)
+    wr:{EVENT}:s      hash   position -> "S|issued_at|expires_at|ended_at|jti" once tokens were
+                             issued (S: i issued, c completed, a abandoned, t timed out)
     wr:{EVENT}:hv     zset   record highs of the serving counter, scored by serving value
     wr:{EVENT}:ht     zset   the same record highs scored by the time they were reached
     wr:{EVENT}:h      zset   every move of the serving counter, scored by time ("seq:serving")
-    wr:{EVENT}:live   zset   request ids of issued sessions scored by expires_at (time-outs)
+    wr:{EVENT}:live   zset   positions of issued sessions scored by expires_at (time-outs)
     wr:{EVENT}:x      list   request ids of expired positions and timed-out sessions, oldest first
     wr:{EVENT}:k      hash   scheduler ticks claimed, by name
     wr:{EVENT}:o      hash   operators' runtime overrides
-    wr:{EVENT}:i:N    hash   96-bit digest of an idempotency key -> request id, for the keys first
-                             seen in time bucket N (a quarter of ``idempotency_ttl`` wide); each
-                             bucket expires as a whole
-    wr:{EVENT}:a:A    string "expires_at|request id|note" of alias A (``set_alias``), read with the
-                             ticket it names by one script
+    wr:{EVENT}:i:N:K  hash   96-bit digest of an idempotency key -> position (":" and the event's
+                             generation after a reset), for the keys first seen in time bucket N
+                             (a quarter of ``idempotency_ttl`` wide), split in 16,384 by the key's
+                             SHA-256; each hash expires as a whole
+    wr:{EVENT}:a:N:K  hash   alias A -> "expires_at|request id|note" (``set_alias``), for the
+                             aliases set in 6-hour window N, split in 16,384 by A's SHA-256;
+                             each hash lives as long as its longest record
     wr:{EVENT}:j:JTI  string request id of the session opened with JTI, written by the issue
                              script; expires SESSION_LOOKUP_GRACE after the session's tokens
     wr:{EVENT}:g:G    string "expires_at" of a revoked grant G (``revoke_grant``), read by the
@@ -36,15 +43,21 @@ Keys of one event share a Redis Cluster hash tag, so every script's keys live in
     wr:kv:NS:KEY      string "expires_at|value" of a key-value record; "r" + "kept_until|value" once
                              it was redeemed (one key either way, so ``redeem`` touches one slot)
 
+Every bucket hash holds up to about 128 small entries, so Redis keeps it as a listpack (a few
+bytes of overhead per entry instead of about 60 in a hash table); with more than about two
+million visitors in one time window the index buckets grow past that and Redis turns them into
+hash tables, which costs memory, not correctness.
+
 Derived, not stored: the public ticket id (:func:`core.model.ticket_id_for`), the status of a
 place without a session (waiting / admitted from the serving counter; expired when its position
 is at or below the expiry cursor), and the admission time of a position (the first time the
 serving counter reached it: the earliest record high at or above it).
 
-Memory, measured with INFO memory on Redis 7.0 (jemalloc) after 1,000,000 enters into one
-event: 155 bytes per waiting visitor (ticket hash entry plus expiry list entry). An idempotency
-key adds about 120 bytes (275 in all) until its bucket expires, 24 to 30 hours later. A
-session adds about 60 bytes once tokens are issued.
+Memory, measured with INFO memory on Redis 7.0 (jemalloc) after 1,000,000 visitors entered one
+event (``bench/store_cost.py``, figures in docs/performance.md): about 85 bytes per waiting
+visitor without an idempotency key, 120 with one (REST), 200 for a visitor of the OIDC waiting
+page (idempotency record and place record too), against 155, 275 and about 650 before. A
+session adds about 120 bytes once tokens are issued.
 
 Times are passed to scripts as Python ``repr`` strings and stored verbatim, so they round-trip
 exactly; Lua only compares them. The admission time assumes clocks of the workers do not run

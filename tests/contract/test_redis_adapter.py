@@ -50,6 +50,7 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         rstore.enter(EVENT, r, "key-" + r, T0)
         rstore.advance_serving(EVENT, 1, T0)
         rstore.get_ticket(EVENT, r, T0)
+        rstore.set_alias(EVENT, "browser", r, "note", 60, T0)
         rstore.resolve_alias(EVENT, "browser", T0)
         rstore.issue_session(EVENT, r, "jti", 1, 2, T0)
         rstore.session_ticket(EVENT, "jti", T0)
@@ -186,6 +187,20 @@ def test_memory_per_waiting_visitor_is_small(rstore: RedisStore) -> None:
     assert rstore.counters(EVENT).last_position == n
     print(f"{used / n:.0f} bytes per waiting visitor")
     assert used / n < 200, f"{used / n:.0f} bytes per waiting visitor"
+
+
+def test_every_bucket_stays_a_listpack(rstore: RedisStore) -> None:
+    """Places, the request id index, idempotency records and aliases live in hashes small enough
+    for Redis to keep as listpacks: what makes a visitor cost about a hundred bytes, not hundreds."""
+    for i in range(300):
+        ticket = rstore.enter(EVENT, rid(), f"key-{i}", T0)
+        rstore.set_alias(EVENT, f"alias-{i}", ticket.request_id, "0", 3600, T0)
+    buckets = {kind: rstore.client.keys(f"wr:{{{EVENT}}}:{kind}:*") for kind in ("p", "r", "i", "a")}
+    assert len(buckets["p"]) == 4  # positions 1..300 in buckets 0..3 of 100
+    for kind, keys in buckets.items():
+        assert keys, kind
+        assert {rstore.client.object("encoding", k) for k in keys} == {"listpack"}, kind
+    assert rstore.resolve_alias(EVENT, "alias-299", T0 + 1)[2].position == 300  # type: ignore[index]
 
 
 def test_domain_errors_from_scripts_become_core_errors(rstore: RedisStore) -> None:
