@@ -20,7 +20,8 @@ same slot), on one server and on a Redis Cluster alike::
     wr:{EVENT}:r:K    hash   request id index bucket K (of 16,384, from SHA-1 of the request id):
                              48 more bits of that SHA-1 -> position (",".join of positions in the
                              rare case two request ids share them; the place confirms which)
-    wr:{EVENT}:s      hash   position -> "S|issued_at|expires_at|ended_at|jti" once tokens were
+    wr:{EVENT}:s:B    hash   session bucket B, like p:B: position mod 100 ->
+                             "S|issued_at|expires_at - issued_at|ended_at|jti" once tokens were
                              issued (S: i issued, c completed, a abandoned, t timed out)
     wr:{EVENT}:hv     zset   record highs of the serving counter, scored by serving value
     wr:{EVENT}:ht     zset   the same record highs scored by the time they were reached
@@ -57,7 +58,8 @@ Memory, measured with INFO memory on Redis 7.0 (jemalloc) after 1,000,000 visito
 event (``bench/store_cost.py``, figures in docs/performance.md): about 85 bytes per waiting
 visitor without an idempotency key, 120 with one (REST), 200 for a visitor of the OIDC waiting
 page (idempotency record and place record too), against 155, 275 and about 650 before. A
-session adds about 120 bytes once tokens are issued.
+session adds about 370 bytes once tokens are issued (its record, its entry in the time-out set
+and the key that finds it by jti; 390 before).
 
 Times are passed to scripts as Python ``repr`` strings and stored verbatim, so they round-trip
 exactly; Lua only compares them. The admission time assumes clocks of the workers do not run
@@ -105,7 +107,7 @@ _DOMAIN_ERRORS: dict[str, type[WaitingRoomError]] = {
 
 # Keys every event script receives, in this order; the others of the event (buckets of places,
 # of the request id index and of idempotency keys) are named inside the scripts from C's prefix.
-_EVENT_KEYS = ("c", "s", "hv", "ht", "h", "live", "x")
+_EVENT_KEYS = ("c", "hv", "ht", "h", "live", "x")
 _ALL_EVENT_KEYS = (*_EVENT_KEYS, "k", "o")
 
 PLACES_PER_BUCKET = 100
@@ -117,11 +119,12 @@ INDEX_BUCKETS = 16384
 a million visitors, so each stays a listpack up to about two million."""
 
 _PRELUDE = r"""
-local C, S, HV, HT, H, LIVE, X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local C, HV, HT, H, LIVE, X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local PREFIX = string.sub(C, 1, -2)
 local STATUS = {i = 'issued', c = 'completed', a = 'abandoned', t = 'timed_out'}
 
--- Split a session record into its 5 fields; the jti (last) may contain anything.
+-- Split a session record into its 5 fields (status letter, issued_at, expires_at - issued_at,
+-- ended_at or '', jti); the jti (last) may contain anything.
 local function parse(v)
   local f, start = {}, 1
   for _ = 1, 4 do
@@ -140,6 +143,23 @@ end
 -- The position bucket holding pos, and pos's field in it.
 local function place_key(pos)
   return PREFIX .. 'p:' .. math.floor(pos / __PER_BUCKET__), pos % __PER_BUCKET__
+end
+
+-- The session bucket holding pos's session, and pos's field in it.
+local function session_key(pos)
+  return PREFIX .. 's:' .. math.floor(pos / __PER_BUCKET__), pos % __PER_BUCKET__
+end
+
+-- The fields of pos's session (see parse), or nil.
+local function session(pos)
+  local key, field = session_key(pos)
+  local v = redis.call('HGET', key, field)
+  return v and parse(v)
+end
+
+local function set_session(pos, f)
+  local key, field = session_key(pos)
+  redis.call('HSET', key, field, table.concat(f, '|'))
 end
 
 -- The request id and entry time of the place at pos, or nil.
@@ -180,8 +200,7 @@ end
 -- {reply, session fields or nil, position} of the place rid holds at pos. reply = {rid,
 -- position, entered_at, status, admitted_at, jti, issued_at, expires_at, ended_at}.
 local function ticket_at(rid, pos, entered)
-  local v = redis.call('HGET', S, pos)
-  local f = v and parse(v)
+  local f = session(pos)
   local status
   if f then
     status = STATUS[f[1]]
@@ -201,7 +220,7 @@ local function ticket_at(rid, pos, entered)
   if f then
     r[6] = f[5]
     r[7] = f[2]
-    r[8] = f[3]
+    r[8] = tostring(tonumber(f[2]) + tonumber(f[3]))
     if f[4] ~= '' then r[9] = f[4] end
   end
   return {r, f, pos}
@@ -338,11 +357,11 @@ return target
 
 _ISSUE = _PRELUDE + r"""
 -- ARGV: request id, jti, issued_at, expires_at, admitted-before cutoff ('' = none), now,
--- milliseconds the jti stays findable. KEYS[8]: the jti's lookup key; KEYS[9], if given: the
+-- milliseconds the jti stays findable. KEYS[7]: the jti's lookup key; KEYS[8], if given: the
 -- revocation key of the grant this issue is made under.
 local rid = ARGV[1]
-if KEYS[9] then
-  local revoked = redis.call('GET', KEYS[9])
+if KEYS[8] then
+  local revoked = redis.call('GET', KEYS[8])
   if revoked and tonumber(revoked) > tonumber(ARGV[6]) then
     return redis.error_reply('GRANT_REVOKED the authorization this issue is made under was revoked')
   end
@@ -357,16 +376,16 @@ if st == 'expired' or (st == 'admitted' and ARGV[5] ~= '' and r[5] and tonumber(
 end
 if st == 'issued' then return r end
 if st ~= 'admitted' then return redis.error_reply('SESSION_ENDED this session is ' .. st) end
-redis.call('HSET', S, pos, 'i|' .. ARGV[3] .. '|' .. ARGV[4] .. '||' .. ARGV[2])
+set_session(pos, {'i', ARGV[3], tonumber(ARGV[4]) - tonumber(ARGV[3]), '', ARGV[2]})
 redis.call('ZADD', LIVE, ARGV[4], pos)
 redis.call('HINCRBY', C, 'issued', 1)
-redis.call('SET', KEYS[8], rid, 'PX', ARGV[7])
+redis.call('SET', KEYS[7], rid, 'PX', ARGV[7])
 return ticket_at(rid, pos, r[3])[1]
 """
 
 _SESSION_TICKET = _PRELUDE + r"""
--- KEYS[8]: the jti's lookup key
-local rid = redis.call('GET', KEYS[8])
+-- KEYS[7]: the jti's lookup key
+local rid = redis.call('GET', KEYS[7])
 if not rid then return false end
 local tk = ticket(rid)
 if not tk then return false end
@@ -382,7 +401,7 @@ if st ~= 'issued' then
   return redis.error_reply('INVALID_TRANSITION only an issued session can end; this one is ' .. st)
 end
 local f, pos = tk[2], tk[3]
-redis.call('HSET', S, pos, table.concat({ARGV[2], f[2], f[3], ARGV[4], f[5]}, '|'))
+set_session(pos, {ARGV[2], f[2], f[3], ARGV[4], f[5]})
 redis.call('ZREM', LIVE, pos)
 redis.call('HINCRBY', C, ARGV[3], 1)
 return ticket_at(rid, pos, tk[1][3])[1]
@@ -404,7 +423,8 @@ if expiry > 0 then
   local bound = math.min(reached, serving)
   if bound > cursor then
     for pos = cursor + 1, bound do
-      if redis.call('HEXISTS', S, pos) == 0 then  -- admitted, never claimed
+      local skey, sfield = session_key(pos)
+      if redis.call('HEXISTS', skey, sfield) == 0 then  -- admitted, never claimed
         local rid = place(pos)
         if rid then
           expired = expired + 1
@@ -424,11 +444,10 @@ local timed_out = 0
 local late = redis.call('ZRANGEBYSCORE', LIVE, '-inf', ARGV[5])
 for _, p in ipairs(late) do
   local pos = tonumber(p)
-  local v = redis.call('HGET', S, pos)
-  if v then
-    local f = parse(v)
+  local f = session(pos)
+  if f then
     if f[1] == 'i' then
-      redis.call('HSET', S, pos, table.concat({'t', f[2], f[3], now, f[5]}, '|'))
+      set_session(pos, {'t', f[2], f[3], now, f[5]})
       timed_out = timed_out + 1
       ended[#ended + 1] = {pos, place(pos)}
     end
@@ -451,7 +470,7 @@ return {expired, timed_out, tonumber(redis.call('HGET', C, 'serving')) or 0}
 """
 
 _RESET = _PRELUDE + r"""
--- KEYS[8], KEYS[9]: the tick and override hashes. Deletes every key of the event but its
+-- KEYS[7], KEYS[8]: the tick and override hashes. Deletes every key of the event but its
 -- idempotency and alias buckets, which expire on their own: the generation kept in C tells
 -- idempotency records apart from those written after this reset (an alias names a request id,
 -- whose place is gone), and the longest alias ttl is kept too.
@@ -468,7 +487,10 @@ local function drop(name)
   end
 end
 if last > 0 then
-  for b = 0, math.floor(last / __PER_BUCKET__) do drop(PREFIX .. 'p:' .. b) end
+  for b = 0, math.floor(last / __PER_BUCKET__) do
+    drop(PREFIX .. 'p:' .. b)
+    drop(PREFIX .. 's:' .. b)
+  end
   for b = 0, __INDEX_BUCKETS__ - 1 do drop(PREFIX .. 'r:' .. b) end
 end
 if #names > 0 then redis.call('DEL', unpack(names)) end
