@@ -442,9 +442,36 @@ def bench_batch(bench: Bench) -> list[dict[str, Any]]:
     }]
 
 
+# -- 7. CloudFront gate cold start -------------------------------------------------------------------
+
+
+def bench_edge(bench: Bench) -> list[dict[str, Any]]:
+    from .edge_cold_start import measure
+
+    m = measure(bench.workdir, runs=5 if bench.options.quick else 15)
+    ratio = m["project_cold_start_ms"] / m["reference_interpreter_ms"] if m["reference_interpreter_ms"] else 0.0
+    return [{
+        "name": "edge gate cold start",
+        "headline": f"{m['project_cold_start_ms']:g} ms from process start to a checked token "
+                    f"(bare interpreter {m['reference_interpreter_ms']:g} ms); import {m['import_ms']:g} ms, "
+                    f"first RS256 check {m['first_verify_ms']:g} ms, warm {m['warm_verify_ms']:g} ms; "
+                    f"{m['max_rss_mib']:g} MiB; zip {m['zip_bytes']:,} bytes",
+        "ratio": round(ratio, 3),
+        "unit": "x the bare interpreter's start",
+        "target_text": "well inside Lambda@Edge's 5 s and 128 MB; zip < 1 MB",
+        "pass": m["statuses_ok"] and m["max_rss_mib"] < 128 and m["zip_bytes"] < 1024 * 1024
+                and m["project_cold_start_ms"] < 5000,
+        "metrics": m,
+        "notes": "each run is a new python -I -S -B process on the unzipped bundle: import, a redirect (reads the "
+                 "bundled configuration), then a token checked against the bundled keys; the reference is "
+                 "python -I -S -c pass, interleaved with the project runs",
+    }]
+
+
 BENCHMARKS.update({
     "journey": bench_journey,
     "oidc": bench_oidc,
     "store": bench_store,
     "batch": bench_batch,
+    "edge": bench_edge,
 })
