@@ -13,6 +13,7 @@ from redis.exceptions import MovedError
 from core.adapters import redis_client
 from core.adapters.redis import RedisStore
 from core.adapters.stores import open_store
+from core.errors import StoreUnavailable
 
 from .helpers import T0, rid
 
@@ -59,3 +60,15 @@ def test_one_node_url_is_not_enough_for_a_cluster(cstore: RedisStore, redis_clus
 def test_the_cluster_client_retries_a_refused_connection_but_never_a_timeout() -> None:
     assert redis.TimeoutError not in redis_client._Cluster.ERRORS_ALLOW_RETRY
     assert redis.ConnectionError in redis_client._Cluster.ERRORS_ALLOW_RETRY
+
+
+def test_every_primary_must_be_noeviction(cstore: RedisStore) -> None:
+    primary = cstore.client.get_primaries()[1]
+    node = cstore.client.get_redis_connection(primary)
+    node.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        with pytest.raises(StoreUnavailable, match=f"maxmemory-policy is allkeys-lru on {primary.name}"):
+            cstore.ping()
+    finally:
+        node.config_set("maxmemory-policy", "noeviction")
+    cstore.ping()
