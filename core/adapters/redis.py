@@ -56,8 +56,8 @@ serving counter reached it: the earliest record high at or above it).
 
 Memory, measured with INFO memory on Redis 7.0 (jemalloc) after 1,000,000 visitors entered one
 event (``bench/store_cost.py``, figures in docs/performance.md): about 85 bytes per waiting
-visitor without an idempotency key, 120 with one (REST), 200 for a visitor of the OIDC waiting
-page (idempotency record and place record too), against 155, 275 and about 650 before. A
+visitor without an idempotency key, 112 with one (REST), 201 for a visitor of the OIDC waiting
+page (idempotency record and place record too), against 155, 275 and 564 before. A
 session adds about 370 bytes once tokens are issued (its record, its entry in the time-out set
 and the key that finds it by jti; 390 before).
 
