@@ -267,13 +267,15 @@ local function enter(rid, now, digest, ttl, newest, sub)
       end
     end
   end
-  local existing = ticket(rid)
-  if existing then return existing[1] end
+  local ikey, ifield = index_of(rid)
+  local others = redis.call('HGET', ikey, ifield)
+  if others then  -- rid's digest is known: a queued entry delivered twice, or (rarely) another rid
+    local existing = ticket(rid)
+    if existing then return existing[1] end
+  end
   local pos = redis.call('HINCRBY', C, 'last', 1)
   local key, field = place_key(pos)
   redis.call('HSET', key, field, rid .. '|' .. now)
-  local ikey, ifield = index_of(rid)
-  local others = redis.call('HGET', ikey, ifield)
   redis.call('HSET', ikey, ifield, others and (others .. ',' .. pos) or pos)
   if digest ~= '' then
     local bucket = PREFIX .. 'i:' .. newest .. ':' .. sub
