@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from core.adapters.redis import RedisStore
+from core.adapters.redis import INDEX_BUCKETS, RedisStore
 from core.errors import NotAdmitted, StoreUnavailable
 from core.model import Status
 from tests.support import RoundTrips, free_port
@@ -201,6 +202,22 @@ def test_every_bucket_stays_a_listpack(rstore: RedisStore) -> None:
         assert keys, kind
         assert {rstore.client.object("encoding", k) for k in keys} == {"listpack"}, kind
     assert rstore.resolve_alias(EVENT, "alias-299", T0 + 1)[2].position == 300  # type: ignore[index]
+
+
+def test_two_request_ids_sharing_an_index_field_keep_their_own_places(rstore: RedisStore) -> None:
+    """The index keeps 62 bits of a request id's SHA-1; should two ever share them, the field
+    names both positions and each place confirms its own request id."""
+    first, second = rid(), rid()
+    assert rstore.enter(EVENT, first, None, T0).position == 1
+    digest = hashlib.sha1(second.encode()).hexdigest()
+    bucket = f"wr:{{{EVENT}}}:r:{int(digest[:4], 16) % INDEX_BUCKETS}"
+    rstore.client.hset(bucket, digest[4:16], "1")  # as if first's digest were second's
+    assert rstore.get_ticket(EVENT, second, T0) is None
+    assert rstore.enter(EVENT, second, None, T0).position == 2
+    assert rstore.client.hget(bucket, digest[4:16]) == "1,2"
+    assert rstore.get_ticket(EVENT, second, T0).position == 2  # type: ignore[union-attr]
+    assert rstore.get_ticket(EVENT, first, T0).position == 1  # type: ignore[union-attr]
+    assert rstore.enter(EVENT, second, None, T0).position == 2  # entered once
 
 
 def test_domain_errors_from_scripts_become_core_errors(rstore: RedisStore) -> None:
