@@ -108,7 +108,9 @@ _DOMAIN_ERRORS: dict[str, type[WaitingRoomError]] = {
 # Keys every event script receives, in this order; the others of the event (buckets of places,
 # of the request id index and of idempotency keys) are named inside the scripts from C's prefix.
 _EVENT_KEYS = ("c", "hv", "ht", "h", "live", "x")
-_ALL_EVENT_KEYS = (*_EVENT_KEYS, "k", "o")
+_ALL_EVENT_KEYS = (*_EVENT_KEYS, "k", "o", "t", "q")
+"""What ``reset`` deletes by name: the fixed keys, and the ticket hash and expiry list of the
+layout before position buckets, so a reset also clears what an older version left."""
 
 PLACES_PER_BUCKET = 100
 """Places per position bucket: under the 128 entries up to which Redis keeps a hash as a listpack."""
@@ -472,7 +474,8 @@ return {expired, timed_out, tonumber(redis.call('HGET', C, 'serving')) or 0}
 """
 
 _RESET = _PRELUDE + r"""
--- KEYS[7], KEYS[8]: the tick and override hashes. Deletes every key of the event but its
+-- KEYS[7] .. KEYS[10]: the tick and override hashes, and the ticket hash and expiry list of the
+-- layout before position buckets. Deletes every key of the event but its
 -- idempotency and alias buckets, which expire on their own: the generation kept in C tells
 -- idempotency records apart from those written after this reset (an alias names a request id,
 -- whose place is gone), and the longest alias ttl is kept too.
