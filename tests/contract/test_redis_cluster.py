@@ -4,6 +4,7 @@ the batched entry as one command, and a client that never resends a command whos
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -14,6 +15,7 @@ from core.adapters import redis_client
 from core.adapters.redis import RedisStore
 from core.adapters.stores import open_store
 from core.errors import StoreUnavailable
+from tests.support import redis_cluster
 
 from .helpers import T0, rid
 
@@ -72,3 +74,18 @@ def test_every_primary_must_be_noeviction(cstore: RedisStore) -> None:
     finally:
         node.config_set("maxmemory-policy", "noeviction")
     cstore.ping()
+
+
+def test_a_tls_cluster_works_through_rediss_cluster(tmp_path: Path) -> None:
+    """ElastiCache Serverless speaks only TLS: ``rediss+cluster://`` with the server's CA."""
+    with redis_cluster(tmp_path, tls=True) as url:
+        assert url.startswith("rediss+cluster://")
+        store = open_store(url, timeout=5.0)
+        try:
+            first = store.enter("tls-event", rid(), "key-1", T0)
+            batch = store.enter_many("tls-event", [(rid(), "key-1"), (rid(), None)], T0)
+            assert [t.position for t in batch] == [1, 2] and batch[0] == first
+            assert store.get_ticket("tls-event", first.request_id, T0) == first
+            store.ping()
+        finally:
+            store.close()
