@@ -77,7 +77,7 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import NoScriptError, OutOfMemoryError  # type: ignore[attr-defined,unused-ignore]
+from redis.exceptions import NoScriptError, OutOfMemoryError, RedisClusterException  # type: ignore[attr-defined,unused-ignore]
 
 from ..errors import (
     GrantRevoked,
@@ -675,7 +675,7 @@ class RedisStore:
             if isinstance(exc, OutOfMemoryError):  # noeviction at maxmemory: the write was refused
                 raise StoreUnavailable(f"Redis is out of memory (maxmemory reached): {exc}") from None
             raise StoreUnavailable(f"Redis store error: {exc}") from None
-        except redis.RedisError as exc:
+        except (redis.RedisError, RedisClusterException) as exc:  # the latter: no cluster node answers
             raise StoreUnavailable(f"Redis store unavailable: {type(exc).__name__}: {exc}") from None
 
     # -- QueueStore ---------------------------------------------------------------------------

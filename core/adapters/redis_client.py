@@ -14,8 +14,10 @@ from typing import Any
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
-from redis.exceptions import ClusterDownError, SlotNotCoveredError
+from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
 from redis.retry import Retry
+
+from ..errors import StoreUnavailable
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """Cluster URL scheme -> the scheme redis-py's own URL parser takes for the same node."""
@@ -42,7 +44,10 @@ class _Cluster(RedisCluster):
 
 def connect(url: str, timeout: float, **options: Any) -> redis.Redis | RedisCluster:
     """A client with replies decoded as text and ``timeout`` seconds for connecting and for
-    every reply; a broken connection is retried once, a timeout never (see :class:`_Cluster`)."""
+    every reply; a broken connection is retried once, a timeout never (see :class:`_Cluster`).
+
+    A cluster client reads the topology at once: :class:`core.errors.StoreUnavailable` if no
+    node of a cluster answers. A one-server client connects on first use."""
     retry = Retry(ExponentialBackoff(cap=0.1, base=0.01), 1, supported_errors=(redis.ConnectionError,))
     common: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
                               "decode_responses": True, **options}
@@ -50,7 +55,10 @@ def connect(url: str, timeout: float, **options: Any) -> redis.Redis | RedisClus
     if scheme in CLUSTER_SCHEMES:
         # Node connections in a cluster client never retry on their own (redis-py turns that
         # off); the client's ``retry`` is how many times it re-reads the topology and resends.
-        return _Cluster.from_url(CLUSTER_SCHEMES[scheme] + sep + rest, retry=retry, **common)
+        try:
+            return _Cluster.from_url(CLUSTER_SCHEMES[scheme] + sep + rest, retry=retry, **common)
+        except RedisClusterException as exc:  # the topology is read at once: no node answered
+            raise StoreUnavailable(f"Redis Cluster unavailable: {exc}") from None
     pool = redis.ConnectionPool.from_url(url, health_check_interval=30, retry=retry, **common)
     return redis.Redis(connection_pool=pool)
 

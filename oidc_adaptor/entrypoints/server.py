@@ -18,7 +18,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from oidc_adaptor.plumbing.logging_setup import configure_logging
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -42,10 +42,14 @@ def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: Non
         progress(f"waitingroom: creating signing keys in {keys.path} ...")
     keys.ensure(SystemClock().now())
     from core.adapters.stores import REDIS_SCHEMES, open_store
+    from core.errors import StoreUnavailable
 
     if settings.server.store.startswith(("sqlite:///", *REDIS_SCHEMES)):
-        store = open_store(settings.server.store, timeout=settings.server.store_timeout,
-                           allow_redis_eviction=settings.server.allow_redis_eviction)
+        try:
+            store = open_store(settings.server.store, timeout=settings.server.store_timeout,
+                               allow_redis_eviction=settings.server.allow_redis_eviction)
+        except StoreUnavailable as exc:  # a Redis Cluster's topology is read at open
+            raise SettingsError(f"[server] store cannot be opened: {exc}") from None
         store.close()
 
 

@@ -15,7 +15,7 @@ from core.adapters import redis_client
 from core.adapters.redis import RedisStore
 from core.adapters.stores import open_store
 from core.errors import StoreUnavailable
-from tests.support import redis_cluster
+from tests.support import free_port, redis_cluster
 
 from .helpers import T0, rid
 
@@ -89,3 +89,18 @@ def test_a_tls_cluster_works_through_rediss_cluster(tmp_path: Path) -> None:
             store.ping()
         finally:
             store.close()
+
+
+def test_a_cluster_that_does_not_answer_is_store_unavailable(tmp_path: Path) -> None:
+    """Never an exception of the cluster client's own: at open (the topology is read at once)
+    and when every node has gone."""
+    with pytest.raises(StoreUnavailable, match="Redis Cluster unavailable"):
+        open_store(f"redis+cluster://127.0.0.1:{free_port()}", timeout=0.3)
+    with redis_cluster(tmp_path) as url:
+        store = open_store(url, timeout=0.5)
+        assert store.enter("gone", rid(), None, T0).position == 1
+    for call in (lambda: store.enter("gone", rid(), None, T0), lambda: store.get_ticket("gone", rid(), T0),
+                 lambda: store.enter_many("gone", [(rid(), "k")], T0), store.ping):
+        with pytest.raises(StoreUnavailable):
+            call()
+    store.close()

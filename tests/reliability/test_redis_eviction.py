@@ -25,7 +25,7 @@ from core.settings import SettingsError
 from oidc_adaptor.app import create_app
 from oidc_adaptor.entrypoints.server import prepare
 from tests.conftest import make_settings
-from tests.support import redis_server
+from tests.support import free_port, redis_server
 
 EVENT = "spring-sale"
 T0 = 1_800_000_000.0
@@ -104,6 +104,12 @@ def test_serve_refuses_an_evicting_redis_before_any_worker_starts(admin: redis.R
     with pytest.raises(SettingsError, match="maxmemory-policy is allkeys-lru"):
         prepare(make_settings(tmp_path, store=small_redis))
     prepare(make_settings(tmp_path, store=small_redis, server={"allow_redis_eviction": True}))
+
+
+def test_serve_says_in_one_line_that_a_cluster_does_not_answer(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="store cannot be opened: Redis Cluster unavailable"):
+        prepare(make_settings(tmp_path, store=f"redis+cluster://127.0.0.1:{free_port()}",
+                              server={"store_timeout": 0.3}))
 
 
 def fill_until_refused(store: RedisStore, admin: redis.Redis) -> list[Any]:
