@@ -121,7 +121,8 @@ def build_app(environ: Mapping[str, str] | None = None) -> Flask:
     auth_secret = environ.get("WAITINGROOM_STORE_AUTH_SECRET")
     if auth_secret and "{auth_token}" in store_url:
         store_url = store_url.replace("{auth_token}", quote(_secret_string(auth_secret), safe=""))
-    store = open_store(store_url, timeout=settings.server.store_timeout)
+    store = open_store(store_url, timeout=settings.server.store_timeout,
+                       allow_redis_eviction=settings.server.allow_redis_eviction)
     keyset = None
     key_secret = environ.get("WAITINGROOM_SIGNING_KEYS_SECRET")
     if key_secret:

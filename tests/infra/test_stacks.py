@@ -67,6 +67,17 @@ def test_stateful_stack(built: Any, built_dynamodb: Any) -> None:
             assert not {"TableName", "QueueName", "Name"} & set(res["Properties"]), kind
 
 
+def test_the_cache_never_evicts(built: Any) -> None:
+    t = template(built.stateful)
+    groups = resources(t, "AWS::ElastiCache::ParameterGroup")
+    assert len(groups) == 1
+    logical_id, group = next(iter(groups.items()))
+    assert group["Properties"]["Properties"] == {"maxmemory-policy": "noeviction"}
+    assert group["Properties"]["CacheParameterGroupFamily"] == "valkey7"  # the family of engine valkey 7.2
+    t.has_resource_properties("AWS::ElastiCache::ReplicationGroup", {
+        "Engine": "valkey", "EngineVersion": "7.2", "CacheParameterGroupName": {"Ref": logical_id}})
+
+
 def test_table_layout_matches_the_adapter(built: Any) -> None:
     from waitingroom_infra.constructs import state
 
