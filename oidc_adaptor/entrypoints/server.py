@@ -106,11 +106,16 @@ def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int, thre
         "child_exit": _child_exit,
         "preload_app": False,
     }
+    master = os.getpid()
     try:
         WaitingRoomServer(settings, options).run()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     finally:
-        if remove_after:
+        # A gunicorn worker is a fork of this call: when it exits, its SystemExit unwinds through
+        # here too. Only the master may remove the directory; a worker that did (one replaced after
+        # a timeout, or the first to stop) took every other worker's samples with it, and its
+        # replacement failed to open its own file on every metrics flush and every scrape.
+        if remove_after and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
