@@ -34,8 +34,6 @@ ADMIN_CALLS = [
 GLOBAL_ONLY = [
     ("GET", "/admin/events", None),
     ("GET", "/admin/clients", None),
-    ("GET", "/admin/clients/shop", None),
-    ("DELETE", "/admin/clients/nope", None),
 ]
 
 
@@ -74,6 +72,32 @@ def test_a_key_for_another_event_is_refused(app: Flask, method: str, path: str, 
 def test_event_keys_cannot_use_deployment_wide_endpoints(app: Flask, method: str, path: str, body: object) -> None:
     assert _call(app, method, path, body, bearer(EVENT_KEY))[0] == 401
     assert _call(app, method, path, body, bearer(ADMIN_KEY))[0] != 401
+
+
+@pytest.mark.parametrize(("method", "path", "body"), GLOBAL_ONLY)
+def test_naming_its_own_event_does_not_open_a_listing_to_an_event_key(app: Flask, method: str, path: str,
+                                                                      body: object) -> None:
+    for suffix in (f"?event_id={EVENT}", f"?event_id={EVENT}&event={EVENT}"):
+        assert _call(app, method, path + suffix, {"event_id": EVENT}, bearer(EVENT_KEY))[0] == 401
+
+
+def test_an_event_key_acts_on_its_own_clients_only(app: Flask) -> None:
+    """The scope check looks at the client's event, not at what the request names."""
+    client = app.test_client()
+    other = client.post("/admin/clients", json={"event": OTHER, "redirect_uris": ["https://b.example/cb"]},
+                        headers=bearer(OTHER_KEY)).get_json()["client_id"]
+    for suffix in ("", f"?event_id={EVENT}"):
+        assert client.get(f"/admin/clients/{other}{suffix}", headers=bearer(EVENT_KEY)).status_code == 401
+        assert client.delete(f"/admin/clients/{other}{suffix}", json={"event_id": EVENT},
+                             headers=bearer(EVENT_KEY)).status_code == 401
+    assert client.get(f"/admin/clients/{other}", headers=bearer(ADMIN_KEY)).status_code == 200  # still there
+    assert client.get("/admin/clients/no-such-client", headers=bearer(EVENT_KEY)).status_code == 401
+    # its own event's client: readable and deletable with the event's key
+    own = client.post("/admin/clients", json={"event": EVENT, "redirect_uris": ["https://a.example/cb"]},
+                      headers=bearer(EVENT_KEY)).get_json()["client_id"]
+    assert client.get(f"/admin/clients/{own}", headers=bearer(EVENT_KEY)).status_code == 200
+    assert client.get(f"/admin/clients/{own}", headers=bearer(OTHER_KEY)).status_code == 401
+    assert client.delete(f"/admin/clients/{own}", headers=bearer(EVENT_KEY)).status_code == 204
 
 
 def test_an_event_key_registers_clients_for_its_event_only(app: Flask) -> None:
