@@ -16,6 +16,24 @@ EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
+_HEX_KEY = re.compile(r"^[0-9A-Fa-f-]+$")
+
+
+def is_strong_idempotency_key(key: str) -> bool:
+    """Whether ``key`` has room for at least 128 random bits in its format.
+
+    A repeated key returns the place (and its request id, the secret that proves it) of the first
+    request, so a key must be as hard to guess as that secret. Accepted: a UUID (32 hex digits,
+    the form the IETF Idempotency-Key draft recommends, made with UUID v4), any 32 or more hex
+    digits with optional hyphens, or 22 to 128 characters of URL-safe base64 (``A-Z a-z 0-9 - _``,
+    such as ``secrets.token_urlsafe(16)``). A key of hex digits only must have 32 of them: 22 hex
+    digits hold only 88 bits.
+    """
+    if not IDEMPOTENCY_KEY_PATTERN.match(key):
+        return False
+    return not _HEX_KEY.match(key) or sum(c != "-" for c in key) >= 32
+
 
 class Status(enum.StrEnum):
     """Where one place in line stands."""

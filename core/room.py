@@ -22,6 +22,7 @@ from .model import (
     Status,
     SweepResult,
     Ticket,
+    is_strong_idempotency_key,
 )
 from .ports import Clock, QueueStore
 from .rules import SESSION_LOOKUP_GRACE
@@ -160,8 +161,13 @@ class WaitingRoom:
 
     @staticmethod
     def _check_idempotency_key(idempotency_key: str | None) -> None:
-        if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
-            raise InvalidArgument("idempotency key must be 1 to 128 characters")
+        if idempotency_key is not None and not (
+            isinstance(idempotency_key, str) and is_strong_idempotency_key(idempotency_key)
+        ):
+            raise InvalidArgument(
+                "an idempotency key must hold at least 128 random bits: a UUID v4, 32 or more hex digits, "
+                "or 22 to 128 URL-safe base64 characters"
+            )
 
     def ticket(self, event_id: str, request_id: str) -> Ticket:
         self.event(event_id)

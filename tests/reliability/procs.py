@@ -133,7 +133,7 @@ class Load:
     def _run(self, index: int) -> None:
         session = requests.Session()
         for n in range(index, self.total, self.threads):
-            key = f"load-{n}"
+            key = f"load-key-{n:016d}"  # a key of 22+ URL-safe characters
             deadline = time.monotonic() + 60
             while not self._stop.is_set() and time.monotonic() < deadline:
                 url = self.urls[n % len(self.urls)]  # read each try: a test may take a dead server out

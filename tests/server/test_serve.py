@@ -69,7 +69,7 @@ def _enter_concurrently(url: str) -> list[int]:
         session = requests.Session()
         positions = []
         for n in range(index, ENTRIES, CLIENTS):
-            key = f"c{index}-{n}" if n % 25 == 0 else None
+            key = f"client-{index:04d}-{n:012d}" if n % 25 == 0 else None
             headers = {"Idempotency-Key": key} if key else {}
             r = session.post(f"{url}/assign_queue_num", json={"event_id": EVENT}, headers=headers, timeout=30)
             assert r.status_code == 200, r.text
