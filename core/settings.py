@@ -69,6 +69,7 @@ class ServerSettings:
     enter_rate_limit: str = ""  # e.g. "10/minute": entries per client address and window; "" = off
     trusted_proxies: int = 0  # proxies in front that append to X-Forwarded-For (0: use the peer address)
     clock_skew: float = 2.0  # seconds workers' clocks may differ; expiry and scheduled admission allow for it
+    request_timeout: float = 10.0  # seconds a request's headers and body may take to arrive (waitingroom serve)
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,8 @@ def _build_server(raw: Mapping[str, Any]) -> ServerSettings:
         raise SettingsError("[server] trusted_proxies must be a whole number from 0 to 10")
     if not 0 <= server.clock_skew <= 60:
         raise SettingsError("[server] clock_skew must be between 0 and 60 seconds")
+    if not 0.1 <= server.request_timeout <= 300:
+        raise SettingsError("[server] request_timeout must be between 0.1 and 300 seconds")
     return server
 
 

@@ -21,6 +21,8 @@ from gunicorn.app.base import BaseApplication
 from core.settings import Settings
 from oidc_adaptor.plumbing.logging_setup import configure_logging
 
+from .arrival_deadline import deadline_worker_class
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Must be set before prometheus-client creates any metric, so this module never imports
 :mod:`oidc_adaptor.plumbing.metrics` in the master: workers import it after the fork, with the variable set."""
@@ -94,7 +96,7 @@ def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int, thre
     options: dict[str, Any] = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": deadline_worker_class(settings.server.request_timeout),  # gthread, slow clients bounded
         "threads": threads,
         "timeout": WORKER_TIMEOUT,
         "graceful_timeout": GRACEFUL_TIMEOUT,
