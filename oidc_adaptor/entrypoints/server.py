@@ -20,6 +20,7 @@ from gunicorn.app.base import BaseApplication
 
 from core.settings import Settings
 from oidc_adaptor.plumbing.logging_setup import configure_logging
+from oidc_adaptor.plumbing.proxies import GUNICORN_OPTIONS
 
 from .arrival_deadline import deadline_worker_class
 
@@ -107,6 +108,7 @@ def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int, thre
         "proc_name": "waitingroom",
         "child_exit": _child_exit,
         "preload_app": False,
+        **GUNICORN_OPTIONS,  # forwarded headers: [server] trusted_proxies decides, in the app
     }
     master = os.getpid()
     try:

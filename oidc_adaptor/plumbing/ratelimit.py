@@ -5,9 +5,9 @@ holds across every worker and machine: ``"10/minute"`` lets one address take at 
 per clock minute. A refused entry is HTTP 429 with ``Retry-After`` (seconds until the window
 ends). Only entering is limited: polling a place, the waiting page and token requests are not.
 
-The client address is the peer address, or with ``[server] trusted_proxies = N`` the N-th
-address from the right of ``X-Forwarded-For`` (what the outermost of N trusted proxies saw;
-the same rule as Werkzeug's ProxyFix). IPv6 clients are counted per /64, since one host
+The client address is the request's remote address: the peer's, or with ``[server]
+trusted_proxies = N`` the N-th address from the right of ``X-Forwarded-For``, as
+:mod:`oidc_adaptor.plumbing.proxies` sets it for the whole app. IPv6 clients are counted per /64, since one host
 usually owns a whole /64. Addresses are stored as a salted digest, never in clear.
 
 A store without ``incr`` falls back to a counter in this process, so the limit then holds per
@@ -44,13 +44,9 @@ class RateLimited(WaitingRoomError):
         self.retry_after = retry_after
 
 
-def client_address(remote_addr: str | None, forwarded_for: str | None, trusted_proxies: int) -> str:
+def client_address(remote_addr: str | None) -> str:
     """The address to count: see the module docstring. Never fails; unknown is ``"unknown"``."""
     address = remote_addr or "unknown"
-    if trusted_proxies > 0 and forwarded_for:
-        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-        if len(hops) >= trusted_proxies:
-            address = hops[-trusted_proxies]
     try:
         ip = ipaddress.ip_address(address.strip("[]"))
     except ValueError:
@@ -82,11 +78,10 @@ class _LocalCounter:
 
 
 class EntryRateLimiter:
-    def __init__(self, store: object, limit: int, window: float, trusted_proxies: int, salt: bytes) -> None:
+    def __init__(self, store: object, limit: int, window: float, salt: bytes) -> None:
         self.store = store
         self.limit = limit
         self.window = window
-        self.trusted_proxies = trusted_proxies
         self.salt = salt
         self._local: _LocalCounter | None = None
         if not callable(getattr(store, "incr", None)):
@@ -122,7 +117,7 @@ def init_app(app: Flask) -> None:
     if rate is None:
         return
     salt = hashlib.sha256(b"waitingroom-ratelimit:" + server.issuer.encode()).digest()
-    app.extensions[EXTENSION] = EntryRateLimiter(services.store, rate[0], rate[1], server.trusted_proxies, salt)
+    app.extensions[EXTENSION] = EntryRateLimiter(services.store, rate[0], rate[1], salt)
 
     @app.before_request
     def _limit_entries() -> None:
@@ -153,5 +148,5 @@ def check_entry() -> None:
     limiter: EntryRateLimiter | None = current_app.extensions.get(EXTENSION)
     if limiter is None:
         return
-    address = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), limiter.trusted_proxies)
+    address = client_address(request.remote_addr)  # behind trusted proxies, ProxyFix has set it
     limiter.check(address, current_app.extensions["waitingroom"].clock.now())
