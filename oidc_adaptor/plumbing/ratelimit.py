@@ -59,8 +59,8 @@ def client_address(remote_addr: str | None) -> str:
 
 
 @dataclass
-class _LocalCounter:
-    """Fallback for stores without ``incr``: fixed windows in this process only."""
+class LocalCounter:
+    """Fallback for stores without ``incr``: fixed windows in this process only (same ``incr``)."""
 
     counts: dict[str, tuple[float, int]]
     lock: threading.Lock
@@ -83,10 +83,10 @@ class EntryRateLimiter:
         self.limit = limit
         self.window = window
         self.salt = salt
-        self._local: _LocalCounter | None = None
+        self._local: LocalCounter | None = None
         if not callable(getattr(store, "incr", None)):
             log.warning("the store has no shared counters: enter_rate_limit is enforced per worker process")
-            self._local = _LocalCounter({}, threading.Lock())
+            self._local = LocalCounter({}, threading.Lock())
 
     def check(self, address: str, now: float) -> None:
         """Count one entry from ``address``; raise RateLimited past the limit of this window."""
