@@ -116,7 +116,7 @@ def valkey_binary() -> str:
 
 # -- a real `waitingroom serve` process -------------------------------------------------------------
 
-ADMIN_KEY = "test-admin-key"
+ADMIN_KEY = "test-admin-key-5f3a9c1e7b2d4f60"  # strong enough for waitingroom serve
 
 
 def toml_value(value: object) -> str:

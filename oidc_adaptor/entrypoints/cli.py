@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from core.settings import ServerSettings, Settings, SettingsError
+from core.settings import ServerSettings, Settings, SettingsError, check_admin_key_strength
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -236,6 +236,7 @@ def serve_settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = serve_settings(args)
+    check_admin_key_strength(settings)
     from .server import prepare, run_gunicorn
 
     _progress(f"waitingroom: configuration {settings.source}, {len(settings.events)} event(s), "
@@ -321,6 +322,7 @@ def config_summary(settings: Settings) -> str:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, store=args.store)
+    check_admin_key_strength(settings)
     if not settings.server.store.startswith(("sqlite:///", "redis://", "rediss://", "unix://")):
         raise SettingsError(f"[server] store {redact_url(settings.server.store)!r} is not a sqlite:/// or redis:// URL")
     print(config_summary(settings))

@@ -1,7 +1,9 @@
 """Admin authentication: bearer API keys from the configuration, compared in constant time.
 
 ``[server] admin_keys`` act on every event; ``[events.X] admin_keys`` act on event X only.
-Keys are never logged: admin actions are logged with the key's label (its index).
+Keys are never logged: admin actions are logged with the key's label (its index). After
+``failed_auth.LIMITS["admin-address"]`` wrong keys from one address in a minute, that address
+gets 429 with ``Retry-After`` without its key being compared (:mod:`.failed_auth`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, TypeVar
 
 from flask import Response, g, request
 
+from . import failed_auth
 from .errors import error_response
 from .params import json_object
 from .services import services
@@ -129,8 +132,19 @@ def _admin_guard(view: F, acts_on: ActsOn | None) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not admin_key_labels():
             return unauthorized("the admin API is disabled: no admin_keys are configured")
-        found = match_admin_key(bearer_token())
+        throttle, now = failed_auth.throttle(), failed_auth.now()
+        address = ("admin-address", failed_auth.address())
+        retry_after = throttle.retry_after(now, address)
+        if retry_after:  # too many wrong keys from this address: not even compared
+            response = error_response(429, "too_many_failures",
+                                      f"too many failed admin authentications; try again in {retry_after} s")
+            response.headers["Retry-After"] = str(retry_after)
+            return response
+        presented = bearer_token()
+        found = match_admin_key(presented)
         if found is None:
+            if presented:  # a guess; a request without any key guesses nothing
+                throttle.failed(now, address)
             log.warning("admin request refused: no valid key",
                         extra={"path": request.path, "method": request.method, "remote": request.remote_addr})
             return unauthorized("a valid admin key is required")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from flask import Flask
 
 from core.settings import Settings, SettingsError
 from oidc_adaptor.plumbing import auth
+from oidc_adaptor.plumbing.failed_auth import LIMITS
 from oidc_adaptor.plumbing.logging_setup import JsonFormatter
 
+from ..support import write_config
 from .conftest import ADMIN_KEY, EVENT, EVENT_KEY, OTHER, OTHER_KEY, bearer, counters
 
 # (method, path, json body) of every admin endpoint, acting on EVENT
@@ -187,3 +190,50 @@ def test_only_event_keys_still_enable_the_admin_api_for_that_event(tmp_path: Pat
     r = app.test_client().get(f"/admin/events/{EVENT}/counts", headers=bearer(EVENT_KEY))
     assert r.status_code == 200
     assert app.test_client().get("/admin/events", headers=bearer(EVENT_KEY)).status_code == 401
+
+
+@pytest.mark.parametrize("key", ["change-me", "CHANGE-ME", "x", "admin", "short-key-1", "a" * 64, "0123456789abcdef"])
+def test_check_config_and_serve_refuse_weak_admin_keys(tmp_path: Path, key: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from oidc_adaptor.entrypoints import cli
+
+    for where in ({"server": {"admin_keys": [key]}}, {"server": {}, "events": {"e": {"admin_keys": [key]}}}):
+        config = write_config(tmp_path / "wr.toml", {"events": {"e": {}}, **where})  # type: ignore[dict-item]
+        assert cli.main(["check-config", "--config", str(config)]) == cli.EXIT_CONFIG
+        assert cli.main(["serve", "--config", str(config), "--port", "1"]) == cli.EXIT_CONFIG  # refused before start
+        err = capsys.readouterr().err
+        assert "admin_keys[0]" in err and "128" in err and key not in err.replace("admin_keys", "")
+    allowed = write_config(tmp_path / "ok.toml", {"server": {"admin_keys": [key], "allow_weak_admin_keys": True}})
+    assert cli.main(["check-config", "--config", str(allowed)]) == cli.EXIT_OK
+
+
+def test_strong_admin_keys_pass() -> None:
+    import secrets
+
+    from core.settings import check_admin_key_strength
+
+    for key in (secrets.token_urlsafe(32), secrets.token_hex(16), ADMIN_KEY, str(uuid.uuid4()) + "-x"):
+        check_admin_key_strength(Settings.from_mapping({"server": {"admin_keys": [key]}}))
+
+
+def test_failed_admin_keys_are_throttled_per_address(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[int] = []
+    real = auth.match_admin_key
+    monkeypatch.setattr(auth, "match_admin_key", lambda presented: compared.append(1) or real(presented))
+    client = app.test_client()
+    limit = LIMITS["admin-address"]
+    here = {"REMOTE_ADDR": "198.51.100.7"}
+    statuses = [client.get("/admin/events", headers=bearer(f"guess-{n}"), environ_base=here).status_code
+                for n in range(limit + 20)]
+    assert statuses == [401] * limit + [429] * 20
+    assert len(compared) == limit  # past the limit, guesses are not even compared
+    refused = client.get("/admin/events", headers=bearer(ADMIN_KEY), environ_base=here)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.json["error"] == "too_many_failures"
+    # another address is not affected; requests without a key guess nothing and count nothing
+    assert client.get("/admin/events", headers=bearer(ADMIN_KEY),
+                      environ_base={"REMOTE_ADDR": "198.51.100.8"}).status_code == 200
+    for _ in range(limit + 5):
+        assert client.get("/admin/events", environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code == 401
+    assert client.get("/admin/events", headers=bearer(ADMIN_KEY),
+                      environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code == 200
