@@ -136,6 +136,12 @@ class WaitingRoom:
         self._check_idempotency_key(idempotency_key)
         return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now())
 
+    def check_enter(self, event_id: str, idempotency_key: str | None = None) -> None:
+        """Raise UnknownEvent or InvalidArgument unless :meth:`enter` with these arguments could
+        take a place (no store call: a caller counting entries counts only these)."""
+        self.event(event_id)
+        self._check_idempotency_key(idempotency_key)
+
     def check_entry(self, event_id: str, request_id: str, idempotency_key: str | None) -> None:
         """Raise UnknownEvent or InvalidArgument unless this visitor may enter through
         :meth:`enter_many`: a known event, a well-formed request id, a key as :meth:`enter` takes."""

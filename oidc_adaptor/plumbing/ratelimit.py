@@ -4,6 +4,10 @@ Fixed windows counted in the shared store (``incr`` of the SQLite, Redis and Dyn
 holds across every worker and machine: ``"10/minute"`` lets one address take at most 10 places
 per clock minute. A refused entry is HTTP 429 with ``Retry-After`` (seconds until the window
 ends). Only entering is limited: polling a place, the waiting page and token requests are not.
+An entry counts only once it could take a place: ``POST /assign_queue_num`` counts after its
+event and idempotency key are checked, ``/authorize`` only when it is about to take a new place,
+and a CORS preflight never reaches either, so a preflight is never answered 429 (a browser would
+report that as an opaque CORS failure) and never uses up a browser's budget.
 
 The client address is the request's remote address: the peer's, or with ``[server]
 trusted_proxies = N`` the N-th address from the right of ``X-Forwarded-For``, as
@@ -103,11 +107,6 @@ class EntryRateLimiter:
             raise RateLimited(f"too many entries from this address; try again in {retry_after} s", retry_after)
 
 
-LIMITED_ENDPOINTS = frozenset({"api.assign_queue_num"})
-"""Endpoints whose every request enters the line. ``/authorize`` calls :func:`check_entry` itself,
-only when it is about to take a new place (re-requests of a held place are not entries)."""
-
-
 def init_app(app: Flask) -> None:
     """Build the limiter from the settings if ``enter_rate_limit`` is set; install the 429 answer."""
     app.register_error_handler(RateLimited, _too_many)
@@ -118,11 +117,6 @@ def init_app(app: Flask) -> None:
         return
     salt = hashlib.sha256(b"waitingroom-ratelimit:" + server.issuer.encode()).digest()
     app.extensions[EXTENSION] = EntryRateLimiter(services.store, rate[0], rate[1], salt)
-
-    @app.before_request
-    def _limit_entries() -> None:
-        if request.endpoint in LIMITED_ENDPOINTS:
-            check_entry()
 
 
 def _too_many(exc: RateLimited) -> Response:
@@ -143,7 +137,8 @@ def _too_many(exc: RateLimited) -> Response:
 def check_entry() -> None:
     """Count an entry from the current request's client; raise RateLimited when over the limit.
 
-    Does nothing when no limit is configured.
+    Call it once the request could take a place (see the module docstring). Does nothing when no
+    limit is configured.
     """
     limiter: EntryRateLimiter | None = current_app.extensions.get(EXTENSION)
     if limiter is None:
