@@ -66,6 +66,7 @@ class ServerSettings:
     scheduler_interval: float = 1.0
     max_body_bytes: int = 16 * 1024
     store_timeout: float = 0.5
+    sqlite_synchronous: str = "FULL"  # SQLite durability: FULL loses no acknowledged place on power loss; NORMAL may
     retry_after: int = 2
     enter_rate_limit: str = ""  # e.g. "10/minute": entries per client address and window; "" = off
     trusted_proxies: int = 0  # proxies in front that append to X-Forwarded-For (0: use the peer address)
@@ -263,6 +264,10 @@ def _build_server(raw: Mapping[str, Any]) -> ServerSettings:
         raise SettingsError("[server] trusted_proxies must be a whole number from 0 to 10")
     if not 0 <= server.clock_skew <= 60:
         raise SettingsError("[server] clock_skew must be between 0 and 60 seconds")
+    if server.sqlite_synchronous.upper() not in ("FULL", "EXTRA", "NORMAL"):
+        raise SettingsError("[server] sqlite_synchronous must be FULL, EXTRA or NORMAL")
+    if not 0 < server.store_timeout <= 60:
+        raise SettingsError("[server] store_timeout must be more than 0 and at most 60 seconds")
     if not 0.1 <= server.request_timeout <= 300:
         raise SettingsError("[server] request_timeout must be between 0.1 and 300 seconds")
     return server

@@ -9,12 +9,14 @@ def open_store(url: str, **options: Any) -> Any:
     """A store implementing :class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore`.
 
     ``sqlite:///path.db`` (the embedded default), ``redis://host:port/db`` (``rediss://`` for TLS)
-    or ``dynamodb://table-name?region=...`` (AWS).
+    or ``dynamodb://table-name?region=...`` (AWS). ``timeout``: seconds a store call may wait
+    (for SQLite, for the write lock); ``sqlite_synchronous``: SQLite's durability.
     """
+    synchronous = options.pop("sqlite_synchronous", "FULL")  # SQLite's alone
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteStore
 
-        return SqliteStore.from_url(url)
+        return SqliteStore.from_url(url, timeout=options.get("timeout"), synchronous=synchronous)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from .redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
 

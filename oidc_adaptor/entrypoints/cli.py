@@ -14,10 +14,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from core.errors import StoreUnavailable
 from core.settings import ServerSettings, Settings, SettingsError, check_admin_key_strength
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 3
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_ACTIVATE_AFTER = 300.0
@@ -366,6 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"waitingroom: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except (StoreUnavailable, OSError) as exc:  # a store or key file that cannot be opened: one line
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+        print(f"waitingroom: cannot start: {where}{reason}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
 

@@ -46,7 +46,7 @@ def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: Non
     if settings.server.store.startswith("sqlite:///"):
         from core.adapters.stores import open_store
 
-        store = open_store(settings.server.store)
+        store = open_store(settings.server.store, sqlite_synchronous=settings.server.sqlite_synchronous)
         store.close()
 
 

@@ -93,7 +93,9 @@ def _assert_each_position_once(url: str, positions: list[int]) -> None:
 
 
 def test_concurrent_entries_sqlite(tmp_path: Path) -> None:
-    config = server_config(tmp_path)
+    # 32 clients queue on SQLite's one write lock, a sync per commit each: what is tested here is
+    # uniqueness, so the store timeout leaves a busy machine room (a timeout would be a 503)
+    config = server_config(tmp_path, store_timeout=30)
     with serve_process(config, workers=2) as server:
         positions = _enter_concurrently(server.base_url)
         _assert_each_position_once(server.base_url, positions)
