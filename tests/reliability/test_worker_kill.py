@@ -58,6 +58,9 @@ def _claim_tokens(url: str, request_ids: list[str], done: list[str]) -> dict[str
                 session = requests.Session()
                 time.sleep(0.05)
                 continue
+            if r.status_code == 503:  # the store timed out (SQLite's write lock under this load): retry
+                time.sleep(0.05)
+                continue
             assert r.status_code == 200, r.text
             done.append(request_id)
             return request_id, _claims(r.json()["access_token"])["jti"]
