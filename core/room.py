@@ -13,6 +13,9 @@ from . import admission, randomness
 from .errors import InvalidArgument, InvalidTransition, UnknownEvent, UnknownRequest
 from .model import (
     ENDED_STATUSES,
+    MAX_ADMISSION_COUNT,
+    MAX_EVERY,
+    MIN_EVERY,
     REQUEST_ID_PATTERN,
     AdmissionPolicy,
     Counters,
@@ -28,7 +31,7 @@ from .ports import Clock, QueueStore
 from .rules import SESSION_LOOKUP_GRACE
 from .tokens import TokenSigner, at_hash, new_jti, session_claims
 
-MAX_INCREMENT = 1_000_000
+MAX_INCREMENT = MAX_ADMISSION_COUNT
 """The most one admin call may move a serving counter; larger values are surely a typo."""
 
 PAUSED = "paused"
@@ -123,7 +126,10 @@ class WaitingRoom:
             except ValueError:
                 applied = False
             if not applied:
-                raise InvalidArgument(f"invalid value for {key}: {value!r}")
+                raise InvalidArgument(
+                    f"invalid value for {key}: {value!r} (every: {MIN_EVERY:g} to {MAX_EVERY:g} seconds; "
+                    f"increment_by and max_active: 0 to {MAX_ADMISSION_COUNT:,}; the strategy's own needs)"
+                )
         for key, value in values.items():
             self.store.set_control(event_id, key, None if value is None else str(value))
         return effective
