@@ -48,8 +48,9 @@ from typing import Any, TypeVar
 from core.tokens import TokenError
 
 from .config import AuthorizerConfig
+from .cookies import from_cookies
 from .session_end import AdmissionUnconfirmed, AdmissionUsed, SessionEnder
-from .verifier import AccessVerifier, from_authorization, from_cookies
+from .verifier import AccessVerifier, from_authorization
 
 log = logging.getLogger("waitingroom.gate")
 

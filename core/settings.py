@@ -73,6 +73,7 @@ class ServerSettings:
     clock_skew: float = 2.0  # seconds workers' clocks may differ; expiry and scheduled admission allow for it
     allow_weak_admin_keys: bool = False  # accept admin keys under 128 bits or placeholders (local tries only)
     request_timeout: float = 10.0  # seconds a request's headers and body may take to arrive (waitingroom serve)
+    status_max_age: int = 1  # seconds caches (browsers, the nginx front, CloudFront) keep an event's status document
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ def check_admin_key_strength(settings: Settings) -> None:
             "(or set [server] allow_weak_admin_keys = true for a local try)"
         )
 
+MAX_STATUS_MAX_AGE = 60
+"""Longest cache window for status documents: a minute-old serving counter already misleads the page."""
 
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|seconds|m|min|minute|minutes|h|hour|hours)\s*$")
 _RATE_UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -257,6 +260,8 @@ def _build_server(raw: Mapping[str, Any]) -> ServerSettings:
     server = ServerSettings(**values)
     if not server.issuer.startswith(("http://", "https://")) or server.issuer.endswith("/"):
         raise SettingsError("[server] issuer must be an http(s) URL without a trailing slash")
+    if isinstance(server.status_max_age, float) or not 0 <= server.status_max_age <= MAX_STATUS_MAX_AGE:
+        raise SettingsError(f"[server] status_max_age must be a whole number of seconds from 0 to {MAX_STATUS_MAX_AGE}")
     if not server.admin_prefix.startswith("/") or server.admin_prefix.endswith("/"):
         raise SettingsError("[server] admin_prefix must start with '/' and not end with one")
     parse_rate(server.enter_rate_limit)
