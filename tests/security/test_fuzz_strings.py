@@ -76,7 +76,7 @@ FORM_ROUTES = ["/token", "/authorize", "/userinfo"]
 FORM_NAMES = ["grant_type", "code", "redirect_uri", "client_id", "client_secret", "code_verifier", "refresh_token",
               "scope", "state", "response_type", "code_challenge", "code_challenge_method", "nonce",
               "access_token"]
-PATH_ROUTES = ["/admin/events/{}/counts", "/admin/events/{}/pause", "/admin/clients/{}"]
+PATH_ROUTES = ["/admin/events/{}/counts", "/admin/events/{}/pause", "/admin/clients/{}", "/events/{}/status"]
 
 
 @pytest.fixture(scope="module")
