@@ -531,7 +531,16 @@ def bench_edge(bench: Bench) -> list[dict[str, Any]]:
     }]
 
 
-# -- 8. SQLite durability ----------------------------------------------------------------------------
+# -- 8. DynamoDB entry rate -------------------------------------------------------------------------
+
+
+def bench_dynamodb(bench: Bench) -> list[dict[str, Any]]:
+    from .dynamodb import bench_dynamodb as run
+
+    return run(bench.options.quick)
+
+
+# -- 9. SQLite durability ----------------------------------------------------------------------------
 
 
 def bench_sqlite_durability(bench: Bench) -> list[dict[str, Any]]:
@@ -574,5 +583,6 @@ BENCHMARKS.update({
     "store": bench_store,
     "batch": bench_batch,
     "edge": bench_edge,
+    "dynamodb": bench_dynamodb,
     "sqlite-durability": bench_sqlite_durability,
 })
