@@ -32,6 +32,13 @@ def from_cookies(cookie_strings: Iterable[str], name: str) -> str | None:
     return None
 
 
+def cookie_values(cookie_strings: Iterable[str], name: str, limit: int) -> list[str]:
+    """The first ``limit`` non-empty values of the cookies called ``name``, in order. A browser sends
+    one per path and domain it holds (RFC 6265 section 5.4): a stale one, or one a sibling subdomain
+    set, can come before the one the site set."""
+    return [value for key, value in cookie_pairs(cookie_strings) if key == name and value][:limit]
+
+
 def without_cookies(cookie_strings: Iterable[str], names: Iterable[str]) -> str:
     """One ``Cookie`` header value holding every cookie except those called ``names`` ('' if none is left)."""
     dropped = set(names)

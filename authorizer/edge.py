@@ -39,7 +39,7 @@ from typing import Any
 
 from core.token_rules import TokenError, at_hash
 
-from .cookies import from_cookies, without_cookies
+from .cookies import cookie_values, without_cookies
 from .edge_config import EdgeConfig, EdgeConfigError
 from .edge_login import Login, safe_return_path
 from .edge_verifier import RsaTokenVerifier
@@ -49,17 +49,23 @@ from .jwks import JwksCache
 log = logging.getLogger("waitingroom.edge")
 
 MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
+MAX_SAME_NAME_COOKIES = 4
+"""Cookies of one name checked per request: enough for stale and parent-domain copies, while
+bounding the signature checks a request can cost."""
 CloudFrontRequest = dict[str, Any]
 CloudFrontResponse = dict[str, Any]
 
 
 class SignInFailed(Exception):
-    """The callback cannot complete the sign-in; ``message`` is shown to the visitor, ``status`` sent."""
+    """The callback cannot complete the sign-in; ``message`` is shown to the visitor, ``status`` sent.
+    ``spent``: the sign-in is over (its code went to the token endpoint, or there is none), so its
+    cookie is cleared; a response that never reached that point leaves the sign-in under way alone."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, *, spent: bool = True) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.spent = spent
 
 
 class EdgeGate:
@@ -86,7 +92,7 @@ class EdgeGate:
         uri = request.get("uri") or "/"
         if uri == self.config.callback_path:
             return self.callback(request)
-        if any(uri == p or uri.startswith(p.rstrip("/") + "/") for p in self.config.unprotected_paths):
+        if is_unprotected(uri, self.config.unprotected_paths):
             return request
         cookies = header_values(request, "cookie")
         if self._valid_token(cookies):
@@ -94,15 +100,22 @@ class EdgeGate:
         return self.sign_in(request, cookies)
 
     def _valid_token(self, cookies: list[str]) -> bool:
-        token = from_cookies(cookies, self.config.cookie_name)
-        if token is None:
-            return False
-        try:
-            self.access_tokens.verify(token)
-        except TokenError as exc:
-            log.info("token refused: %s", exc.reason)
-            return False
-        return True
+        for token in cookie_values(cookies, self.config.cookie_name, MAX_SAME_NAME_COOKIES):
+            try:
+                self.access_tokens.verify(token)
+            except TokenError as exc:
+                log.info("token refused: %s", exc.reason)
+                continue
+            return True
+        return False
+
+    def _login(self, cookies: list[str], now: float) -> Login | None:
+        """The sign-in under way: the first of the sign-in cookies that is genuine and current."""
+        for value in cookie_values(cookies, self.login_cookie, MAX_SAME_NAME_COOKIES):
+            login = Login.unseal(value, self.config.state_secret, now)
+            if login is not None:
+                return login
+        return None
 
     # -- no valid token: off to the waiting room ---------------------------------------------
 
@@ -110,7 +123,7 @@ class EdgeGate:
         now = self.clock()
         query = request.get("querystring") or ""
         return_to = safe_return_path((request.get("uri") or "/") + (f"?{query}" if query else ""))
-        login = Login.unseal(from_cookies(cookies, self.login_cookie), self.config.state_secret, now)
+        login = self._login(cookies, now)
         if login is None:
             login = Login.start(return_to, self.config.login_ttl, now)
         else:
@@ -143,7 +156,7 @@ class EdgeGate:
     def callback(self, request: CloudFrontRequest) -> CloudFrontResponse:
         now = self.clock()
         cookies = header_values(request, "cookie")
-        login = Login.unseal(from_cookies(cookies, self.login_cookie), self.config.state_secret, now)
+        login = self._login(cookies, now)
         clear = self._cookie(self.login_cookie, "", 0)
         if login is None and self._valid_token(cookies):
             return response(302, location="/")  # signed in already (the back button): nothing to redo
@@ -153,25 +166,29 @@ class EdgeGate:
             access_token, lifetime = self._complete(request, login, now)
         except SignInFailed as failed:
             log.info("sign-in failed: %s", failed.message)
-            return error_page(failed.status, failed.message, login.return_to if login else "/", [clear])
+            return error_page(failed.status, failed.message, login.return_to if login else "/",
+                              [clear] if failed.spent else [])
         token_cookie = self._cookie(self.config.cookie_name, access_token, lifetime)
         return response(302, location=login.return_to, cookies=[token_cookie, clear])
 
     def _complete(self, request: CloudFrontRequest, login: Login, now: float) -> tuple[str, int]:
         """Check the authorization response, redeem the code; the access token and its lifetime."""
+        # Until the code goes to the token endpoint, anyone's link can bring a visitor here: a
+        # failure leaves the sign-in under way (spent=False), so a forged link cannot cancel it.
         params = urllib.parse.parse_qs(request.get("querystring") or "", keep_blank_values=True)
         if any(len(v) != 1 for v in params.values()):
-            raise SignInFailed("This sign-in response repeats a parameter.")
+            raise SignInFailed("This sign-in response repeats a parameter.", spent=False)
         values = {k: v[0] for k, v in params.items()}
         if "error" in values:
-            raise SignInFailed(f"The waiting room did not complete this sign-in ({values['error'][:64]}).")
+            raise SignInFailed(f"The waiting room did not complete this sign-in ({values['error'][:64]}).",
+                               spent=False)
         if values.get("iss") != self.config.issuer:  # RFC 9207: the response comes from our issuer
-            raise SignInFailed("This sign-in response does not come from the waiting room.")
+            raise SignInFailed("This sign-in response does not come from the waiting room.", spent=False)
         if not hmac.compare_digest(values.get("state", "").encode(), login.state.encode()):
-            raise SignInFailed("This sign-in response does not belong to this browser's sign-in.")
+            raise SignInFailed("This sign-in response does not belong to this browser's sign-in.", spent=False)
         code = values.get("code")
         if not code:
-            raise SignInFailed("This sign-in response carries no authorization code.")
+            raise SignInFailed("This sign-in response carries no authorization code.", spent=False)
         tokens = self._redeem(code, login, request)
         try:
             id_claims = self.id_tokens.verify(tokens["id_token"])
@@ -231,6 +248,26 @@ class EdgeGate:
     def _cookie(self, name: str, value: str, max_age: int) -> str:
         return (f"{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
                 + ("; Secure" if self.secure else ""))
+
+
+def is_unprotected(uri: str, prefixes: Sequence[str]) -> bool:
+    """Whether ``uri`` lies under one of the ``unprotected_paths`` and nowhere else.
+
+    CloudFront hands Lambda@Edge the URI as the viewer sent it and forwards it so: it resolves dot
+    segments only to choose the cache behavior. Many origins (nginx, Express, Tomcat) decode
+    ``%2e``/``%2f``/``%5c`` and resolve ``..`` themselves, so ``/healthz/../admin`` or
+    ``/healthz/%2e%2e/admin`` would reach ``/admin`` past the gate. A path with a dot segment
+    (encoded or not, with or without a ``;`` parameter) or a backslash is therefore gated whatever
+    its prefix; a visitor with a token still gets through.
+    """
+    decoded = uri
+    for _ in range(3):  # double encoding (%252e) too: some origins decode twice
+        decoded, before = urllib.parse.unquote(decoded), decoded
+        if decoded == before:
+            break
+    if "\\" in decoded or any(segment.partition(";")[0] in (".", "..") for segment in decoded.split("/")):
+        return False
+    return any(uri == p or uri.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
 def header_values(request: CloudFrontRequest, name: str) -> list[str]:

@@ -85,12 +85,21 @@ class EdgeConfig:
                 raise EdgeConfigError(f"{name} is required and must be a plain token (no spaces, ';', ',', '=')")
         if not self.callback_path.startswith("/") or "?" in self.callback_path:
             raise EdgeConfigError("callback_path must be a path starting with '/'")
+        if isinstance(self.unprotected_paths, str):
+            raise EdgeConfigError('unprotected_paths must be a list of path prefixes, e.g. ["/healthz"]')
         paths = tuple(self.unprotected_paths)
         if any(not isinstance(p, str) or not p.startswith("/") for p in paths):
             raise EdgeConfigError("unprotected_paths must be path prefixes starting with '/'")
         object.__setattr__(self, "unprotected_paths", paths)
         if self.site_origin is not None and not self.site_origin.startswith(("https://", "http://")):
             raise EdgeConfigError("site_origin must be scheme://host[:port]")
+        for name in ("leeway", "jwks_min_interval", "jwks_ttl", "http_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise EdgeConfigError(f"{name} must be a number of seconds")
+        if isinstance(self.login_ttl, bool) or not isinstance(self.login_ttl, int):
+            # The sign-in cookie's expiry is a whole number of seconds; a fractional one never reads back.
+            raise EdgeConfigError("login_ttl must be a whole number of seconds")
         if not 0 <= self.leeway <= 300:
             raise EdgeConfigError("leeway must be between 0 and 300 seconds")
         if self.login_ttl <= 0 or self.jwks_min_interval < 0 or self.jwks_ttl <= 0 or not 0 < self.http_timeout < 5:
@@ -117,8 +126,6 @@ class EdgeConfig:
         if missing:
             raise EdgeConfigError(f"missing key(s): {', '.join(missing)}")
         values = dict(table)
-        if "unprotected_paths" in values:
-            values["unprotected_paths"] = tuple(values["unprotected_paths"])
         try:
             return cls(**values)
         except TypeError as exc:

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import urllib.parse
 from dataclasses import asdict, dataclass
 
 from core.token_rules import TokenError, b64url_decode
@@ -77,11 +78,16 @@ class Login:
 
 def safe_return_path(path: str) -> str:
     """``path`` if it is a path of this site, else ``/``: never an open redirect (``//evil.example``,
-    ``/\\evil.example`` and absolute URLs are refused)."""
-    if (not path.startswith("/") or path.startswith(("//", "/\\")) or len(path) > MAX_RETURN_PATH
+    ``/\\evil.example`` and absolute URLs are refused). Characters beyond ASCII are percent-encoded
+    as UTF-8, since the path goes back out in a ``Location`` header."""
+    if (not path.startswith("/") or path.startswith(("//", "/\\"))
             or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path)):
         return "/"
-    return path
+    path = urllib.parse.quote(path, safe=_PRINTABLE_ASCII)
+    return path if len(path) <= MAX_RETURN_PATH else "/"
+
+
+_PRINTABLE_ASCII = "".join(map(chr, range(0x21, 0x7F)))
 
 
 def _mac(secret: str, payload: str) -> bytes:

@@ -57,7 +57,9 @@ class RsaTokenVerifier:
             raise TokenError("unknown kid")
         if jwk.get("kty") != "RSA":
             raise TokenError("key is not an RSA key")
-        signing_input = f"{header_segment}.{payload_segment}".encode("ascii")
+        # UTF-8 as PyJWT does: a cookie may carry any text, and a non-ASCII token must fail as a bad
+        # signature (TokenError), not escape as a UnicodeEncodeError.
+        signing_input = f"{header_segment}.{payload_segment}".encode()
         try:
             hash_name = rsa.verify(signing_input, b64url_decode(signature_segment), self._public_key(kid, jwk))
         except (rsa.VerificationError, ValueError, OverflowError):

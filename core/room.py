@@ -13,6 +13,9 @@ from . import admission, randomness
 from .errors import InvalidArgument, InvalidTransition, SessionEnded, UnknownEvent, UnknownRequest
 from .model import (
     ENDED_STATUSES,
+    MAX_ADMISSION_COUNT,
+    MAX_EVERY,
+    MIN_EVERY,
     REQUEST_ID_PATTERN,
     AdmissionPolicy,
     Counters,
@@ -22,12 +25,13 @@ from .model import (
     Status,
     SweepResult,
     Ticket,
+    is_strong_idempotency_key,
 )
 from .ports import Clock, QueueStore
 from .rules import SESSION_LOOKUP_GRACE
 from .tokens import TokenSigner, at_hash, new_jti, session_claims
 
-MAX_INCREMENT = 1_000_000
+MAX_INCREMENT = MAX_ADMISSION_COUNT
 """The most one admin call may move a serving counter; larger values are surely a typo."""
 
 PAUSED = "paused"
@@ -91,10 +95,17 @@ class WaitingRoom:
 
     def policy(self, event_id: str) -> AdmissionPolicy:
         """The configured admission policy with operators' runtime overrides applied."""
-        return admission.with_overrides(self.event(event_id).admission, self.store.get_control(event_id))
+        return self.admission_state(event_id)[0]
+
+    def admission_state(self, event_id: str) -> tuple[AdmissionPolicy, bool]:
+        """The admission policy with runtime overrides, and whether admission is paused, from one
+        read of the event's controls (:meth:`policy` and :meth:`is_paused` are its two halves)."""
+        settings = self.event(event_id)
+        controls = self.store.get_control(settings.event_id)
+        return admission.with_overrides(settings.admission, controls), controls.get(PAUSED) == "1"
 
     def is_paused(self, event_id: str) -> bool:
-        return self.store.get_control(self.event(event_id).event_id).get(PAUSED) == "1"
+        return self.admission_state(event_id)[1]
 
     def set_paused(self, event_id: str, paused: bool) -> None:
         self.store.set_control(self.event(event_id).event_id, PAUSED, "1" if paused else None)
@@ -124,7 +135,10 @@ class WaitingRoom:
             except ValueError:
                 applied = False
             if not applied:
-                raise InvalidArgument(f"invalid value for {key}: {value!r}")
+                raise InvalidArgument(
+                    f"invalid value for {key}: {value!r} (every: {MIN_EVERY:g} to {MAX_EVERY:g} seconds; "
+                    f"increment_by and max_active: 0 to {MAX_ADMISSION_COUNT:,}; the strategy's own needs)"
+                )
         for key, value in values.items():
             self.store.set_control(event_id, key, None if value is None else str(value))
         return effective
@@ -136,6 +150,12 @@ class WaitingRoom:
         self.event(event_id)
         self._check_idempotency_key(idempotency_key)
         return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now())
+
+    def check_enter(self, event_id: str, idempotency_key: str | None = None) -> None:
+        """Raise UnknownEvent or InvalidArgument unless :meth:`enter` with these arguments could
+        take a place (no store call: a caller counting entries counts only these)."""
+        self.event(event_id)
+        self._check_idempotency_key(idempotency_key)
 
     def check_entry(self, event_id: str, request_id: str, idempotency_key: str | None) -> None:
         """Raise UnknownEvent or InvalidArgument unless this visitor may enter through
@@ -162,8 +182,13 @@ class WaitingRoom:
 
     @staticmethod
     def _check_idempotency_key(idempotency_key: str | None) -> None:
-        if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
-            raise InvalidArgument("idempotency key must be 1 to 128 characters")
+        if idempotency_key is not None and not (
+            isinstance(idempotency_key, str) and is_strong_idempotency_key(idempotency_key)
+        ):
+            raise InvalidArgument(
+                "an idempotency key must hold at least 128 random bits: a UUID v4, 32 or more hex digits, "
+                "or 22 to 128 URL-safe base64 characters"
+            )
 
     def ticket(self, event_id: str, request_id: str) -> Ticket:
         self.event(event_id)

@@ -21,7 +21,7 @@ from flask import Blueprint, Response, current_app, jsonify, make_response, rend
 from core.model import Status, Ticket
 from core.tokens import TokenError
 from oidc_adaptor.plumbing import counter_cache, ratelimit
-from oidc_adaptor.plumbing.auth import require_admin
+from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
 from .clients import CLAIMS, SCOPES, Client, ClientError
@@ -297,7 +297,8 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
         ahead=view["ahead"],
         estimate=estimate,
         authorize_url=authorization_url(),
-        status_url=url_for("oidc.waiting_status", event=event_id),
+        event_status_url=url_for("api.event_status", event_id=event_id),
+        rendered_at=int(services().clock.now()),
         refresh_seconds=NO_JS_REFRESH_SECONDS,
     )
     return make_response(html, 200)
@@ -305,7 +306,10 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
 
 @blueprint.get("/authorize/status")
 def waiting_status() -> Response:
-    """The waiting page's poll: the place this browser holds in one event, as JSON."""
+    """The place this browser holds in one event, as JSON (``no-store``: it reads the cookie).
+
+    The waiting page itself polls the event's cacheable status document instead; this stays for
+    clients that want the server to compute people ahead and the estimate for them."""
     event_id = request.args.get("event", "")
     services().room.event(event_id)
     handle = valid_handle(request.cookies.get(COOKIE_NAME))
@@ -403,7 +407,13 @@ def admin_list_clients() -> Response:
     return jsonify(clients=[c.public_view() for c in provider().clients.all()])
 
 
-@require_admin
+def _client_event(view_args: dict[str, Any]) -> list[object]:
+    """The event of the client the request reads or deletes (none for an unknown client)."""
+    client = provider().clients.get(view_args.get("client_id"))
+    return [client.event_id] if client is not None else []
+
+
+@require_event_admin(_client_event)
 def admin_get_client(client_id: str) -> Response:
     client = provider().clients.get(client_id)
     if client is None:
@@ -411,7 +421,7 @@ def admin_get_client(client_id: str) -> Response:
     return jsonify(client.public_view())
 
 
-@require_admin
+@require_event_admin(body_field("event"))
 def admin_register_client() -> Response:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -430,7 +440,7 @@ def admin_register_client() -> Response:
     return response
 
 
-@require_admin
+@require_event_admin(_client_event)
 def admin_delete_client(client_id: str) -> Response:
     try:
         deleted = provider().clients.delete(client_id)

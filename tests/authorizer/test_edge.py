@@ -108,6 +108,20 @@ def test_unprotected_paths_pass_without_a_token(edge_room: ServerProcess) -> Non
     assert gate.handle_event(viewer_request("/assetsx"))["status"] == "302"
 
 
+@pytest.mark.parametrize("uri", [
+    "/healthz/../admin", "/assets/../admin", "/assets/%2e%2e/admin", "/assets/%2E%2E/admin", "/assets/.%2e/admin",
+    "/assets/%252e%252e/admin", "/assets/..;/admin", "/assets/..%2fadmin", "/assets/..%5cadmin", "/assets/..\\admin",
+    "/assets/./../admin",
+])
+def test_an_unprotected_prefix_does_not_open_paths_an_origin_resolves_elsewhere(uri: str) -> None:
+    # CloudFront gives Lambda@Edge, and forwards, the URI as sent; the origin may resolve the dots.
+    gate = EdgeGate(EdgeConfig(issuer="https://wait.example", client_id=CLIENT, event_id=EVENT,
+                               unprotected_paths=("/assets", "/healthz"), state_secret=SECRET))
+    answer = gate.handle_event(viewer_request(uri))
+    assert answer.get("status") == "302" and location(answer).startswith("https://wait.example/authorize?")
+    assert gate.handle_event(viewer_request("/assets/css/..app.css"))["uri"] == "/assets/css/..app.css"
+
+
 def test_a_replayed_callback_and_a_forged_state_get_the_error_page(edge_room: ServerProcess) -> None:
     gate = gate_for(edge_room)
     journey = sign_in(edge_room, gate)
@@ -129,9 +143,13 @@ def test_a_replayed_callback_and_a_forged_state_get_the_error_page(edge_room: Se
     login = {LOGIN_COOKIE: pending["login"]}
     query = dict(urllib.parse.parse_qsl(pending["query"]))
     forged_state = urllib.parse.urlencode({**query, "state": "forged-" + query["state"]})
-    assert_error_page(gate.handle_event(viewer_request(CALLBACK, forged_state, login)))
     wrong_iss = urllib.parse.urlencode({**query, "iss": "https://evil.example"})
-    assert_error_page(gate.handle_event(viewer_request(CALLBACK, wrong_iss, login)))
+    for forged in (forged_state, wrong_iss, "error=access_denied", "state=x&iss=y&code=z"):
+        refused = gate.handle_event(viewer_request(CALLBACK, forged, login))
+        assert_error_page(refused)
+        # A link to the callback must not cancel the visitor's sign-in under way: the sign-in
+        # cookie is cleared only once its code went to the token endpoint.
+        assert "set-cookie" not in refused["headers"]
     other_key = gate_for(edge_room, state_secret="o" * 43)
     assert_error_page(other_key.handle_event(viewer_request(CALLBACK, pending["query"], login)))
     # None of those spent the code: the genuine callback still completes.
@@ -162,11 +180,41 @@ def test_bad_tokens_are_sent_to_the_waiting_room_never_through(edge_room: Server
     late = gate_for(edge_room, clock=lambda: time.time() + 10 * 3600)  # the token expired hours ago
 
     fetches_before = gate.jwks.fetches
-    for bad in (tampered, alg_none, unknown_kid, other_event, good + "x", "garbage", ""):
+    non_ascii = f"{encoded[0]}.\u00e9t\u00e9.{signature}"  # must be refused, not raise (a 500 at the edge)
+    for bad in (tampered, alg_none, unknown_kid, other_event, non_ascii, good + "x", "garbage", ""):
         answer = gate.handle_event(viewer_request("/", "", {COOKIE: bad}))
         assert answer["status"] == "302" and location(answer).startswith(edge_room.base_url + "/authorize?"), bad
     assert gate.jwks.fetches - fetches_before <= 1  # made-up kids fetch the JWKS at most once per interval
     assert late.handle_event(viewer_request("/", "", {COOKIE: good}))["status"] == "302"
+
+
+def state_of(redirect: dict[str, Any]) -> str:
+    """The ``state`` of a redirect to ``/authorize``."""
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location(redirect)).query))["state"]
+
+
+def cookie_headers(uri: str, *values: str) -> dict[str, Any]:
+    """A viewer request with one ``Cookie`` header per value, as HTTP/2 browsers send them."""
+    event = viewer_request(uri)
+    event["Records"][0]["cf"]["request"]["headers"]["cookie"] = [{"key": "Cookie", "value": v} for v in values]
+    return event
+
+
+def test_a_stale_cookie_of_the_same_name_does_not_hide_the_valid_one(edge_room: ServerProcess) -> None:
+    # Browsers send every cookie of that name (other paths, a parent domain's: RFC 6265 section
+    # 5.4), older ones possibly first; one that does not verify must not send the visitor round
+    # the sign-in again and again.
+    gate = gate_for(edge_room)
+    good = tokens_over_http(edge_room)["access_token"]
+    forwarded = gate.handle_event(cookie_headers("/tickets", f"{COOKIE}=stale; theme=dark", f"{COOKIE}={good}"))
+    assert "status" not in forwarded and forwarded["headers"]["cookie"] == [{"key": "Cookie", "value": "theme=dark"}]
+
+    first = gate.handle_event(viewer_request("/a"))
+    login = cookie_value(set_cookies(first)[LOGIN_COOKIE])
+    stale = f"{LOGIN_COOKIE}=stale.{login.partition('.')[2]}"
+    again, kept = (gate.handle_event(cookie_headers("/b", *c)) for c in ([stale], [stale, f"{LOGIN_COOKIE}={login}"]))
+    state = [state_of(r) for r in (first, again, kept)]
+    assert state[0] != state[1] and state[0] == state[2]  # the signed sign-in is found behind the stale one
 
 
 def test_an_id_token_in_the_cookie_does_not_pass(edge_room: ServerProcess) -> None:
@@ -180,8 +228,7 @@ def test_a_second_request_during_sign_in_keeps_the_same_state(edge_room: ServerP
     first = gate.handle_event(viewer_request("/a"))
     login = cookie_value(set_cookies(first)[LOGIN_COOKIE])
     second = gate.handle_event(viewer_request("/b", "", {LOGIN_COOKIE: login}))
-    state = [dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location(r)).query))["state"] for r in (first, second)]
-    assert state[0] == state[1]
+    assert state_of(first) == state_of(second)
 
 
 @pytest.mark.parametrize("path", ["//evil.example/x", "/\\evil.example", "https://evil.example/"])
@@ -189,6 +236,15 @@ def test_the_return_path_never_leaves_the_site(path: str) -> None:
     from authorizer.edge_login import safe_return_path
 
     assert safe_return_path(path) == "/"
+
+
+def test_the_return_path_is_ascii() -> None:
+    # Header values are ASCII (RFC 9110 section 5.5): a raw non-ASCII URI (a client that does not
+    # percent-encode) must not end up raw in the Location header sent back after sign-in.
+    from authorizer.edge_login import safe_return_path
+
+    assert safe_return_path("/caf\u00e9?q=\u00e9&x=%20") == "/caf%C3%A9?q=%C3%A9&x=%20"
+    assert safe_return_path("/\u2028/evil.example") == "/%E2%80%A8/evil.example"
 
 
 def test_an_unexpected_failure_is_an_error_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -13,7 +13,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from authorizer.edge_bundle import MAX_ZIP_BYTES, ZIP_NAME
+from authorizer.edge_config import EdgeConfig, EdgeConfigError
 from core.tokens import KeySet, SigningKey
 from tests.support import ServerProcess
 
@@ -124,3 +127,17 @@ def test_bad_configurations_are_refused_with_the_reason(tmp_path: Path) -> None:
     answer = bundle(unreachable, tmp_path / "out")
     assert answer.returncode == 2 and "--no-fetch-jwks" in answer.stderr
     assert not (tmp_path / "out" / ZIP_NAME).exists()
+
+
+@pytest.mark.parametrize(("setting", "named"), [
+    ({"unprotected_paths": "/healthz"}, "unprotected_paths must be a list"),
+    ({"leeway": "30"}, "leeway must be a number"),
+    ({"http_timeout": True}, "http_timeout must be a number"),
+    # A fractional TTL made every sign-in cookie unreadable (its expiry is a whole number): no
+    # sign-in could ever complete.
+    ({"login_ttl": 1.5}, "login_ttl must be a whole number"),
+])
+def test_a_setting_of_the_wrong_type_is_refused_by_name(setting: dict[str, Any], named: str) -> None:
+    values = {"issuer": "https://wait.example", "client_id": CLIENT, "event_id": EVENT, **setting}
+    with pytest.raises(EdgeConfigError, match=named):
+        EdgeConfig.from_mapping({"edge": values})

@@ -80,11 +80,12 @@ TOKENS: dict[str, Callable[[], str]] = {
     "truncated signature": lambda: signed(claims())[:-8],
     "two segments": lambda: ".".join(signed(claims()).split(".")[:2]),
     "not base64": lambda: "%%%.%%%.%%%",
+    "non-ASCII payload": lambda: f"{signed(claims()).split('.')[0]}.\u00e9t\u00e9.{signed(claims()).split('.')[2]}",
     "payload not an object": lambda: compact({"alg": "RS256", "kid": KEY.kid}, [], b"x"),  # type: ignore[arg-type]
 }
 
 
-PARSED_DIFFERENTLY = {"truncated signature", "two segments"}
+PARSED_DIFFERENTLY = {"truncated signature", "two segments", "non-ASCII payload"}
 """Refused by both, PyJWT naming its own parsing error ("invalid token: DecodeError")."""
 
 

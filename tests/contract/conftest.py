@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.cluster import RedisCluster
 
 from core.adapters.redis import RedisStore
 from core.adapters.sqlite import SqliteStore
@@ -41,18 +42,31 @@ def valkey_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, s
     return store, url
 
 
+def redis_cluster_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, str | None]:
+    """The Redis store on a three-primary Redis Cluster (``redis+cluster://``), as on ElastiCache
+    cluster mode or Serverless: every event's keys on the node owning its hash tag's slot."""
+    url: str = request.getfixturevalue("redis_cluster_url")
+    store = RedisStore.from_url(url, timeout=5.0)
+    store.client.flushdb(target_nodes=RedisCluster.PRIMARIES)
+    return store, url
+
+
 STORES: dict[str, StoreFactory] = {
     "sqlite": sqlite_store,
     "redis": redis_store,
     "valkey": valkey_store,
+    "redis-cluster": redis_cluster_store,
     "dynamodb": dynamodb_store,
 }
 
 
-SHARED_STORES = ("redis", "sqlite", "valkey")
-"""Stores the multi-process tests run against. Not DynamoDB: moto copies the whole table for
-every transaction, so a thousand contended enters from other processes would take many minutes;
-the thread tests cover the same races through the same optimistic protocol."""
+SHARED_STORES = ("dynamodb", "redis", "redis-cluster", "sqlite", "valkey")
+"""Stores the multi-process tests run against."""
+
+SHARED_SCALE = {"dynamodb": 0.1}
+"""Fraction of the multi-process tests' operations a store runs: moto's DynamoDB server answers
+one request at a time (about three per entry), so it gets fewer entries, still from several
+processes at once."""
 
 
 @pytest.fixture(params=SHARED_STORES)
@@ -64,6 +78,13 @@ def shared_store_and_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         yield store, url
     finally:
         store.close()
+
+
+@pytest.fixture
+def shared_count(request: pytest.FixtureRequest) -> Callable[[int], int]:
+    """``count(n)``: how many of ``n`` operations the multi-process test runs on its store."""
+    scale = SHARED_SCALE.get(request.node.callspec.params.get("shared_store_and_url", ""), 1.0)
+    return lambda n: max(2, round(n * scale))
 
 
 @pytest.fixture(params=sorted(STORES))

@@ -81,7 +81,7 @@ def test_a_path_pattern_behavior_of_an_existing_distribution(tmp_path: Path) -> 
 
     _, stack, distribution = shop_distribution(tmp_path / "a")
     WaitingRoomEdgeGate(stack, "Gate", distribution=distribution, path_patterns=["/tickets/*"],
-                        build_dir=tmp_path / "edge", **GATE)
+                        callback_path="/tickets/_waitingroom/callback", build_dir=tmp_path / "edge", **GATE)
     distributions = template(stack).find_resources("AWS::CloudFront::Distribution").values()
     [config] = [r["Properties"]["DistributionConfig"] for r in distributions]
     by_pattern = {b["PathPattern"]: b for b in config["CacheBehaviors"]}
@@ -91,7 +91,7 @@ def test_a_path_pattern_behavior_of_an_existing_distribution(tmp_path: Path) -> 
 
     app, stack, distribution = shop_distribution(tmp_path / "b")
     WaitingRoomEdgeGate(stack, "Typo", distribution=distribution, path_patterns=["/nope/*"],
-                        build_dir=tmp_path / "edge", **GATE)
+                        callback_path="/nope/callback", build_dir=tmp_path / "edge", **GATE)
     with pytest.raises(Exception, match="no behavior for path pattern '/nope/\\*'"):
         app.synth()
 
@@ -105,3 +105,19 @@ def test_the_settings_are_checked_at_synth(tmp_path: Path) -> None:
         site_stack(tmp_path, "us-east-1", callback_path="callback")
     with pytest.raises(ValueError, match="plain string"):
         site_stack(tmp_path / "b", "us-east-1", issuer=cdk.Fn.import_value("WaitingRoomIssuer"))
+
+
+def test_the_callback_path_must_be_gated_too(tmp_path: Path) -> None:
+    # Admitted visitors come back to the callback path: an ungated behavior would hand it to the
+    # origin and the sign-in would never complete.
+    from waitingroom_infra.constructs.edge_gate import WaitingRoomEdgeGate, path_pattern_matches
+
+    _, stack, distribution = shop_distribution(tmp_path)
+    with pytest.raises(ValueError, match="callback_path '/_waitingroom/callback' is under none of the gated"):
+        WaitingRoomEdgeGate(stack, "Gate", distribution=distribution, path_patterns=["/tickets/*"],
+                            build_dir=tmp_path / "edge", **GATE)
+    assert path_pattern_matches("/tickets/*", "/tickets/_waitingroom/callback")
+    assert path_pattern_matches("_waitingroom/*", "/_waitingroom/callback")  # the leading / is optional
+    assert path_pattern_matches("/t?ckets/*/callback", "/tickets/x/y/callback")
+    assert not path_pattern_matches("/Tickets/*", "/tickets/callback")  # case-sensitive
+    assert not path_pattern_matches("/tickets.*", "/ticketsX/callback")  # a dot is a dot

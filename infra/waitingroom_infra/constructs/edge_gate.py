@@ -10,6 +10,7 @@ chosen behaviors of an existing ``cloudfront.Distribution``. Runtime code lives 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,13 @@ class WaitingRoomEdgeGate(Construct):
         cfn = distribution.node.default_child
         if not isinstance(cfn, cloudfront.CfnDistribution):
             raise TypeError("WaitingRoomEdgeGate.attach needs a cloudfront.Distribution")
+        callback = self.config.callback_path
+        if not any(pattern == DEFAULT_BEHAVIOR or path_pattern_matches(pattern, callback) for pattern in path_patterns):
+            # The waiting room sends admitted visitors to the callback path: served by an ungated
+            # behavior, it reaches the origin and the sign-in never completes.
+            raise ValueError(f"WaitingRoomEdgeGate: callback_path {callback!r} is under none of the gated path "
+                             f"patterns {list(path_patterns)}: gate its behavior too, or choose a callback_path "
+                             "under one of them")
         association = {"EventType": "viewer-request", "LambdaFunctionARN": self.function.current_version.edge_arn,
                        "IncludeBody": False}
         for pattern in path_patterns:
@@ -140,6 +148,14 @@ class _MissingBehavior:
         if _behavior_index(self.cfn, self.pattern) is None:
             return [f"WaitingRoomEdgeGate: the distribution has no behavior for path pattern {self.pattern!r}"]
         return []
+
+
+def path_pattern_matches(pattern: str, path: str) -> bool:
+    """Whether a CloudFront path pattern matches ``path``: ``*`` is any run of characters (``/``
+    included), ``?`` exactly one, everything else itself, case-sensitively ("Path pattern" in the
+    CloudFront Developer Guide's distribution settings)."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lstrip("/"))
+    return re.fullmatch(regex, path.lstrip("/"), re.DOTALL) is not None
 
 
 def _behavior_index(cfn: cloudfront.CfnDistribution, pattern: str) -> int | None:
