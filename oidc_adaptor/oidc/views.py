@@ -10,12 +10,19 @@ carries ``iss``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
-from authlib.oidc.core.errors import LoginRequiredError, RequestNotSupportedError, RequestURINotSupportedError
+from authlib.oidc.core.errors import (
+    AccountSelectionRequiredError,
+    ConsentRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request, url_for
 
 from core.model import Status, Ticket
@@ -40,6 +47,10 @@ HTML_CSP = (
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 NO_JS_REFRESH_SECONDS = 120
+MAX_AGE_PATTERN = re.compile(r"[0-9]+")
+MAX_AGE_DIGITS = 12
+PROMPT_VALUES = ("none", "login")
+"""The ``prompt`` values this provider honours (and discovery advertises); others are refused."""
 CORS_ENDPOINTS = {"oidc.discovery", "oidc.token", "oidc.userinfo", "oidc.userinfo_alias"}
 
 
@@ -99,7 +110,7 @@ def discovery() -> Response:
         code_challenge_methods_supported=["S256"],
         scopes_supported=list(SCOPES),
         claims_supported=list(CLAIMS),
-        prompt_values_supported=["none", "login"],
+        prompt_values_supported=list(PROMPT_VALUES),
         authorization_response_iss_parameter_supported=True,
         claims_parameter_supported=False,
         request_parameter_supported=False,
@@ -143,12 +154,17 @@ def authorization_url() -> str:
 
 
 def _max_age() -> int | None:
+    """The request's ``max_age`` in seconds, or None. Only ASCII digits are a number here
+    (``str.isdigit`` also holds for "²", which ``int`` refuses); a value longer than
+    :data:`MAX_AGE_DIGITS` digits is longer ago than any admission, and ``int`` would refuse
+    one of thousands of digits. Raises InvalidRequestError."""
     raw = request.values.get("max_age")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not MAX_AGE_PATTERN.fullmatch(raw):
         raise InvalidRequestError("'max_age' must be a non-negative whole number of seconds.")
-    return int(raw)
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_AGE_DIGITS else 10**MAX_AGE_DIGITS
 
 
 def _current_place(handle: str | None, event_id: str) -> tuple[PlaceRef | None, Ticket | None]:
@@ -226,6 +242,16 @@ def _check_authorization_request(values: Any) -> None:
         raise RequestNotSupportedError()
     if "request_uri" in values:
         raise RequestURINotSupportedError()
+    prompts = (values.get("prompt") or "").split()
+    # OIDC Core 3.1.2.1: a provider that cannot show consent or an account choice answers
+    # with the error for it, rather than a code as if it had.
+    if "consent" in prompts:
+        raise ConsentRequiredError()
+    if "select_account" in prompts:
+        raise AccountSelectionRequiredError()
+    unknown = [p for p in prompts if p not in PROMPT_VALUES]
+    if unknown:
+        raise InvalidRequestError(f"The prompt value {unknown[0]!r} is not supported; use none or login.")
 
 
 @blueprint.route("/authorize", methods=["GET", "POST"])

@@ -1,0 +1,59 @@
+"""Requests a relying party should never send, as an attacker or a broken client would: each
+gets its OAuth error (4xx, or an error redirect with ``state`` and ``iss``), never a 500 and
+never a silent success the discovery document does not promise."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from .conftest import Flow, redirect_params
+from .helpers import EVENT
+
+ISSUER = "http://127.0.0.1:8080"
+
+
+def admitted(app: Flask) -> Flow:
+    flow = Flow(app)
+    assert flow.authorize().status_code == 200
+    flow.admit()
+    return flow
+
+
+# -- /authorize ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661", "1e3", " 5", "+5"])
+def test_max_age_in_other_than_ascii_digits_is_invalid_request(flow: Flow, value: str) -> None:
+    # str.isdigit() holds for superscript and Arabic-Indic digits; only 0-9 are a number here.
+    response = flow.authorize(max_age=value)
+    params = redirect_params(response)
+    assert params["error"] == "invalid_request" and params["state"] == "st-123" and params["iss"] == ISSUER
+    assert flow.room.counters(EVENT).last_position == 0  # refused before taking a place
+
+
+def test_a_max_age_of_thousands_of_digits_is_no_limit(app: Flask) -> None:
+    flow = admitted(app)  # int() refuses more than 4300 digits; this is simply longer than any wait
+    assert "code" in redirect_params(flow.authorize(max_age="9" * 5000))
+    assert "code" in redirect_params(flow.authorize(max_age="0" * 5000 + "100"))
+
+
+@pytest.mark.parametrize(("prompt", "error"), [
+    ("consent", "consent_required"),
+    ("select_account", "account_selection_required"),
+    ("login consent", "consent_required"),
+    ("bogus", "invalid_request"),
+])
+def test_a_prompt_value_discovery_does_not_advertise_is_refused(app: Flask, prompt: str, error: str) -> None:
+    # Discovery advertises prompt none and login only; an admitted visitor asking for consent
+    # or an account choice the provider never shows must not get a code as if it had.
+    flow = admitted(app)
+    params = redirect_params(flow.authorize(prompt=prompt))
+    assert "code" not in params
+    assert params["error"] == error and params["state"] == "st-123" and params["iss"] == ISSUER
+
+
+def test_the_advertised_prompt_values_still_work(app: Flask) -> None:
+    flow = admitted(app)
+    assert "code" in redirect_params(flow.authorize(prompt="none"))
+    assert flow.authorize(prompt="login").status_code == 200  # a new place: the re-authentication
