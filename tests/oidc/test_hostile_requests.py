@@ -4,6 +4,8 @@ never a silent success the discovery document does not promise."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from flask import Flask
 
@@ -57,3 +59,29 @@ def test_the_advertised_prompt_values_still_work(app: Flask) -> None:
     flow = admitted(app)
     assert "code" in redirect_params(flow.authorize(prompt="none"))
     assert flow.authorize(prompt="login").status_code == 200  # a new place: the re-authentication
+
+
+# -- /token ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("credentials", [b"\xff\xfe:\xff", "shop:sécret".encode("latin-1")])
+def test_undecodable_basic_credentials_are_invalid_client(app: Flask, credentials: bytes) -> None:
+    flow = admitted(app)
+    code = flow.code()
+    header = "Basic " + base64.b64encode(credentials).decode()
+    response = app.test_client().post(
+        "/token", data={"grant_type": "authorization_code", "code": code}, headers={"Authorization": header},
+    )
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")  # RFC 6749 section 5.2
+    assert flow.redeem(code).status_code == 200  # the refused request used nothing
+
+
+def test_non_ascii_basic_credentials_are_invalid_client(app: Flask) -> None:
+    flow = admitted(app)
+    code = flow.code()
+    header = "Basic c2hvcDp\u00e9".encode().decode("latin-1")  # not base64 at all
+    response = app.test_client().post(
+        "/token", data={"grant_type": "authorization_code", "code": code}, headers={"Authorization": header},
+    )
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
