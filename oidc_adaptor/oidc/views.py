@@ -374,19 +374,25 @@ def _bearer_error(status: int, error: str, description: str, *, challenge_error:
     return response
 
 
-def _access_token() -> str | None:
+def _access_tokens() -> list[str]:
+    """The access tokens the request sends: in the ``Authorization`` header, in a form body
+    (RFC 6750 sections 2.1 and 2.2). More than one is a client error (section 2)."""
+    found = []
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+        found.append(value.strip())
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-        return request.form.get("access_token") or None
-    return None
+        found.extend(t for t in request.form.getlist("access_token") if t)
+    return found
 
 
 @blueprint.route("/userinfo", methods=["GET", "POST"])
 def userinfo() -> Response:
-    token_value = _access_token()
+    tokens = _access_tokens()
+    if len(tokens) > 1:
+        return _bearer_error(400, "invalid_request", "send the access token one way only")
+    token_value = tokens[0] if tokens else None
     if token_value is None:
         return _bearer_error(401, "invalid_request", "an access token is required", challenge_error=False)
     oidc = provider()

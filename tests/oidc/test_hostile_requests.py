@@ -85,3 +85,19 @@ def test_non_ascii_basic_credentials_are_invalid_client(app: Flask) -> None:
         "/token", data={"grant_type": "authorization_code", "code": code}, headers={"Authorization": header},
     )
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+
+
+# -- /userinfo -------------------------------------------------------------------------------------
+
+
+def test_userinfo_refuses_a_token_sent_in_the_header_and_the_body(app: Flask) -> None:
+    # RFC 6750 section 2: a client uses one method per request; two are invalid_request (400).
+    flow = admitted(app)
+    access = flow.redeem(flow.code()).get_json()["access_token"]
+    response = app.test_client().post("/userinfo", data={"access_token": access},
+                                      headers={"Authorization": f"Bearer {access}"})
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+    assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_request"')
+    twice = app.test_client().post("/userinfo", data={"access_token": [access, access]})
+    assert twice.status_code == 400 and twice.get_json()["error"] == "invalid_request"
+    assert app.test_client().post("/userinfo", data={"access_token": access}).status_code == 200
