@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 
+import jwt
 import pytest
 from flask import Flask
 
@@ -101,3 +102,18 @@ def test_userinfo_refuses_a_token_sent_in_the_header_and_the_body(app: Flask) ->
     twice = app.test_client().post("/userinfo", data={"access_token": [access, access]})
     assert twice.status_code == 400 and twice.get_json()["error"] == "invalid_request"
     assert app.test_client().post("/userinfo", data={"access_token": access}).status_code == 200
+
+
+# -- discovery -------------------------------------------------------------------------------------
+
+
+def test_every_claim_the_provider_returns_is_in_claims_supported(app: Flask) -> None:
+    flow = Flow(app, "proxy")  # an email_claim client: the most claims there are
+    assert flow.authorize(scope="openid email").status_code == 200
+    flow.admit()
+    tokens = flow.redeem(flow.code(scope="openid email")).get_json()
+    returned = set(jwt.decode(tokens["id_token"], options={"verify_signature": False}))
+    info = app.test_client().get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    returned |= set(info.get_json())
+    supported = set(app.test_client().get("/.well-known/openid-configuration").get_json()["claims_supported"])
+    assert returned <= supported, returned - supported
