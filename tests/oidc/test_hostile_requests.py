@@ -10,6 +10,8 @@ import jwt
 import pytest
 from flask import Flask
 
+from core.clock import ManualClock
+
 from .conftest import Flow, redirect_params
 from .helpers import EVENT
 
@@ -117,3 +119,25 @@ def test_every_claim_the_provider_returns_is_in_claims_supported(app: Flask) -> 
     returned |= set(info.get_json())
     supported = set(app.test_client().get("/.well-known/openid-configuration").get_json()["claims_supported"])
     assert returned <= supported, returned - supported
+
+
+# -- session bounds --------------------------------------------------------------------------------
+
+
+def test_a_longer_lived_client_signing_in_later_does_not_extend_the_session(app: Flask, clock: ManualClock) -> None:
+    proxy = Flow(app, "proxy")  # token_lifetime 600: its first issue opens a 600 s session
+    assert proxy.authorize().status_code == 200
+    proxy.admit()
+    first = proxy.redeem(proxy.code()).get_json()
+    clock.advance(100)
+    shop = Flow(app)  # token_lifetime 3600, the same browser
+    shop.browser = proxy.browser
+    tokens = shop.redeem(shop.code()).get_json()
+    session_end = jwt.decode(first["id_token"], options={"verify_signature": False})["exp"]
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert claims["iat"] == int(clock.now()) and claims["exp"] == session_end
+    assert tokens["expires_in"] == 500
+    clock.advance(500)  # the session's end: a sign-in now takes a new place
+    assert shop.authorize().status_code == 200
+    assert app.test_client().get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+                                 ).status_code == 401
