@@ -89,10 +89,17 @@ class WaitingRoom:
 
     def policy(self, event_id: str) -> AdmissionPolicy:
         """The configured admission policy with operators' runtime overrides applied."""
-        return admission.with_overrides(self.event(event_id).admission, self.store.get_control(event_id))
+        return self.admission_state(event_id)[0]
+
+    def admission_state(self, event_id: str) -> tuple[AdmissionPolicy, bool]:
+        """The admission policy with runtime overrides, and whether admission is paused, from one
+        read of the event's controls (:meth:`policy` and :meth:`is_paused` are its two halves)."""
+        settings = self.event(event_id)
+        controls = self.store.get_control(settings.event_id)
+        return admission.with_overrides(settings.admission, controls), controls.get(PAUSED) == "1"
 
     def is_paused(self, event_id: str) -> bool:
-        return self.store.get_control(self.event(event_id).event_id).get(PAUSED) == "1"
+        return self.admission_state(event_id)[1]
 
     def set_paused(self, event_id: str, paused: bool) -> None:
         self.store.set_control(self.event(event_id).event_id, PAUSED, "1" if paused else None)

@@ -323,7 +323,8 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
         ahead=view["ahead"],
         estimate=estimate,
         authorize_url=authorization_url(),
-        status_url=url_for("oidc.waiting_status", event=event_id),
+        event_status_url=url_for("api.event_status", event_id=event_id),
+        rendered_at=int(services().clock.now()),
         refresh_seconds=NO_JS_REFRESH_SECONDS,
     )
     return make_response(html, 200)
@@ -331,7 +332,10 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
 
 @blueprint.get("/authorize/status")
 def waiting_status() -> Response:
-    """The waiting page's poll: the place this browser holds in one event, as JSON."""
+    """The place this browser holds in one event, as JSON (``no-store``: it reads the cookie).
+
+    The waiting page itself polls the event's cacheable status document instead; this stays for
+    clients that want the server to compute people ahead and the estimate for them."""
     event_id = request.args.get("event", "")
     services().room.event(event_id)
     handle = valid_handle(request.cookies.get(COOKIE_NAME))
