@@ -25,7 +25,9 @@ from authlib.oidc.core.errors import (
 )
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request, url_for
 
+from core.errors import WaitingRoomError
 from core.model import Status, Ticket
+from core.rules import check_issuable
 from core.tokens import TokenError
 from oidc_adaptor.plumbing import counter_cache, ratelimit
 from oidc_adaptor.plumbing.auth import require_admin
@@ -182,6 +184,12 @@ def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None, l
     now = services().clock.now()
     if ticket.session is not None and ticket.session.expires_at <= now:
         return None  # the session ran out (a sweep will mark it timed out): a new place
+    try:
+        check_issuable(ticket, now, services().room.claim_deadline(ticket.event_id))
+    except WaitingRoomError:
+        # Admitted but unclaimed past queue_position_expiry (a sweep will mark it expired): a
+        # code would only ever get invalid_grant at the token endpoint, so a new place instead.
+        return None
     admitted_at = ticket.admitted_at if ticket.admitted_at is not None else ticket.entered_at
     if not ref.fresh and (login or (max_age is not None and now - admitted_at > max_age)):
         return None

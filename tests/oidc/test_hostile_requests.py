@@ -141,3 +141,18 @@ def test_a_longer_lived_client_signing_in_later_does_not_extend_the_session(app:
     assert shop.authorize().status_code == 200
     assert app.test_client().get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
                                  ).status_code == 401
+
+
+def test_an_admitted_place_past_its_claim_deadline_is_not_sent_back_with_a_dead_code(
+        app: Flask, clock: ManualClock) -> None:
+    # Admitted, but no tokens claimed within queue_position_expiry: the place has expired even
+    # before a sweep marks it. A code for it would only ever get invalid_grant, and the relying
+    # party's retry the same again; the visitor takes a new place instead.
+    flow = admitted(app)
+    room = flow.room
+    clock.advance(room.claim_deadline(EVENT) + 1)
+    response = flow.authorize()
+    assert response.status_code == 200 and "Your place in line" in response.get_data(as_text=True)
+    assert room.counters(EVENT).last_position == 2
+    flow.admit()  # the new place's turn: its code gets tokens
+    assert flow.redeem(flow.code()).status_code == 200
