@@ -19,6 +19,8 @@ from tests.support import ADMIN_KEY, ServerProcess, free_port, serve_process, se
 
 EVENT = "spring-sale"
 OTHER_EVENT = "autumn-sale"
+QUIET_EVENT = "winter-sale"
+"""An event no other test polls, so its first request through the front is a cache miss."""
 SECRET = "front-test-client-secret-long-enough"
 WINDOW = 2
 """[server] status_max_age of the origin under test."""
@@ -57,7 +59,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = server_config(
         work, issuer=f"http://127.0.0.1:{front_port}", trusted_proxies=1, status_max_age=WINDOW, scheduler=False,
         enter_rate_limit=f"{ENTRY_LIMIT}/minute",
-        events={EVENT: {"name": "Spring sale"}, OTHER_EVENT: {"name": "Autumn sale"}},
+        events={EVENT: {"name": "Spring sale"}, OTHER_EVENT: {"name": "Autumn sale"},
+                QUIET_EVENT: {"name": "Winter sale"}},
         clients={"shop": {"event": EVENT, "redirect_uris": [callback], "secret": SECRET},
                  "spa": {"event": EVENT, "redirect_uris": [callback]}},
     )

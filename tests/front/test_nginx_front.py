@@ -4,6 +4,7 @@ static files from disk, and request bodies buffered so slow clients hold no serv
 
 from __future__ import annotations
 
+import http.client
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ import requests
 from tests.oidc.helpers import check_again_url, serve_wsgi
 from tests.oidc.test_authlib_client import relying_party
 
-from .conftest import ENTRY_LIMIT, EVENT, OTHER_EVENT, SECRET, WINDOW, Stack, waiting_page_position
+from .conftest import ENTRY_LIMIT, EVENT, OTHER_EVENT, QUIET_EVENT, SECRET, WINDOW, Stack, waiting_page_position
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nginx_front")]
 
@@ -58,6 +59,40 @@ def test_the_front_answers_304_and_keys_the_counters_on_the_event_only(stack: St
         r = requests.get(f"{stack.url}/serving_num", params={"event_id": EVENT, "junk": junk}, timeout=10)
         assert r.status_code == 200 and r.json()["event_id"] == EVENT
     assert stack.origin_requests("/serving_num") - before <= 2  # at most a window edge crossed
+
+
+def raw_get(stack: Stack, target: str) -> int:
+    """The status of a GET for ``target`` sent byte for byte (HTTP clients would remove dot segments)."""
+    conn = http.client.HTTPConnection("127.0.0.1", stack.front.port, timeout=10)
+    try:
+        conn.request("GET", target)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_a_crafted_path_cannot_put_another_answer_under_an_events_cache_key(stack: Stack) -> None:
+    """nginx keys on the normalised path, so a path with dot segments or doubled or encoded
+    characters must reach the server as that same normalised path: otherwise its answer (a 404)
+    would be kept under the event's key and served to every waiting visitor."""
+    crafted = [f"/events/x/../{QUIET_EVENT}/status", f"/events/{QUIET_EVENT}/./status",
+               f"//events/{QUIET_EVENT}/status", f"/events/%77{QUIET_EVENT[1:]}/status",
+               f"/x/../serving_num?event_id={QUIET_EVENT}", f"/waiting_num?EVENT_ID={QUIET_EVENT}",
+               f"/public_key?EVENT_ID={QUIET_EVENT}&event_id=nope", "/x/../public_key?format=pem",
+               "/x/../.well-known/jwks.json"]
+    for target in crafted:
+        raw_get(stack, target)
+    status = requests.get(f"{stack.url}/events/{QUIET_EVENT}/status", timeout=10)
+    assert status.status_code == 200 and status.json()["event_id"] == QUIET_EVENT, status.text
+    for counter in ("serving_num", "waiting_num"):
+        answer = requests.get(f"{stack.url}/{counter}", params={"event_id": QUIET_EVENT}, timeout=10)
+        assert answer.status_code == 200 and answer.json()["event_id"] == QUIET_EVENT, answer.text
+    for query in ({"event_id": QUIET_EVENT}, {"format": "pem"}, {}):
+        key = requests.get(f"{stack.url}/public_key", params=query, timeout=10)
+        assert key.status_code == 200 and key.headers["X-Cache-Status"], (query, key.text)
+    assert requests.get(f"{stack.url}/.well-known/jwks.json", timeout=10).json()["keys"]
 
 
 def test_static_files_are_served_by_the_front(stack: Stack) -> None:
