@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -33,6 +34,7 @@ class Stack:
     front: HttpServer
     origin: ServerProcess
     rp_port: int
+    config: Path
 
     @property
     def url(self) -> str:
@@ -66,7 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     with serve_process(config, workers=1, extra_args=["--threads", "4"]) as origin, \
             nginx_front(origin.port, work, port=front_port) as front:
-        yield Stack(front, origin, rp_port)
+        yield Stack(front, origin, rp_port, config)
 
 
 def waiting_page_position(html: str) -> int:

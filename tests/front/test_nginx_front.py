@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import http.client
 import socket
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -140,6 +142,23 @@ def test_the_oidc_journey_through_the_front_with_authlib(stack: Stack) -> None:
         body = done.json()
     assert body["iss"] == stack.url
     assert body["id_claims"]["queue_position"] == position and body["userinfo"]["event_id"] == EVENT
+
+
+def test_a_rotated_key_reaches_the_fronts_jwks_within_a_status_window(stack: Stack) -> None:
+    """The server says max-age=300 for its JWKS (for verifiers' own caches); the front must not keep
+    it that long on top, or a key published by ``keys rotate`` stays unseen past its activation and
+    a verifier that refetches on an unknown kid gets the old set from the front."""
+    before = {key["kid"] for key in requests.get(f"{stack.url}/.well-known/jwks.json", timeout=10).json()["keys"]}
+    rotate = [sys.executable, "-m", "oidc_adaptor.cli", "keys", "rotate", "--config", str(stack.config)]
+    rotated = subprocess.run(rotate, capture_output=True, text=True, timeout=60)
+    assert rotated.returncode == 0, rotated.stderr
+    deadline = time.monotonic() + 60  # the front keeps it one window; 60 s leaves a loaded machine room
+    while True:
+        now = {key["kid"] for key in requests.get(f"{stack.url}/.well-known/jwks.json", timeout=10).json()["keys"]}
+        if now - before:
+            break
+        assert time.monotonic() < deadline, "timed out: the front still serves the JWKS without the new key"
+        time.sleep(0.5)
 
 
 def test_slow_request_bodies_hold_no_server_thread(stack: Stack) -> None:
