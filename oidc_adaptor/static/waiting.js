@@ -69,6 +69,14 @@
     return typeof doc.server_time === "number" && doc.server_time >= renderedAt;
   }
 
+  // A copy's counters may be older than its server_time: it is in whole seconds, and a worker
+  // renders it from counters up to half a second old. Only a copy two seconds newer than the page
+  // was read after this place was taken, so only it can say the line no longer holds the place
+  // (otherwise every visitor of a surge could come back to /authorize once, for nothing).
+  function knowsPlace(doc) {
+    return typeof doc.server_time === "number" && doc.server_time >= renderedAt + 2;
+  }
+
   var last = "";
   function poll() {
     // No cookie goes with it: the document is the same for everyone, and caches may share it.
@@ -81,7 +89,10 @@
       .then(function (doc) {
         if (!doc) { return; }
         var serving = doc.serving_counter;
-        if (current(doc) && (serving >= position || doc.last_position < position)) { proceed(); return; }
+        if ((current(doc) && serving >= position) || (knowsPlace(doc) && doc.last_position < position)) {
+          proceed();
+          return;
+        }
         var ahead = Math.max(0, position - serving - 1);
         var est = estimateWait(ahead, doc.admission_rate);
         var key = ahead + "/" + JSON.stringify(est);
