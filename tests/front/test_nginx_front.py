@@ -5,17 +5,20 @@ static files from disk, and request bodies buffered so slow clients hold no serv
 from __future__ import annotations
 
 import http.client
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from pathlib import Path
 
 import jwt
 import pytest
 import requests
 
+from bench.servers import NGINX_CONF
 from tests.oidc.helpers import check_again_url, serve_wsgi
 from tests.oidc.test_authlib_client import relying_party
 
@@ -187,3 +190,21 @@ def test_the_server_sees_the_address_the_front_saw_not_one_a_client_claims(stack
         if r.status_code == 429:
             break
     assert statuses[-1] == 429 and set(statuses[:-1]) <= {200}, statuses
+
+
+def test_the_file_installs_beside_debians_default_site_as_the_readme_says(tmp_path: Path) -> None:
+    """Debian's nginx ships a default site (listen 80 default_server, server_name _). Copied into
+    conf.d as the README says, the front must not lose to it: nginx warns of a conflicting server
+    name and ignores the one it read second, and every visitor gets the nginx welcome page."""
+    etc = tmp_path / "etc"
+    shutil.copytree("/etc/nginx", etc, symlinks=False)
+    main = (etc / "nginx.conf").read_text(encoding="utf-8").replace("/etc/nginx/", f"{etc}/")
+    (etc / "nginx.conf").write_text(main.replace("pid /run/nginx.pid;", f"pid {tmp_path}/nginx.pid;"),
+                                    encoding="utf-8")
+    conf = NGINX_CONF.read_text(encoding="utf-8").replace("/var/cache/nginx/waitingroom ", f"{tmp_path}/cache ")
+    (etc / "conf.d" / "waitingroom.conf").write_text(conf, encoding="utf-8")
+    checked = subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-t", "-p", str(tmp_path),
+                              "-c", str(etc / "nginx.conf"), "-e", str(tmp_path / "error.log")],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "[warn]" not in checked.stderr and "[emerg]" not in checked.stderr, checked.stderr
