@@ -77,6 +77,21 @@
     return typeof doc.server_time === "number" && doc.server_time >= renderedAt + 2;
   }
 
+  // The serving counter only goes back when the line was reset (or an operator moved it back).
+  // Two copies prove it only when they are two seconds apart: their counters were then read in
+  // that order, whichever worker or cache each came from. The server then says what became of
+  // this place, instead of the page waiting for a counter that belongs to another line.
+  var seen = [];                // [server_time, serving_counter] of recent copies, oldest first
+  function wentBack(doc) {
+    if (typeof doc.server_time !== "number") { return false; }
+    var back = seen.some(function (s) {
+      return doc.server_time >= s[0] + 2 && doc.serving_counter < s[1];
+    });
+    seen.push([doc.server_time, doc.serving_counter]);
+    if (seen.length > 20) { seen.shift(); }
+    return back;
+  }
+
   var last = "";
   function poll() {
     // No cookie goes with it: the document is the same for everyone, and caches may share it.
@@ -89,7 +104,8 @@
       .then(function (doc) {
         if (!doc) { return; }
         var serving = doc.serving_counter;
-        if ((current(doc) && serving >= position) || (knowsPlace(doc) && doc.last_position < position)) {
+        var back = wentBack(doc);
+        if ((current(doc) && serving >= position) || (knowsPlace(doc) && doc.last_position < position) || back) {
           proceed();
           return;
         }
