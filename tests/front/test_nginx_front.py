@@ -94,6 +94,8 @@ def test_a_crafted_path_cannot_put_another_answer_under_an_events_cache_key(stac
     for counter in ("serving_num", "waiting_num"):
         answer = requests.get(f"{stack.url}/{counter}", params={"event_id": QUIET_EVENT}, timeout=10)
         assert answer.status_code == 200 and answer.json()["event_id"] == QUIET_EVENT, answer.text
+    missing = requests.get(f"{stack.url}/serving_num", timeout=10)
+    assert missing.status_code == 400 and "required" in missing.json()["message"], missing.text
     for query in ({"event_id": QUIET_EVENT}, {"format": "pem"}, {}):
         key = requests.get(f"{stack.url}/public_key", params=query, timeout=10)
         assert key.status_code == 200 and key.headers["X-Cache-Status"], (query, key.text)
