@@ -56,6 +56,7 @@ class DeployConfig:
     assign_via_queue: bool = True
     tick_window_seconds: int = 55
     assign_consumer_concurrency: int = 0
+    reserve_concurrency: bool = True
     waf: bool = False
     waf_rate_limit: int = 2000
     server: dict[str, Any] = field(default_factory=dict)
