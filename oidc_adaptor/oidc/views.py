@@ -18,6 +18,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import LoginRequiredError, RequestNotSupportedError, RequestURINotSupportedError
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request, url_for
 
+from core.messages import shown
 from core.model import Status, Ticket
 from core.tokens import TokenError
 from oidc_adaptor.plumbing import counter_cache, ratelimit
@@ -290,6 +291,8 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
     rate = cache.admission_rate(event_id)
     view = status_view(ticket, cache.serving_seen_by(ticket), rate)
     estimate = estimate_wait(view["ahead"], rate)
+    message = cache.event_state(event_id).message
+    now = services().clock.now()
     html = render_template(
         "waiting.html",
         event_name=room.event(event_id).display_name,
@@ -298,7 +301,8 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
         estimate=estimate,
         authorize_url=authorization_url(),
         event_status_url=url_for("api.event_status", event_id=event_id),
-        rendered_at=int(services().clock.now()),
+        rendered_at=int(now),
+        message=shown(message, now),
         refresh_seconds=NO_JS_REFRESH_SECONDS,
     )
     return make_response(html, 200)

@@ -69,6 +69,14 @@
     return typeof doc.server_time === "number" && doc.server_time >= renderedAt;
   }
 
+  // The operator's message. Only a changed text is written, so the live region announces each
+  // message once; textContent keeps it plain text whatever it holds.
+  function showMessage(message) {
+    var text = message && typeof message.text === "string" ? message.text : "";
+    setText("wr-message", text);
+    show("wr-message-box", text !== "");
+  }
+
   var last = "";
   function poll() {
     // No cookie goes with it: the document is the same for everyone, and caches may share it.
@@ -80,11 +88,12 @@
       })
       .then(function (doc) {
         if (!doc) { return; }
+        showMessage(doc.message);
         var serving = doc.serving_counter;
         if (current(doc) && (serving >= position || doc.last_position < position)) { proceed(); return; }
         var ahead = Math.max(0, position - serving - 1);
         var est = estimateWait(ahead, doc.admission_rate);
-        var key = ahead + "/" + JSON.stringify(est);
+        var key = ahead + "/" + JSON.stringify(est) + "/" + JSON.stringify(doc.message);
         render(ahead, est);
         schedule(key !== last);
         last = key;
