@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import page_look
 from .model import AdmissionPolicy, EventSettings, Strategy
 
 ENV_PREFIX = "WAITINGROOM_"
@@ -70,6 +71,7 @@ class ServerSettings:
     trusted_proxies: int = 0  # proxies in front that append to X-Forwarded-For (0: use the peer address)
     clock_skew: float = 2.0  # seconds workers' clocks may differ; expiry and scheduled admission allow for it
     status_max_age: int = 1  # seconds caches (browsers, the nginx front, CloudFront) keep an event's status document
+    templates_dir: str = ""  # a folder whose templates replace the built-in pages ("" = the built-in ones)
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ def _instant(value: Any, name: str) -> float:
 
 
 def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
-    allowed = {"name", "token_validity", "queue_position_expiry", "incr_serving_on_expiry", "admission"}
+    allowed = {"name", "token_validity", "queue_position_expiry", "incr_serving_on_expiry", "admission", "page"}
     unknown = set(raw) - allowed
     if unknown:
         raise SettingsError(f"unknown key(s) in [events.{event_id}]: {', '.join(sorted(unknown))}")
@@ -265,6 +267,7 @@ def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
             queue_position_expiry=int(raw.get("queue_position_expiry", 900)),
             incr_serving_on_expiry=bool(raw.get("incr_serving_on_expiry", True)),
             admission=policy,
+            page=page_look.parse(raw.get("page", {}), f"[events.{event_id}.page]"),
         )
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"[events.{event_id}]: {exc}") from None

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import LoginRequiredError, RequestNotSupportedError, RequestURINotSupportedError
-from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, make_response, request, send_file, url_for
 
 from core.messages import shown
 from core.model import Status, Ticket
@@ -25,6 +25,7 @@ from oidc_adaptor.plumbing import counter_cache, ratelimit
 from oidc_adaptor.plumbing.auth import require_admin
 from oidc_adaptor.plumbing.services import services
 
+from . import page
 from .clients import CLAIMS, SCOPES, Client, ClientError
 from .places import COOKIE_NAME, PLACE_TTL, PlaceRef, cookie_is_secure, new_handle, valid_handle
 from .responses import QUERY, RESPONSE_MODES, authorization_response, response_mode
@@ -115,7 +116,7 @@ def discovery() -> Response:
 
 def error_page(message: str, status: int = 400) -> Response:
     """An error the visitor sees; used whenever redirecting to the client would be unsafe."""
-    response = make_response(render_template("oidc_error.html", message=message), status)
+    response = make_response(page.render(None, "oidc_error.html", message=message), status)
     return response
 
 
@@ -293,8 +294,10 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
     estimate = estimate_wait(view["ahead"], rate)
     message = cache.event_state(event_id).message
     now = services().clock.now()
-    html = render_template(
+    html = page.render(
+        event_id,
         "waiting.html",
+        event_id=event_id,
         event_name=room.event(event_id).display_name,
         position=ticket.position,
         ahead=view["ahead"],
@@ -306,6 +309,34 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
         refresh_seconds=NO_JS_REFRESH_SECONDS,
     )
     return make_response(html, 200)
+
+
+@blueprint.get("/events/<event_id>/theme.css")
+def event_theme(event_id: str) -> Response:
+    """The event's colours as a style sheet (:func:`oidc_adaptor.oidc.page.theme_css`); 404 when
+    the event configures none. Public and cacheable: it changes only with the configuration."""
+    chosen = page.look(event_id)
+    if not chosen.colours:
+        return error_page("This event has no colours of its own.", 404)
+    response = make_response(page.theme_css(chosen), 200)
+    response.mimetype = "text/css"
+    response.headers["Cache-Control"] = f"public, max-age={page.ASSET_MAX_AGE}"
+    return response
+
+
+@blueprint.get("/events/<event_id>/logo")
+def event_logo(event_id: str) -> Response:
+    """The event's configured logo file; 404 when there is none or it cannot be read. Served with
+    a policy that runs nothing in it (an SVG opened on its own included)."""
+    chosen = page.look(event_id)
+    path = page.logo_file(chosen)
+    if path is None:
+        return error_page("This event has no logo.", 404)
+    response = send_file(path, mimetype=chosen.logo_type, max_age=page.ASSET_MAX_AGE, conditional=True)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = f"public, max-age={page.ASSET_MAX_AGE}"
+    return response
 
 
 @blueprint.get("/authorize/status")
