@@ -66,6 +66,7 @@ class ServerSettings:
     scheduler_interval: float = 1.0
     max_body_bytes: int = 16 * 1024
     store_timeout: float = 0.5
+    allow_redis_eviction: bool = False  # run on a Redis whose maxmemory-policy is not noeviction (warns)
     retry_after: int = 2
     enter_rate_limit: str = ""  # e.g. "10/minute": entries per client address and window; "" = off
     trusted_proxies: int = 0  # proxies in front that append to X-Forwarded-For (0: use the peer address)

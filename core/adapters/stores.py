@@ -4,23 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 
-def open_store(url: str, **options: Any) -> Any:
+
+def open_store(url: str, allow_redis_eviction: bool = False, **options: Any) -> Any:
     """A store implementing :class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore`.
 
-    ``sqlite:///path.db`` (the embedded default), ``redis://host:port/db`` (``rediss://`` for TLS)
-    or ``dynamodb://table-name?region=...`` (AWS).
+    ``sqlite:///path.db`` (the embedded default), ``redis://host:port/db`` (``rediss://`` for TLS),
+    ``redis+cluster://host:port`` (any node of a Redis Cluster; ``rediss+cluster://`` for TLS, as
+    ElastiCache Serverless needs) or ``dynamodb://table-name?region=...`` (AWS). A Redis store
+    refuses a server that may evict keys unless ``allow_redis_eviction`` (see
+    :mod:`core.adapters.redis_eviction`).
     """
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteStore
 
         return SqliteStore.from_url(url)
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(REDIS_SCHEMES):
         from .redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
 
-        return RedisStore.from_url(url, **options)
+        return RedisStore.from_url(url, allow_eviction=allow_redis_eviction, **options)
     if url.startswith("dynamodb://"):
         from .dynamodb import DynamoDbStore
 
         return DynamoDbStore.from_url(url, **options)
-    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH or redis://HOST:PORT/DB")
+    raise ValueError(f"unsupported store URL {url!r}: use sqlite:///PATH, redis://HOST:PORT/DB, "
+                     "redis+cluster://HOST:PORT or dynamodb://TABLE")

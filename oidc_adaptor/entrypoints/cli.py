@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from core.adapters.stores import REDIS_SCHEMES
 from core.settings import ServerSettings, Settings, SettingsError
 
 EXIT_OK = 0
@@ -340,8 +341,9 @@ def page_warnings(settings: Settings) -> list[str]:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, store=args.store)
-    if not settings.server.store.startswith(("sqlite:///", "redis://", "rediss://", "unix://")):
-        raise SettingsError(f"[server] store {redact_url(settings.server.store)!r} is not a sqlite:/// or redis:// URL")
+    if not settings.server.store.startswith(("sqlite:///", *REDIS_SCHEMES)):
+        raise SettingsError(f"[server] store {redact_url(settings.server.store)!r} is not a sqlite:///, redis:// "
+                            "or redis+cluster:// URL")
     print(config_summary(settings))
     if not settings.events:
         print("warning: no events are configured; add an [events.<id>] table", file=sys.stderr)

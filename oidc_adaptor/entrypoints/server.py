@@ -18,7 +18,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from oidc_adaptor.plumbing.logging_setup import configure_logging
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -32,7 +32,8 @@ WORKER_TIMEOUT = 30
 
 
 def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: None) -> None:
-    """One-time setup in the master: the keys file and, for SQLite, the schema."""
+    """One-time setup in the master: the keys file, for SQLite the schema, for Redis the check of
+    its eviction policy (a refusal is a SettingsError, one line before any worker starts)."""
     from core.adapters.filekeys import FileKeySource
     from core.clock import SystemClock
 
@@ -40,10 +41,15 @@ def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: Non
     if not keys.path.exists():
         progress(f"waitingroom: creating signing keys in {keys.path} ...")
     keys.ensure(SystemClock().now())
-    if settings.server.store.startswith("sqlite:///"):
-        from core.adapters.stores import open_store
+    from core.adapters.stores import REDIS_SCHEMES, open_store
+    from core.errors import StoreUnavailable
 
-        store = open_store(settings.server.store)
+    if settings.server.store.startswith(("sqlite:///", *REDIS_SCHEMES)):
+        try:
+            store = open_store(settings.server.store, timeout=settings.server.store_timeout,
+                               allow_redis_eviction=settings.server.allow_redis_eviction)
+        except StoreUnavailable as exc:  # a Redis Cluster's topology is read at open
+            raise SettingsError(f"[server] store cannot be opened: {exc}") from None
         store.close()
 
 

@@ -150,7 +150,9 @@ def test_every_documented_status_is_produced(tmp_path: Path, clock: ManualClock)
 
     queued = build_app(tmp_path / "queued", clock)
     queued.extensions["waitingroom_enqueuer"] = ListQueue()
-    queued.test_client().post("/assign_queue_num", json={"event_id": EVENT})
+    queued_client = queued.test_client()
+    request_id = queued_client.post("/assign_queue_num", json={"event_id": EVENT}).json["request_id"]
+    queued_client.get("/queue_num", query_string={"event_id": EVENT, "request_id": request_id})  # 202: not in line yet
     limited = build_app(tmp_path / "limited", clock, server={"enter_rate_limit": "1/minute"})
     for _ in range(2):  # the second entry from one address is over the limit: 429
         limited.test_client().post("/assign_queue_num", json={"event_id": EVENT})

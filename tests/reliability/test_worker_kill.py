@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from ..support import ADMIN_KEY, serve_process, server_config
-from .procs import EVENT, Load, children, redis_entries, sqlite_entries
+from .procs import EVENT, Load, children, redis_entries, redis_places, sqlite_entries
 
 pytestmark = pytest.mark.slow
 
@@ -78,11 +78,7 @@ def _claim_tokens(url: str, request_ids: list[str], done: list[str]) -> dict[str
 
 def _stored_jtis(store: str, where: str) -> dict[str, str]:
     if store == "redis":
-        import redis
-
-        client = redis.Redis.from_url(where, decode_responses=True)
-        values = client.hgetall(f"wr:{{{EVENT}}}:t")
-        return {rid: v.split("|", 6)[6] for rid, v in values.items() if v.count("|") >= 6}
+        return redis_places(where)[1]
     import sqlite3
 
     rows = sqlite3.connect(where).execute(
