@@ -546,6 +546,42 @@ def bench_dynamodb(bench: Bench) -> list[dict[str, Any]]:
     return run(bench.options.quick)
 
 
+# -- 9. SQLite durability ----------------------------------------------------------------------------
+
+
+def bench_sqlite_durability(bench: Bench) -> list[dict[str, Any]]:
+    """Entries per second on the embedded store with ``synchronous=FULL`` (the default: no
+    acknowledged place is lost on a power failure) against ``NORMAL`` (the reference: faster,
+    may roll back the last places after a power failure), alternated in the same run."""
+    from core.adapters.sqlite import SqliteStore
+    from core.room import new_request_id
+
+    opts = bench.options
+    count = max(200, opts.requests // 10)
+    best: dict[str, float] = {"NORMAL": 0.0, "FULL": 0.0}
+    for round_number in range(opts.rounds):
+        for mode in ("NORMAL", "FULL"):
+            path = bench.workdir / f"durability-{mode.lower()}-{round_number}.db"
+            store = SqliteStore(str(path), synchronous=mode)
+            started = time.perf_counter()
+            for _ in range(count):
+                store.enter(EVENT, new_request_id(), None, time.time())
+            best[mode] = max(best[mode], count / (time.perf_counter() - started))
+            store.close()
+            for leftover in bench.workdir.glob(path.name + "*"):
+                leftover.unlink()
+    ratio = best["FULL"] / best["NORMAL"] if best["NORMAL"] else 0.0
+    return [{
+        "name": "sqlite durability",
+        "ratio": round(ratio, 3),
+        "unit": "entries/s",
+        "metrics": {"project_rps": round(best["FULL"], 1), "reference_rps": round(best["NORMAL"], 1),
+                    "entries_per_round": count},
+        "notes": "one thread entering on the embedded store; project = synchronous=FULL (the default, a sync "
+                 "of the write-ahead log per acknowledged place), reference = synchronous=NORMAL",
+    }]
+
+
 BENCHMARKS.update({
     "journey": bench_journey,
     "waiting": bench_waiting,
@@ -554,4 +590,5 @@ BENCHMARKS.update({
     "batch": bench_batch,
     "edge": bench_edge,
     "dynamodb": bench_dynamodb,
+    "sqlite-durability": bench_sqlite_durability,
 })

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,19 @@ def free_cluster_port() -> int:
             except OSError:
                 continue
         return port
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.05) -> None:
+    """Poll ``condition`` until it is true; raise :class:`TimeoutError` naming ``what`` after ``timeout`` s.
+
+    A test that waits for something reports a wait that ran out as a timeout (not as a failed
+    assertion about the system), and gives a busy machine generous room: pick ``timeout`` many
+    times what an idle machine needs."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} (waited {timeout}s)")
+        time.sleep(poll)
 
 
 def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
@@ -199,7 +212,7 @@ def valkey_binary() -> str:
 
 # -- a real `waitingroom serve` process -------------------------------------------------------------
 
-ADMIN_KEY = "test-admin-key"
+ADMIN_KEY = "test-admin-key-5f3a9c1e7b2d4f60"  # strong enough for waitingroom serve
 
 
 def toml_value(value: object) -> str:

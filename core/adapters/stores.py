@@ -14,12 +14,14 @@ def open_store(url: str, allow_redis_eviction: bool = False, **options: Any) -> 
     ``redis+cluster://host:port`` (any node of a Redis Cluster; ``rediss+cluster://`` for TLS, as
     ElastiCache Serverless needs) or ``dynamodb://table-name?region=...`` (AWS). A Redis store
     refuses a server that may evict keys unless ``allow_redis_eviction`` (see
-    :mod:`core.adapters.redis_eviction`).
+    :mod:`core.adapters.redis_eviction`). ``timeout``: seconds a store call may wait (for SQLite,
+    for the write lock); ``sqlite_synchronous``: SQLite's durability.
     """
+    synchronous = options.pop("sqlite_synchronous", "FULL")  # SQLite's alone
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteStore
 
-        return SqliteStore.from_url(url)
+        return SqliteStore.from_url(url, timeout=options.get("timeout"), synchronous=synchronous)
     if url.startswith(REDIS_SCHEMES):
         from .redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
 

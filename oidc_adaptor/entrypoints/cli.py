@@ -16,10 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from core.adapters.stores import REDIS_SCHEMES
-from core.settings import ServerSettings, Settings, SettingsError
+from core.errors import StoreUnavailable
+from core.settings import ServerSettings, Settings, SettingsError, check_admin_key_strength
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 3
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_ACTIVATE_AFTER = 300.0
@@ -240,6 +242,7 @@ def serve_settings(args: argparse.Namespace) -> Settings:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = serve_settings(args)
+    check_admin_key_strength(settings)
     from .server import prepare, run_gunicorn
 
     _progress(f"waitingroom: configuration {settings.source}, {len(settings.events)} event(s), "
@@ -341,6 +344,7 @@ def page_warnings(settings: Settings) -> list[str]:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, store=args.store)
+    check_admin_key_strength(settings)
     if not settings.server.store.startswith(("sqlite:///", *REDIS_SCHEMES)):
         raise SettingsError(f"[server] store {redact_url(settings.server.store)!r} is not a sqlite:///, redis:// "
                             "or redis+cluster:// URL")
@@ -439,6 +443,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"waitingroom: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except (StoreUnavailable, OSError) as exc:  # a store or key file that cannot be opened: one line
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+        print(f"waitingroom: cannot start: {where}{reason}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
 

@@ -20,6 +20,9 @@ from gunicorn.app.base import BaseApplication
 
 from core.settings import Settings, SettingsError
 from oidc_adaptor.plumbing.logging_setup import configure_logging
+from oidc_adaptor.plumbing.proxies import GUNICORN_OPTIONS
+
+from .arrival_deadline import deadline_worker_class
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Must be set before prometheus-client creates any metric, so this module never imports
@@ -47,7 +50,8 @@ def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: Non
     if settings.server.store.startswith(("sqlite:///", *REDIS_SCHEMES)):
         try:
             store = open_store(settings.server.store, timeout=settings.server.store_timeout,
-                               allow_redis_eviction=settings.server.allow_redis_eviction)
+                               allow_redis_eviction=settings.server.allow_redis_eviction,
+                               sqlite_synchronous=settings.server.sqlite_synchronous)
         except StoreUnavailable as exc:  # a Redis Cluster's topology is read at open
             raise SettingsError(f"[server] store cannot be opened: {exc}") from None
         store.close()
@@ -100,7 +104,7 @@ def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int, thre
     options: dict[str, Any] = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": deadline_worker_class(settings.server.request_timeout),  # gthread, slow clients bounded
         "threads": threads,
         "timeout": WORKER_TIMEOUT,
         "graceful_timeout": GRACEFUL_TIMEOUT,
@@ -111,12 +115,18 @@ def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int, thre
         "proc_name": "waitingroom",
         "child_exit": _child_exit,
         "preload_app": False,
+        **GUNICORN_OPTIONS,  # forwarded headers: [server] trusted_proxies decides, in the app
     }
+    master = os.getpid()
     try:
         WaitingRoomServer(settings, options).run()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     finally:
-        if remove_after:
+        # A gunicorn worker is a fork of this call: when it exits, its SystemExit unwinds through
+        # here too. Only the master may remove the directory; a worker that did (one replaced after
+        # a timeout, or the first to stop) took every other worker's samples with it, and its
+        # replacement failed to open its own file on every metrics flush and every scrape.
+        if remove_after and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

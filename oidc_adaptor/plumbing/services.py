@@ -41,7 +41,8 @@ def build_services(
     """
     clock = clock or SystemClock()
     store = store or open_store(settings.server.store, timeout=settings.server.store_timeout,
-                                allow_redis_eviction=settings.server.allow_redis_eviction)
+                                allow_redis_eviction=settings.server.allow_redis_eviction,
+                                sqlite_synchronous=settings.server.sqlite_synchronous)
     if keyset is None:
         source = FileKeySource(settings.server.keys_file)
         source.ensure(clock.now())

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, jsonify, request
 from core.errors import PositionExpired, UnknownRequest
 from core.model import Counters, PositionView, Status
 from oidc_adaptor.background import queued_entry
-from oidc_adaptor.plumbing import counter_cache, params, status_document
+from oidc_adaptor.plumbing import counter_cache, params, ratelimit, status_document
 from oidc_adaptor.plumbing.compact_json import json_bytes, json_response
 from oidc_adaptor.plumbing.services import services
 
@@ -48,6 +48,8 @@ def assign_queue_num() -> Response:
     if header_key is not None and body_key is not None and header_key != body_key:
         raise params.BadRequest("the Idempotency-Key header and the idempotency_key field differ")
     key = header_key if header_key is not None else body_key
+    services().room.check_enter(event_id, key)  # 404/400 before the entry is counted
+    ratelimit.check_entry()  # only an entry that could take a place counts ([server] enter_rate_limit)
     queue = queued_entry.enqueuer()
     if queue is not None:
         # 200 with the request id, as the AWS solution's API answers: its clients accept nothing else.

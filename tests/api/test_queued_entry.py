@@ -22,6 +22,9 @@ from oidc_adaptor.lambda_handlers import process_assign_records
 
 from .conftest import EVENT, build_app
 
+RETRY_KEY = "k-1-retry-key-0123456789"  # an idempotency key with room for 128 random bits
+OTHER_KEY = "k-2-retry-key-0123456789"  # an idempotency key with room for 128 random bits
+
 
 class ListQueue:
     """A queue that keeps what it is sent, or refuses while ``down``."""
@@ -82,7 +85,7 @@ def test_entry_is_queued_then_the_consumer_hands_out_the_place(queued: tuple[Fla
 def test_a_retry_with_the_same_key_gets_the_same_request_id_and_one_place(queued: tuple[Flask, ListQueue]) -> None:
     app, queue = queued
     client = app.test_client()
-    answers = [client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": "k-1"})
+    answers = [client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": RETRY_KEY})
                for _ in range(3)]
     assert {a.status_code for a in answers} == {200}
     assert len({a.json["request_id"] for a in answers}) == 1
@@ -97,11 +100,11 @@ def test_a_refusing_queue_is_a_503_and_the_retry_queues_afresh(queued: tuple[Fla
     app, queue = queued
     client = app.test_client()
     queue.down = True
-    refused = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": "k-2"})
+    refused = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": OTHER_KEY})
     assert refused.status_code == 503
     assert "Retry-After" in refused.headers
     queue.down = False
-    accepted = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": "k-2"})
+    accepted = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": OTHER_KEY})
     assert accepted.status_code == 200
     assert len(queue.messages) == 1
     assert json.loads(queue.messages[0].to_json())["request_id"] == accepted.json["request_id"]

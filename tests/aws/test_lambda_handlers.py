@@ -182,8 +182,8 @@ def test_sqs_consumer_assigns_positions_in_order_and_idempotently(app: Flask) ->
 
     # a client's own idempotency key: a second request id for the same key gets no second place
     retried = sqs_event([
-        ("k1", {"event_id": "spring-sale", "request_id": rid(6), "idempotency_key": "client-key"}),
-        ("k2", {"event_id": "spring-sale", "request_id": rid(7), "idempotency_key": "client-key"}),
+        ("k1", {"event_id": "spring-sale", "request_id": rid(6), "idempotency_key": "client-key-0123456789abcdef"}),
+        ("k2", {"event_id": "spring-sale", "request_id": rid(7), "idempotency_key": "client-key-0123456789abcdef"}),
         ("k3", {"event_id": "spring-sale", "request_id": rid(8)}),
     ])
     assert lambda_handlers.sqs_handler(retried, Context()) == {"batchItemFailures": []}

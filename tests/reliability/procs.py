@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from ..support import free_port, wait_for_port
+from ..support import free_port, wait_for_port, wait_until
 
 EVENT = "spring-sale"
 
@@ -56,7 +56,8 @@ class RedisProcess:
                     break
             except redis.RedisError:
                 pass
-            assert time.monotonic() < deadline, "redis did not load its AOF"
+            if time.monotonic() > deadline:
+                raise TimeoutError("redis did not load its AOF")
             time.sleep(0.05)
         client.close()
 
@@ -132,7 +133,7 @@ class Load:
     def _run(self, index: int) -> None:
         session = requests.Session()
         for n in range(index, self.total, self.threads):
-            key = f"load-{n}"
+            key = f"load-key-{n:016d}"  # a key of 22+ URL-safe characters
             deadline = time.monotonic() + 60
             while not self._stop.is_set() and time.monotonic() < deadline:
                 url = self.urls[n % len(self.urls)]  # read each try: a test may take a dead server out
@@ -162,15 +163,14 @@ class Load:
                 return
 
     def wait_for(self, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.places) < count:
-            assert time.monotonic() < deadline, f"only {len(self.places)} places after {timeout}s"
-            time.sleep(0.02)
+        wait_until(lambda: len(self.places) >= count, timeout, f"only {len(self.places)} of {count} places",
+                   poll=0.02)
 
     def join(self, timeout: float = 120) -> None:
         for thread in self._workers:
             thread.join(timeout)
-        assert not any(t.is_alive() for t in self._workers), "the load did not finish"
+        if any(t.is_alive() for t in self._workers):
+            raise TimeoutError(f"the load did not finish in {timeout}s per thread")
 
     def stop(self) -> None:
         self._stop.set()
