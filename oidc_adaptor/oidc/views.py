@@ -17,6 +17,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import LoginRequiredError, RequestNotSupportedError, RequestURINotSupportedError
 from flask import Blueprint, Response, current_app, jsonify, make_response, request, send_file, url_for
+from flask_babel import gettext
 
 from core.messages import shown
 from core.model import Status, Ticket
@@ -212,10 +213,10 @@ def _redirect_uri(client: Client, values: Any) -> str | Response:
     if not uris:
         default = client.get_default_redirect_uri()
         if default is None or "openid" in (values.get("scope") or "").split():
-            return error_page("This sign-in link does not say where to return (redirect_uri is missing).")
+            return error_page(gettext("This sign-in link does not say where to return (redirect_uri is missing)."))
         return default
     if len(uris) > 1 or not client.check_redirect_uri(uris[0]):
-        return error_page("This sign-in link asks to return to an address the application did not register.")
+        return error_page(gettext("This sign-in link asks to return to an address the application did not register."))
     return str(uris[0])
 
 
@@ -238,7 +239,7 @@ def authorize() -> Response:
     client_ids = values.getlist("client_id")
     client: Client | None = oidc.clients.get(client_ids[0]) if len(client_ids) == 1 else None
     if client is None:
-        return error_page("This sign-in link names an application this waiting room does not know.")
+        return error_page(gettext("This sign-in link names an application this waiting room does not know."))
     redirect_uri = _redirect_uri(client, values)
     if isinstance(redirect_uri, Response):
         return redirect_uri
@@ -317,7 +318,7 @@ def event_theme(event_id: str) -> Response:
     the event configures none. Public and cacheable: it changes only with the configuration."""
     chosen = page.look(event_id)
     if not chosen.colours:
-        return error_page("This event has no colours of its own.", 404)
+        return Response(status=404)
     response = make_response(page.theme_css(chosen), 200)
     response.mimetype = "text/css"
     response.headers["Cache-Control"] = f"public, max-age={page.ASSET_MAX_AGE}"
@@ -331,7 +332,7 @@ def event_logo(event_id: str) -> Response:
     chosen = page.look(event_id)
     path = page.logo_file(chosen)
     if path is None:
-        return error_page("This event has no logo.", 404)
+        return Response(status=404)
     response = send_file(path, mimetype=chosen.logo_type, max_age=page.ASSET_MAX_AGE, conditional=True)
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
     response.headers["X-Content-Type-Options"] = "nosniff"

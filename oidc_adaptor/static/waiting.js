@@ -39,12 +39,17 @@
     return { low_minutes: low, high_minutes: high };
   }
 
+  // Numbers written as the page's language writes them (the server formats the first render
+  // with Babel for the same language).
+  var numbers = window.Intl ? new Intl.NumberFormat(document.documentElement.lang || undefined) : null;
+  function num(value) { return numbers ? numbers.format(value) : String(value); }
+
   function render(ahead, est) {
-    setText("wr-position", position);
-    setText("wr-ahead", ahead);
+    setText("wr-position", num(position));
+    setText("wr-ahead", num(ahead));
     if (est) {
-      setText("wr-estimate-low", est.low_minutes);
-      setText("wr-estimate-high", est.high_minutes);
+      setText("wr-estimate-low", num(est.low_minutes));
+      setText("wr-estimate-high", num(est.high_minutes));
     }
     show("wr-estimate-range", !!est && est.high_minutes > 1);
     show("wr-estimate-soon", !!est && est.high_minutes <= 1);
