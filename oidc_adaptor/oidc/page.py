@@ -22,7 +22,6 @@ from flask import Flask, current_app, url_for
 from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader
 
 from core.page_look import PageLook
-from oidc_adaptor.plumbing import i18n
 from oidc_adaptor.plumbing.services import services
 
 EXTENSION = "waitingroom_page_templates"
@@ -60,12 +59,10 @@ def environment(dirs: tuple[str, ...], app: Flask) -> Environment:
 
 def render(event_id: str | None, name: str, /, **context: Any) -> str:
     """Template ``name`` for the event (or for none), with Flask's usual context (``request``,
-    ``url_for`` ...), the visitor's language (``lang``, ``dir``, ``languages``:
+    ``url_for``, and the visitor's language: ``lang``, ``dir``, ``languages`` from
     :func:`oidc_adaptor.plumbing.i18n.page_language`) and, for an event, ``page``
     (:func:`page_variables`) added to ``context``."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    for key, value in i18n.page_language().items():
-        context.setdefault(key, value)
     if event_id is not None:
         context.setdefault("page", page_variables(event_id))
     app.update_template_context(context)

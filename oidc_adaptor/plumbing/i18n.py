@@ -45,14 +45,18 @@ def select_language() -> str:
 
 def init_app(app: Flask) -> None:
     """Flask-Babel on ``app`` (it adds Jinja's i18n extension: ``_``, ``gettext``, ``ngettext`` with
-    autoescaped placeholders), and ``number`` for templates."""
+    autoescaped placeholders), ``number``, and the page language variables of
+    :func:`page_language` for templates."""
     Babel(app, locale_selector=select_language, default_translation_directories=str(TRANSLATIONS))
     app.jinja_env.globals["number"] = number
+    app.context_processor(page_language)  # every page, also those rendered below the OIDC surface
 
 
 def page_language() -> dict[str, object]:
     """``lang`` (BCP 47 tag), ``dir`` (``ltr`` or ``rtl``) and ``languages`` (the switcher:
     dicts of ``tag``, ``name``, ``url`` and ``current``) for a visitor page's template."""
+    if not has_request_context():
+        return {"lang": DEFAULT, "dir": "ltr", "languages": []}
     locale: Locale = get_locale() or Locale.parse(DEFAULT)
     tag = locale.language
     return {"lang": tag, "dir": "rtl" if locale.character_order == "right-to-left" else "ltr",

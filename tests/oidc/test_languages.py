@@ -12,10 +12,13 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from flask import Flask
 
+from core.clock import ManualClock
+from oidc_adaptor.app import create_app
 from oidc_adaptor.plumbing import i18n
 from scripts.compile_translations import compiled
+from tests.conftest import make_settings
 
-from .conftest import Flow
+from .conftest import CLIENTS, Flow
 from .helpers import EVENT
 
 PACKAGE = Path(__file__).resolve().parents[2] / "oidc_adaptor"
@@ -25,11 +28,11 @@ SAME_WORDS = {"fr": {"minutes"}}
 
 
 def template_messages() -> set[str | tuple[str, str]]:
-    """Every message the visitor templates and the OIDC views mark for translation (``_``,
+    """Every message the visitor templates and the package's code mark for translation (``_``,
     ``gettext``, ``ngettext``)."""
     found = list(extract_from_dir(str(PACKAGE / "templates"), method_map=[("**.html", "jinja2.ext:babel_extract")],
                                   options_map={"**.html": {"extensions": "jinja2.ext.i18n"}}))
-    found += extract_from_dir(str(PACKAGE / "oidc"), method_map=[("**.py", "python")])  # gettext() in views
+    found += extract_from_dir(str(PACKAGE), method_map=[("**.py", "python")])  # gettext() in views and hooks
     return {message for _file, _line, message, _comments, _context in found}
 
 
@@ -140,3 +143,16 @@ def test_numbers_are_written_for_the_language(app: Flask) -> None:
                                ("ja", "1,234,567")):
         with app.test_request_context("/", headers={"Accept-Language": language}):
             assert i18n.number(1234567) == expected, language
+
+
+def test_the_rate_limit_page_is_translated_too(tmp_path: Path, clock: ManualClock) -> None:
+    settings = make_settings(tmp_path, clients=CLIENTS, server={"enter_rate_limit": "1/minute"})
+    app = create_app(settings, clock=clock, start_scheduler=False)
+    headers = {"Accept-Language": "de"}
+    first, second = Flow(app), Flow(app)
+    assert first.browser.get("/authorize", query_string=first.params(), headers=headers).status_code == 200
+    refused = second.browser.get("/authorize", query_string=second.params(), headers=headers)
+    assert refused.status_code == 429
+    html = refused.get_data(as_text=True)
+    assert '<html lang="de" dir="ltr">' in html and "Bitte versuchen Sie es in" in html and "Sekunden" in html
+    assert "Too many" not in html
