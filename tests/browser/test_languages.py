@@ -39,6 +39,8 @@ def test_an_arabic_page_reads_right_to_left(demo: Demo, new_page: Any, axe_sourc
     page.wait_for_function("() => document.getElementById('wr-message').textContent === 'تم تغيير القاعة.'",
                            timeout=30_000)
     assert page.get_by_role("heading", name="رسالة من المنظِّم").is_visible()
+    # The page's script writes numbers as the server did (Babel and Intl agree for "ar").
+    assert page.locator("#wr-position").inner_text() == "1"
     assert serious_violations(page, axe_source) == []
     assert page.errors == []
 
