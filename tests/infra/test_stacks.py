@@ -341,6 +341,28 @@ def test_waf_puts_a_rate_limit_per_client_on_the_distribution(built_direct: Any)
     assert distribution["Properties"]["DistributionConfig"]["WebACLId"]
 
 
+def test_waf_does_not_count_the_polls_the_distribution_answers_for_everyone(built_direct: Any) -> None:
+    """A waiting page polls its status document every 2 to 30 s: counted, a dozen visitors behind
+    one carrier NAT would get that address blocked, sign-ins and all."""
+    acl = next(iter(resources(template(built_direct.waf), "AWS::WAFv2::WebACL").values()))["Properties"]
+    scope = acl["Rules"][0]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    excluded = scope["NotStatement"]["Statement"]["OrStatement"]["Statements"]
+
+    def matches(statement: dict[str, Any], path: str) -> bool:
+        if "AndStatement" in statement:
+            return all(matches(s, path) for s in statement["AndStatement"]["Statements"])
+        byte = statement["ByteMatchStatement"]
+        test = {"EXACTLY": str.__eq__, "STARTS_WITH": str.startswith, "ENDS_WITH": str.endswith}
+        return bool(test[byte["PositionalConstraint"]](path, byte["SearchString"]))
+
+    for polled in ("/events/spring-sale/status", "/serving_num", "/waiting_num", "/public_key",
+                   "/.well-known/jwks.json", "/static/waiting.js"):
+        assert any(matches(s, polled) for s in excluded), polled
+    for counted in ("/assign_queue_num", "/authorize", "/token", "/queue_num", "/events/spring-sale",
+                    "/static"):
+        assert not any(matches(s, counted) for s in excluded), counted
+
+
 def test_the_deployment_goes_to_the_account_and_region_of_the_cli_credentials(
         tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """``cdk deploy`` without ``-c region``: the CLI passes its credentials' account and region as
