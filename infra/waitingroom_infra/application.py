@@ -3,6 +3,8 @@ sample site's content and checkout API."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,15 @@ class WaitingRoomApp:
                 if s is not None]
 
 
+def environment(app: cdk.App, environ: Mapping[str, str] | None = None) -> cdk.Environment:
+    """The account and region to deploy to: context ``account`` and ``region``, else those of the
+    credentials the CDK CLI runs with (``CDK_DEFAULT_ACCOUNT``/``CDK_DEFAULT_REGION``, which the
+    CLI sets), else none (an environment-agnostic synth)."""
+    environ = os.environ if environ is None else environ
+    return cdk.Environment(account=app.node.try_get_context("account") or environ.get("CDK_DEFAULT_ACCOUNT"),
+                           region=app.node.try_get_context("region") or environ.get("CDK_DEFAULT_REGION"))
+
+
 def build(app: cdk.App, *, asset_dir: Path | None = None, config: DeployConfig | None = None,
           run_nag: bool = True) -> WaitingRoomApp:
     context = {key: app.node.try_get_context(key) for key in (
@@ -49,7 +60,11 @@ def build(app: cdk.App, *, asset_dir: Path | None = None, config: DeployConfig |
     config.check(config.settings_document({SAMPLE_CLIENT_ID: SampleSiteStack.client("https://site.invalid",
                                                                                     first_event)}))
     asset_dir = asset_dir or bundle.build()
-    env = cdk.Environment(account=app.node.try_get_context("account"), region=app.node.try_get_context("region"))
+    env = environment(app)
+    if config.waf and not env.region:
+        raise ValueError("waf = true puts the web ACL in us-east-1 and hands its ARN to the API stack across "
+                         "regions, which needs the API stack's region: run cdk with credentials that name a "
+                         "region (AWS_REGION or the profile's), or pass -c region=REGION -c account=ACCOUNT")
     stateful = StatefulStack(app, "WaitingRoomState", config=config, env=env,
                              description="Waiting room: data (cache, table, queue, secrets, keys)")
     site = SampleSiteStack(app, "WaitingRoomSampleSite", env=env, description="Waiting room: sample site hosting")

@@ -34,8 +34,12 @@ DEPLOYMENT_OWNED_SERVER_KEYS: dict[str, str] = {
 }
 """``[server]`` keys that make no sense on Lambda, with what to do instead."""
 
-LAMBDA_SERVER_DEFAULTS: dict[str, Any] = {"json_logs": True}
-"""``[server]`` values the functions use unless ``deploy.toml`` says otherwise (CloudWatch reads JSON lines)."""
+CDN_HOPS = 2
+"""Proxies in front of the public function that append to ``X-Forwarded-For``: CloudFront (the
+viewer's address) and API Gateway (CloudFront's). The leftmost value is whatever the viewer sent."""
+LAMBDA_SERVER_DEFAULTS: dict[str, Any] = {"json_logs": True, "trusted_proxies": CDN_HOPS}
+"""``[server]`` values the functions use unless ``deploy.toml`` says otherwise (CloudWatch reads JSON
+lines; the client address is the one CloudFront saw)."""
 
 PLACEHOLDER_ISSUER = "https://issuer.invalid"
 """The issuer used to check the settings at synth when it is the distribution's domain, known only at deploy."""
@@ -56,6 +60,7 @@ class DeployConfig:
     assign_via_queue: bool = True
     tick_window_seconds: int = 55
     assign_consumer_concurrency: int = 0
+    reserve_concurrency: bool = True
     waf: bool = False
     waf_rate_limit: int = 2000
     server: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +82,10 @@ class DeployConfig:
                              "or 0 for the store's default")
         if not 10 <= self.waf_rate_limit <= 2_000_000_000:
             raise ValueError("[deploy] waf_rate_limit must be 10 to 2,000,000,000 requests per 5 minutes")
+        if int(self.server.get("trusted_proxies", CDN_HOPS)) < CDN_HOPS:
+            raise SettingsError(f"[server] trusted_proxies must be at least {CDN_HOPS} on AWS (CloudFront and API "
+                                "Gateway each append to X-Forwarded-For; with fewer the viewer chooses its own "
+                                "address for rate limits): leave it out, or count proxies in front of CloudFront")
         refused = sorted(set(self.server) & set(DEPLOYMENT_OWNED_SERVER_KEYS))
         if refused:
             raise SettingsError("; ".join(f"[server] {key} cannot be set on AWS: {DEPLOYMENT_OWNED_SERVER_KEYS[key]}"

@@ -19,8 +19,27 @@ WRITE_ACTIONS = ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVe
 
 
 def _via_secrets_manager(grantee: iam.IGrantable) -> dict[str, dict[str, str]]:
+    return _via("secretsmanager", grantee)
+
+
+def _via(service: str, grantee: iam.IGrantable) -> dict[str, dict[str, str]]:
     region = Stack.of(grantee).region  # type: ignore[arg-type]
-    return {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}
+    return {"StringEquals": {"kms:ViaService": f"{service}.{region}.amazonaws.com"}}
+
+
+SQS_SEND_KEY_ACTIONS = ["kms:GenerateDataKey", "kms:Decrypt"]
+"""What a producer needs on an SQS queue's key (AWS: "Configure server-side encryption for a queue")."""
+SQS_RECEIVE_KEY_ACTIONS = ["kms:Decrypt"]
+DYNAMODB_KEY_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
+"""What CDK's ``Table.grant_read_write_data`` gives on a table's customer-managed key."""
+
+
+def use_key_via(grantee: iam.IGrantable, *, service: str, key_arn: str, actions: list[str]) -> None:
+    """``grantee`` may use ``key_arn`` for ``actions`` only through ``service`` (``sqs``, ``dynamodb``)
+    in this region, never in a direct call: the grant CDK makes for an imported queue or table
+    with its key has no such condition."""
+    grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(
+        actions=actions, resources=[key_arn], conditions=_via(service, grantee)))
 
 
 def read_secret(grantee: iam.IGrantable, *, secret_arn: str, key_arn: str) -> None:

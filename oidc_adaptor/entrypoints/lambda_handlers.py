@@ -59,10 +59,10 @@ _environ: Mapping[str, str] = os.environ
 # -- building the app once per execution environment -----------------------------------------
 
 
-def _secret_string(secret_id: str) -> str:
+def _secret_string(secret_id: str, stage: str = "AWSCURRENT") -> str:
     import boto3
 
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id, VersionStage=stage)["SecretString"]
     try:  # a generated secret is often JSON like {"password": "..."}; take the one value it holds
         data = json.loads(value)
     except ValueError:
@@ -70,6 +70,18 @@ def _secret_string(secret_id: str) -> str:
     if isinstance(data, dict) and len(data) == 1:
         return str(next(iter(data.values())))
     return str(value)
+
+
+def _previous_secret_string(secret_id: str) -> str | None:
+    """The secret's ``AWSPREVIOUS`` value, or None when it has had only one value."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return _secret_string(secret_id, "AWSPREVIOUS")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return None
+        raise
 
 
 def _load_settings(environ: Mapping[str, str]) -> Settings:
@@ -138,7 +150,8 @@ def build_app(environ: Mapping[str, str] | None = None) -> Flask:
     if origin_secret:
         from oidc_adaptor.plumbing import origin_verify
 
-        origin_verify.init_app(app, origin_verify.OriginVerifier(lambda: _secret_string(origin_secret)))
+        origin_verify.init_app(app, origin_verify.OriginVerifier(
+            lambda: _secret_string(origin_secret), previous=lambda: _previous_secret_string(origin_secret)))
     queue_url = environ.get("WAITINGROOM_ASSIGN_QUEUE_URL")
     if queue_url:
         from core.adapters.sqs import SqsEnqueuer

@@ -8,7 +8,10 @@ request without it. The secret lives in Secrets Manager; the value is compared i
 Rotation: after the secret gets a new value and the distribution sends it, requests carrying it
 no longer match; the verifier then reads the secret again (at most once per ``refresh_interval``
 seconds, so unknown values cannot make it hammer Secrets Manager) and from then on accepts the
-new value and the one before it, so edges that still send the old one keep working.
+new value and the one before it, so edges that still send the old one keep working. An instance
+that starts after the secret got its new value (before or during the deploy that makes the
+distribution send it) accepts the previous value from the start (Secrets Manager's
+``AWSPREVIOUS`` stage), so it does not refuse what the edges still send.
 """
 
 from __future__ import annotations
@@ -33,12 +36,18 @@ class OriginVerifier:
     """Accepts the current secret value and, after a rotation was seen, the previous one."""
 
     def __init__(self, fetch: Callable[[], str], refresh_interval: float = 60.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 previous: Callable[[], str | None] | None = None) -> None:
+        """``fetch`` reads the current value; ``previous`` (read once, here) the value before it,
+        or None when there is none."""
         self._fetch = fetch
         self._refresh_interval = refresh_interval
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._accepted: tuple[bytes, ...] = (fetch().encode(),)
+        current = fetch().encode()
+        before = previous() if previous is not None else None
+        self._accepted: tuple[bytes, ...] = (
+            (current, before.encode()) if before and before.encode() != current else (current,))
         self._fetched_at = monotonic()
 
     def _matches(self, value: bytes) -> bool:

@@ -505,3 +505,23 @@ def test_requests_without_the_cdn_header_are_refused(environ: dict[str, str], aw
         assert call("a-guess")["statusCode"] == 403  # and nothing else
     finally:
         lambda_handlers.reset()
+
+
+def test_a_new_execution_environment_accepts_the_value_the_cdn_still_sends(
+        environ: dict[str, str], aws: None) -> None:
+    """Between ``put-secret-value`` and the deploy that makes CloudFront send the new value (and
+    while the distribution's change reaches every edge), CloudFront sends the previous value: a
+    function instance that starts then must accept it as well as the new one."""
+    import boto3
+
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    arn = secrets.create_secret(Name="origin-rotated", SecretString="first-origin-secret-value")["ARN"]
+    secrets.put_secret_value(SecretId=arn, SecretString="second-origin-secret-value")
+    lambda_handlers.reset({**environ, "WAITINGROOM_ORIGIN_SECRET": arn})
+    try:
+        verifier = lambda_handlers.get_app().extensions["waitingroom_origin_verifier"]
+        assert verifier.verify("first-origin-secret-value")  # what the distribution still sends
+        assert verifier.verify("second-origin-secret-value")  # what it sends after the deploy
+        assert not verifier.verify("a-guess")
+    finally:
+        lambda_handlers.reset()

@@ -46,7 +46,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "dynamodb": {"store": "dynamodb", "admin_api_private": False, "custom_domain": "wait.example.com",
                  "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/abcd"},
     "direct-entry": {"assign_via_queue": False, "cache_replicas": 0, "alarm_email": "", "waf": True,
-                     "vpc_egress": "nat"},
+                     "vpc_egress": "nat", "reserve_concurrency": False},
 }
 """Every deployment shape the tests synthesise, each once per session."""
 

@@ -18,7 +18,16 @@ EVENTS = {"sale": {"admission": {"strategy": "manual"}}}
 def test_the_example_file_is_a_configuration_the_functions_accept(tmp_path: Path) -> None:
     config = DeployConfig.load({"config": str(ROOT / "infra" / "deploy.example.toml")}, tmp_path)
     assert config.clients["shop"]["redirect_uris"] == ["https://shop.example/oauth2/idpresponse"]
-    assert config.server["trusted_proxies"] == 0
+    assert config.server["trusted_proxies"] == 2  # CloudFront and API Gateway
+
+
+def test_fewer_trusted_proxies_than_cloudfront_and_api_gateway_fail_synth() -> None:
+    """With fewer, the function reads an address the viewer wrote into X-Forwarded-For."""
+    with pytest.raises(SettingsError, match="trusted_proxies must be at least 2"):
+        DeployConfig(events=EVENTS, server={"trusted_proxies": 0})
+    assert DeployConfig(events=EVENTS).settings_document()["server"]["trusted_proxies"] == 2
+    assert DeployConfig(events=EVENTS, server={"trusted_proxies": 3}).settings_document()["server"][
+        "trusted_proxies"] == 3
 
 
 @pytest.mark.parametrize(("client", "message"), [

@@ -64,3 +64,10 @@ def test_the_functions_that_move_the_line_have_reserved_concurrency(built: Any) 
     assert "ReservedConcurrentExecutions" not in found["key_rotation_handler"]
     public = [f for name, f in found.items() if name == "http_handler"]
     assert all("ReservedConcurrentExecutions" not in f for f in public)
+
+
+def test_an_account_at_the_new_account_quota_can_turn_the_reservations_off(built_direct: Any) -> None:
+    """Lambda keeps 100 of the account's concurrency unreserved: with a quota of 10 (new accounts)
+    any reservation fails the deploy, so ``reserve_concurrency = false`` reserves none."""
+    every = [f["Properties"] for f in template(built_direct.api).find_resources("AWS::Lambda::Function").values()]
+    assert every and all("ReservedConcurrentExecutions" not in f for f in every)

@@ -8,6 +8,7 @@ the very secret and key it names.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,3 +119,28 @@ def test_only_the_rotation_function_writes_the_key_set(every_variant: Any) -> No
         if lid != rotation_id and "WAITINGROOM_STORE" in function["Properties"].get("Environment", {}).get(
                 "Variables", {}):
             assert logical_id in function.get("DependsOn", []), lid
+
+
+def test_the_data_key_is_used_only_through_the_services_that_hold_the_data(every_variant: Any) -> None:
+    """The functions never need the stateful stack's key for a direct call: Secrets Manager, SQS
+    and DynamoDB use it on their behalf. Every KMS statement of the API stack's roles names the
+    service (``kms:ViaService``), and those through Secrets Manager and SQS only what the service
+    asks for: the internet-facing function may not Encrypt or ReEncrypt with the key that
+    protects every secret."""
+    t = template(every_variant.api).to_json()
+    checked = 0
+    for resource in t["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = set(as_list(statement["Action"]))
+            kms = {a for a in actions if a.startswith("kms:")}
+            if not kms:
+                continue
+            checked += 1
+            via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", "")
+            service = re.fullmatch(r"(secretsmanager|sqs|dynamodb)\.[a-z0-9-]+\.amazonaws\.com", via)
+            assert service, statement
+            if service.group(1) != "dynamodb":  # DynamoDB's table key takes CDK's usual set
+                assert kms <= {"kms:Decrypt", "kms:GenerateDataKey"}, statement
+    assert checked

@@ -154,3 +154,38 @@ def test_a_visitor_signs_in_on_the_sample_site_and_checks_out(
     headers = {k.lower(): v for k, v in order.get("multiValueHeaders", {}).items()}
     assert headers["access-control-allow-origin"] == [SITE]
     assert os.environ["WAITINGROOM_EVENT_ID"] == event_id
+
+
+def test_the_public_function_sees_the_viewer_address_cloudfront_saw(
+    built_dynamodb: Any, aws: None,
+) -> None:
+    """CloudFront appends the viewer's address to ``X-Forwarded-For``, API Gateway CloudFront's.
+    A viewer may send its own ``X-Forwarded-For`` first: the leftmost value is the viewer's
+    choice, so the entry rate limit and the failed-sign-in counts per address must read the
+    second from the right (two trusted proxies), never the leftmost."""
+    import boto3
+    from flask import request
+
+    from core.adapters.dynamodb import create_table
+    from core.adapters.secrets import SecretsManagerKeySource
+    from oidc_adaptor.entrypoints import lambda_handlers
+
+    create_table(boto3.client("dynamodb", region_name=REGION), "state")
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    keys = sm.create_secret(Name="keys", SecretString="{}")["ARN"]
+    SecretsManagerKeySource(keys).ensure(time.time())
+    origin = sm.create_secret(Name="origin", SecretString="through-cloudfront")["ARN"]
+    env = function_env(built_dynamodb.api, "oidc_adaptor.lambda_handlers.http_handler", {
+        "WAITINGROOM_STORE": f"dynamodb://state?region={REGION}", "WAITINGROOM_SIGNING_KEYS_SECRET": keys,
+        "WAITINGROOM_ORIGIN_SECRET": origin, "WAITINGROOM_ASSIGN_QUEUE_URL": "https://sqs.invalid/q"})
+    lambda_handlers.reset(env)
+    try:
+        app = lambda_handlers.get_app()
+        app.add_url_rule("/seen-address", "seen_address", lambda: {"address": request.remote_addr})
+        event = rest_event("GET", "/seen-address", {
+            "X-Origin-Verify": "through-cloudfront",
+            "X-Forwarded-For": "6.6.6.6, 203.0.113.9, 130.176.1.2"})  # chosen, viewer, CloudFront
+        answer = lambda_handlers.http_handler(event, None)
+        assert json.loads(answer["body"]) == {"address": "203.0.113.9"}
+    finally:
+        lambda_handlers.reset()

@@ -6,9 +6,10 @@ import json
 import re
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
-from .conftest import function_settings, template
+from .conftest import CONFIG, function_settings, template
 
 
 def resources(t: Any, kind: str) -> dict[str, Any]:
@@ -338,6 +339,48 @@ def test_waf_puts_a_rate_limit_per_client_on_the_distribution(built_direct: Any)
                                                                "EvaluationWindowSec": 300}}})]})
     distribution = next(iter(resources(template(built_direct.api), "AWS::CloudFront::Distribution").values()))
     assert distribution["Properties"]["DistributionConfig"]["WebACLId"]
+
+
+def test_waf_does_not_count_the_polls_the_distribution_answers_for_everyone(built_direct: Any) -> None:
+    """A waiting page polls its status document every 2 to 30 s: counted, a dozen visitors behind
+    one carrier NAT would get that address blocked, sign-ins and all."""
+    acl = next(iter(resources(template(built_direct.waf), "AWS::WAFv2::WebACL").values()))["Properties"]
+    scope = acl["Rules"][0]["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    excluded = scope["NotStatement"]["Statement"]["OrStatement"]["Statements"]
+
+    def matches(statement: dict[str, Any], path: str) -> bool:
+        if "AndStatement" in statement:
+            return all(matches(s, path) for s in statement["AndStatement"]["Statements"])
+        byte = statement["ByteMatchStatement"]
+        test = {"EXACTLY": str.__eq__, "STARTS_WITH": str.startswith, "ENDS_WITH": str.endswith}
+        return bool(test[byte["PositionalConstraint"]](path, byte["SearchString"]))
+
+    for polled in ("/events/spring-sale/status", "/serving_num", "/waiting_num", "/public_key",
+                   "/.well-known/jwks.json", "/static/waiting.js"):
+        assert any(matches(s, polled) for s in excluded), polled
+    for counted in ("/assign_queue_num", "/authorize", "/token", "/queue_num", "/events/spring-sale",
+                    "/static"):
+        assert not any(matches(s, counted) for s in excluded), counted
+
+
+def test_the_deployment_goes_to_the_account_and_region_of_the_cli_credentials(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cdk deploy`` without ``-c region``: the CLI passes its credentials' account and region as
+    CDK_DEFAULT_ACCOUNT/REGION. Without them the stacks were environment-agnostic and ``waf = true``
+    (a reference from us-east-1 to the API stack's region) failed the synth."""
+    import aws_cdk as cdk
+    from waitingroom_infra import bundle
+    from waitingroom_infra.application import build, environment
+    from waitingroom_infra.config import DeployConfig
+
+    env = environment(cdk.App(), {"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-central-1"})
+    assert (env.account, env.region) == ("123456789012", "eu-central-1")
+    given = cdk.App(context={"account": "210987654321", "region": "eu-west-1"})
+    assert environment(given, {"CDK_DEFAULT_REGION": "eu-central-1"}).region == "eu-west-1"  # -c wins
+    monkeypatch.delenv("CDK_DEFAULT_REGION", raising=False)
+    with pytest.raises(ValueError, match="-c region"):  # said plainly, not as a CDK stack trace at synth
+        build(cdk.App(outdir=str(tmp_path / "out")), asset_dir=bundle.source_only(tmp_path / "asset"),
+              config=DeployConfig(**{**CONFIG, "waf": True}), run_nag=False)
 
 
 def test_functions_reach_aws_apis_through_endpoints_in_every_zone(built: Any, built_direct: Any) -> None:

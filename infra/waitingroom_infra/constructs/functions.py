@@ -48,15 +48,19 @@ class AppFunctions(Construct):
                                          Duration.seconds(10))
         # Reserved concurrency: a surge on the public function cannot take the account's concurrency
         # from the functions that move the line. Two for the scheduled ones (a tick may overlap the
-        # next), as many consumers as the SQS event source may run.
+        # next), as many consumers as the SQS event source may run. Lambda keeps 100 of the account's
+        # concurrency unreserved, so an account still at a new account's quota of 10 can reserve
+        # nothing: ``reserve_concurrency = false`` deploys there, without the reservations.
+        reserve = config.reserve_concurrency
         self.assign_consumer = self._function("AssignConsumer", "oidc_adaptor.lambda_handlers.sqs_handler",
-                                              Duration.seconds(30), reserved=config.consumer_concurrency)
+                                              Duration.seconds(30),
+                                              reserved=config.consumer_concurrency if reserve else None)
         self.admission = self._function("Admission", "oidc_adaptor.lambda_handlers.admission_handler",
                                         Duration.seconds(config.tick_window_seconds + 15),
                                         env={"WAITINGROOM_TICK_WINDOW": str(config.tick_window_seconds)},
-                                        reserved=SCHEDULED_RESERVED)
+                                        reserved=SCHEDULED_RESERVED if reserve else None)
         self.expiry = self._function("Expiry", "oidc_adaptor.lambda_handlers.expiry_handler", Duration.seconds(30),
-                                     reserved=SCHEDULED_RESERVED)
+                                     reserved=SCHEDULED_RESERVED if reserve else None)
         self.status = self._function("Status", "oidc_adaptor.lambda_handlers.status_handler", Duration.seconds(30))
         self.key_rotation = self._function("KeyRotation", "oidc_adaptor.lambda_handlers.key_rotation_handler",
                                            Duration.seconds(30), in_vpc=False)

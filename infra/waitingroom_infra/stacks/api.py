@@ -27,9 +27,6 @@ from aws_cdk import (
     aws_iam as iam,
 )
 from aws_cdk import (
-    aws_kms as kms,
-)
-from aws_cdk import (
     aws_lambda_event_sources as sources,
 )
 from aws_cdk import (
@@ -110,11 +107,10 @@ class ApiStack(Stack):
         # Stateful resources are referenced by ARN here, so every grant lands in the function's own
         # role policy and the stateful stack never refers back to this one.
         key_arn = stateful.key.key_arn
-        key = kms.Key.from_key_arn(self, "DataKey", key_arn)
         key_set_arn = stateful.secrets.key_set.secret_arn
         queue = sqs.Queue.from_queue_attributes(
             self, "AssignQueue", queue_arn=stateful.assign.queue.queue_arn,
-            queue_url=stateful.assign.queue.queue_url, key_arn=key_arn)
+            queue_url=stateful.assign.queue.queue_url)  # its key: granted below, through SQS only
         grants.read_secret(fns.admin_http, secret_arn=stateful.secrets.admin_keys.secret_arn, key_arn=key_arn)
         grants.read_secret(fns.public_http, secret_arn=stateful.secrets.origin.secret_arn, key_arn=key_arn)
         for fn in fns.all:
@@ -133,10 +129,12 @@ class ApiStack(Stack):
                 grants.read_secret(fn, secret_arn=cache.auth_secret.secret_arn, key_arn=key_arn)
             elif table is not None:
                 dynamodb.Table.from_table_attributes(
-                    self, f"State{fn.node.id}", table_arn=table.table_arn,
-                    encryption_key=key).grant_read_write_data(fn)
+                    self, f"State{fn.node.id}", table_arn=table.table_arn).grant_read_write_data(fn)
+                grants.use_key_via(fn, service="dynamodb", key_arn=key_arn, actions=grants.DYNAMODB_KEY_ACTIONS)
         if config.assign_via_queue:
             queue.grant_send_messages(fns.public_http)
+            grants.use_key_via(fns.public_http, service="sqs", key_arn=key_arn, actions=grants.SQS_SEND_KEY_ACTIONS)
+        grants.use_key_via(fns.assign_consumer, service="sqs", key_arn=key_arn, actions=grants.SQS_RECEIVE_KEY_ACTIONS)
         fns.assign_consumer.add_event_source(sources.SqsEventSource(
             queue, batch_size=10, report_batch_item_failures=True, max_concurrency=config.consumer_concurrency))
         fns.status.add_to_role_policy(iam.PolicyStatement(
