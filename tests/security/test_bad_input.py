@@ -199,3 +199,18 @@ def test_crlf_in_state_is_encoded_in_every_redirect(app: Flask, injection: str) 
     query = parse_qs(urlsplit(admitted.headers["Location"]).query)
     assert query["state"] == [state] and query["code"]
     assert urlsplit(admitted.headers["Location"]).netloc == "shop.example"
+
+
+@pytest.mark.parametrize("body", [
+    "grant_type=authorization_code&code=x&client_id=shop&client_secret=wrong",
+    "grant_type=\udcff",
+    "",
+])
+def test_token_over_plain_http_is_an_oauth_error_not_a_500(app: Flask, body: str) -> None:
+    """Plain HTTP to a host that is not the machine itself (a proxy that is not trusted, a Host
+    header of the client's choosing) is refused as RFC 6749 ``insecure_transport``, not a crash."""
+    response = app.test_client().post(
+        "/token", base_url="http://idp.example", data=body.encode("utf-8", "surrogateescape"),
+        content_type="application/x-www-form-urlencoded")
+    _assert_clean_4xx(response)
+    assert response.json["error"] == "insecure_transport"
