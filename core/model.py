@@ -11,6 +11,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from .page_look import PageLook
+
 EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 """Event ids are plain slugs: no key syntax of any store (``:``, ``{``, ``*``, spaces) can pass."""
 
@@ -108,6 +110,8 @@ class EventSettings:
     queue_position_expiry: int = 900  # 0 turns expiry off
     incr_serving_on_expiry: bool = True
     admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)
+    page: PageLook = field(default_factory=PageLook)
+    """How the event's waiting page looks (``[events.<id>.page]``)."""
 
     def __post_init__(self) -> None:
         if not EVENT_ID_PATTERN.match(self.event_id):

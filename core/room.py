@@ -11,6 +11,7 @@ from typing import Any
 
 from . import admission, randomness
 from .errors import InvalidArgument, InvalidTransition, SessionEnded, UnknownEvent, UnknownRequest
+from .messages import MESSAGE, OperatorMessage, validated
 from .model import (
     ENDED_STATUSES,
     MAX_ADMISSION_COUNT,
@@ -64,6 +65,17 @@ class IssuedTokens:
         }
 
 
+@dataclass(frozen=True)
+class EventState:
+    """What operators set for one event at run time (:meth:`WaitingRoom.event_state`)."""
+
+    policy: AdmissionPolicy
+    """The configured admission policy with runtime overrides applied."""
+    paused: bool
+    message: OperatorMessage | None
+    """The operator message as stored, expired or not (see :meth:`OperatorMessage.live_at`)."""
+
+
 class WaitingRoom:
     """All events of one deployment, over one store and one key set."""
 
@@ -100,9 +112,25 @@ class WaitingRoom:
     def admission_state(self, event_id: str) -> tuple[AdmissionPolicy, bool]:
         """The admission policy with runtime overrides, and whether admission is paused, from one
         read of the event's controls (:meth:`policy` and :meth:`is_paused` are its two halves)."""
+        state = self.event_state(event_id)
+        return state.policy, state.paused
+
+    def event_state(self, event_id: str) -> EventState:
+        """Everything operators set at run time for one event, from one read of its controls."""
         settings = self.event(event_id)
         controls = self.store.get_control(settings.event_id)
-        return admission.with_overrides(settings.admission, controls), controls.get(PAUSED) == "1"
+        return EventState(admission.with_overrides(settings.admission, controls), controls.get(PAUSED) == "1",
+                          OperatorMessage.decode(controls.get(MESSAGE)))
+
+    def set_message(self, event_id: str, text: str, expires_at: float | None) -> OperatorMessage | None:
+        """Show ``text`` to the event's line until ``expires_at`` (POSIX seconds; None: until
+        replaced); an empty ``text`` clears the message. One write, seen by every worker on its
+        next read. Returns the stored message (None when cleared). Raises
+        :class:`InvalidArgument` as :func:`core.messages.validated` does."""
+        settings = self.event(event_id)
+        message = validated(text, expires_at, self.clock.now())
+        self.store.set_control(settings.event_id, MESSAGE, None if message is None else message.encode())
+        return message
 
     def is_paused(self, event_id: str) -> bool:
         return self.admission_state(event_id)[1]

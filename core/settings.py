@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import page_look
 from .model import AdmissionPolicy, EventSettings, Strategy
 
 ENV_PREFIX = "WAITINGROOM_"
@@ -75,6 +76,7 @@ class ServerSettings:
     allow_weak_admin_keys: bool = False  # accept admin keys under 128 bits or placeholders (local tries only)
     request_timeout: float = 10.0  # seconds a request's headers and body may take to arrive (waitingroom serve)
     status_max_age: int = 1  # seconds caches (browsers, the nginx front, CloudFront) keep an event's status document
+    templates_dir: str = ""  # a folder whose templates replace the built-in pages ("" = the built-in ones)
 
 
 @dataclass(frozen=True)
@@ -299,7 +301,7 @@ def _instant(value: Any, name: str) -> float:
 
 
 def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
-    allowed = {"name", "token_validity", "queue_position_expiry", "incr_serving_on_expiry", "admission"}
+    allowed = {"name", "token_validity", "queue_position_expiry", "incr_serving_on_expiry", "admission", "page"}
     unknown = set(raw) - allowed
     if unknown:
         raise SettingsError(f"unknown key(s) in [events.{event_id}]: {', '.join(sorted(unknown))}")
@@ -319,6 +321,7 @@ def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
             queue_position_expiry=int(raw.get("queue_position_expiry", 900)),
             incr_serving_on_expiry=bool(raw.get("incr_serving_on_expiry", True)),
             admission=policy,
+            page=page_look.parse(raw.get("page", {}), f"[events.{event_id}.page]"),
         )
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"[events.{event_id}]: {exc}") from None

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify
 
+from core.messages import OperatorMessage, shown
 from core.model import AdmissionPolicy, Status
 from core.room import MAX_INCREMENT, WaitingRoom
 from oidc_adaptor.plumbing import counter_cache, params
@@ -24,6 +25,8 @@ log = logging.getLogger("waitingroom.admin")
 
 MAX_EXPIRED_LIST = 10_000
 _BODY_EVENT = body_field("event_id")
+MAX_UNIX_SECONDS = 2**40
+"""Bound of a time given in Unix seconds (a finite number a float holds exactly)."""
 AWS_SESSION_STATUS = {1: Status.COMPLETED, -1: Status.ABANDONED}
 """The AWS solution's numeric session statuses, still accepted by update_session."""
 
@@ -161,16 +164,23 @@ def _path_event(event_id: str) -> str:
 @blueprint.get("/events/<event_id>/counts")
 @require_event_admin(path_event)
 def event_counts(event_id: str) -> Response:
-    """Every counter of one event, its admission rate over 5 minutes, pause state and effective policy."""
+    """Every counter of one event, its admission rate over 5 minutes, pause state, effective policy
+    and the operator message visitors see (or null)."""
     event_id = _path_event(event_id)
     room = _room()
+    state = room.event_state(event_id)
     return jsonify(
         event_id=event_id,
         **room.counters(event_id).as_dict(),
         admission_rate=round(room.admission_rate(event_id), 3),
-        paused=room.is_paused(event_id),
-        policy=_policy_body(room.policy(event_id)),
+        paused=state.paused,
+        policy=_policy_body(state.policy),
+        message=_message_body(shown(state.message, services().clock.now())),
     )
+
+
+def _message_body(message: OperatorMessage | None) -> dict[str, Any] | None:
+    return None if message is None else message.as_dict()
 
 
 @blueprint.post("/events/<event_id>/pause")
@@ -217,3 +227,26 @@ def set_admission(event_id: str) -> Response:
     policy = _room().set_rate(event_id, **values)
     _audit("set_admission", event_id, changes={k: v for k, v in values.items()})
     return jsonify(event_id=event_id, policy=_policy_body(policy))
+
+
+@blueprint.post("/events/<event_id>/message")
+@require_event_admin(path_event)
+def set_message(event_id: str) -> Response:
+    """Show a message to everyone waiting for the event: ``{"text": str, "expires_at": Unix
+    seconds | null}``; an empty ``text`` clears it. Stored in the store, so every worker's status
+    document carries it within ``[server] status_max_age`` seconds. 400 for text over 500
+    characters, control characters, or an expiry not in the future."""
+    event_id = _path_event(event_id)
+    body = params.json_object()
+    unknown = sorted(set(body) - {"text", "expires_at"})
+    if unknown:
+        raise params.BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: text, expires_at")
+    text = params.body_string(body, "text")
+    assert text is not None
+    expires_at = params.body_int(body, "expires_at", required=False, minimum=0, maximum=MAX_UNIX_SECONDS)
+    message = _room().set_message(event_id, text, expires_at)
+    counter_cache.for_app().counters_changed(event_id)  # this worker's status document shows it at once
+    # The text is the operator's own words for the public page; the audit notes only its size.
+    _audit("set_message", event_id, cleared=message is None, length=0 if message is None else len(message.text),
+           expires_at=None if message is None else message.expires_at)
+    return jsonify(event_id=event_id, message=_message_body(message))

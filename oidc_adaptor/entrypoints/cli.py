@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -325,6 +326,22 @@ def config_summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def page_warnings(settings: Settings) -> list[str]:
+    """What may spoil a waiting page: colour pairs below WCAG contrast, a logo or a template
+    folder that is not there."""
+    warnings = []
+    if settings.server.templates_dir and not Path(settings.server.templates_dir).is_dir():
+        warnings.append(f"[server] templates_dir {settings.server.templates_dir!r} is not a folder")
+    for event in settings.events.values():
+        where = f"[events.{event.event_id}.page]"
+        warnings += [f"{where} {text}" for text in event.page.contrast_warnings()]
+        if event.page.logo and not Path(event.page.logo).is_file():
+            warnings.append(f"{where} logo {event.page.logo!r} is not a readable file")
+        if event.page.templates_dir and not Path(event.page.templates_dir).is_dir():
+            warnings.append(f"{where} templates_dir {event.page.templates_dir!r} is not a folder")
+    return warnings
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, store=args.store)
     check_admin_key_strength(settings)
@@ -334,6 +351,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(config_summary(settings))
     if not settings.events:
         print("warning: no events are configured; add an [events.<id>] table", file=sys.stderr)
+    for warning in page_warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
     print("configuration OK")
     return EXIT_OK
 

@@ -23,9 +23,11 @@ from authlib.oidc.core.errors import (
     RequestNotSupportedError,
     RequestURINotSupportedError,
 )
-from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, make_response, request, send_file, url_for
+from flask_babel import gettext
 
 from core.errors import WaitingRoomError
+from core.messages import shown
 from core.model import Status, Ticket
 from core.rules import check_issuable
 from core.tokens import TokenError
@@ -33,6 +35,7 @@ from oidc_adaptor.plumbing import counter_cache, ratelimit
 from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
+from . import page
 from .clients import CLAIMS, SCOPES, Client, ClientError
 from .places import COOKIE_NAME, PLACE_TTL, PlaceRef, cookie_is_secure, new_handle, valid_handle
 from .responses import QUERY, RESPONSE_MODES, authorization_response, response_mode
@@ -127,7 +130,7 @@ def discovery() -> Response:
 
 def error_page(message: str, status: int = 400) -> Response:
     """An error the visitor sees; used whenever redirecting to the client would be unsafe."""
-    response = make_response(render_template("oidc_error.html", message=message), status)
+    response = make_response(page.render(None, "oidc_error.html", message=message), status)
     return response
 
 
@@ -234,10 +237,10 @@ def _redirect_uri(client: Client, values: Any) -> str | Response:
     if not uris:
         default = client.get_default_redirect_uri()
         if default is None or "openid" in (values.get("scope") or "").split():
-            return error_page("This sign-in link does not say where to return (redirect_uri is missing).")
+            return error_page(gettext("This sign-in link does not say where to return (redirect_uri is missing)."))
         return default
     if len(uris) > 1 or not client.check_redirect_uri(uris[0]):
-        return error_page("This sign-in link asks to return to an address the application did not register.")
+        return error_page(gettext("This sign-in link asks to return to an address the application did not register."))
     return str(uris[0])
 
 
@@ -270,7 +273,7 @@ def authorize() -> Response:
     client_ids = values.getlist("client_id")
     client: Client | None = oidc.clients.get(client_ids[0]) if len(client_ids) == 1 else None
     if client is None:
-        return error_page("This sign-in link names an application this waiting room does not know.")
+        return error_page(gettext("This sign-in link names an application this waiting room does not know."))
     redirect_uri = _redirect_uri(client, values)
     if isinstance(redirect_uri, Response):
         return redirect_uri
@@ -324,18 +327,51 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
     rate = cache.admission_rate(event_id)
     view = status_view(ticket, cache.serving_seen_by(ticket), rate)
     estimate = estimate_wait(view["ahead"], rate)
-    html = render_template(
+    message = cache.event_state(event_id).message
+    now = services().clock.now()
+    html = page.render(
+        event_id,
         "waiting.html",
+        event_id=event_id,
         event_name=room.event(event_id).display_name,
         position=ticket.position,
         ahead=view["ahead"],
         estimate=estimate,
         authorize_url=authorization_url(),
         event_status_url=url_for("api.event_status", event_id=event_id),
-        rendered_at=int(services().clock.now()),
+        rendered_at=int(now),
+        message=shown(message, now),
         refresh_seconds=NO_JS_REFRESH_SECONDS,
     )
     return make_response(html, 200)
+
+
+@blueprint.get("/events/<event_id>/theme.css")
+def event_theme(event_id: str) -> Response:
+    """The event's colours as a style sheet (:func:`oidc_adaptor.oidc.page.theme_css`); 404 when
+    the event configures none. Public and cacheable: it changes only with the configuration."""
+    chosen = page.look(event_id)
+    if not chosen.colours:
+        return Response(status=404)
+    response = make_response(page.theme_css(chosen), 200)
+    response.mimetype = "text/css"
+    response.headers["Cache-Control"] = f"public, max-age={page.ASSET_MAX_AGE}"
+    return response
+
+
+@blueprint.get("/events/<event_id>/logo")
+def event_logo(event_id: str) -> Response:
+    """The event's configured logo file; 404 when there is none or it cannot be read. Served with
+    a policy that runs nothing in it (an SVG opened on its own included)."""
+    chosen = page.look(event_id)
+    path = page.logo_file(chosen)
+    if path is None:
+        return Response(status=404)
+    response = send_file(path, mimetype=chosen.logo_type, max_age=page.ASSET_MAX_AGE, conditional=True)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = f"public, max-age={page.ASSET_MAX_AGE}"
+    return response
 
 
 @blueprint.get("/authorize/status")

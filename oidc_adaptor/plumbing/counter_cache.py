@@ -37,7 +37,7 @@ from typing import TypeVar
 from flask import Flask, current_app
 
 from core.model import AdmissionPolicy, Counters, PositionView, Status, Ticket
-from core.room import WaitingRoom
+from core.room import EventState, WaitingRoom
 
 DEFAULT_TTL = 0.5
 """Seconds a worker reuses an event's counters. Half a second is below any client's poll interval."""
@@ -82,7 +82,7 @@ class CounterCache:
         self._monotonic = monotonic
         self._entries: dict[str, tuple[float, Counters]] = {}
         self._rates: dict[str, tuple[float, float]] = {}
-        self._states: dict[str, tuple[float, tuple[AdmissionPolicy, bool]]] = {}
+        self._states: dict[str, tuple[float, EventState]] = {}
         self._bodies: dict[tuple[str, str], tuple[Counters, Rendered]] = {}
         """(event id, kind) -> the response body last rendered from that event's counters."""
         self._documents: dict[str, tuple[float, Rendered]] = {}
@@ -100,7 +100,12 @@ class CounterCache:
 
     def admission_state(self, event_id: str) -> tuple[AdmissionPolicy, bool]:
         """:meth:`WaitingRoom.admission_state` (policy, paused), at most ``ttl`` seconds old."""
-        return self._cached(self._states, event_id, self.ttl, self.room.admission_state)
+        state = self.event_state(event_id)
+        return state.policy, state.paused
+
+    def event_state(self, event_id: str) -> EventState:
+        """:meth:`WaitingRoom.event_state` (policy, pause, operator message), at most ``ttl`` seconds old."""
+        return self._cached(self._states, event_id, self.ttl, self.room.event_state)
 
     def document(self, event_id: str, window: float, render: Callable[[str], bytes]) -> Rendered:
         """The event's status document, ``render(event_id)`` at most once per ``window`` seconds.
@@ -172,7 +177,7 @@ class CounterCache:
                             entered_at=ticket.entered_at, admitted_at=ticket.admitted_at)
 
     def counters_changed(self, event_id: str) -> None:
-        """Drop the event's cached counters, rate, admission state and documents (this process just
+        """Drop the event's cached counters, rate, event state and documents (this process just
         moved them), so its own next answers show the change at once."""
         self._entries.pop(event_id, None)
         self._rates.pop(event_id, None)

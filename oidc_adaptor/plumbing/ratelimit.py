@@ -28,9 +28,12 @@ import threading
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, jsonify, make_response, render_template, request
+from flask_babel import gettext
 
 from core.errors import WaitingRoomError
 from core.settings import parse_rate
+
+from . import i18n
 
 log = logging.getLogger("waitingroom.ratelimit")
 
@@ -123,9 +126,9 @@ def _too_many(exc: RateLimited) -> Response:
     """429 with Retry-After: JSON for the API, the error page for a browser at ``/authorize``."""
     log.info("entry refused by the rate limit", extra={"endpoint": request.endpoint})
     if request.endpoint == "oidc.authorize":
-        response = make_response(render_template("oidc_error.html", message=(
-            "Too many people have joined the line from your network in the last moments. "
-            f"Please try again in {exc.retry_after} seconds.")), 429)
+        message = gettext("Too many people have joined the line from your network in the last moments. "
+                          "Please try again in %(seconds)s seconds.", seconds=i18n.number(exc.retry_after))
+        response = make_response(render_template("oidc_error.html", message=message), 429)
     else:
         response = jsonify(error=exc.code, message=str(exc))
         response.status_code = 429

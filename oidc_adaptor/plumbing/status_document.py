@@ -4,12 +4,16 @@
 
     {"event_id": "spring-sale", "serving_counter": 1200, "last_position": 5300, "waiting": 4100,
      "admission_rate": 5.0, "paused": false, "start_at": null, "end_at": null,
+     "message": {"text": "Tickets for Friday are sold out.", "expires_at": 1767229200},
      "server_time": 1767225600}
 
 ``admission_rate`` is visitors admitted per second over the last five minutes (what the waiting
 page's estimate divides by; 0 when nobody was admitted lately); ``start_at``/``end_at`` are the
 admission window of a periodic policy in Unix seconds, or null; ``server_time`` (Unix seconds)
 is when this copy was rendered, so a page can tell how old it is and how its own clock is off.
+``message`` is the operator's notice to the line (:mod:`core.messages`; plain text, at most 500
+characters, ``expires_at`` in Unix seconds or null), or null when there is none or it expired:
+it reaches every visitor with the poll they make anyway.
 
 The document depends on the event only: no cookie is read and none is set. It is served with
 ``Cache-Control: public, max-age=N, s-maxage=N`` (``[server] status_max_age``), a strong
@@ -28,6 +32,7 @@ from typing import Any
 
 from flask import Response, request
 
+from core.messages import OperatorMessage, shown
 from core.model import AdmissionPolicy, Counters
 
 from . import counter_cache
@@ -36,7 +41,7 @@ from .services import services
 
 
 def document(event_id: str, counters: Counters, admission_rate: float, policy: AdmissionPolicy, paused: bool,
-             now: float) -> dict[str, Any]:
+             now: float, message: OperatorMessage | None = None) -> dict[str, Any]:
     """The status document of one event as a JSON object (see the module docstring for the fields)."""
     return {
         "event_id": event_id,
@@ -47,16 +52,22 @@ def document(event_id: str, counters: Counters, admission_rate: float, policy: A
         "paused": paused,
         "start_at": None if policy.start_at is None else int(policy.start_at),
         "end_at": None if policy.end_at is None else int(policy.end_at),
+        "message": _message_body(shown(message, now)),
         "server_time": int(now),
     }
+
+
+def _message_body(message: OperatorMessage | None) -> dict[str, Any] | None:
+    return None if message is None else message.as_dict()
 
 
 def render(event_id: str) -> bytes:
     """The event's document from this worker's counter cache. Raises ``UnknownEvent`` (404)."""
     cache = counter_cache.for_app()
     counters = cache.counters(event_id)
-    policy, paused = cache.admission_state(event_id)
-    body = document(event_id, counters, cache.admission_rate(event_id), policy, paused, services().clock.now())
+    state = cache.event_state(event_id)
+    body = document(event_id, counters, cache.admission_rate(event_id), state.policy, state.paused,
+                    services().clock.now(), state.message)
     return json_bytes(body)
 
 

@@ -39,12 +39,17 @@
     return { low_minutes: low, high_minutes: high };
   }
 
+  // Numbers written as the page's language writes them (the server formats the first render
+  // with Babel for the same language).
+  var numbers = window.Intl ? new Intl.NumberFormat(document.documentElement.lang || undefined) : null;
+  function num(value) { return numbers ? numbers.format(value) : String(value); }
+
   function render(ahead, est) {
-    setText("wr-position", position);
-    setText("wr-ahead", ahead);
+    setText("wr-position", num(position));
+    setText("wr-ahead", num(ahead));
     if (est) {
-      setText("wr-estimate-low", est.low_minutes);
-      setText("wr-estimate-high", est.high_minutes);
+      setText("wr-estimate-low", num(est.low_minutes));
+      setText("wr-estimate-high", num(est.high_minutes));
     }
     show("wr-estimate-range", !!est && est.high_minutes > 1);
     show("wr-estimate-soon", !!est && est.high_minutes <= 1);
@@ -67,6 +72,14 @@
   // place, so it never sends the visitor on (the next poll fetches a newer one).
   function current(doc) {
     return typeof doc.server_time === "number" && doc.server_time >= renderedAt;
+  }
+
+  // The operator's message. Only a changed text is written, so the live region announces each
+  // message once; textContent keeps it plain text whatever it holds.
+  function showMessage(message) {
+    var text = message && typeof message.text === "string" ? message.text : "";
+    setText("wr-message", text);
+    show("wr-message-box", text !== "");
   }
 
   // A copy's counters may be older than its server_time: it is in whole seconds, and a worker
@@ -103,6 +116,7 @@
       })
       .then(function (doc) {
         if (!doc) { return; }
+        showMessage(doc.message);
         var serving = doc.serving_counter;
         var back = wentBack(doc);
         if ((current(doc) && serving >= position) || (knowsPlace(doc) && doc.last_position < position) || back) {
@@ -111,7 +125,7 @@
         }
         var ahead = Math.max(0, position - serving - 1);
         var est = estimateWait(ahead, doc.admission_rate);
-        var key = ahead + "/" + JSON.stringify(est);
+        var key = ahead + "/" + JSON.stringify(est) + "/" + JSON.stringify(doc.message);
         render(ahead, est);
         schedule(key !== last);
         last = key;

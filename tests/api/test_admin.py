@@ -25,6 +25,7 @@ ADMIN_CALLS = [
     ("POST", "/admin/events/spring-sale/pause", None),
     ("POST", "/admin/events/spring-sale/resume", None),
     ("POST", "/admin/events/spring-sale/admission", {"increment_by": 5}),
+    ("POST", "/admin/events/spring-sale/message", {"text": "Hall B"}),
 ]
 
 

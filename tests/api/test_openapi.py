@@ -99,15 +99,17 @@ def _drive(client: FlaskClient, down: FlaskClient, app: Flask, clock: ManualCloc
     client.post("/admin/reset_initial_state", data=b"x" * 20_000, headers=H)
     client.post("/admin/update_session", data=b"x" * 20_000, headers=H)
     client.get("/admin/events", headers=H)
-    for action in ("counts", "pause", "resume", "admission"):
+    bodies = {"admission": {"increment_by": 3}, "message": {"text": "Hall B"}}
+    for action in ("counts", "pause", "resume", "admission", "message"):
         method = "GET" if action == "counts" else "POST"
-        body = {"increment_by": 3} if action == "admission" else None
+        body = bodies.get(action)
         client.open(f"/admin/events/{EVENT}/{action}", method=method, json=body, headers=H)
         client.open(f"/admin/events/nope/{action}", method=method, json=body, headers=H)
         client.open(f"/admin/events/a:b/{action}", method=method, json=body, headers=H)
         client.open(f"/admin/events/{EVENT}/{action}", method=method, json=body)
     client.post(f"/admin/events/{EVENT}/admission", data=b"x" * 20_000, headers=H)
     client.post(f"/admin/events/{EVENT}/admission", json={"every": -1}, headers=H)
+    client.post(f"/admin/events/{EVENT}/message", json={"text": "x" * 501}, headers=H)
     client.post("/admin/reset_initial_state", json={"event_id": EVENT}, headers=H)
     for path in ("/admin/increment_serving_counter", "/admin/update_session", "/admin/reset_initial_state",
                  "/admin/generate_token", "/admin/events"):
@@ -135,6 +137,7 @@ def _drive(client: FlaskClient, down: FlaskClient, app: Flask, clock: ManualCloc
     down.post(f"/admin/events/{EVENT}/pause", headers=H)
     down.post(f"/admin/events/{EVENT}/resume", headers=H)
     down.post(f"/admin/events/{EVENT}/admission", json={"increment_by": 3}, headers=H)
+    down.post(f"/admin/events/{EVENT}/message", json={"text": "Hall B"}, headers=H)
 
 
 def test_every_documented_status_is_produced(tmp_path: Path, clock: ManualClock) -> None:

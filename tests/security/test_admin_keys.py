@@ -32,6 +32,7 @@ ADMIN_CALLS = [
     ("POST", f"/admin/events/{EVENT}/pause", None),
     ("POST", f"/admin/events/{EVENT}/resume", None),
     ("POST", f"/admin/events/{EVENT}/admission", {"increment_by": 5}),
+    ("POST", f"/admin/events/{EVENT}/message", {"text": "Hall B"}),
     ("POST", "/admin/sessions/end", {"event_id": EVENT, "jti": "j" * 22, "status": "completed"}),
 ]
 GLOBAL_ONLY = [

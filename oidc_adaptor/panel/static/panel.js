@@ -129,7 +129,7 @@
     heading.id = "event-name-" + id;
     heading.textContent = info.name === id ? id : info.name + " (" + id + ")";
     // Give every control a unique id so labels and the accessibility tree stay unambiguous.
-    root.querySelectorAll("input, select").forEach(function (control) {
+    root.querySelectorAll("input, select, textarea").forEach(function (control) {
       control.id = "event-" + id + "-" + control.name;
     });
     var card = { root: root, id: id, history: [], samples: loadSamples(id), last: null, windowMs: WINDOW_MS };
@@ -181,6 +181,10 @@
     field(root, "pause-hint").textContent = counts.paused
       ? "Automatic admission is paused. Letting visitors in by hand still works."
       : "Automatic admission is running.";
+    field(root, "message-current").textContent = counts.message
+      ? "Shown now: \u201c" + counts.message.text + "\u201d" +
+        (counts.message.expires_at ? " until " + new Date(counts.message.expires_at * 1000).toLocaleString() : "") + "."
+      : "No message.";
     if (!card.last) fillRateForm(root, policy);
     card.last = counts;
     card.samples.push([Date.now(), counts.waiting, counts.admitted !== undefined ? counts.admitted : counts.serving_counter]);
@@ -344,6 +348,15 @@
       return api("POST", path + "/admission", body).then(function (r) {
         fillRateForm(root, r.policy);
         return describePolicy(r.policy);
+      });
+    });
+
+    on("message", function (form) {
+      var body = { text: form.elements.text.value };
+      var minutes = form.elements.minutes.value;
+      if (minutes !== "") body.expires_at = Math.floor(Date.now() / 1000) + parseInt(minutes, 10) * 60;
+      return api("POST", path + "/message", body).then(function (r) {
+        return r.message ? "Message shown to the line of " + id + "." : "Message of " + id + " cleared.";
       });
     });
 
