@@ -37,6 +37,9 @@ LIMITS = {"client": 20, "client-address": 20, "admin-address": 10}
 is then refused is each address that fails for that client, not the client: its id is public),
 per address presenting client secrets, per address presenting admin keys."""
 
+MAX_BLOCKED = 100_000
+"""Blocked keys one worker remembers; see :meth:`FailureThrottle.failed`."""
+
 
 class FailureThrottle:
     """Counts failures per (kind, value) and blocks a key that reached its limit (see the module)."""
@@ -78,8 +81,14 @@ class FailureThrottle:
                 count = self.store.incr(NAMESPACE, window_key, end - now + 1, now)  # type: ignore[attr-defined]
             if count >= LIMITS[kind]:
                 with self._lock:
-                    if len(self._blocked) > 100_000:
+                    if len(self._blocked) > MAX_BLOCKED:
                         self._blocked = {k: v for k, v in self._blocked.items() if v > now}
+                        if len(self._blocked) > MAX_BLOCKED // 2:
+                            # Still full of live blocks (many addresses, e.g. IPv6 /64s): start
+                            # over rather than scan them all again at every failure. Each key
+                            # forgotten here is blocked again at its next failure, since its
+                            # count stays in the store.
+                            self._blocked = {}
                     self._blocked[blocked] = end
                 log.warning("authentication failures: %s blocked until the window ends", kind,
                             extra={"failures": count, "retry_after": math.ceil(end - now)})

@@ -100,3 +100,28 @@ def test_failures_from_others_do_not_lock_out_the_relying_party(app: Flask, scry
     for n in range(10):  # the addresses that failed stay refused unchecked
         assert _token(app, "shop", f"again-{n}", f"203.0.113.{n % 5}") == 401
     assert len(scrypt_calls) == checked + 1
+
+
+def test_blocks_from_many_addresses_stay_bounded_and_cheap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocked keys from more addresses than a worker remembers (an attacker with many IPv6 /64s):
+    the worker's memory stays bounded, and it does not rescan every live block at every failure."""
+    from oidc_adaptor.plumbing import failed_auth
+
+    monkeypatch.setattr(failed_auth, "MAX_BLOCKED", 10)
+    throttle = failed_auth.FailureThrottle(object(), b"salt")  # no incr: counts in this process
+    scans = 0
+    real_items = dict.items
+
+    class CountingDict(dict):  # type: ignore[type-arg]
+        def items(self):  # type: ignore[no-untyped-def]
+            nonlocal scans
+            scans += 1
+            return real_items(self)
+
+    monkeypatch.setattr(throttle, "_blocked", CountingDict())
+    for n in range(100):
+        throttle._blocked = CountingDict(throttle._blocked)
+        for _ in range(LIMITS["admin-address"]):
+            throttle.failed(1000.0, ("admin-address", f"2001:db8:{n:x}::/64"))
+        assert len(throttle._blocked) <= 11
+    assert scans <= 100 // 5  # at most once per five new blocks, not once per block past the limit
