@@ -63,7 +63,8 @@ def _post_everywhere(client: FlaskClient, data: bytes, content_type: str = "appl
                           ("/admin/reset_initial_state", bearer(ADMIN_KEY)),
                           ("/admin/update_session", bearer(ADMIN_KEY)), ("/admin/generate_token", bearer(ADMIN_KEY)),
                           (f"/admin/events/{EVENT}/admission", bearer(ADMIN_KEY)),
-                          ("/admin/sessions/end", bearer(ADMIN_KEY))]:
+                          ("/admin/sessions/end", bearer(ADMIN_KEY)), ("/admin/clients", bearer(ADMIN_KEY)),
+                          (f"/admin/events/{EVENT}/message", bearer(ADMIN_KEY))]:
         response = client.post(path, data=data, headers={**headers, "Content-Type": content_type})
         _assert_clean_4xx(response)
 
