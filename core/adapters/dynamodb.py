@@ -347,7 +347,13 @@ class DynamoDbStore:
         entered_at = float(_num(req, "entered_at"))
         session = None
         raw_status = _str(pos or {}, "status")
-        if raw_status is not None:
+        owner = _str(pos or {}, "request_id")
+        if owner is not None and owner != request_id:
+            # The place at this position is another visitor's: this entry's position was
+            # allocated before a reset deleted the counters and handed out again after it (a
+            # reset is several calls here). Its place went with the reset; it is never shared.
+            status = Status.EXPIRED
+        elif raw_status is not None:
             status = Status(raw_status)
             jti = _str(pos or {}, "jti")
             if jti is not None and pos is not None:
@@ -740,7 +746,9 @@ class DynamoDbStore:
                     # (its REQ# item written) is still the visitor's.
                     "UpdateExpression": "SET #st = :st, jti = :jti, issued_at = :iat, expires_at = :exp, "
                                         "request_id = :rid REMOVE hole",
-                    "ConditionExpression": "attribute_not_exists(#st)",
+                    # Never on another visitor's place (see ``_ticket_from``: a reset during entry).
+                    "ConditionExpression": "attribute_not_exists(#st) AND "
+                                           "(attribute_not_exists(request_id) OR request_id = :rid)",
                     "ExpressionAttributeNames": {"#st": "status"},
                     "ExpressionAttributeValues": {":st": _s(Status.ISSUED.value), ":jti": _s(jti),
                                                   ":iat": _n(issued_at), ":exp": _n(expires_at),
@@ -926,7 +934,11 @@ class DynamoDbStore:
                        Item={**self._key(event_id, f"CTRL#{key}"), "value": _s(value)})
 
     def reset(self, event_id: str) -> None:
-        """Delete every item of the event. Not atomic: run it while the event takes no traffic."""
+        """Delete every item of the event. Not atomic: run it while the event takes no traffic.
+
+        An entry in flight may write its place after the counters went; that position is then
+        handed out again, and the place belongs to whichever visitor's ``POS#`` item was written
+        last: the other one reads as expired and is never issued tokens on it (never shared)."""
         keys = [{PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]}
                 for item in self._query(f"EVENT#{event_id}", None, None)]
         # The counters item goes last, so a concurrent reader never sees tickets above a zero counter.

@@ -18,6 +18,7 @@ from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCov
 from redis.retry import Retry
 
 from ..errors import StoreUnavailable
+from ..settings import SettingsError
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """Cluster URL scheme -> the scheme redis-py's own URL parser takes for the same node."""
@@ -28,6 +29,17 @@ def is_cluster_url(url: str) -> bool:
 
 
 _RETRIED: Any = (redis.ConnectionError, ClusterDownError, SlotNotCoveredError)
+
+
+def check_cluster_url(url: str) -> None:
+    """Raise :class:`core.settings.SettingsError` if a cluster URL names a database other than 0
+    (``/1`` or ``?db=1``): a Redis Cluster has database 0 only. Without this, redis-py's refusal
+    would surface as the cluster being unavailable, and a server would be restarted in vain."""
+    scheme, sep, rest = url.partition("://")
+    db = redis.connection.parse_url(CLUSTER_SCHEMES[scheme] + sep + rest).get("db", 0)
+    if int(db) != 0:
+        raise SettingsError(f"a Redis Cluster store URL cannot name database {db}: a cluster has database 0 "
+                            f"only; drop the /{db} (or ?db={db}) from {scheme}://")
 
 
 class _Cluster(RedisCluster):
@@ -53,6 +65,7 @@ def connect(url: str, timeout: float, **options: Any) -> redis.Redis | RedisClus
                               "decode_responses": True, **options}
     scheme, sep, rest = url.partition("://")
     if scheme in CLUSTER_SCHEMES:
+        check_cluster_url(url)
         # Node connections in a cluster client never retry on their own (redis-py turns that
         # off); the client's ``retry`` is how many times it re-reads the topology and resends.
         try:

@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from core.adapters.dynamodb import DynamoDbStore
-from core.errors import StoreUnavailable
+from core.errors import PositionExpired, StoreUnavailable
 from core.model import Status
 from oidc_adaptor.app import create_app
 from tests.conftest import make_settings
@@ -238,3 +238,40 @@ def test_a_store_that_keeps_refusing_answers_503_with_retry_after_never_500(
     failing.failures.clear()  # the store recovers: the visitor's place is still there
     polled = web.get("/queue_num", query_string={"event_id": E, "request_id": request_id})
     assert polled.status_code == 200 and polled.get_json()["queue_number"] == 1
+
+
+def test_an_entry_in_flight_during_a_reset_never_shares_a_place(
+        dynamodb_table: str, failing: FailingClient) -> None:
+    """A reset is several calls on DynamoDB: an entry whose position was allocated before the
+    counters were deleted writes its place after. The line then hands that position out again
+    after the reset; the two visitors must not both hold it, nor share one session's tokens."""
+    store = DynamoDbStore(dynamodb_table, client=failing, timeout=0.5, claim_lease=0.3)
+    for n in range(1, 3):
+        store.enter(E, rid(n), None, T0)
+    real_client = failing._client
+    once: list[int] = []
+
+    class ResetBeforeWrite:  # the reset runs between the entry's ADD and its write of the place
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_client, name)
+
+        def batch_write_item(self, **kwargs: Any) -> Any:
+            if not once:
+                once.append(1)
+                store.reset(E)
+            return real_client.batch_write_item(**kwargs)
+
+    failing._client = ResetBeforeWrite()
+    late = store.enter(E, rid(3), None, T0 + 1)  # allocated position 3 before the reset
+    assert late.position == 3
+    failing._client = real_client
+    fresh = [store.enter(E, rid(n), None, T0 + 2) for n in range(4, 7)]
+    assert [t.position for t in fresh] == [1, 2, 3]
+    store.advance_serving(E, 3, T0 + 3)
+    store.issue_session(E, rid(6), "jti-fresh", int(T0) + 3, int(T0) + 10_000, T0 + 3)
+    holders = [n for n in (3, 6) if (t := store.get_ticket(E, rid(n), T0 + 3)) is not None
+               and t.position == 3 and t.status in (Status.ADMITTED, Status.ISSUED)]
+    assert len(holders) == 1, f"position 3 is held by {holders}"
+    assert store.get_ticket(E, rid(3), T0 + 3).status is Status.EXPIRED  # type: ignore[union-attr]
+    with pytest.raises(PositionExpired):  # no tokens on a place that is not its own
+        store.issue_session(E, rid(3), "jti-late", int(T0) + 3, int(T0) + 10_000, T0 + 3)

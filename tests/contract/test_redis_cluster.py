@@ -15,6 +15,7 @@ from core.adapters import redis_client
 from core.adapters.redis import RedisStore
 from core.adapters.stores import open_store
 from core.errors import StoreUnavailable
+from core.settings import SettingsError
 from tests.support import free_port, redis_cluster
 
 from .helpers import T0, rid
@@ -104,3 +105,11 @@ def test_a_cluster_that_does_not_answer_is_store_unavailable(tmp_path: Path) -> 
         with pytest.raises(StoreUnavailable):
             call()
     store.close()
+
+
+@pytest.mark.parametrize("tail", ["/1", "?db=2"])
+def test_a_database_number_in_a_cluster_url_is_a_configuration_error(tail: str) -> None:
+    """A cluster has database 0 only: naming another is a mistake in the settings (exit 2 at
+    start), not a cluster that is unavailable (exit 3, restarted in vain)."""
+    with pytest.raises(SettingsError, match="cannot name database"):
+        open_store(f"redis+cluster://127.0.0.1:{free_port()}{tail}", timeout=0.3)
