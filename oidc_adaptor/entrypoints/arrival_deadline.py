@@ -14,6 +14,9 @@ are late is dropped (the connection is closed, logged once at INFO); a body that
 request with 408 Request Timeout. This bounds what one slow client can hold; it does not make
 the threads many. Production puts a buffering proxy in front (``deploy/nginx/waitingroom.conf``),
 which reads each request completely before passing it on.
+
+A new connection that has sent nothing yet is set aside in the worker's poller at once, so it
+holds no thread while it is idle (it is closed after ``keepalive`` seconds, 5).
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ import socket
 import time
 from typing import Any
 
+from gunicorn.workers import gthread
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.exceptions import RequestTimeout
 
 log = logging.getLogger("waitingroom.server")
+
+_IDLE = getattr(gthread, "_DEFER", None)
+"""What ``handle`` returns to set a connection aside until it is readable (gunicorn >= 27)."""
 
 
 class DeadlineSocket:
@@ -94,6 +101,12 @@ def deadline_worker_class(request_timeout: float) -> type[ThreadWorker]:
 
     class DeadlineThreadWorker(ThreadWorker):
         def handle(self, conn: Any) -> Any:
+            if _IDLE is not None and not conn.initialized and not getattr(conn, "data_ready", True) \
+                    and not conn.wait_for_data(0):
+                # A new connection with nothing to read yet waits in the poller, not in this
+                # thread (gunicorn would wait here up to 5 s: a few dozen connections that send
+                # nothing held every thread). The poller closes it after ``keepalive`` seconds.
+                return _IDLE
             if not isinstance(conn.sock, DeadlineSocket):
                 conn.sock = DeadlineSocket(conn.sock, conn.client, request_timeout)
             conn.sock.start_request()

@@ -23,6 +23,7 @@ from oidc_adaptor.plumbing.logging_setup import configure_logging
 from oidc_adaptor.plumbing.proxies import GUNICORN_OPTIONS
 
 from .arrival_deadline import deadline_worker_class
+from .body_framing import framing_errors_as_bad_request
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Must be set before prometheus-client creates any metric, so this module never imports
@@ -86,7 +87,9 @@ class WaitingRoomServer(BaseApplication):
         configure_logging(self.settings.server.json_logs, self.settings.server.log_level, buffered=True)
         from oidc_adaptor.app import create_app
 
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        app.wsgi_app = framing_errors_as_bad_request(app.wsgi_app)  # type: ignore[method-assign,assignment]
+        return app
 
 
 def _child_exit(server: Any, worker: Any) -> None:

@@ -113,21 +113,23 @@ class Client(ClientMixin):
     def check_client_secret(self, client_secret: str) -> bool:
         """Whether ``client_secret`` is this client's. A secret checked cheaply (generated, or
         verified before in this worker) is always answered; the slow hash of a chosen secret is
-        not computed while this client or address is blocked for failing too often
+        not computed for an address blocked for failing too often, for this client or any
         (:mod:`oidc_adaptor.plumbing.failed_auth`). Failures are counted."""
         if self.secret_hash is None:
             return False
         ok = quick_verify(client_secret, self.secret_hash)
         if ok is True:
             return True
-        throttle, now = failed_auth.throttle(), failed_auth.now()
-        keys = (("client", self.client_id), ("client-address", failed_auth.address()))
+        throttle, now, address = failed_auth.throttle(), failed_auth.now(), failed_auth.address()
+        # a client id is public: once a client has failed too often, what is refused is each
+        # address that fails for it, so wrong secrets from others never lock its own party out
+        pair = ("client-pair", f"{self.client_id}\n{address}")
         if ok is None:
-            if throttle.retry_after(now, *keys):
+            if throttle.retry_after(now, pair, ("client-address", address)):
                 return False
             ok = verify_secret(client_secret, self.secret_hash)
         if not ok:
-            throttle.failed(now, *keys)
+            throttle.failed(now, ("client", self.client_id), ("client-address", address), block={"client": pair})
         return ok
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
@@ -270,6 +271,16 @@ class WaitingRoomAuthorizationServer(AuthorizationServer):
         oauth2_request = FlaskOAuth2Request(flask_request._get_current_object())  # type: ignore[attr-defined]
         oauth2_request.payload = _Payload(oauth2_request._request)
         return oauth2_request
+
+    def create_token_response(self, request: Any = None) -> Any:
+        """Authlib's token response, and RFC 6749 ``insecure_transport`` (400) for a request over
+        plain HTTP to a host that is not this machine: Authlib raises that error before its own
+        error handling starts, which would otherwise answer 500. Behind a TLS proxy this means
+        ``[server] trusted_proxies`` does not count that proxy."""
+        try:
+            return super().create_token_response(request)
+        except InsecureTransportError as error:
+            return self.handle_error_response(None, error)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Tokens are self-contained JWTs; the session is recorded by the room when they are issued."""

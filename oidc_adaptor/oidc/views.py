@@ -31,7 +31,7 @@ from core.messages import shown
 from core.model import Status, Ticket
 from core.rules import check_issuable
 from core.tokens import TokenError
-from oidc_adaptor.plumbing import counter_cache, ratelimit
+from oidc_adaptor.plumbing import counter_cache, params, ratelimit
 from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
@@ -499,9 +499,7 @@ def admin_get_client(client_id: str) -> Response:
 
 @require_event_admin(body_field("event"))
 def admin_register_client() -> Response:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return _admin_error(400, "bad_request", "send a JSON object")
+    data = params.json_object()  # 400 for a body that is not a JSON object (deep nesting included)
     try:
         client, secret = provider().clients.register(data)
     except ClientError as exc:

@@ -33,8 +33,12 @@ WINDOW = 60.0
 """Seconds of one counting window."""
 
 LIMITS = {"client": 20, "client-address": 20, "admin-address": 10}
-"""Failures per window before attempts for that key are refused unchecked: per OAuth client, per
-address presenting client secrets, per address presenting admin keys."""
+"""Failures per window before attempts for that key are refused unchecked: per OAuth client (what
+is then refused is each address that fails for that client, not the client: its id is public),
+per address presenting client secrets, per address presenting admin keys."""
+
+MAX_BLOCKED = 100_000
+"""Blocked keys one worker remembers; see :meth:`FailureThrottle.failed`."""
 
 
 class FailureThrottle:
@@ -58,12 +62,18 @@ class FailureThrottle:
         latest = max(ends, default=0.0)
         return max(1, math.ceil(latest - now)) if latest > now else 0
 
-    def failed(self, now: float, *keys: tuple[str, str]) -> None:
-        """Count one failure for each key; block those that reached their limit."""
+    def failed(self, now: float, *keys: tuple[str, str], block: dict[str, tuple[str, str]] | None = None) -> None:
+        """Count one failure for each key; block those that reached their limit.
+
+        ``block`` maps a kind to the key blocked in its place when it reaches its limit: the
+        count of wrong secrets for a client is everyone's, but what it blocks is the pair of
+        that client and the failing address, so others cannot lock the client itself out.
+        """
         index = math.floor(now / self.window)
         end = (index + 1) * self.window
         for kind, value in keys:
             key = self._key(kind, value)
+            blocked = self._key(*block[kind]) if block and kind in block else key
             window_key = f"{key}:{index}"
             if self._local is not None:
                 count = self._local.incr(window_key, end - now + 1, now)
@@ -71,9 +81,15 @@ class FailureThrottle:
                 count = self.store.incr(NAMESPACE, window_key, end - now + 1, now)  # type: ignore[attr-defined]
             if count >= LIMITS[kind]:
                 with self._lock:
-                    if len(self._blocked) > 100_000:
+                    if len(self._blocked) > MAX_BLOCKED:
                         self._blocked = {k: v for k, v in self._blocked.items() if v > now}
-                    self._blocked[key] = end
+                        if len(self._blocked) > MAX_BLOCKED // 2:
+                            # Still full of live blocks (many addresses, e.g. IPv6 /64s): start
+                            # over rather than scan them all again at every failure. Each key
+                            # forgotten here is blocked again at its next failure, since its
+                            # count stays in the store.
+                            self._blocked = {}
+                    self._blocked[blocked] = end
                 log.warning("authentication failures: %s blocked until the window ends", kind,
                             extra={"failures": count, "retry_after": math.ceil(end - now)})
 

@@ -275,3 +275,69 @@ def test_checkout_app_from_env_ends_sessions_through_the_admin_api(tmp_path: Pat
         assert room_app.extensions["waitingroom"].room.counters(EVENT).completed == 1
     finally:
         server.shutdown()
+
+
+def _room_server(tmp_path: Path) -> Any:
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from tests.support import free_port
+
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    room_app = create_app(make_settings(tmp_path, server={"issuer": issuer}), start_scheduler=False)
+    server = make_server("127.0.0.1", port, room_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return room_app, server, issuer
+
+
+def test_one_admission_buys_one_order_however_many_requests_race(tmp_path: Path) -> None:
+    """Eight requests with one token at the same moment, each ending the session through the
+    real admin API: exactly one places an order, the others get 409, and the room counts one
+    completed session."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from authorizer.session_end import admin_session_ender
+
+    room_app, server, issuer = _room_server(tmp_path)
+    try:
+        services = room_app.extensions["waitingroom"]
+        config = AuthorizerConfig(issuer=issuer, audience=(EVENT,), jwks_url="http://unused.invalid/jwks",
+                                  static_jwks=json.dumps(services.signer.jwks()))
+        api = create_checkout_app(config, end_session=admin_session_ender(issuer, "test-admin-key", timeout=30))
+        auth = {"Authorization": f"Bearer {admitted_tokens(room_app).access_token}"}
+        start = Barrier(8)
+
+        def order(_n: int) -> int:
+            client = api.test_client()
+            start.wait(30)
+            return client.post("/checkout", json={"quantity": 1}, headers=auth).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = sorted(pool.map(order, range(8)))
+        assert statuses == [201] + [409] * 7
+        assert services.room.counters(EVENT).completed == 1
+    finally:
+        server.shutdown()
+
+
+def test_an_unconfirmed_admission_places_no_order(tmp_path: Path) -> None:
+    """When the waiting room cannot be asked, the order is not placed (503 with Retry-After): acting
+    without the confirmation could act twice."""
+    from authorizer.session_end import admin_session_ender
+    from tests.support import free_port
+
+    app = create_app(make_settings(tmp_path), start_scheduler=False)  # real clock: the gate checks exp
+    services = app.extensions["waitingroom"]
+    config = AuthorizerConfig(issuer=services.settings.server.issuer, audience=(EVENT,),
+                              jwks_url="http://unused.invalid/jwks", static_jwks=json.dumps(services.signer.jwks()))
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    api = create_checkout_app(config, end_session=admin_session_ender(nobody, "test-admin-key", timeout=5))
+    tokens = admitted_tokens(app)
+    response = api.test_client().post("/checkout", json={"quantity": 1},
+                                      headers={"Authorization": f"Bearer {tokens.access_token}"})
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert response.json is not None and response.json["error"] == "temporarily_unavailable"
+    assert services.room.counters(EVENT).completed == 0

@@ -63,7 +63,8 @@ def _post_everywhere(client: FlaskClient, data: bytes, content_type: str = "appl
                           ("/admin/reset_initial_state", bearer(ADMIN_KEY)),
                           ("/admin/update_session", bearer(ADMIN_KEY)), ("/admin/generate_token", bearer(ADMIN_KEY)),
                           (f"/admin/events/{EVENT}/admission", bearer(ADMIN_KEY)),
-                          ("/admin/sessions/end", bearer(ADMIN_KEY))]:
+                          ("/admin/sessions/end", bearer(ADMIN_KEY)), ("/admin/clients", bearer(ADMIN_KEY)),
+                          (f"/admin/events/{EVENT}/message", bearer(ADMIN_KEY))]:
         response = client.post(path, data=data, headers={**headers, "Content-Type": content_type})
         _assert_clean_4xx(response)
 
@@ -199,3 +200,18 @@ def test_crlf_in_state_is_encoded_in_every_redirect(app: Flask, injection: str) 
     query = parse_qs(urlsplit(admitted.headers["Location"]).query)
     assert query["state"] == [state] and query["code"]
     assert urlsplit(admitted.headers["Location"]).netloc == "shop.example"
+
+
+@pytest.mark.parametrize("body", [
+    "grant_type=authorization_code&code=x&client_id=shop&client_secret=wrong",
+    "grant_type=\udcff",
+    "",
+])
+def test_token_over_plain_http_is_an_oauth_error_not_a_500(app: Flask, body: str) -> None:
+    """Plain HTTP to a host that is not the machine itself (a proxy that is not trusted, a Host
+    header of the client's choosing) is refused as RFC 6749 ``insecure_transport``, not a crash."""
+    response = app.test_client().post(
+        "/token", base_url="http://idp.example", data=body.encode("utf-8", "surrogateescape"),
+        content_type="application/x-www-form-urlencoded")
+    _assert_clean_4xx(response)
+    assert response.json["error"] == "insecure_transport"

@@ -68,9 +68,11 @@ def test_failures_per_client_stop_the_slow_hash(app: Flask, scrypt_calls: list[i
     assert _token(app, "shop", CLIENT_SECRET) == 400  # the right secret, verified once by this worker
     checked = len(scrypt_calls)
     limit = LIMITS["client"]
-    for n in range(limit + 30):  # from many addresses: the per-client count is what blocks
-        assert _token(app, "shop", f"wrong-{n}", f"203.0.113.{n % 200}") == 401
-    assert len(scrypt_calls) - checked == limit  # every attempt after the limit was refused unchecked
+    for n in range(limit + 30):  # from five addresses, none at its own limit: the per-client count blocks
+        assert _token(app, "shop", f"wrong-{n}", f"203.0.113.{n % 5}") == 401
+    # after the limit, each address is refused unchecked from its next failure on: the one that
+    # reached the limit at once, each of the four others after one more check
+    assert len(scrypt_calls) - checked == limit + 4
     assert _token(app, "shop", CLIENT_SECRET) == 400  # the relying party itself is not locked out
 
 
@@ -84,3 +86,42 @@ def test_failures_per_address_stop_the_slow_hash(tmp_path: Path, scrypt_calls: l
         assert _token(app, f"rp{n % 3}", f"wrong-{n}", "192.0.2.66") == 401
     assert len(scrypt_calls) - before == limit
     assert _token(app, "rp0", "secret-of-rp-0-0123456789", "192.0.2.99") == 400  # another address is checked
+
+
+def test_failures_from_others_do_not_lock_out_the_relying_party(app: Flask, scrypt_calls: list[int]) -> None:
+    """A client id is public (it is in every sign-in URL): wrong secrets sent for it from other
+    addresses must not keep its own relying party out. A worker that has not verified the chosen
+    secret yet (every worker after a restart) still checks it for an address that has not failed."""
+    limit = LIMITS["client"]
+    for n in range(limit + 10):
+        assert _token(app, "shop", f"wrong-{n}", f"203.0.113.{n % 5}") == 401
+    checked = len(scrypt_calls)
+    assert _token(app, "shop", CLIENT_SECRET, "198.51.100.7") == 400  # authenticated; the code is what is wrong
+    for n in range(10):  # the addresses that failed stay refused unchecked
+        assert _token(app, "shop", f"again-{n}", f"203.0.113.{n % 5}") == 401
+    assert len(scrypt_calls) == checked + 1
+
+
+def test_blocks_from_many_addresses_stay_bounded_and_cheap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocked keys from more addresses than a worker remembers (an attacker with many IPv6 /64s):
+    the worker's memory stays bounded, and it does not rescan every live block at every failure."""
+    from oidc_adaptor.plumbing import failed_auth
+
+    monkeypatch.setattr(failed_auth, "MAX_BLOCKED", 10)
+    throttle = failed_auth.FailureThrottle(object(), b"salt")  # no incr: counts in this process
+    scans = 0
+    real_items = dict.items
+
+    class CountingDict(dict):  # type: ignore[type-arg]
+        def items(self):  # type: ignore[no-untyped-def]
+            nonlocal scans
+            scans += 1
+            return real_items(self)
+
+    monkeypatch.setattr(throttle, "_blocked", CountingDict())
+    for n in range(100):
+        throttle._blocked = CountingDict(throttle._blocked)
+        for _ in range(LIMITS["admin-address"]):
+            throttle.failed(1000.0, ("admin-address", f"2001:db8:{n:x}::/64"))
+        assert len(throttle._blocked) <= 11
+    assert scans <= 100 // 5  # at most once per five new blocks, not once per block past the limit

@@ -60,3 +60,20 @@ def test_trickling_clients_cannot_hold_the_workers(tmp_path: Path) -> None:
         assert body_answers and all(answer.startswith(b"HTTP/1.1 408") for answer in body_answers), body_answers
     assert "Traceback" not in server.log_text()
     assert "slow client dropped" in server.log_text()
+
+
+def test_connections_that_send_nothing_do_not_hold_the_threads(tmp_path: Path) -> None:
+    """A connection that never sends a byte waits in the worker's poller, not in a thread: with
+    gunicorn's default, each took a thread for 5 s before it was set aside, so 40 of them kept
+    one worker with two threads from answering anyone for 100 s."""
+    config = server_config(tmp_path, request_timeout=1)
+    with serve_process(config, workers=1, extra_args=["--threads", "2"]) as server:
+        idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(40)]
+        try:
+            # 20 s is far below the 100 s the idle connections would hold the threads for, and
+            # far above what an answer takes on a loaded machine
+            assert requests.get(server.base_url + "/healthz", timeout=20).status_code == 200
+        finally:
+            for conn in idle:
+                conn.close()
+    assert "Traceback" not in server.log_text()
