@@ -31,9 +31,19 @@ MAX_INCREMENT = 1_000_000
 """The most one admin call may move a serving counter; larger values are surely a typo."""
 
 PAUSED = "paused"
+EXPIRED_WHILE_PAUSED = "expired_while_paused"
+"""Control key: expired places found by sweeps during a pause, to be replaced when admission
+resumes (``incr_serving_on_expiry``). Kept beside the overrides but is not one."""
+STATE_CONTROLS = frozenset({PAUSED, EXPIRED_WHILE_PAUSED})
+"""Control keys that record state rather than override a configured setting."""
 
-"""Where versions before the store's own jti lookup (``QueueStore.session_ticket``) indexed
-sessions, in the key-value side; read only as a fallback for sessions they opened."""
+
+def _whole(value: str | None) -> int:
+    """A count kept as a control value; 0 for none or a value that is not one."""
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
 
 
 def new_request_id() -> str:
@@ -343,19 +353,38 @@ class WaitingRoom:
             raise InvalidArgument(f"increment must be a whole number between -{MAX_INCREMENT} and {MAX_INCREMENT}")
         return self.store.advance_serving(event_id, by, self.clock.now())
 
-    def sweep(self, event_id: str, grace: float = 0.0) -> SweepResult:
+    def sweep(self, event_id: str, grace: float = 0.0, replace_deferred: bool = True) -> SweepResult:
         """Expire unclaimed admitted places and time out ended tokens.
 
         ``grace`` (seconds, the allowed clock skew between workers) lengthens the expiry period:
         admission times were recorded by whichever worker moved the counter, so a sweeping worker
         whose clock runs ahead would otherwise expire places early. Late by at most ``grace`` is
         the safe side.
+
+        With ``incr_serving_on_expiry`` each expired place is replaced by letting the next visitor
+        in, except while the event is paused: paused means nothing automatic admits anyone. The
+        places expired during a pause are counted (one control write per sweep that found some)
+        and, with ``replace_deferred``, replaced by the first sweep after admission resumes.
+        Callers that may run concurrently with another sweeper pass ``replace_deferred=False``
+        to leave that to the one scheduled sweep (the count is read, then cleared: not atomic).
         """
         settings = self.event(event_id)
         expiry = float(settings.queue_position_expiry)
         if expiry > 0:
             expiry += max(0.0, grace)
-        return self.store.sweep(event_id, self.clock.now(), expiry, settings.incr_serving_on_expiry)
+        controls = self.store.get_control(event_id)
+        paused = controls.get(PAUSED) == "1"
+        replace = settings.incr_serving_on_expiry
+        now = self.clock.now()
+        result = self.store.sweep(event_id, now, expiry, replace and not paused)
+        deferred = _whole(controls.get(EXPIRED_WHILE_PAUSED))
+        if replace and paused and result.expired:
+            self.store.set_control(event_id, EXPIRED_WHILE_PAUSED, str(deferred + result.expired))
+        elif deferred and not paused and replace_deferred:
+            self.store.set_control(event_id, EXPIRED_WHILE_PAUSED, None)
+            serving = self.store.advance_serving(event_id, deferred, now)
+            result = SweepResult(result.expired, result.timed_out, serving)
+        return result
 
     def reset(self, event_id: str) -> None:
         self.event(event_id)
@@ -386,7 +415,7 @@ class WaitingRoom:
         lease = f"admission@{policy.every:g}"
         if not self.store.claim_tick(event_id, lease, admission.tick_index(policy, now - grace)):
             return 0
-        self.sweep(event_id, grace)
+        self.sweep(event_id, grace, replace_deferred=False)
         counters = self.store.counters(event_id)
         increment = admission.increment_for(policy, counters, now)
         if increment:

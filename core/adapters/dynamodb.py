@@ -6,13 +6,14 @@ Single-table layout (partition key ``pk``, sort key ``sk``, both strings; TTL at
 pk                    sk                           what
 ====================  ===========================  ==================================================
 ``EVENT#<event>``     ``COUNTERS``                 serving, last_position, issued, ... , expiry_cursor,
-                                                   reached (highest serving ever), moves (history seq)
+                                                   reached (highest REACH# high), moves (history seq)
 ``EVENT#<event>``     ``REQ#<request id>``         position, entered_at, idempotency_key
 ``EVENT#<event>``     ``POS#<position:012>``       request_id and, once tokens are issued, the session
                                                    (status, jti, issued_at, expires_at, ended_at)
 ``EVENT#<event>``     ``IDEM#<idempotency key>``   request_id: makes a retried ``enter`` return the first ticket
 ``EVENT#<event>``     ``HIST#<at>#<seq>``          serving counter after each move (serving_history)
-``EVENT#<event>``     ``REACH#<serving:012>``      time the counter first reached a new high (admission times)
+``EVENT#<event>``     ``REACH#<serving:012>``      time the counter reached a new high since it was last moved
+                                                   back below it (admission times)
 ``EVENT#<event>``     ``SESS#<expires_at>#<pos>``  index of issued sessions by expiry (timed-out sweep)
 ``EVENT#<event>``     ``ENDED#<at>#<pos>``         expired / timed-out places, newest last (admin view)
 ``EVENT#<event>``     ``TICK#<name>``              claimed scheduler ticks
@@ -61,6 +62,7 @@ TTL_ATTRIBUTE = "ttl"
 _COUNTER_FIELDS = ("serving", "last_position", "issued", "completed", "abandoned", "expired", "timed_out")
 _STATE_FIELDS = (*_COUNTER_FIELDS, "expiry_cursor", "reached", "moves")
 _HIGH = "~"  # sorts after every digit and letter used in sort keys
+_MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
 
 T = TypeVar("T")
 Item = dict[str, Any]
@@ -247,7 +249,7 @@ class DynamoDbStore:
         return Counters(*(state[name] for name in _COUNTER_FIELDS))
 
     def _admitted_at(self, event_id: str, position: int) -> float | None:
-        """When the serving counter first reached ``position``: the earliest new high at or above it."""
+        """When ``position`` was last admitted: the earliest high at or above it."""
         for item in self._query(f"EVENT#{event_id}", _pos_key(position).replace("POS#", "REACH#"),
                                 "REACH#" + _HIGH, limit=1):
             return float(_num(item, "at"))
@@ -265,6 +267,24 @@ class DynamoDbStore:
             expression += ", reached = :serving"
             puts.append({"Put": {"TableName": self.table, "Item": {
                 **self._key(event_id, f"REACH#{target:012d}"), "at": _n(now)}}})
+        elif target < state["reached"]:
+            # Moved back: positions above ``target`` are no longer admitted and a later move
+            # forward admits them anew, so the highs above it are forgotten with the move. Those
+            # that do not fit in the transaction go first: a missing high only makes an
+            # admission time later (never an expiry earlier) until the move lands.
+            # Positions up to ``target`` stay admitted since they were: it becomes a high of its
+            # own, with the time of the first high it replaces.
+            expression += ", reached = :serving"
+            highs = list(self._query(f"EVENT#{event_id}", f"REACH#{target:012d}", "REACH#" + _HIGH))
+            if target > 0 and highs and highs[0][SORT_KEY]["S"] != f"REACH#{target:012d}":
+                puts.append({"Put": {"TableName": self.table, "Item": {
+                    **self._key(event_id, f"REACH#{target:012d}"), "at": highs[0]["at"]}}})
+            stale = [{PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]} for item in highs
+                     if item[SORT_KEY]["S"] != f"REACH#{target:012d}"]
+            room = _MAX_TRANSACTION_ITEMS - 10
+            for start in range(room, len(stale), 25):
+                self._batch_write([{"DeleteRequest": {"Key": key}} for key in stale[start:start + 25]])
+            puts.extend({"Delete": {"TableName": self.table, "Key": key}} for key in stale[:room])
         return expression, values, puts
 
     def _guard(self, state: Mapping[str, int], names: tuple[str, ...]) -> tuple[str, dict[str, Any]]:

@@ -10,14 +10,15 @@ one EVALSHA per entry, all in one pipelined round trip.
 Keys of one event share a Redis Cluster hash tag, so every script's keys live in one slot::
 
     wr:{EVENT}:c      hash   counters: serving, last, issued, completed, abandoned, expired,
-                             timed_out, cursor (expiry cursor), top (highest serving reached),
+                             timed_out, cursor (expiry cursor), top (highest record high),
                              hseq (history sequence)
     wr:{EVENT}:t      hash   request id -> "position|entered_at" while waiting or admitted;
                              "position|entered_at|S|issued_at|expires_at|ended_at|jti" once tokens
                              were issued (S: i issued, c completed, a abandoned, t timed out)
     wr:{EVENT}:q      list   request ids of positions cursor+1 .. last, in order: the expiry sweep
                              pops what it passes, so expiry costs O(new positions), never O(line)
-    wr:{EVENT}:hv     zset   record highs of the serving counter, scored by serving value
+    wr:{EVENT}:hv     zset   record highs of the serving counter since it was last moved back
+                             below them, scored by serving value
     wr:{EVENT}:ht     zset   the same record highs scored by the time they were reached
     wr:{EVENT}:h      zset   every move of the serving counter, scored by time ("seq:serving")
     wr:{EVENT}:live   zset   request ids of issued sessions scored by expires_at (time-outs)
@@ -38,8 +39,8 @@ Keys of one event share a Redis Cluster hash tag, so every script's keys live in
 
 Derived, not stored: the public ticket id (:func:`core.model.ticket_id_for`), the status of a
 place without a session (waiting / admitted from the serving counter; expired when its position
-is at or below the expiry cursor), and the admission time of a position (the first time the
-serving counter reached it: the earliest record high at or above it).
+is at or below the expiry cursor), and the admission time of a position (the time the serving
+counter last reached it: the earliest record high at or above it).
 
 Memory, measured with INFO memory on Redis 7.0 (jemalloc) after 1,000,000 enters into one
 event: 155 bytes per waiting visitor (ticket hash entry plus expiry list entry). An idempotency
@@ -119,7 +120,8 @@ local function pad(n)
   return string.format('%015d', n)
 end
 
--- The first time the serving counter reached pos: the earliest record high >= pos.
+-- When pos was last admitted: the earliest record high >= pos (highs above a counter that
+-- moved back are forgotten, so a position admitted again is timed from then).
 local function admitted_at(pos)
   local m = redis.call('ZRANGEBYSCORE', HV, pos, '+inf', 'LIMIT', 0, 1)
   if #m == 0 then return false end
@@ -167,6 +169,21 @@ local function record_serving(serving, now)
     redis.call('HSET', C, 'top', serving)
     redis.call('ZADD', HV, serving, pad(serving))
     redis.call('ZADD', HT, now, pad(serving))
+  elseif serving < top then
+    -- Moved back: positions above it are no longer admitted, and a later move forward admits
+    -- them anew, so their claim window starts then. Forget the highs above it.
+    -- Positions up to it stay admitted since they were: it becomes a high of its own, with
+    -- the time of the first high it replaces.
+    local gone = redis.call('ZRANGEBYSCORE', HV, '(' .. serving, '+inf')
+    if serving > 0 and #gone > 0 and not redis.call('ZSCORE', HV, pad(serving)) then
+      redis.call('ZADD', HT, redis.call('ZSCORE', HT, gone[1]), pad(serving))
+      redis.call('ZADD', HV, serving, pad(serving))
+    end
+    for i = 1, #gone, 1000 do
+      redis.call('ZREM', HT, unpack(gone, i, math.min(i + 999, #gone)))
+    end
+    redis.call('ZREMRANGEBYSCORE', HV, '(' .. serving, '+inf')
+    redis.call('HSET', C, 'top', serving)
   end
 end
 """

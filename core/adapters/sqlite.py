@@ -189,10 +189,29 @@ class SqliteStore:
 
     @staticmethod
     def _admitted_at(db: sqlite3.Connection, event_id: str, position: int) -> float | None:
+        """When ``position`` was last admitted: the first move to ``serving >= position`` after
+        the counter was last below it (a counter moved back and forward again re-admits)."""
         row = db.execute(
-            "SELECT MIN(at) FROM serving_history WHERE event_id = ? AND serving >= ?", (event_id, position)
+            "SELECT MIN(at) FROM serving_history WHERE event_id = ? AND serving >= ? AND rowid >"
+            " (SELECT COALESCE(MAX(rowid), 0) FROM serving_history WHERE event_id = ? AND serving < ?)",
+            (event_id, position, event_id, position),
         ).fetchone()
         return None if row is None else row[0]
+
+    @staticmethod
+    def _admitted_since(db: sqlite3.Connection, event_id: str, cutoff: float) -> int:
+        """The highest position admitted without a break since ``cutoff`` or earlier: the least
+        serving value in force at any instant from ``cutoff`` on (0 if none was reached by then)."""
+        row = db.execute(
+            "SELECT serving FROM serving_history WHERE event_id = ? AND at <= ? ORDER BY at DESC, rowid DESC LIMIT 1",
+            (event_id, cutoff),
+        ).fetchone()
+        if row is None:
+            return 0
+        (lowest_after,) = db.execute(
+            "SELECT MIN(serving) FROM serving_history WHERE event_id = ? AND at > ?", (event_id, cutoff)
+        ).fetchone()
+        return int(row[0]) if lowest_after is None else min(int(row[0]), int(lowest_after))
 
     def _ticket(self, db: sqlite3.Connection, event_id: str, request_id: str) -> Ticket | None:
         row = db.execute(
@@ -369,13 +388,9 @@ class SqliteStore:
                 (cursor, serving) = db.execute(
                     "SELECT expiry_cursor, serving FROM counters WHERE event_id = ?", (event_id,)
                 ).fetchone()
-                # Positions are admitted in order, so everything up to the highest serving value
-                # reached by (now - expiry) has been admitted for at least the expiry period.
-                (reached,) = db.execute(
-                    "SELECT MAX(serving) FROM serving_history WHERE event_id = ? AND at <= ?",
-                    (event_id, now - position_expiry),
-                ).fetchone()
-                bound = min(reached or 0, serving)
+                # Positions are admitted in order, so everything the counter stayed at or above
+                # from (now - expiry) on has been admitted for at least the expiry period.
+                bound = min(self._admitted_since(db, event_id, now - position_expiry), serving)
                 if bound > cursor:
                     expired = db.execute(
                         "INSERT INTO sessions (event_id, position, request_id, status, ended_at)"
