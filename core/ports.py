@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from .model import Counters, Status, SweepResult, Ticket
+from .model import Counters, DoorRule, Status, SweepResult, Ticket
 
 
 @runtime_checkable
@@ -27,13 +27,18 @@ class QueueStore(Protocol):
     the domain errors of :mod:`core.errors` for rule violations; nothing else.
     """
 
-    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
+    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
+              door: DoorRule | None = None) -> Ticket:
         """Hand out the next position to ``request_id``. Atomic.
 
         If ``idempotency_key`` was seen before for this event, return the ticket created then
         (its request id, not the new one) and hand out nothing; likewise if ``request_id``
         already holds a place in this event (a queued entry delivered twice). Positions are
         1, 2, 3, ... with no gap and no repeat, under any concurrency.
+
+        With ``door``, a new place that :class:`core.model.DoorRule` lets in is admitted in the
+        same atomic step (status ADMITTED, admitted at ``now``): concurrent enters never admit
+        more than the rule's limit between them.
         """
         ...
 

@@ -16,16 +16,21 @@ from .model import (
     REQUEST_ID_PATTERN,
     AdmissionPolicy,
     Counters,
+    DoorRule,
     EventSettings,
     PositionView,
     Session,
     Status,
+    Strategy,
     SweepResult,
     Ticket,
 )
 from .ports import Clock, QueueStore
 from .rules import SESSION_LOOKUP_GRACE
 from .tokens import TokenSigner, at_hash, new_jti, session_claims
+
+CONTROLS_MAX_AGE = 1.0
+"""Seconds a process reuses the operators' controls it read for the door rule."""
 
 MAX_INCREMENT = 1_000_000
 """The most one admin call may move a serving counter; larger values are surely a typo."""
@@ -88,6 +93,7 @@ class WaitingRoom:
         self.clock_skew = clock_skew
         """Seconds the clocks of workers sharing the store may differ; scheduled steps pass it as
         ``grace`` so that no worker with a fast clock expires or admits anyone early."""
+        self._controls_seen: dict[str, tuple[float, dict[str, str]]] = {}
 
     # -- events -------------------------------------------------------------------------------
 
@@ -106,6 +112,24 @@ class WaitingRoom:
 
     def set_paused(self, event_id: str, paused: bool) -> None:
         self.store.set_control(self.event(event_id).event_id, PAUSED, "1" if paused else None)
+        self._controls_seen.pop(event_id, None)
+
+    def door_rule(self, event_id: str) -> DoorRule | None:
+        """The rule under which a visitor entering now is admitted at once while there is room
+        (:func:`core.admission.door_rule`), or None while paused.
+
+        The operators' controls are read at most once per :data:`CONTROLS_MAX_AGE` seconds per
+        process, so entering costs no extra store round trip; the store checks the pause itself
+        in the enter step, so a pause applies to the door at once wherever it was set."""
+        now = self.clock.now()
+        seen = self._controls_seen.get(event_id)
+        if seen is None or not 0 <= now - seen[0] < CONTROLS_MAX_AGE:
+            seen = self._controls_seen[event_id] = (now, self.store.get_control(event_id))
+        controls = seen[1]
+        if controls.get(PAUSED) == "1":
+            return None
+        policy = admission.with_overrides(self.event(event_id).admission, controls)
+        return admission.door_rule(policy, now, self.clock_skew)
 
     def set_rate(self, event_id: str, **values: int | float | str | None) -> AdmissionPolicy:
         """Change the admission policy at run time; None removes an override."""
@@ -135,15 +159,20 @@ class WaitingRoom:
                 raise InvalidArgument(f"invalid value for {key}: {value!r}")
         for key, value in values.items():
             self.store.set_control(event_id, key, None if value is None else str(value))
+        self._controls_seen.pop(event_id, None)
         return effective
 
     # -- visitors -----------------------------------------------------------------------------
 
     def enter(self, event_id: str, idempotency_key: str | None = None) -> Ticket:
-        """Take the next place in line. Idempotent per ``idempotency_key``."""
+        """Take the next place in line. Idempotent per ``idempotency_key``.
+
+        While there is room (:meth:`door_rule`) and nobody waits, the new place is admitted in
+        the same atomic store step: the ticket comes back ADMITTED."""
         self.event(event_id)
         self._check_idempotency_key(idempotency_key)
-        return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now())
+        return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now(),
+                                self.door_rule(event_id))
 
     def check_entry(self, event_id: str, request_id: str, idempotency_key: str | None) -> None:
         """Raise UnknownEvent or InvalidArgument unless this visitor may enter through
@@ -415,12 +444,27 @@ class WaitingRoom:
         lease = f"admission@{policy.every:g}"
         if not self.store.claim_tick(event_id, lease, admission.tick_index(policy, now - grace)):
             return 0
+        at_door = 0
+        if policy.strategy is Strategy.PERIODIC:  # before this tick's sweep, whose replacements are extra
+            at_door = self._admitted_since(event_id, admission.window_start(policy, now, grace),
+                                           self.store.counters(event_id).serving, policy.every)
         self.sweep(event_id, grace, replace_deferred=False)
         counters = self.store.counters(event_id)
-        increment = admission.increment_for(policy, counters, now)
+        increment = admission.increment_for(policy, counters, now, at_door)
         if increment:
             self.store.advance_serving(event_id, increment, now)
         return increment
+
+    def _admitted_since(self, event_id: str, since: float, serving: int, lookback: float) -> int:
+        """How far the serving counter moved forward since ``since`` (to ``serving``), from the
+        moves recorded since ``lookback`` seconds before it. Without a move in the look-back
+        before ``since``, the first move after it is taken as a door admission (one step)."""
+        history = self.store.serving_history(event_id, since - lookback)
+        before = [s for t, s in history if t < since]
+        after = [s for t, s in history if t >= since]
+        if before:
+            return max(0, serving - before[-1])
+        return max(0, serving - (after[0] - 1)) if after else 0
 
     def admission_rate(self, event_id: str, window: float = 300.0) -> float:
         """Visitors admitted per second over the last ``window`` seconds (0.0 if none)."""

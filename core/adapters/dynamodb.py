@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
-from ..model import Counters, Session, Status, SweepResult, Ticket
+from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, check_issuable
 
 PARTITION_KEY = "pk"
@@ -350,7 +350,8 @@ class DynamoDbStore:
 
     # -- QueueStore ---------------------------------------------------------------------------
 
-    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
+    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
+              door: DoorRule | None = None) -> Ticket:
         attempts = 0
 
         def attempt() -> Ticket:
@@ -369,12 +370,26 @@ class DynamoDbStore:
                     return held[0]
             state = self._state(event_id)
             position = state["last_position"] + 1
-            guard, values = self._guard(state, ("last_position",))
-            zeros = ", ".join(f"{name} = if_not_exists({name}, :zero)" for name in _STATE_FIELDS
-                              if name != "last_position")
+            admit = door is not None and self._door_opens(event_id, state, position, door)
+            guard, values = self._guard(state, _STATE_FIELDS if admit else ("last_position",))
+            expression = "SET last_position = :position"
+            assigned = {"last_position"}
+            extra: list[dict[str, Any]] = []
+            if admit:  # the guard on every counter makes the rule's reading of them hold at the write
+                move, move_values, extra = self._serving_move(event_id, state, position, now)
+                expression += ", " + move
+                assigned.update(part.split(" = ")[0] for part in move.split(", "))
+                values.update(move_values)
+                extra.append({"ConditionCheck": {
+                    "TableName": self.table, "Key": self._key(event_id, "CTRL#paused"),
+                    "ConditionExpression": "attribute_not_exists(sk) OR #v <> :paused",
+                    "ExpressionAttributeNames": {"#v": "value"}, "ExpressionAttributeValues": {":paused": _s("1")}}})
+            expression += "".join(f", {name} = if_not_exists({name}, :zero)" for name in _STATE_FIELDS
+                                  if name not in assigned)
             items: list[dict[str, Any]] = [
-                self._counters_update(event_id, f"SET last_position = :position, {zeros}",
+                self._counters_update(event_id, expression,
                                       {**values, ":position": _n(position), ":zero": _n(0)}, guard),
+                *extra,
                 {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(sk)",
                          "Item": {**self._key(event_id, _pos_key(position)), "request_id": _s(request_id)}}},
                 {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(sk)",
@@ -387,11 +402,32 @@ class DynamoDbStore:
                                       "Item": {**self._key(event_id, f"IDEM#{idempotency_key}"),
                                                "request_id": _s(request_id)}}})
             self._transact(items)  # a lost race (or a concurrent retry of this key) re-reads above
-            state = {**state, "last_position": position}
+            state = {**state, "last_position": position, **({"serving": position} if admit else {})}
             req = {"position": _n(position), "entered_at": _n(float(now))}
+            if admit:  # admitted now: known without reading back the high just written
+                return Ticket(event_id, request_id, position, float(now), Status.ADMITTED, float(now))
             return self._ticket_from(event_id, request_id, req, None, state)
 
         return self._retrying(attempt)
+
+    def _door_opens(self, event_id: str, state: Mapping[str, int], position: int, door: DoorRule) -> bool:
+        """Whether :class:`core.model.DoorRule` admits the new ``position`` by the counters as
+        read in ``state`` (the enter's transaction is guarded on all of them, and on the event
+        not being paused, so the decision holds when it lands)."""
+        if position != state["serving"] + 1:
+            return False
+        paused = self._get(event_id, "CTRL#paused")
+        if paused is not None and _str(paused, "value") == "1":
+            return False
+        if door.max_active > 0 and self._counters_of({**state, "last_position": position - 1}).active \
+                >= door.max_active:
+            return False
+        if door.budget > 0:
+            before = next(self._query(f"EVENT#{event_id}", "HIST#", f"HIST#{_time_key(door.since)}",
+                                      forward=False, limit=1), None)
+            if state["serving"] - (0 if before is None else int(_num(before, "serving"))) >= door.budget:
+                return False
+        return door.max_active > 0 or door.budget > 0
 
     def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
         """:meth:`enter` once per entry, in list order.

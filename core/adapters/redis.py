@@ -76,7 +76,7 @@ from ..errors import (
     StoreUnavailable,
     WaitingRoomError,
 )
-from ..model import Counters, Session, Status, SweepResult, Ticket
+from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -189,9 +189,11 @@ end
 """
 
 _ENTER = _PRELUDE + r"""
--- ARGV: request id, now, idempotency digest, bucket ttl. KEYS[9..]: idempotency buckets, newest first.
+-- ARGV: request id, now, idempotency digest, bucket ttl, then the door rule ('' for none):
+-- max_active, budget, since. KEYS[9]: the overrides hash; KEYS[10..]: idempotency buckets,
+-- newest first.
 local rid, now, digest = ARGV[1], ARGV[2], ARGV[3]
-for j = 9, #KEYS do
+for j = 10, #KEYS do
   local seen = redis.call('HGET', KEYS[j], digest)
   if seen then
     local tk = ticket(seen)
@@ -203,13 +205,34 @@ if existing then return existing[1] end
 local pos = redis.call('HINCRBY', C, 'last', 1)
 redis.call('HSET', T, rid, pos .. '|' .. now)
 redis.call('RPUSH', Q, rid)
-if KEYS[9] then
-  redis.call('HSET', KEYS[9], digest, rid)
-  if redis.call('TTL', KEYS[9]) < 0 then redis.call('EXPIRE', KEYS[9], ARGV[4]) end
+if KEYS[10] then
+  redis.call('HSET', KEYS[10], digest, rid)
+  if redis.call('TTL', KEYS[10]) < 0 then redis.call('EXPIRE', KEYS[10], ARGV[4]) end
+end
+local serving = tonumber(redis.call('HGET', C, 'serving')) or 0
+-- Admit at the door: nobody waits ahead, the event is not paused, and the rule's limit holds.
+if ARGV[5] ~= '' and pos == serving + 1 and redis.call('HGET', KEYS[9], 'paused') ~= '1' then
+  local max_active, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local admit = max_active > 0 or budget > 0
+  if max_active > 0 then
+    local c = redis.call('HMGET', C, 'completed', 'abandoned', 'expired', 'timed_out')
+    local active = serving - (tonumber(c[1]) or 0) - (tonumber(c[2]) or 0) - (tonumber(c[3]) or 0)
+      - (tonumber(c[4]) or 0)
+    admit = admit and active < max_active
+  end
+  if budget > 0 then
+    local m = redis.call('ZREVRANGEBYSCORE', H, '(' .. ARGV[7], '-inf', 'LIMIT', 0, 1)
+    local before = (#m > 0) and tonumber(string.match(m[1], ':(%d+)$')) or 0
+    admit = admit and serving - before < budget
+  end
+  if admit then
+    record_serving(pos, now)
+    return {rid, tostring(pos), now, 'admitted', now}
+  end
 end
 -- The serving counter never passes the last position, so a new place waits; what ticket() would
 -- read back is known without reading it (the check keeps that true whatever moved the counter).
-if pos > (tonumber(redis.call('HGET', C, 'serving')) or 0) then
+if pos > serving then
   return {rid, tostring(pos), now, 'waiting', false}
 end
 return ticket(rid)[1]
@@ -520,9 +543,10 @@ class RedisStore:
     # -- QueueStore ---------------------------------------------------------------------------
 
     def _enter_call(self, event_id: str, request_id: str, idempotency_key: str | None,
-                    now: float) -> tuple[list[str], list[Any]]:
+                    now: float, door: DoorRule | None = None) -> tuple[list[str], list[Any]]:
         """Keys and arguments of the enter script for one visitor."""
         keys = self._keys(event_id)
+        keys.append(self._prefix(event_id) + "o")
         digest = ""
         if idempotency_key is not None:
             # Idempotency keys go in buckets of a quarter of their lifetime each; a lookup reads
@@ -534,10 +558,15 @@ class RedisStore:
             prefix = self._prefix(event_id) + "i:"
             keys.extend(f"{prefix}{newest - j}" for j in range(_IDEMPOTENCY_BUCKETS + 1))
         args = [request_id, _num(now), digest, math.ceil(self.idempotency_ttl * (1 + 1 / _IDEMPOTENCY_BUCKETS))]
+        if door is None:
+            args.extend(("", "", ""))
+        else:
+            args.extend((door.max_active, door.budget, _num(door.since)))
         return keys, args
 
-    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
-        keys, args = self._enter_call(event_id, request_id, idempotency_key, now)
+    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
+              door: DoorRule | None = None) -> Ticket:
+        keys, args = self._enter_call(event_id, request_id, idempotency_key, now, door)
         with self._errors():
             reply = self._enter(keys=keys, args=args)
         return self._ticket(event_id, reply)

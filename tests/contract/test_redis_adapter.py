@@ -178,9 +178,9 @@ def test_memory_per_waiting_visitor_is_small(rstore: RedisStore) -> None:
     n = 20_000
     before = int(rstore.client.info("memory")["used_memory"])
     pipe = rstore.client.pipeline(transaction=False)
-    keys = rstore._keys(EVENT)
     for i in range(n):
-        rstore._enter(keys=keys, args=[rid(), repr(time.time() + i), "", 1], client=pipe)
+        keys, args = rstore._enter_call(EVENT, rid(), None, time.time() + i)
+        rstore._enter(keys=keys, args=args, client=pipe)
     pipe.execute()
     used = int(rstore.client.info("memory")["used_memory"]) - before
     assert rstore.counters(EVENT).last_position == n
