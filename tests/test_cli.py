@@ -83,6 +83,41 @@ def test_check_config_rejects_invalid_configs(tmp_path: Path, toml: str, message
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+INSECURE_CLIENT = """
+[server]
+store = "sqlite:///{tmp}/state.db"
+keys_file = "{tmp}/keys.json"
+[events.sale]
+[clients.shop]
+event = "sale"
+secret = "a-long-enough-client-secret"
+redirect_uris = ["http://shop.example/cb"]
+"""
+
+
+def test_check_config_and_serve_refuse_the_same_client_in_one_line(tmp_path: Path) -> None:
+    """A plain-http redirect URI on a non-loopback host: check-config said OK while every serve
+    worker failed with a traceback. Both refuse it now, with one line, before any worker starts."""
+    path = tmp_path / "insecure.toml"
+    path.write_text(INSECURE_CLIENT.format(tmp=tmp_path))
+    for command in (["check-config"], ["serve", "--port", "1", "--workers", "1"]):
+        result = run_cli(*command, "--config", str(path), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines == ["waitingroom: invalid configuration: [clients.shop] redirect URI 'http://shop.example/cb' "
+                         "uses plain http on a non-loopback host; use https or set allow_insecure_http"], lines
+    assert not (tmp_path / "keys.json").exists()  # refused before anything was prepared
+
+
+def test_check_config_prints_resolved_paths(tmp_path: Path) -> None:
+    path = tmp_path / "rel.toml"
+    path.write_text('[server]\nstore = "sqlite:///var/lib/wr/state.db"\nkeys_file = "keys/keys.json"\n')
+    result = run_cli("check-config", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"store:         sqlite:///var/lib/wr/state.db (file {tmp_path}/var/lib/wr/state.db)" in result.stdout
+    assert f"keys file:     {tmp_path}/keys/keys.json" in result.stdout
+
+
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("serve", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
     assert result.returncode == 2 and "config file not found" in result.stderr

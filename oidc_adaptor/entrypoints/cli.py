@@ -11,9 +11,11 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from core.errors import WaitingRoomError
 from core.settings import ServerSettings, Settings, SettingsError
 
 EXIT_OK = 0
@@ -235,12 +237,19 @@ def serve_settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from oidc_adaptor.app import check_settings
+
     settings = serve_settings(args)
+    check_settings(settings)  # a bad configuration is one line here, not a traceback from every worker
     from .server import prepare, run_gunicorn
 
     _progress(f"waitingroom: configuration {settings.source}, {len(settings.events)} event(s), "
               f"store {redact_url(settings.server.store)}")
-    prepare(settings, progress=_progress)
+    try:
+        prepare(settings, progress=_progress)
+    except (OSError, ValueError, WaitingRoomError) as exc:
+        print(f"waitingroom: cannot start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     _progress(f"waitingroom: serving on http://{args.host}:{args.port} with {args.workers} worker(s) "
               f"x {args.threads} thread(s); issuer {settings.server.issuer}; Ctrl-C to stop")
     return run_gunicorn(settings, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
@@ -289,8 +298,8 @@ def config_summary(settings: Settings) -> str:
     lines = [
         f"configuration: {settings.source}",
         f"issuer:        {server.issuer}",
-        f"store:         {redact_url(server.store)}",
-        f"keys file:     {server.keys_file}",
+        f"store:         {redact_url(server.store)}{_store_file(server.store)}",
+        f"keys file:     {Path(server.keys_file).resolve()}",
         f"admin API:     {server.admin_prefix} ({len(server.admin_keys)} key(s) configured)"
         if server.admin_keys else f"admin API:     {server.admin_prefix} (disabled: no admin_keys)",
         f"CORS origins:  {', '.join(server.cors_origins) or 'none'}",
@@ -319,10 +328,20 @@ def config_summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _store_file(url: str) -> str:
+    """For a SQLite store, the file it resolves to from the current directory (as serve opens it)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return ""
+    from core.adapters.sqlite import path_from_url
+
+    return f" (file {Path(path_from_url(url)).resolve()})"
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from oidc_adaptor.app import check_settings
+
     settings = load_settings(args.config, store=args.store)
-    if not settings.server.store.startswith(("sqlite:///", "redis://", "rediss://", "unix://")):
-        raise SettingsError(f"[server] store {redact_url(settings.server.store)!r} is not a sqlite:/// or redis:// URL")
+    check_settings(settings)
     print(config_summary(settings))
     if not settings.events:
         print("warning: no events are configured; add an [events.<id>] table", file=sys.stderr)
