@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from .model import AdmissionPolicy, Counters, DoorRule, Strategy
@@ -62,8 +62,20 @@ def door_rule(policy: AdmissionPolicy, now: float, grace: float = 0.0) -> DoorRu
     return DoorRule(budget=policy.increment_by, since=window_start(policy, now, grace))
 
 
+OVERRIDABLE = ("strategy", "increment_by", "every", "max_active", "start_at", "end_at")
+"""Policy fields operators may override at run time."""
+
+NO_TIME = ""
+"""The override value of ``start_at`` / ``end_at`` that clears the configured time."""
+
+
+def instant_or_none(value: str) -> float | None:
+    return None if value == NO_TIME else float(value)
+
+
 def with_overrides(policy: AdmissionPolicy, overrides: Mapping[str, str]) -> AdmissionPolicy:
-    """Apply operators' runtime overrides (``strategy``, ``increment_by``, ``every``, ``max_active``).
+    """Apply operators' runtime overrides (the fields in :data:`OVERRIDABLE`; ``start_at`` and
+    ``end_at`` as POSIX seconds, or :data:`NO_TIME` for none).
 
     Invalid overrides are ignored rather than stopping admission: the configured policy stands.
     """
@@ -71,7 +83,10 @@ def with_overrides(policy: AdmissionPolicy, overrides: Mapping[str, str]) -> Adm
     if "strategy" in overrides:
         with contextlib.suppress(ValueError):
             changes["strategy"] = Strategy(overrides["strategy"])
-    for name, cast in (("increment_by", int), ("max_active", int), ("every", float)):
+    casts: tuple[tuple[str, Callable[[str], object]], ...] = (
+        ("increment_by", int), ("max_active", int), ("every", float),
+        ("start_at", instant_or_none), ("end_at", instant_or_none))
+    for name, cast in casts:
         if name in overrides:
             with contextlib.suppress(ValueError):
                 changes[name] = cast(overrides[name])

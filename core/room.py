@@ -131,10 +131,17 @@ class WaitingRoom:
         policy = admission.with_overrides(self.event(event_id).admission, controls)
         return admission.door_rule(policy, now, self.clock_skew)
 
+    def overrides(self, event_id: str) -> dict[str, str]:
+        """The operators' runtime overrides of the configured admission policy (not the pause)."""
+        controls = self.store.get_control(self.event(event_id).event_id)
+        return {key: value for key, value in controls.items() if key not in STATE_CONTROLS}
+
     def set_rate(self, event_id: str, **values: int | float | str | None) -> AdmissionPolicy:
-        """Change the admission policy at run time; None removes an override."""
+        """Change the admission policy at run time; None removes an override (back to the
+        configured value). ``start_at`` / ``end_at`` take POSIX seconds, or
+        :data:`core.admission.NO_TIME` to run without that bound."""
         self.event(event_id)
-        allowed = {"strategy", "increment_by", "every", "max_active"}
+        allowed = set(admission.OVERRIDABLE)
         unknown = set(values) - allowed
         if unknown:
             raise InvalidArgument(f"unknown admission setting(s): {', '.join(sorted(unknown))}")
@@ -146,7 +153,8 @@ class WaitingRoom:
                 candidate[key] = str(value)
         base = self.event(event_id).admission
         effective = admission.with_overrides(base, candidate)
-        casts: dict[str, Any] = {"strategy": str, "increment_by": int, "every": float, "max_active": int}
+        casts: dict[str, Any] = {"strategy": str, "increment_by": int, "every": float, "max_active": int,
+                                 "start_at": admission.instant_or_none, "end_at": admission.instant_or_none}
         for key, value in values.items():
             if value is None:
                 continue

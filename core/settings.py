@@ -241,7 +241,7 @@ def _build_server(raw: Mapping[str, Any]) -> ServerSettings:
     return server
 
 
-def _instant(value: Any, name: str) -> float:
+def parse_instant(value: Any, name: str) -> float:
     """A point in time from TOML: an offset date-time (``2026-03-01T09:00:00Z``), the same as an
     ISO 8601 string, or POSIX seconds. A time without an offset would be ambiguous: refused."""
     if isinstance(value, bool):
@@ -272,7 +272,7 @@ def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
         strategy = Strategy(adm.pop("strategy", "manual"))
         for bound in ("start_at", "end_at"):
             if bound in adm:
-                adm[bound] = _instant(adm[bound], f"admission {bound}")
+                adm[bound] = parse_instant(adm[bound], f"admission {bound}")
         policy = AdmissionPolicy(strategy=strategy, **adm)
         return EventSettings(
             event_id=event_id,

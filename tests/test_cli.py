@@ -118,6 +118,15 @@ def test_check_config_prints_resolved_paths(tmp_path: Path) -> None:
     assert f"keys file:     {tmp_path}/keys/keys.json" in result.stdout
 
 
+def test_check_config_shows_the_schedule(tmp_path: Path) -> None:
+    path = tmp_path / "scheduled.toml"
+    path.write_text('[events.sale]\nadmission = { strategy = "periodic", increment_by = 5, every = 10, '
+                    'start_at = 2027-03-01T09:00:00Z, end_at = 2027-03-01T18:00:00Z }\n')
+    result = run_cli("check-config", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "periodic, 5 every 10 s; opens 2027-03-01 09:00:00 UTC; closes 2027-03-01 18:00:00 UTC" in result.stdout
+
+
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("serve", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
     assert result.returncode == 2 and "config file not found" in result.stderr

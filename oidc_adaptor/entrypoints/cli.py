@@ -241,7 +241,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = serve_settings(args)
     check_settings(settings)  # a bad configuration is one line here, not a traceback from every worker
-    from .server import prepare, run_gunicorn
+    from .server import override_notes, prepare, run_gunicorn
 
     _progress(f"waitingroom: configuration {settings.source}, {len(settings.events)} event(s), "
               f"store {redact_url(settings.server.store)}")
@@ -250,6 +250,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError, WaitingRoomError) as exc:
         print(f"waitingroom: cannot start: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    for note in override_notes(settings):
+        _progress(f"waitingroom: {note}")
     _progress(f"waitingroom: serving on http://{args.host}:{args.port} with {args.workers} worker(s) "
               f"x {args.threads} thread(s); issuer {settings.server.issuer}; Ctrl-C to stop")
     return run_gunicorn(settings, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
@@ -315,6 +317,10 @@ def config_summary(settings: Settings) -> str:
             admission = f"max_active, at most {policy.max_active} active (checked every {policy.every:g} s)"
         else:
             admission = "manual (admin API only)"
+        if policy.start_at is not None:
+            admission += f"; opens {_when(policy.start_at)}"
+        if policy.end_at is not None:
+            admission += f"; closes {_when(policy.end_at)}"
         expiry = f"{event.queue_position_expiry} s" if event.queue_position_expiry else "off"
         lines.append(
             f"  {event.event_id}: {event.display_name!r}; tokens valid {event.token_validity} s; "

@@ -75,6 +75,11 @@ def test_panel_changes_the_rate_and_resets_with_a_confirmation(demo: Demo, new_p
     card.get_by_role("button", name="Change rate").click()
     card.locator('[data-field="policy"]', has_text="7 visitor(s) every 4 s").wait_for()
     assert demo.counts()["policy"]["increment_by"] == 7
+    card.locator('[data-field="override-hint"]', has_text="increment_by 7 (file: ").wait_for()
+    card.get_by_role("button", name="Return to configured values").click()
+    card.locator('[data-field="override-hint"]', has_text="The configuration file's values apply.").wait_for()
+    assert demo.counts()["overrides"] == {}
+    assert demo.counts()["policy"] == demo.counts()["configured_policy"]
 
     card.get_by_role("button", name="Reset…").click()
     dialog = panel.get_by_role("dialog")

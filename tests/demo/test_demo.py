@@ -275,3 +275,18 @@ def test_checkout_app_from_env_ends_sessions_through_the_admin_api(tmp_path: Pat
         assert room_app.extensions["waitingroom"].room.counters(EVENT).completed == 1
     finally:
         server.shutdown()
+
+
+def test_demo_on_a_busy_port_names_the_option_to_choose_another(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "oidc_adaptor.cli", "demo", "--port", str(port), "--state-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )
+    assert result.returncode != 0
+    assert f"port {port} is in use. Choose other ports with --port N" in result.stderr
+    assert "different port" not in result.stderr and "Traceback" not in result.stderr

@@ -174,8 +174,21 @@
     var policy = counts.policy || {};
     field(root, "policy").textContent = describePolicy(policy);
     var state = field(root, "state");
-    state.textContent = counts.paused ? "paused" : (policy.strategy === "manual" ? "manual" : "admitting");
-    state.className = "pill state " + (counts.paused ? "paused" : "running");
+    var nowSeconds = Date.now() / 1000;
+    var waitingToOpen = policy.start_at !== null && policy.start_at !== undefined && nowSeconds < policy.start_at;
+    var closed = policy.end_at !== null && policy.end_at !== undefined && nowSeconds >= policy.end_at;
+    state.textContent = counts.paused ? "paused" : policy.strategy === "manual" ? "manual"
+      : waitingToOpen ? "opens " + formatTime(policy.start_at) : closed ? "closed" : "admitting";
+    state.className = "pill state " + (counts.paused || waitingToOpen || closed ? "paused" : "running");
+    var overrides = counts.overrides || {};
+    var names = Object.keys(overrides);
+    var configured = counts.configured_policy || {};
+    field(root, "override-hint").textContent = names.length
+      ? "Changed at run time (kept across restarts, wins over the configuration file): " + names.map(function (name) {
+        return name + " " + describeValue(name, policy[name]) + " (file: " + describeValue(name, configured[name]) + ")";
+      }).join(", ") + "."
+      : "The configuration file's values apply.";
+    root.querySelector('[data-role="configured"]').disabled = !names.length;
     var pauseButton = root.querySelector('[data-role="pause"]');
     pauseButton.textContent = counts.paused ? "Resume" : "Pause";
     field(root, "pause-hint").textContent = counts.paused
@@ -202,12 +215,29 @@
     return (perMinute >= 10 ? Math.round(perMinute) : perMinute.toFixed(1)) + " / min";
   }
 
+  function formatTime(seconds) {
+    return new Date(seconds * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  function describeValue(name, value) {
+    if (name === "start_at" || name === "end_at") return value === null || value === undefined ? "none" : formatTime(value);
+    return String(value);
+  }
+
+  function describeSchedule(policy) {
+    var parts = [];
+    if (policy.start_at !== null && policy.start_at !== undefined) parts.push("opens " + formatTime(policy.start_at));
+    if (policy.end_at !== null && policy.end_at !== undefined) parts.push("closes " + formatTime(policy.end_at));
+    return parts.length ? " Schedule: " + parts.join(", ") + "." : "";
+  }
+
   function describePolicy(policy) {
     if (policy.strategy === "periodic") {
-      return "Strategy: periodic, " + policy.increment_by + " visitor(s) every " + policy.every + " s.";
+      return "Strategy: periodic, " + policy.increment_by + " visitor(s) every " + policy.every + " s." + describeSchedule(policy);
     }
     if (policy.strategy === "max_active") {
-      return "Strategy: keep up to " + policy.max_active + " active sessions, checked every " + policy.every + " s.";
+      return "Strategy: keep up to " + policy.max_active + " active sessions, checked every " + policy.every + " s."
+        + describeSchedule(policy);
     }
     return "Strategy: manual, only operators let visitors in.";
   }
@@ -344,6 +374,16 @@
       return api("POST", path + "/admission", body).then(function (r) {
         fillRateForm(root, r.policy);
         return describePolicy(r.policy);
+      });
+    });
+
+    on("configured", function () {
+      var body = {};
+      Object.keys((card.last && card.last.overrides) || {}).forEach(function (name) { body[name] = null; });
+      if (!Object.keys(body).length) return "The configuration file's values already apply.";
+      return api("POST", path + "/admission", body).then(function (r) {
+        fillRateForm(root, r.policy);
+        return "Back to the configured values. " + describePolicy(r.policy);
       });
     });
 
