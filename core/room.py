@@ -107,6 +107,11 @@ class WaitingRoom:
         """The configured admission policy with operators' runtime overrides applied."""
         return admission.with_overrides(self.event(event_id).admission, self.store.get_control(event_id))
 
+    def admission_now(self, event_id: str) -> tuple[AdmissionPolicy, bool]:
+        """The effective admission policy and whether the event is paused, from one store read."""
+        controls = self.store.get_control(self.event(event_id).event_id)
+        return admission.with_overrides(self.event(event_id).admission, controls), controls.get(PAUSED) == "1"
+
     def is_paused(self, event_id: str) -> bool:
         return self.store.get_control(self.event(event_id).event_id).get(PAUSED) == "1"
 

@@ -127,6 +127,18 @@ def test_check_config_shows_the_schedule(tmp_path: Path) -> None:
     assert "periodic, 5 every 10 s; opens 2027-03-01 09:00:00 UTC; closes 2027-03-01 18:00:00 UTC" in result.stdout
 
 
+def test_check_config_warns_about_settings_that_cannot_work(tmp_path: Path) -> None:
+    path = tmp_path / "short.toml"
+    path.write_text('[events.sale]\nqueue_position_expiry = 30\n'
+                    'admission = { strategy = "periodic", increment_by = 5, every = 0.5 }\n')
+    result = run_cli("check-config", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 0 and "configuration OK" in result.stdout
+    assert "warning: event sale: queue_position_expiry = 30 s gives an admitted visitor less than 60 s" in result.stderr
+    assert "warning: event sale: admission every 0.5 s is shorter than the scheduler interval" in result.stderr
+    path.write_text("[events.sale]\nqueue_position_expiry = 900\n")
+    assert "warning" not in run_cli("check-config", "--config", str(path), cwd=tmp_path).stderr
+
+
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("serve", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
     assert result.returncode == 2 and "config file not found" in result.stderr

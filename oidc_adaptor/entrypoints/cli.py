@@ -334,6 +334,41 @@ def config_summary(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+MIN_CLAIM_WINDOW = 60
+"""Seconds below which an admitted visitor is unlikely to reach the site before the place expires."""
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """Settings that pass validation but cannot work as meant, one sentence each."""
+    server = settings.server
+    warnings = []
+    if not settings.events:
+        warnings.append("no events are configured; add an [events.<id>] table")
+    for event in settings.events.values():
+        expiry = event.queue_position_expiry
+        if 0 < expiry < MIN_CLAIM_WINDOW:
+            warnings.append(
+                f"event {event.event_id}: queue_position_expiry = {expiry} s gives an admitted visitor less than "
+                f"{MIN_CLAIM_WINDOW} s to reach the site; a page in a background tab, or without JavaScript, "
+                "may lose its place before it checks again")
+        if 0 < expiry <= 3 * server.scheduler_interval + server.clock_skew:
+            warnings.append(
+                f"event {event.event_id}: queue_position_expiry = {expiry} s is not longer than three scheduler "
+                f"passes ({server.scheduler_interval:g} s each) plus clock_skew ({server.clock_skew:g} s)")
+        policy = event.admission
+        if policy.strategy.value != "manual" and policy.every < server.scheduler_interval:
+            warnings.append(
+                f"event {event.event_id}: admission every {policy.every:g} s is shorter than the scheduler "
+                f"interval ({server.scheduler_interval:g} s), so admission steps run less often than configured")
+        if policy.start_at is not None and policy.end_at is not None and policy.end_at <= policy.start_at:
+            warnings.append(f"event {event.event_id}: admission end_at is not after start_at: nobody is ever let in")
+        if policy.end_at is not None and policy.end_at <= time.time():
+            warnings.append(f"event {event.event_id}: admission end_at has passed: nobody is let in automatically")
+    if not server.scheduler:
+        warnings.append("the scheduler is off: no admission strategy or expiry runs in this server")
+    return warnings
+
+
 def _store_file(url: str) -> str:
     """For a SQLite store, the file it resolves to from the current directory (as serve opens it)."""
     if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
@@ -349,8 +384,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, store=args.store)
     check_settings(settings)
     print(config_summary(settings))
-    if not settings.events:
-        print("warning: no events are configured; add an [events.<id>] table", file=sys.stderr)
+    for warning in config_warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
     print("configuration OK")
     return EXIT_OK
 

@@ -25,10 +25,19 @@ from oidc_adaptor.plumbing import counter_cache, ratelimit
 from oidc_adaptor.plumbing.auth import require_admin
 from oidc_adaptor.plumbing.services import services
 
+from . import cookie_check
 from .clients import SCOPES, Client, ClientError
 from .places import COOKIE_NAME, PLACE_TTL, PlaceRef, cookie_is_secure, new_handle, valid_handle
 from .server import OidcProvider, Visitor, email_claims
-from .waiting import LIVE_STATUSES, estimate_wait, status_view
+from .waiting import (
+    LIVE_STATUSES,
+    EarlierPlace,
+    earlier_place,
+    estimate_wait,
+    line_state,
+    no_js_refresh_seconds,
+    status_view,
+)
 
 log = logging.getLogger("waitingroom.oidc")
 
@@ -39,7 +48,6 @@ HTML_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-NO_JS_REFRESH_SECONDS = 120
 CORS_ENDPOINTS = {"oidc.discovery", "oidc.token", "oidc.userinfo", "oidc.userinfo_alias"}
 
 
@@ -151,12 +159,13 @@ def authorization_error(error: OAuth2Error, redirect_uri: str | None, state: str
 
 
 def authorization_url() -> str:
-    """The URL that re-requests this authorization (a POSTed request becomes the same GET)."""
+    """The URL that re-requests this authorization (a POSTed request becomes the same GET),
+    without the cookie check's marker."""
     base = url_for("oidc.authorize")
     if request.method == "POST":
-        return f"{base}?{urlencode(list(request.form.items(multi=True)))}"
+        return cookie_check.without_marker(f"{base}?{urlencode(list(request.form.items(multi=True)))}")
     query = request.query_string.decode("latin-1")
-    return f"{base}?{query}" if query else base
+    return cookie_check.without_marker(f"{base}?{query}" if query else base)
 
 
 def _max_age() -> int | None:
@@ -249,7 +258,14 @@ def authorize() -> Response:
     except OAuth2Error as error:
         return authorization_error(error, redirect_uri if error.error != "invalid_client" else None, state)
 
-    handle = handle or new_handle()
+    if handle is None:  # no place for a browser that has not shown it returns the cookie
+        now = services().clock.now()
+        if cookie_check.returned_before(values.get(cookie_check.MARKER), now):
+            return cookie_check.cookies_needed_page(authorization_url())
+        response = cookie_check.ask_for_cookie(authorization_url(), now)
+        _set_cookie(response, new_handle())
+        return response
+    previous = earlier_place(ticket, services().room.event(event_id).queue_position_expiry)
     if visitor is None:
         ref, ticket = _enter(handle, event_id, ref, ticket, max_age)
         visitor = _visitor(ref, ticket, max_age)
@@ -264,17 +280,19 @@ def authorize() -> Response:
         return response
 
     assert ticket is not None
-    response = waiting_page(event_id, ticket)
+    response = waiting_page(event_id, ticket, previous)
     _set_cookie(response, handle)
     return response
 
 
-def waiting_page(event_id: str, ticket: Ticket) -> Response:
+def waiting_page(event_id: str, ticket: Ticket, previous: EarlierPlace | None = None) -> Response:
     room = services().room
     cache = counter_cache.for_app()
     rate = cache.admission_rate(event_id)
     view = status_view(ticket, cache.serving_seen_by(ticket), rate)
-    estimate = estimate_wait(view["ahead"], rate)
+    policy, paused = room.admission_now(event_id)
+    line = line_state(policy, paused, services().clock.now())
+    estimate = estimate_wait(view["ahead"], rate) if line.moving else None
     html = render_template(
         "waiting.html",
         event_name=room.event(event_id).display_name,
@@ -283,7 +301,9 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
         estimate=estimate,
         authorize_url=authorization_url(),
         status_url=url_for("oidc.waiting_status", event=event_id),
-        refresh_seconds=NO_JS_REFRESH_SECONDS,
+        refresh_seconds=no_js_refresh_seconds(room.claim_deadline(event_id)),
+        previous=previous,
+        line=line,
     )
     return make_response(html, 200)
 

@@ -65,7 +65,12 @@ class Flow:
         return {k: v for k, v in params.items() if v is not None}
 
     def authorize(self, **extra: Any) -> TestResponse:
-        return self.browser.get("/authorize", query_string=self.params(**extra))
+        """One authorization request as a browser makes it: a first visit follows the redirect that
+        checks the place cookie comes back."""
+        response = self.browser.get("/authorize", query_string=self.params(**extra))
+        if response.status_code == 303 and "wr_cookie_check=" in response.headers.get("Location", ""):
+            response = self.browser.get(response.headers["Location"])
+        return response
 
     def admit(self, count: int = 1) -> None:
         """Move the counter as the admin API does: this worker's poll cache shows it at once."""
