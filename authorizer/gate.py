@@ -36,7 +36,8 @@ from typing import Any, TypeVar
 from core.tokens import TokenError
 
 from .config import AuthorizerConfig
-from .verifier import AccessVerifier, from_authorization, from_cookies
+from .cookies import from_cookies
+from .verifier import AccessVerifier, from_authorization
 
 log = logging.getLogger("waitingroom.gate")
 

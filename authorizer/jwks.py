@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from core.tokens import ALGORITHM
+from core.token_rules import ALGORITHM
 
 from .http import FetchError, http_get
 
@@ -80,7 +80,8 @@ class JwksCache:
     """The JWKS of ``url``, cached for ``ttl`` seconds, refetched at most once per ``min_interval``.
 
     ``fetch(url)`` returns the parsed JSON document (default: :func:`fetch_json` with ``timeout``);
-    ``clock`` is a monotonic clock in seconds. Both are injectable for tests.
+    ``clock`` is a monotonic clock in seconds. Both are injectable for tests. ``seed``: a JWKS
+    document whose keys are held from the start, as if just fetched.
     """
 
     def __init__(
@@ -92,6 +93,7 @@ class JwksCache:
         timeout: float = 3.0,
         fetch: Callable[[str], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        seed: Mapping[str, Any] | None = None,
     ) -> None:
         if ttl <= 0 or min_interval < 0:
             raise ValueError("ttl must be positive and min_interval not negative")
@@ -105,6 +107,11 @@ class JwksCache:
         self._fetched_at: float | None = None  # last successful fetch
         self._attempted_at: float | None = None  # last attempt, successful or not
         self.fetches = 0  # attempts made, for metrics and tests
+        if seed is not None and usable_keys(seed):
+            # Keys known in advance (the CloudFront gate bundles the JWKS of its build time) count as
+            # just fetched: no fetch until the TTL passes or a token names another kid.
+            self._keys = usable_keys(seed)
+            self._fetched_at = clock()
 
     def __call__(self, kid: str) -> JWK | None:
         return self.get(kid)

@@ -33,7 +33,8 @@ from typing import Any
 from core.tokens import TokenError
 
 from .config import AuthorizerConfig
-from .verifier import AccessVerifier, from_authorization, from_cookies, header, header_values
+from .cookies import from_cookies
+from .verifier import AccessVerifier, from_authorization, header, header_values
 
 log = logging.getLogger("waitingroom.authorizer")
 log.setLevel(logging.INFO)

@@ -7,7 +7,7 @@ session status check. It raises :class:`core.tokens.TokenError` whose ``reason``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.tokens import TokenError, TokenVerifier
@@ -92,23 +92,6 @@ def from_authorization(value: str | None) -> str | None:
     if scheme.lower() != "bearer":
         return None
     return rest.strip() or None
-
-
-def from_cookies(cookie_strings: Iterable[str], name: str) -> str | None:
-    """The value of cookie ``name`` in ``Cookie`` header values or ``name=value`` strings.
-
-    Parsed by hand rather than with ``http.cookies``, which drops every cookie of a header when one
-    of them is malformed.
-    """
-    for cookie_string in cookie_strings:
-        for part in cookie_string.split(";"):
-            key, sep, value = part.strip().partition("=")
-            if sep and key.strip() == name:
-                value = value.strip()
-                if len(value) >= 2 and value[0] == value[-1] == '"':
-                    value = value[1:-1]
-                return value or None
-    return None
 
 
 def header(headers: Mapping[str, Any] | None, name: str) -> str | None:

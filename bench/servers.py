@@ -1,4 +1,5 @@
-"""Servers the benchmarks start and stop by themselves: redis-server and gunicorn, on free loopback ports.
+"""Servers the benchmarks start and stop by themselves: redis-server, gunicorn and the nginx front
+(``deploy/nginx/waitingroom.conf``), on free loopback ports.
 
 Every process is started with a bounded start-up wait and stopped (terminate, then kill) when its
 context exits, whatever happened inside. The reference apps and the project run under the same
@@ -8,6 +9,7 @@ context exits, whatever happened inside. The reference apps and the project run 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -200,3 +202,89 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+NGINX_CONF = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "waitingroom.conf"
+"""The reference front users copy; :func:`nginx_front` runs this very file."""
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "oidc_adaptor" / "static"
+
+_MAIN_CONF = """\
+{user}
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    include {prefix}/waitingroom.conf;
+}}
+"""
+"""The parts of Debian's /etc/nginx/nginx.conf the front needs, with every path in one folder."""
+
+
+def front_config(upstream_port: int, listen_port: int, cache_dir: Path, static_dir: Path = STATIC_DIR,
+                 source: Path = NGINX_CONF) -> str:
+    """The shipped front configuration with the lines its comments mark CHANGE filled in.
+
+    Raises ValueError if one of those lines is not found exactly once: the file changed, and
+    what runs here would no longer be what users copy.
+    """
+    text = source.read_text(encoding="utf-8")
+    changes = {
+        "proxy_cache_path /var/cache/nginx/waitingroom ": f"proxy_cache_path {cache_dir} ",
+        "server 127.0.0.1:8080;": f"server 127.0.0.1:{upstream_port};",
+        "listen 80;": f"listen 127.0.0.1:{listen_port};",
+        "alias /opt/waitingroom/static/;": f"alias {static_dir}/;",
+    }
+    for old, new in changes.items():
+        if text.count(old) != 1:
+            raise ValueError(f"{source} should contain {old!r} exactly once")
+        text = text.replace(old, new)
+    return text
+
+
+@contextmanager
+def nginx_front(upstream_port: int, workdir: Path, name: str = "nginx",
+                port: int | None = None) -> Iterator[HttpServer]:
+    """Debian's nginx in the foreground, with ``deploy/nginx/waitingroom.conf`` in front of the
+    server on ``upstream_port``, listening on ``port`` (default: a free one); its pid file, logs,
+    temporary files and cache live in ``workdir``."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        raise RuntimeError("nginx is not installed: apt-get install nginx (scripts/test.sh does)")
+    prefix = workdir / name
+    prefix.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    (prefix / "waitingroom.conf").write_text(front_config(upstream_port, port, prefix / "cache"), encoding="utf-8")
+    # As root, nginx would run its workers as "nobody", who cannot enter a private temporary folder.
+    user = "user root;" if os.geteuid() == 0 else ""
+    (prefix / "nginx.conf").write_text(_MAIN_CONF.format(user=user, prefix=prefix), encoding="utf-8")
+    cmd = [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log"),
+           "-g", "daemon off;"]
+    with _serve(cmd, port, prefix / "stdout.log", None, "/static/waiting.js") as server:
+        yield server
+
+
+_REQUESTS_SAMPLE = re.compile(r'^waitingroom_http_requests_total\{([^}]*)\} ([0-9.e+]+)$', re.M)
+
+
+def origin_requests(base_url: str, route: str | None = None) -> int:
+    """Requests the server at ``base_url`` counted in its own metrics: those of ``route`` (a Flask
+    route template such as ``/events/<event_id>/status``), or of every route but ``/metrics``.
+
+    A worker applies its counts once a second (the one answering applies its own at once), so
+    read this a second or two after the load stops when the server runs several workers.
+    """
+    with urllib.request.urlopen(base_url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    wanted = f'route="{route}"' if route else None
+    return sum(int(float(value)) for labels, value in _REQUESTS_SAMPLE.findall(text)
+               if (wanted in labels if wanted else 'route="/metrics"' not in labels))

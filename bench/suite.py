@@ -8,6 +8,7 @@ benchmark compares with a reference, and ``notes``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -24,6 +25,7 @@ from .loadgen import LoadResult, RequestSpec, run_requests
 EVENT = "bench"  # enter and poll benchmarks (manual admission)
 JOURNEY_EVENT = "journey"  # periodic admission
 OIDC_EVENT = "oidc"
+WAITING_EVENT = "waiting"  # waiting visitors polling the status document (manual admission by the bench)
 ADMIN_KEY = "bench-admin-key-not-secret"
 OIDC_CLIENT = "bench-rp"
 OIDC_PUBLIC_CLIENT = "bench-spa"
@@ -46,6 +48,9 @@ class Options:
     batches: int = 5_000  # batches of 10 for the batch enter benchmark
     oidc_flows: int = 2_000
     max_seconds: float = 60.0  # cap of any one load phase
+    waiting_visitors: int = 20_000  # visitors polling the status document in the waiting benchmark
+    waiting_arrival: float = 30.0  # seconds over which they arrive
+    waiting_seconds: float = 120.0  # length of each waiting run (through the front, then without it)
     server: servers.ServerConfig = field(default_factory=servers.ServerConfig)
     progress: bool = True
 
@@ -53,7 +58,7 @@ class Options:
     def quick_options(cls, **changes: Any) -> Options:
         base = cls(quick=True, visitors=1_000, requests=3_000, rounds=1, concurrency=16, journey_connections=200,
                    max_live_visitors=200, admit_rate=400, fill=100_000, batches=1_000, oidc_flows=300,
-                   max_seconds=20.0)
+                   max_seconds=20.0, waiting_visitors=2_000, waiting_arrival=10.0, waiting_seconds=40.0)
         for key, value in changes.items():
             setattr(base, key, value)
         return base
@@ -79,6 +84,9 @@ admission = {{ strategy = "periodic", increment_by = {admit_rate}, every = 1 }}
 
 [events.{OIDC_EVENT}]
 name = "OIDC benchmark"
+
+[events.{WAITING_EVENT}]
+name = "Waiting benchmark"
 
 [clients.{OIDC_CLIENT}]
 event = "{OIDC_EVENT}"
@@ -309,6 +317,67 @@ def bench_journey(bench: Bench) -> list[dict[str, Any]]:
     }]
 
 
+# -- 3b. Waiting visitors ----------------------------------------------------------------------------
+
+
+def _waiting_run(bench: Bench, through_front: bool) -> dict[str, Any]:
+    """One waiting run on a fresh line: enter the visitors, then let them poll (through the front or not)."""
+    from .waiting import run_waiting
+
+    opts = bench.options
+    bench.redis.client.flushall()
+    with bench.project() as proj, contextlib.ExitStack() as stack:
+        entered = asyncio.run(run_requests(
+            proj.base_url, lambda i: RequestSpec("POST", "/assign_queue_num", {"json": {"event_id": WAITING_EVENT}}),
+            opts.waiting_visitors, 64, "enter", max_seconds=600.0, progress=opts.progress))
+        if entered.errors or entered.requests != opts.waiting_visitors:
+            raise RuntimeError(f"entering the waiting visitors failed: {entered.as_dict()}")
+        poll_url = proj.base_url
+        if through_front:
+            poll_url = stack.enter_context(servers.nginx_front(proj.port, bench.workdir)).base_url
+        route = "/events/<event_id>/status"
+        before = servers.origin_requests(proj.base_url, route)
+        cpu_before = servers.cpu_seconds(proj.pid)
+        outcome = asyncio.run(run_waiting(poll_url, proj.base_url, WAITING_EVENT, ADMIN_KEY, opts.waiting_visitors,
+                                          opts.waiting_arrival, opts.waiting_seconds))
+        time.sleep(2.5)  # every worker applies its request counts within a second
+        outcome["origin_status_requests"] = servers.origin_requests(proj.base_url, route) - before
+        outcome["server_cpu_s"] = round(servers.cpu_seconds(proj.pid) - cpu_before, 1)
+    minutes = outcome["seconds"] / 60
+    per_visitor = outcome["origin_status_requests"] / opts.waiting_visitors
+    outcome["origin_per_visitor_per_min"] = round(per_visitor / minutes, 4)
+    outcome["origin_per_window"] = round(outcome["origin_status_requests"] / outcome["seconds"], 2)  # 1 s windows
+    return outcome
+
+
+def bench_waiting(bench: Bench) -> list[dict[str, Any]]:
+    opts = bench.options
+    front = _waiting_run(bench, through_front=True)
+    direct = _waiting_run(bench, through_front=False)
+    checks = {
+        "no failed poll through the front": front["errors"] == 0,
+        "at most ~one origin fetch per event and 1 s window": front["origin_per_window"] <= 1.1,
+        # A poll that timed out may or may not have reached the server; every answered one did.
+        "every answered poll reached the origin without the front":
+            direct["origin_status_requests"] >= (direct["polls"] - direct["errors"]) * 0.99,
+    }
+    return [{
+        "name": "waiting",
+        "headline": (f"{opts.waiting_visitors} waiting visitors: front served {front['polls_per_s']} polls/s, "
+                     f"origin {front['origin_per_window']} req/s "
+                     f"({front['origin_per_visitor_per_min']} per visitor per minute); without the front the "
+                     f"origin took {direct['polls_per_s']} polls/s, p95 {direct['p95_ms']} ms, "
+                     f"{direct['errors']} errors"),
+        "target_text": "<= 1 origin request per event and cache window",
+        "pass": all(checks.values()),
+        "metrics": {"front": front, "direct": direct},
+        "checks": checks,
+        "notes": (f"visitors arrive over {opts.waiting_arrival:g} s and poll for {opts.waiting_seconds:g} s on the "
+                  f"waiting page's schedule; an operator admits two thirds of them in steps every 5 s; "
+                  f"status_max_age = 1 s; schedule_lag is how late the load generator sent polls"),
+    }]
+
+
 # -- 4. OIDC ---------------------------------------------------------------------------------------
 
 
@@ -436,9 +505,37 @@ def bench_batch(bench: Bench) -> list[dict[str, Any]]:
     }]
 
 
+# -- 7. CloudFront gate cold start -------------------------------------------------------------------
+
+
+def bench_edge(bench: Bench) -> list[dict[str, Any]]:
+    from .edge_cold_start import measure
+
+    m = measure(bench.workdir, runs=5 if bench.options.quick else 15)
+    ratio = m["project_cold_start_ms"] / m["reference_interpreter_ms"] if m["reference_interpreter_ms"] else 0.0
+    return [{
+        "name": "edge gate cold start",
+        "headline": f"{m['project_cold_start_ms']:g} ms from process start to a checked token "
+                    f"(bare interpreter {m['reference_interpreter_ms']:g} ms); import {m['import_ms']:g} ms, "
+                    f"first RS256 check {m['first_verify_ms']:g} ms, warm {m['warm_verify_ms']:g} ms; "
+                    f"{m['max_rss_mib']:g} MiB; zip {m['zip_bytes']:,} bytes",
+        "ratio": round(ratio, 3),
+        "unit": "x the bare interpreter's start",
+        "target_text": "well inside Lambda@Edge's 5 s and 128 MB; zip < 1 MB",
+        "pass": m["statuses_ok"] and m["max_rss_mib"] < 128 and m["zip_bytes"] < 1024 * 1024
+                and m["project_cold_start_ms"] < 5000,
+        "metrics": m,
+        "notes": "each run is a new python -I -S -B process on the unzipped bundle: import, a redirect (reads the "
+                 "bundled configuration), then a token checked against the bundled keys; the reference is "
+                 "python -I -S -c pass, interleaved with the project runs",
+    }]
+
+
 BENCHMARKS.update({
     "journey": bench_journey,
+    "waiting": bench_waiting,
     "oidc": bench_oidc,
     "store": bench_store,
     "batch": bench_batch,
+    "edge": bench_edge,
 })

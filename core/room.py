@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import admission, randomness
-from .errors import InvalidArgument, InvalidTransition, UnknownEvent, UnknownRequest
+from .errors import InvalidArgument, InvalidTransition, SessionEnded, UnknownEvent, UnknownRequest
 from .model import (
     ENDED_STATUSES,
     REQUEST_ID_PATTERN,
@@ -105,7 +105,14 @@ class WaitingRoom:
 
     def policy(self, event_id: str) -> AdmissionPolicy:
         """The configured admission policy with operators' runtime overrides applied."""
-        return admission.with_overrides(self.event(event_id).admission, self.store.get_control(event_id))
+        return self.admission_state(event_id)[0]
+
+    def admission_state(self, event_id: str) -> tuple[AdmissionPolicy, bool]:
+        """The admission policy with runtime overrides, and whether admission is paused, from one
+        read of the event's controls (:meth:`policy` and :meth:`is_paused` are its two halves)."""
+        settings = self.event(event_id)
+        controls = self.store.get_control(settings.event_id)
+        return admission.with_overrides(settings.admission, controls), controls.get(PAUSED) == "1"
 
     def admission_now(self, event_id: str) -> tuple[AdmissionPolicy, bool]:
         """The effective admission policy and whether the event is paused, from one store read."""
@@ -113,7 +120,7 @@ class WaitingRoom:
         return admission.with_overrides(self.event(event_id).admission, controls), controls.get(PAUSED) == "1"
 
     def is_paused(self, event_id: str) -> bool:
-        return self.store.get_control(self.event(event_id).event_id).get(PAUSED) == "1"
+        return self.admission_state(event_id)[1]
 
     def set_paused(self, event_id: str, paused: bool) -> None:
         self.store.set_control(self.event(event_id).event_id, PAUSED, "1" if paused else None)
@@ -276,9 +283,20 @@ class WaitingRoom:
 
         ``grant`` (the authorization code's id) makes the step refuse with GrantRevoked once
         :meth:`revoke_grant` was called for it, atomically with the issue.
+
+        Every call signs tokens issued now, for the same session: ``iat`` is now and ``exp`` is
+        ``validity`` seconds from now, but never past the session's own ``expires_at`` (a later
+        sign-in never extends the session). Relying parties refuse an id token issued long ago
+        (mod_auth_openidc: 600 s), so a visitor who signs in again gets a fresh one. Raises
+        SessionEnded when the session's time is up, even before a sweep marked it timed out.
         """
         ticket, session, now = self._open_session(event_id, request_id, validity, grant)
+        issued_at = int(now)
+        expires_at = min(issued_at + (validity or self.event(event_id).token_validity), session.expires_at)
+        if expires_at <= issued_at:
+            raise SessionEnded("this session timed out")
         common = self._claims_of(ticket, session)
+        common.update(issued_at=issued_at, expires_at=expires_at)
         access_extra: dict[str, Any] = {"client_id": client_id}
         if scope:
             access_extra["scope"] = scope
@@ -293,7 +311,7 @@ class WaitingRoom:
         id_token = self.signer.sign(
             session_claims(**common, audience=client_id, token_use="id", extra=id_extra)
         )
-        return IssuedTokens(access, id_token, "Bearer", max(0, session.expires_at - int(now)), ticket)
+        return IssuedTokens(access, id_token, "Bearer", expires_at - issued_at, ticket)
 
     def revoke_grant(self, event_id: str, grant: str, ttl: float) -> None:
         """Refuse every later token issue made under ``grant`` for ``ttl`` seconds (a replayed

@@ -72,6 +72,7 @@ class ServerSettings:
     enter_rate_limit: str = ""  # e.g. "10/minute": entries per client address and window; "" = off
     trusted_proxies: int = 0  # proxies in front that append to X-Forwarded-For (0: use the peer address)
     clock_skew: float = 2.0  # seconds workers' clocks may differ; expiry and scheduled admission allow for it
+    status_max_age: int = 1  # seconds caches (browsers, the nginx front, CloudFront) keep an event's status document
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,9 @@ class Settings:
         return cls(server=server, events=events, clients=clients, source=source,
                    event_admin_keys={eid: keys for eid, keys in event_keys.items() if keys})
 
+
+MAX_STATUS_MAX_AGE = 60
+"""Longest cache window for status documents: a minute-old serving counter already misleads the page."""
 
 RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|seconds|m|min|minute|minutes|h|hour|hours)\s*$")
 _RATE_UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -231,6 +235,8 @@ def _build_server(raw: Mapping[str, Any]) -> ServerSettings:
     server = ServerSettings(**values)
     if not server.issuer.startswith(("http://", "https://")) or server.issuer.endswith("/"):
         raise SettingsError("[server] issuer must be an http(s) URL without a trailing slash")
+    if isinstance(server.status_max_age, float) or not 0 <= server.status_max_age <= MAX_STATUS_MAX_AGE:
+        raise SettingsError(f"[server] status_max_age must be a whole number of seconds from 0 to {MAX_STATUS_MAX_AGE}")
     if not server.admin_prefix.startswith("/") or server.admin_prefix.endswith("/"):
         raise SettingsError("[server] admin_prefix must start with '/' and not end with one")
     parse_rate(server.enter_rate_limit)

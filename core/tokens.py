@@ -2,6 +2,8 @@
 
 Used by the REST API, the OpenID Connect provider and the authorizer alike. Tokens are RS256
 with a ``kid`` header; anything else (``none``, HS256, another key) is rejected on verification.
+The rules besides the signature (header, ``iss``, ``aud``, ``exp``/``nbf``/``iat``, ``token_use``)
+live in :mod:`core.token_rules`, which the CloudFront gate applies too.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +21,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import randomness
+from .token_rules import ALGORITHM, TokenError, at_hash, check_claims, key_id, unverified_header
 
-ALGORITHM = "RS256"
 RSA_KEY_BITS = 2048
 
-
-class TokenError(Exception):
-    """A token failed verification. ``reason`` is safe to log (never contains the token)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+__all__ = ["ALGORITHM", "KeySet", "SigningKey", "TokenError", "TokenSigner", "TokenVerifier", "at_hash", "new_jti",
+           "session_claims"]
 
 
 @dataclass(frozen=True)
@@ -161,12 +159,6 @@ def new_jti() -> str:
     return randomness.token_urlsafe(16)
 
 
-def at_hash(access_token: str) -> str:
-    """OIDC ``at_hash`` for RS256: left half of SHA-256 of the token, base64url without padding."""
-    digest = hashlib.sha256(access_token.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).decode().rstrip("=")
-
-
 def session_claims(
     *,
     issuer: str,
@@ -236,12 +228,7 @@ class TokenVerifier:
         return key
 
     def verify(self, token: str) -> dict[str, Any]:
-        header = _unverified_header(token)
-        if header.get("alg") != ALGORITHM:
-            raise TokenError(f"algorithm {header.get('alg')!r} is not accepted")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise TokenError("token has no kid")
+        kid = key_id(unverified_header(token))
         jwk = self._jwk_for(kid)
         if jwk is None:
             raise TokenError("unknown kid")
@@ -249,52 +236,22 @@ class TokenVerifier:
             raise TokenError("key is not an RSA key")
         try:
             key = self._public_key(kid, jwk)
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                issuer=self.issuer,
-                audience=self.audience,
-                leeway=self.leeway,
-                options={"require": ["exp", "iat", "iss", "sub"], "verify_aud": self.audience is not None},
-            )
-        except jwt.ExpiredSignatureError:
-            raise TokenError("token expired") from None
-        except jwt.ImmatureSignatureError:
-            raise TokenError("token not yet valid") from None
-        except jwt.InvalidIssuerError:
-            raise TokenError("wrong issuer") from None
-        except jwt.InvalidAudienceError:
-            raise TokenError("wrong audience") from None
+            # PyJWT checks the signature (RS256 only) and parses the payload; the claim rules are
+            # core.token_rules', shared with the CloudFront gate, so they are off here.
+            claims: dict[str, Any] = jwt.decode(token, key, algorithms=[ALGORITHM], options=_SIGNATURE_ONLY)
         except jwt.InvalidSignatureError:
             raise TokenError("bad signature") from None
         except jwt.PyJWTError as exc:
             raise TokenError(f"invalid token: {type(exc).__name__}") from None
-        if self.required_use is not None and claims.get("token_use") != self.required_use:
-            raise TokenError("wrong token_use")
+        check_claims(claims, issuer=self.issuer, audience=self.audience, leeway=self.leeway,
+                     required_use=self.required_use, now=time.time())
         return claims
 
 
-def _unverified_header(token: str) -> dict[str, Any]:
-    """The JOSE header of a compact JWT, parsed only to choose the key.
-
-    Nothing here is trusted: PyJWT then parses and checks the whole token (and accepts RS256
-    only) with the key chosen. This is a plain base64url + JSON decode rather than
-    ``jwt.get_unverified_header``, which would check the same header character by character
-    once more before ``jwt.decode`` does.
-    """
-    if not isinstance(token, str):
-        raise TokenError("malformed token")
-    segment = token.partition(".")[0]
-    if not segment or len(segment) > 1024:
-        raise TokenError("malformed token")
-    try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, TypeError):  # binascii.Error and JSONDecodeError are ValueErrors
-        raise TokenError("malformed token") from None
-    if not isinstance(header, dict):
-        raise TokenError("malformed token")
-    return header
+_SIGNATURE_ONLY: Any = {
+    "verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
+    "verify_iss": False, "verify_aud": False, "require": [],
+}
 
 
 def _kid_for(key: rsa.RSAPrivateKey) -> str:

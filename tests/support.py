@@ -138,9 +138,10 @@ def write_config(path: Path, data: dict[str, dict[str, object]]) -> Path:
 
 
 def server_config(directory: Path, *, store: str | None = None, events: dict[str, dict[str, object]] | None = None,
-                  **server: object) -> Path:
+                  clients: dict[str, dict[str, object]] | None = None, **server: object) -> Path:
     """A config file in ``directory`` for :func:`serve_process`: SQLite store and keys in ``directory``,
-    the admin key :data:`ADMIN_KEY`, one manual event ``spring-sale`` unless ``events`` is given."""
+    the admin key :data:`ADMIN_KEY`, one manual event ``spring-sale`` unless ``events`` is given, and
+    the OIDC ``clients`` given (none by default)."""
     directory.mkdir(parents=True, exist_ok=True)
     values: dict[str, object] = {
         "store": store or f"sqlite:///{directory / 'state.db'}",
@@ -152,6 +153,7 @@ def server_config(directory: Path, *, store: str | None = None, events: dict[str
     return write_config(directory / "waitingroom.toml", {
         "server": values,
         "events": events if events is not None else {"spring-sale": {"name": "Spring sale"}},
+        **({"clients": clients} if clients else {}),
     })
 
 

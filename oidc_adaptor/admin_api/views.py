@@ -195,6 +195,7 @@ def resume(event_id: str) -> Response:
 def _set_paused(event_id: str, paused: bool) -> Response:
     event_id = _path_event(event_id)
     _room().set_paused(event_id, paused)
+    counter_cache.for_app().counters_changed(event_id)  # the status document shows the pause at once here
     _audit("pause" if paused else "resume", event_id)
     return jsonify(event_id=event_id, paused=paused)
 

@@ -1,4 +1,4 @@
-"""The ``waitingroom`` command: serve, demo, keys rotate, check-config.
+"""The ``waitingroom`` command: serve, demo, keys rotate, check-config, edge bundle.
 
 Settings precedence, lowest first: built-in defaults, the config file (``--config`` or
 ``WAITINGROOM_CONFIG``), ``WAITINGROOM_*`` environment variables, then command-line flags.
@@ -33,6 +33,7 @@ examples:
   waitingroom serve --config waitingroom.toml --port 8080 --workers 4
   waitingroom serve --config waitingroom.toml --store redis://127.0.0.1:6379/0
   waitingroom keys rotate --config waitingroom.toml
+  waitingroom edge bundle --config edge.toml --out build/edge
 
 Every [server] key of the config file can also come from an environment variable
 (WAITINGROOM_STORE, WAITINGROOM_ISSUER, WAITINGROOM_ADMIN_KEYS, ...); flags win over both.
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", dest="state_dir", default=argparse.SUPPRESS, metavar="DIR",
                       help="same as --state-dir")
     demo.set_defaults(handler=cmd_demo)
+    _add_edge_parser(commands)
     return parser
 
 
@@ -408,6 +410,58 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo as demo_runner
 
     return demo_runner.run(demo_runner.plan_from_args(args))
+
+
+# -- edge bundle ----------------------------------------------------------------------------------
+
+EDGE_EPILOG = """\
+examples:
+  waitingroom edge bundle --config edge.toml --out build/edge
+  waitingroom edge bundle --config edge.toml --out build/edge --jwks jwks.json
+  waitingroom edge bundle --config edge.toml --out build/edge --no-fetch-jwks
+
+Builds waitingroom-edge.zip, the CloudFront viewer-request function (handler
+authorizer.edge.handler) with its configuration, its sign-in cookie key and the issuer's public
+keys inside: Lambda@Edge has no environment variables. The issuer's keys are fetched from its
+JWKS unless --jwks or --no-fetch-jwks is given (then the gate fetches them on its first request).
+Prints the zip's path and size; fails if it exceeds Lambda@Edge's 1 MB limit. See docs/aws.md.
+"""
+
+
+def _add_edge_parser(commands: Any) -> None:
+    edge = commands.add_parser(
+        "edge", help="the CloudFront Lambda@Edge gate", description="The CloudFront Lambda@Edge gate.",
+        epilog=EDGE_EPILOG, formatter_class=_formatter,
+    )
+    actions = edge.add_subparsers(dest="edge_command", metavar="ACTION", title="actions")
+    bundle = actions.add_parser(
+        "bundle", help="build the Lambda@Edge zip from a TOML file",
+        description="Build the viewer-request function's zip from a TOML file ([edge] table).",
+        epilog=EDGE_EPILOG, formatter_class=_formatter,
+    )
+    bundle.add_argument("--config", "-c", metavar="FILE", required=True, help="the gate's TOML configuration")
+    bundle.add_argument("--out", metavar="DIR", required=True, help="folder to write waitingroom-edge.zip into")
+    keys = bundle.add_mutually_exclusive_group()
+    keys.add_argument("--jwks", metavar="FILE", help="bundle the issuer's keys from this JWKS file")
+    keys.add_argument("--no-fetch-jwks", action="store_true", help="bundle no keys; the gate fetches them")
+    bundle.set_defaults(handler=cmd_edge_bundle)
+    edge.set_defaults(handler=lambda args: _usage(edge))
+
+
+def cmd_edge_bundle(args: argparse.Namespace) -> int:
+    from authorizer import edge_bundle
+    from authorizer.edge_config import EdgeConfig, EdgeConfigError
+
+    try:
+        config = EdgeConfig.from_toml(args.config)
+        jwks = edge_bundle.load_jwks(args.jwks) if args.jwks else None
+        built = edge_bundle.build(config, args.out, jwks=jwks, fetch_jwks=not args.no_fetch_jwks)
+    except (EdgeConfigError, edge_bundle.BundleError) as exc:
+        print(f"waitingroom: cannot build the edge bundle: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{built.path} {built.size} bytes ({built.size / edge_bundle.MAX_ZIP_BYTES:.0%} of the 1 MB limit), "
+          f"{built.keys} public key(s), handler {edge_bundle.HANDLER}")
+    return EXIT_OK
 
 
 # -- entry point ----------------------------------------------------------------------------------

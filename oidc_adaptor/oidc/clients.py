@@ -27,7 +27,15 @@ from .passwords import hash_secret, is_valid_hash, verify_secret
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.~-]{0,127}$")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 AUTH_METHODS = (*SECRET_METHODS, "none")
-SCOPES = ("openid", "profile", "email")
+SCOPES = ("openid", "email")
+"""Scopes this provider grants: ``openid``, and ``email`` to a client with ``email_claim`` (the
+only one given the synthetic ``email`` claims). Discovery advertises exactly these."""
+CLAIMS = (
+    "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash",
+    "event_id", "queue_position", "email", "email_verified",
+)
+"""Claims of the id token and /userinfo; ``email`` and ``email_verified`` for ``email_claim``
+clients only."""
 MAX_TOKEN_LIFETIME = 7 * 24 * 3600
 CLIENT_NAMESPACE = "oidc-client"
 INDEX_NAMESPACE = "oidc-client-index"
@@ -91,9 +99,12 @@ class Client(ClientMixin):
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        """Unknown scopes are ignored (RFC 6749 section 3.3), not refused."""
+        """The requested scopes this client is granted; the others (``profile``, ``email`` for a
+        client without ``email_claim``, unknown ones) are left out, not refused (RFC 6749
+        section 3.3), and the token response names what was granted."""
+        granted = SCOPES if self.email_claim else ("openid",)
         requested = (scope or "").split()
-        return " ".join(s for s in dict.fromkeys(requested) if s in SCOPES)
+        return " ".join(s for s in dict.fromkeys(requested) if s in granted)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris

@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from authlib.oidc.core import OpenIDCode
+from flask import request as flask_request
 
 from core import errors
 from core.model import Status
@@ -27,8 +31,6 @@ from .clients import Client, ClientRegistry
 from .codes import GRANT_MEMORY, CodeStore, new_code
 
 log = logging.getLogger("waitingroom.oidc")
-
-REVOKED_JTI_NAMESPACE = "oidc-revoked-jti"
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,31 @@ class S256CodeChallenge(CodeChallenge):
             raise InvalidRequestError("'code_challenge_method' must be S256.")
         super().validate_code_challenge(grant, redirect_uri)
 
-    def validate_code_verifier(self, grant: Any, result: Any) -> None:
-        # RFC 9700 section 4.8: a verifier for a code issued without a challenge is refused
-        # (enforced here too, whatever Authlib version is installed).
-        if grant.request.form.get("code_verifier") and not grant.request.authorization_code.code_challenge:
-            raise InvalidRequestError("The authorization request had no 'code_challenge'.")
-        super().validate_code_verifier(grant, result)
+
+def repeated_parameter(values: Any) -> str | None:
+    """The name of the first parameter sent more than once in ``values`` (a MultiDict), or None.
+    Request parameters must not be repeated (RFC 6749 sections 3.1 and 3.2)."""
+    for name in values:
+        if len(values.getlist(name)) > 1:
+            return name
+    return None
+
+
+def check_token_request(request: OAuth2Request) -> None:
+    """Raise InvalidRequestError for a token request that repeats a parameter or uses more
+    than one client authentication method (RFC 6749 sections 2.3 and 3.2): HTTP Basic with a
+    ``client_secret`` in the body, or with a body ``client_id`` naming another client."""
+    name = repeated_parameter(request.payload.data)
+    if name is not None:
+        raise InvalidRequestError(f"The parameter '{name}' is repeated.")
+    if "authorization" not in request.headers:
+        return
+    basic_id, _secret = extract_basic_authorization(request.headers)
+    form = request.form
+    if "client_secret" in form or "client_assertion" in form:
+        raise InvalidRequestError("Use one client authentication method per request.")
+    if "client_id" in form and form["client_id"] != basic_id:
+        raise InvalidRequestError("The client_id of the body and of the Authorization header differ.")
 
 
 class WaitingRoomOpenIDCode(OpenIDCode):
@@ -81,6 +102,23 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     @property
     def oidc(self) -> Any:
         return self.server.oidc
+
+    def validate_token_request(self) -> None:
+        check_token_request(self.request)
+        super().validate_token_request()
+
+    def issue_code(self, visitor: Visitor) -> list[tuple[str, str]]:
+        """Issue a code to ``visitor`` for this validated request (one store write) and return
+        the response parameters: ``code``, and ``state`` if the request had one. What Authlib's
+        ``create_authorization_response`` does, without validating the request a second time
+        or choosing the response mode (:mod:`.responses` does)."""
+        self.request.user = visitor
+        code = self.generate_authorization_code()
+        self.save_authorization_code(code, self.request)
+        params = [("code", code)]
+        if self.request.payload.state:
+            params.append(("state", self.request.payload.state))
+        return params
 
     def generate_authorization_code(self) -> str:
         return new_code()
@@ -102,14 +140,23 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code: str, client: Client) -> Any:
-        redemption = self.oidc.codes.redeem(code)
+        """Redeem ``code`` as the authenticated ``client`` with the request's verifier (one
+        atomic step). Only the client the code was issued to, with the right verifier, finds
+        it: a replay from that client revokes what the code issued; a presentation by anyone
+        else is ``invalid_grant`` and changes nothing (RFC 6749 4.1.3, RFC 9700 4.2)."""
+        verifier = self.request.form.get("code_verifier")
+        if verifier is not None and not CODE_VERIFIER_PATTERN.match(verifier):
+            raise InvalidRequestError("Invalid 'code_verifier'.")
+        if verifier is None and client.is_public:
+            raise InvalidRequestError("A public client must send its PKCE 'code_verifier'.")
+        redemption = self.oidc.codes.redeem(code, client.client_id, verifier)
         if redemption.replayed is not None:
             self.oidc.revoke_grant(redemption.replayed)
             raise InvalidGrantError("The authorization code was already used; its tokens are revoked.")
-        grant = redemption.code
-        if grant is None or grant.client_id != client.client_id:
-            return None
-        return grant
+        if redemption.code is None and verifier and self.oidc.codes.issued_without_challenge(code, client.client_id):
+            # RFC 9700 section 4.8: a verifier for a code issued without a challenge is refused.
+            raise InvalidRequestError("The authorization request had no 'code_challenge'.")
+        return redemption.code
 
     def delete_authorization_code(self, authorization_code: Any) -> None:
         """Nothing to do: redemption already took the code out of the store atomically."""
@@ -177,6 +224,12 @@ class WaitingRoomAuthorizationServer(AuthorizationServer):
     def query_client(self, client_id: str) -> Client | None:
         return self.oidc.clients.get(client_id)
 
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        """Authlib's Flask request over the request object itself: Authlib reads the request's
+        parameters dozens of times per request, and each read through Flask's context-local
+        proxy costs a lookup of its own."""
+        return FlaskOAuth2Request(flask_request._get_current_object())  # type: ignore[attr-defined]
+
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Tokens are self-contained JWTs; the session is recorded by the room when they are issued."""
 
@@ -199,8 +252,8 @@ class OidcProvider:
         return self.services.room
 
     def revoke_grant(self, grant: Any) -> None:
-        """Revoke what a code's first redemption issued: the session ends as abandoned and its
-        token id goes on the revoked list that /userinfo checks.
+        """Revoke what a code's first redemption issued: the session ends as abandoned, so
+        /userinfo refuses its tokens (it reads the session by its jti).
 
         The grant is revoked first: a first redemption still issuing is then refused by the
         store, or it finished, and the read below finds the session it opened. If the store
@@ -215,11 +268,8 @@ class OidcProvider:
             ticket = room.ticket(grant.event_id, grant.request_id)
         except errors.WaitingRoomError:
             return
-        session = ticket.session
-        if session is None:
+        if ticket.session is None:
             return
-        now = self.services.clock.now()
-        self.services.store.put(REVOKED_JTI_NAMESPACE, session.jti, "1", max(session.expires_at - now, 0) + 300, now)
         if ticket.status is Status.ISSUED:
             try:
                 room.end_session(grant.event_id, grant.request_id, Status.ABANDONED)
@@ -243,5 +293,13 @@ class OidcProvider:
         self._verifier = (keyset, until, verifier)
         return verifier
 
-    def is_revoked(self, jti: str) -> bool:
-        return self.services.store.get(REVOKED_JTI_NAMESPACE, jti, self.services.clock.now()) is not None
+    def live_session(self, event_id: str, jti: str) -> bool:
+        """Whether the session of an access token is still open: issued, not ended (completed,
+        abandoned, revoked through a replayed code), not timed out, not forgotten by a reset of
+        the event. One store read."""
+        try:
+            ticket = self.room().session_ticket(event_id, jti)
+        except errors.UnknownRequest:
+            return False
+        session = ticket.session
+        return ticket.status is Status.ISSUED and session is not None and session.expires_at > self.services.clock.now()

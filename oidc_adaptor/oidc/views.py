@@ -1,19 +1,18 @@
 """HTTP endpoints of the OpenID Connect provider: thin views over Authlib and the room.
 
-``/authorize`` validates the request (an unknown client or redirect URI gets an error page,
-never a redirect), then either redirects an admitted visitor back with ``code``, ``state`` and
-``iss`` (RFC 9207) or shows the waiting page. Every redirect this endpoint makes, errors
-included, carries ``iss``.
+``/authorize`` validates the request (an unknown client, a missing or unregistered redirect
+URI gets an error page, never a redirect), then either sends an admitted visitor back with
+``code``, ``state`` and ``iss`` (RFC 9207), by redirect or form post (:mod:`.responses`), or
+shows the waiting page. Every response this endpoint sends to the client, errors included,
+carries ``iss``.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 from urllib.parse import urlencode
 
-from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import LoginRequiredError, RequestNotSupportedError, RequestURINotSupportedError
@@ -26,9 +25,10 @@ from oidc_adaptor.plumbing.auth import require_admin
 from oidc_adaptor.plumbing.services import services
 
 from . import cookie_check
-from .clients import SCOPES, Client, ClientError
+from .clients import CLAIMS, SCOPES, Client, ClientError
 from .places import COOKIE_NAME, PLACE_TTL, PlaceRef, cookie_is_secure, new_handle, valid_handle
-from .server import OidcProvider, Visitor, email_claims
+from .responses import QUERY, RESPONSE_MODES, authorization_response, response_mode
+from .server import OidcProvider, Visitor, email_claims, repeated_parameter
 from .waiting import (
     LIVE_STATUSES,
     EarlierPlace,
@@ -79,7 +79,7 @@ def _headers(response: Response) -> Response:
         response.headers.setdefault("Access-Control-Allow-Headers", "Authorization, Content-Type")
         response.headers.setdefault("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
     if response.mimetype == "text/html":
-        response.headers["Content-Security-Policy"] = HTML_CSP
+        response.headers.setdefault("Content-Security-Policy", HTML_CSP)  # form_post sets its own
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Cache-Control"] = "no-store"
@@ -99,17 +99,14 @@ def discovery() -> Response:
         userinfo_endpoint=f"{iss}/userinfo",
         jwks_uri=f"{iss}/.well-known/jwks.json",
         response_types_supported=["code"],
-        response_modes_supported=["query"],
+        response_modes_supported=list(RESPONSE_MODES),
         grant_types_supported=["authorization_code"],
         subject_types_supported=["public"],
         id_token_signing_alg_values_supported=["RS256"],
         token_endpoint_auth_methods_supported=["client_secret_basic", "client_secret_post", "none"],
         code_challenge_methods_supported=["S256"],
         scopes_supported=list(SCOPES),
-        claims_supported=[
-            "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash",
-            "event_id", "queue_position", "email", "email_verified",
-        ],
+        claims_supported=list(CLAIMS),
         prompt_values_supported=["none", "login"],
         authorization_response_iss_parameter_supported=True,
         claims_parameter_supported=False,
@@ -129,33 +126,19 @@ def error_page(message: str, status: int = 400) -> Response:
     return response
 
 
-def with_iss(location: str) -> str:
-    """``location`` (a redirect Authlib built) with ``iss`` added. Registered redirect URIs have
-    no fragment, so the parameter is appended to the query without parsing the URL again."""
-    if "#" in location:
-        return add_params_to_uri(location, [("iss", issuer())])
-    return f"{location}{'&' if '?' in location else '?'}{_iss_parameter(issuer())}"
-
-
-@functools.lru_cache(maxsize=8)
-def _iss_parameter(iss: str) -> str:
-    return urlencode({"iss": iss})
-
-
-def authorization_error(error: OAuth2Error, redirect_uri: str | None, state: str | None) -> Response:
-    """Redirect an OAuth error to a validated redirect URI with ``state`` and ``iss``; else a page."""
+def authorization_error(error: OAuth2Error, redirect_uri: str | None, state: str | None,
+                        mode: str = QUERY) -> Response:
+    """Send an OAuth error to a validated redirect URI with ``state`` and ``iss`` in the
+    request's response mode; without a trusted redirect URI, a page."""
     if not redirect_uri:
         return error_page(error.description or error.error or "invalid request")
-    params = [("error", error.error)]
+    params = [("error", str(error.error))]
     if error.description:
         params.append(("error_description", error.description))
     if state:
         params.append(("state", state))
     params.append(("iss", issuer()))
-    response = make_response("", 302)
-    response.headers["Location"] = add_params_to_uri(redirect_uri, params)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return authorization_response(redirect_uri, params, mode)
 
 
 def authorization_url() -> str:
@@ -183,21 +166,29 @@ def _current_place(handle: str | None, event_id: str) -> tuple[PlaceRef | None, 
     return provider().places.find(handle, event_id)
 
 
-def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None) -> Visitor | None:
-    """The admitted visitor this browser is, or None (waiting, ended, or admitted too long ago
-    for ``max_age``: then a new place in line is the re-authentication)."""
+def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None, login: bool) -> Visitor | None:
+    """The admitted visitor this browser is, or None (waiting, ended, or asked to
+    re-authenticate: ``prompt=login``, or admitted too long ago for ``max_age``; then a new
+    place in line is the re-authentication, and a place taken so is ``fresh``)."""
     if ref is None or ticket is None or ticket.status not in (Status.ADMITTED, Status.ISSUED):
         return None
+    now = services().clock.now()
+    if ticket.session is not None and ticket.session.expires_at <= now:
+        return None  # the session ran out (a sweep will mark it timed out): a new place
     admitted_at = ticket.admitted_at if ticket.admitted_at is not None else ticket.entered_at
-    if max_age is not None and not ref.fresh and services().clock.now() - admitted_at > max_age:
+    if not ref.fresh and (login or (max_age is not None and now - admitted_at > max_age)):
         return None
     return Visitor(ticket.event_id, ticket.request_id, admitted_at)
 
 
 def _enter(handle: str, event_id: str, ref: PlaceRef | None, ticket: Ticket | None,
-           max_age: int | None) -> tuple[PlaceRef, Ticket]:
+           reauthenticate: bool) -> tuple[PlaceRef, Ticket]:
     """Keep a live, waiting place; otherwise take a new one (idempotent per browser and generation)."""
     if ref is not None and ticket is not None and ticket.status is Status.WAITING:
+        if reauthenticate and not ref.fresh:
+            # Still waiting, so its admission will come after this request: it re-authenticates.
+            ref = PlaceRef(ref.request_id, ref.generation, fresh=True)
+            provider().places.remember(handle, event_id, ref)
         return ref, ticket
     ratelimit.check_entry()  # a new place: counts against [server] enter_rate_limit
     generation = 0 if ref is None else ref.generation + 1
@@ -208,7 +199,7 @@ def _enter(handle: str, event_id: str, ref: PlaceRef | None, ticket: Ticket | No
             break
         generation += 1
     assert ticket is not None
-    ref = PlaceRef(ticket.request_id, generation, fresh=max_age is not None)
+    ref = PlaceRef(ticket.request_id, generation, fresh=reauthenticate)
     places.remember(handle, event_id, ref)
     return ref, ticket
 
@@ -220,43 +211,68 @@ def _set_cookie(response: Response, handle: str) -> None:
     )
 
 
+def _redirect_uri(client: Client, values: Any) -> str | Response:
+    """The request's redirect URI, exactly as registered, or the error page to answer. It is
+    required in an OpenID request (OIDC Core 3.1.2.1); a plain OAuth request may leave it out
+    when the client registered exactly one (RFC 6749 section 3.1.2.3)."""
+    uris = values.getlist("redirect_uri")
+    if not uris:
+        default = client.get_default_redirect_uri()
+        if default is None or "openid" in (values.get("scope") or "").split():
+            return error_page("This sign-in link does not say where to return (redirect_uri is missing).")
+        return default
+    if len(uris) > 1 or not client.check_redirect_uri(uris[0]):
+        return error_page("This sign-in link asks to return to an address the application did not register.")
+    return str(uris[0])
+
+
+def _check_authorization_request(values: Any) -> None:
+    """Raise the OAuth error of a request this provider refuses before Authlib's checks."""
+    name = repeated_parameter(values)
+    if name is not None:
+        raise InvalidRequestError(f"The parameter '{name}' is repeated.")
+    if "request" in values:
+        raise RequestNotSupportedError()
+    if "request_uri" in values:
+        raise RequestURINotSupportedError()
+
+
 @blueprint.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
     oidc = provider()
     values = request.values
     state = values.get("state")
-    client: Client | None = oidc.clients.get(values.get("client_id"))
+    client_ids = values.getlist("client_id")
+    client: Client | None = oidc.clients.get(client_ids[0]) if len(client_ids) == 1 else None
     if client is None:
         return error_page("This sign-in link names an application this waiting room does not know.")
-    redirect_uri = values.get("redirect_uri")
-    if redirect_uri is None:
-        redirect_uri = client.get_default_redirect_uri()
-        if redirect_uri is None:
-            return error_page("This sign-in link does not say where to return (redirect_uri is missing).")
-    elif not client.check_redirect_uri(redirect_uri) or len(values.getlist("redirect_uri")) > 1:
-        return error_page("This sign-in link asks to return to an address the application did not register.")
+    redirect_uri = _redirect_uri(client, values)
+    if isinstance(redirect_uri, Response):
+        return redirect_uri
 
     try:
-        if "request" in values:
-            raise RequestNotSupportedError()
-        if "request_uri" in values:
-            raise RequestURINotSupportedError()
+        mode = response_mode(values.get("response_mode"))
+    except OAuth2Error as error:  # refused before the visitor is put in line, in the default mode
+        return authorization_error(error, redirect_uri, state)
+    try:
+        _check_authorization_request(values)
         max_age = _max_age()
     except OAuth2Error as error:
-        return authorization_error(error, redirect_uri, state)
+        return authorization_error(error, redirect_uri, state, mode)
 
     event_id = client.event_id
     handle = valid_handle(request.cookies.get(COOKIE_NAME))
     ref, ticket = _current_place(handle, event_id)
-    visitor = _visitor(ref, ticket, max_age)
     prompts = (values.get("prompt") or "").split()
+    login = "login" in prompts
+    visitor = _visitor(ref, ticket, max_age, login)
 
     try:
         grant = oidc.server.get_consent_grant(end_user=visitor)
         if visitor is None and "none" in prompts:
             raise LoginRequiredError()  # OpenIDCode checks this only for the openid scope
     except OAuth2Error as error:
-        return authorization_error(error, redirect_uri if error.error != "invalid_client" else None, state)
+        return authorization_error(error, redirect_uri if error.error != "invalid_client" else None, state, mode)
 
     if handle is None:  # no place for a browser that has not shown it returns the cookie
         now = services().clock.now()
@@ -267,13 +283,12 @@ def authorize() -> Response:
         return response
     previous = earlier_place(ticket, services().room.event(event_id).queue_position_expiry)
     if visitor is None:
-        ref, ticket = _enter(handle, event_id, ref, ticket, max_age)
-        visitor = _visitor(ref, ticket, max_age)
+        ref, ticket = _enter(handle, event_id, ref, ticket, login or max_age is not None)
+        visitor = _visitor(ref, ticket, max_age, login)
     if visitor is not None:
-        response = oidc.server.create_authorization_response(request=grant.request, grant=grant, grant_user=visitor)
-        if response.status_code in (301, 302, 303) and "Location" in response.headers:
-            response.headers["Location"] = with_iss(response.headers["Location"])
-        response.headers["Cache-Control"] = "no-store"
+        params = grant.issue_code(visitor)
+        params.append(("iss", issuer()))
+        response = authorization_response(grant.redirect_uri, params, mode)
         if ref is not None and ref.fresh:
             oidc.places.remember(handle, event_id, PlaceRef(ref.request_id, ref.generation, fresh=False))
         _set_cookie(response, handle)
@@ -300,7 +315,8 @@ def waiting_page(event_id: str, ticket: Ticket, previous: EarlierPlace | None = 
         ahead=view["ahead"],
         estimate=estimate,
         authorize_url=authorization_url(),
-        status_url=url_for("oidc.waiting_status", event=event_id),
+        event_status_url=url_for("api.event_status", event_id=event_id),
+        rendered_at=int(services().clock.now()),
         refresh_seconds=no_js_refresh_seconds(room.claim_deadline(event_id)),
         previous=previous,
         line=line,
@@ -310,7 +326,10 @@ def waiting_page(event_id: str, ticket: Ticket, previous: EarlierPlace | None = 
 
 @blueprint.get("/authorize/status")
 def waiting_status() -> Response:
-    """The waiting page's poll: the place this browser holds in one event, as JSON."""
+    """The place this browser holds in one event, as JSON (``no-store``: it reads the cookie).
+
+    The waiting page itself polls the event's cacheable status document instead; this stays for
+    clients that want the server to compute people ahead and the estimate for them."""
     event_id = request.args.get("event", "")
     services().room.event(event_id)
     handle = valid_handle(request.cookies.get(COOKIE_NAME))
@@ -339,10 +358,15 @@ def token() -> Response:
 # -- userinfo -------------------------------------------------------------------------------------
 
 
-def _bearer_error(status: int, error: str, description: str) -> Response:
+def _bearer_error(status: int, error: str, description: str, *, challenge_error: bool = True,
+                  scope: str | None = None) -> Response:
+    """A refusal of /userinfo with its RFC 6750 section 3 challenge. A request that sent no
+    token gets a challenge without ``error`` (section 3.1); the body always names the error."""
     response = jsonify(error=error, error_description=description)
     response.status_code = status
-    challenge = f'Bearer error="{error}", error_description="{description}"' if error else "Bearer"
+    challenge = f'Bearer error="{error}", error_description="{description}"' if challenge_error else "Bearer"
+    if scope:
+        challenge += f', scope="{scope}"'
     response.headers["WWW-Authenticate"] = challenge
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -362,7 +386,7 @@ def _access_token() -> str | None:
 def userinfo() -> Response:
     token_value = _access_token()
     if token_value is None:
-        return _bearer_error(401, "invalid_request", "an access token is required")
+        return _bearer_error(401, "invalid_request", "an access token is required", challenge_error=False)
     oidc = provider()
     try:
         claims = oidc.access_token_verifier().verify(token_value)
@@ -371,8 +395,12 @@ def userinfo() -> Response:
     event_id = claims.get("event_id")
     if event_id not in services().settings.events or claims.get("aud") != event_id:
         return _bearer_error(401, "invalid_token", "the token is not for an event of this waiting room")
-    if oidc.is_revoked(str(claims.get("jti"))):
-        return _bearer_error(401, "invalid_token", "the token was revoked")
+    if "openid" not in str(claims.get("scope") or "").split():
+        # OIDC Core 5.3: the UserInfo endpoint serves access tokens granted for OpenID only.
+        return _bearer_error(403, "insufficient_scope", "the token was not granted the openid scope",
+                             scope="openid")
+    if not oidc.live_session(str(event_id), str(claims.get("jti"))):
+        return _bearer_error(401, "invalid_token", "the session of this token has ended")
     info: dict[str, Any] = {"sub": claims["sub"], "event_id": event_id, "queue_position": claims.get("queue_position")}
     client = oidc.clients.get(claims.get("client_id"))
     if client is not None and client.email_claim:

@@ -17,14 +17,19 @@ def cors(request: Request, response: Response, allowed: Sequence[str]) -> Respon
     credentials are involved: the API uses no cookies). Called for every response of this
     blueprint by the app's response hook.
     """
-    origin = request.headers.get("Origin")
-    if not origin or not allowed:
+    if not allowed:
         return response
-    if "*" in allowed:
+    wildcard = "*" in allowed
+    if not wildcard:
+        # Even without an Origin: a shared cache must not hand this answer to another origin.
+        response.vary.add("Origin")
+    origin = request.headers.get("Origin")
+    if not origin:
+        return response
+    if wildcard:
         response.headers["Access-Control-Allow-Origin"] = "*"
     elif origin in allowed:
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.vary.add("Origin")
     else:
         return response
     response.headers["Access-Control-Expose-Headers"] = "Retry-After"

@@ -13,6 +13,10 @@ at ``/generate_token`` and ``/authorize``, from live values. So each worker keep
   for every place not waiting, the ticket is read live. A visitor polling while waiting costs
   one store read per worker and :data:`PLACE_TTL`, not one per poll.
 
+- each event's **status document** (:mod:`oidc_adaptor.plumbing.status_document`) and the
+  bodies of ``/serving_num`` and ``/waiting_num``, rendered once per window with their entity
+  tag, so a poll that misses every cache in front costs a dictionary lookup.
+
 The one thing a remembered place cannot see is an operator resetting the event (which erases
 every place): another worker may go on answering "waiting" for an erased place for up to
 :data:`PLACE_TTL` seconds, unless the line has since become shorter than that place. The worker
@@ -24,13 +28,15 @@ missing at once both read, which is harmless.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from flask import Flask, current_app
 
-from core.model import Counters, PositionView, Status, Ticket
+from core.model import AdmissionPolicy, Counters, PositionView, Status, Ticket
 from core.room import WaitingRoom
 
 DEFAULT_TTL = 0.5
@@ -52,6 +58,19 @@ EXTENSION = "waitingroom_counter_cache"
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A response body rendered once and the strong entity tag (RFC 9110, section 8.8.3) naming it."""
+
+    body: bytes
+    etag: str
+    """The opaque tag without quotes: the same bytes always get the same tag, on every worker."""
+
+    @classmethod
+    def of(cls, body: bytes) -> Rendered:
+        return cls(body, hashlib.blake2b(body, digest_size=12).hexdigest())
+
+
 class CounterCache:
     def __init__(self, room: WaitingRoom, ttl: float = DEFAULT_TTL,
                  monotonic: Callable[[], float] = time.monotonic, place_ttl: float = PLACE_TTL,
@@ -63,8 +82,11 @@ class CounterCache:
         self._monotonic = monotonic
         self._entries: dict[str, tuple[float, Counters]] = {}
         self._rates: dict[str, tuple[float, float]] = {}
-        self._bodies: dict[tuple[str, str], tuple[Counters, bytes]] = {}
+        self._states: dict[str, tuple[float, tuple[AdmissionPolicy, bool]]] = {}
+        self._bodies: dict[tuple[str, str], tuple[Counters, Rendered]] = {}
         """(event id, kind) -> the response body last rendered from that event's counters."""
+        self._documents: dict[str, tuple[float, Rendered]] = {}
+        """event id -> (kept until, the status document rendered for it)."""
         self._places: dict[tuple[str, str], tuple[float, int, float]] = {}
         """(event id, request id) -> (remembered until, position, entry time) of waiting places."""
 
@@ -76,6 +98,19 @@ class CounterCache:
         """:meth:`WaitingRoom.admission_rate`, at most :data:`RATE_TTL` seconds old."""
         return self._cached(self._rates, event_id, RATE_TTL, self.room.admission_rate)
 
+    def admission_state(self, event_id: str) -> tuple[AdmissionPolicy, bool]:
+        """:meth:`WaitingRoom.admission_state` (policy, paused), at most ``ttl`` seconds old."""
+        return self._cached(self._states, event_id, self.ttl, self.room.admission_state)
+
+    def document(self, event_id: str, window: float, render: Callable[[str], bytes]) -> Rendered:
+        """The event's status document, ``render(event_id)`` at most once per ``window`` seconds.
+
+        Every visitor polling within one window gets the same bytes and entity tag; ``window``
+        is the ``max-age`` the document is served with, so this worker renders no more often
+        than the caches in front of it ask. Unknown events raise as ``render`` does.
+        """
+        return self._cached(self._documents, event_id, window, lambda e: Rendered.of(render(e)))
+
     def _cached(self, table: dict[str, tuple[float, T]], event_id: str, ttl: float, read: Callable[[str], T]) -> T:
         """``read(event_id)``, reused for ``ttl`` seconds (nothing is kept when the cache is off)."""
         now = self._monotonic()
@@ -83,7 +118,7 @@ class CounterCache:
         if entry is not None and entry[0] > now:
             return entry[1]
         value = read(event_id)
-        if self.ttl > 0:
+        if self.ttl > 0 and ttl > 0:
             table[event_id] = (now + ttl, value)
         return value
 
@@ -95,19 +130,20 @@ class CounterCache:
             return min(serving, ticket.position - 1)
         return max(serving, ticket.position)
 
-    def rendered(self, event_id: str, kind: str, render: Callable[[Counters], bytes]) -> bytes:
+    def rendered(self, event_id: str, kind: str, render: Callable[[Counters], bytes]) -> Rendered:
         """``render(counters)`` for the event's cached counters, rendered once per cached value.
 
         Every poll within one counters window gets the same answer, so the answer is serialised
-        once per window and ``kind`` (say, ``"serving"``), not once per request.
+        (and its entity tag computed) once per window and ``kind`` (say, ``"serving"``), not once
+        per request.
         """
         counters = self.counters(event_id)
         entry = self._bodies.get((event_id, kind))
         if entry is not None and entry[0] is counters:
             return entry[1]
-        body = render(counters)
-        self._bodies[(event_id, kind)] = (counters, body)
-        return body
+        rendered = Rendered.of(render(counters))
+        self._bodies[(event_id, kind)] = (counters, rendered)
+        return rendered
 
     def position(self, event_id: str, request_id: str) -> PositionView:
         """Like :meth:`WaitingRoom.position`, with the counters and waiting places from this cache.
@@ -136,10 +172,12 @@ class CounterCache:
                             entered_at=ticket.entered_at, admitted_at=ticket.admitted_at)
 
     def counters_changed(self, event_id: str) -> None:
-        """Drop the event's cached counters and rate (this process just moved them), so its own
-        next answers show the change at once."""
+        """Drop the event's cached counters, rate, admission state and documents (this process just
+        moved them), so its own next answers show the change at once."""
         self._entries.pop(event_id, None)
         self._rates.pop(event_id, None)
+        self._states.pop(event_id, None)
+        self._documents.pop(event_id, None)
         for kind in [k for k in list(self._bodies) if k[0] == event_id]:
             self._bodies.pop(kind, None)
 

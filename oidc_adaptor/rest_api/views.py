@@ -9,7 +9,6 @@ secret that proves a place in line; it is never logged.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -18,12 +17,15 @@ from flask import Blueprint, Response, jsonify, request
 from core.errors import PositionExpired
 from core.model import Counters, PositionView, Status
 from oidc_adaptor.background import queued_entry
-from oidc_adaptor.plumbing import counter_cache, params
+from oidc_adaptor.plumbing import counter_cache, params, status_document
+from oidc_adaptor.plumbing.compact_json import json_bytes, json_response
 from oidc_adaptor.plumbing.services import services
 
 blueprint = Blueprint("api", __name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
 def _position_body(view: PositionView) -> dict[str, Any]:
     return {
         "event_id": view.event_id,
@@ -33,21 +35,6 @@ def _position_body(view: PositionView) -> dict[str, Any]:
         "status": view.status.value,
         "entry_time": int(view.entered_at),
     }
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-"""The compact, key-order-keeping, ASCII-only encoding ``jsonify`` uses, made once (``json.dumps``
-with options builds a new encoder per call)."""
-
-
-def _json_bytes(value: dict[str, Any]) -> bytes:
-    """``value`` serialised as ``jsonify`` would (plain JSON types only)."""
-    return (_ENCODER.encode(value) + "\n").encode()
-
-
-def _json_response(value: dict[str, Any]) -> Response:
-    """What ``jsonify(value)`` returns, for the views every visitor calls, without its generality."""
-    return Response(_json_bytes(value), mimetype="application/json")
 
 
 @blueprint.post("/assign_queue_num")
@@ -67,7 +54,7 @@ def assign_queue_num() -> Response:
         response.status_code = 202
         return response
     ticket = services().room.enter(event_id, key)
-    return _json_response({
+    return json_response({
         "api_request_id": ticket.request_id,
         "request_id": ticket.request_id,
         "event_id": event_id,
@@ -81,16 +68,24 @@ def assign_queue_num() -> Response:
 def queue_num() -> Response:
     event_id = params.query_event_id()
     request_id = params.query_request_id()
-    return _json_response(_position_body(counter_cache.for_app().position(event_id, request_id)))
+    return json_response(_position_body(counter_cache.for_app().position(event_id, request_id)))
 
 
 def _counter_answer(field: str, value: Callable[[Counters], int]) -> Response:
     """``{"event_id": ..., field: value(counters)}`` from the per-worker cache, serialised once per
-    cache window (``field`` names the cached body)."""
+    cache window (``field`` names the cached body), with the status document's cache headers:
+    every client of one event asks the same URL and gets the same bytes."""
     event_id = params.query_event_id()
-    body = counter_cache.for_app().rendered(
-        event_id, field, lambda counters: _json_bytes({"event_id": event_id, field: value(counters)}))
-    return Response(body, mimetype="application/json")
+    rendered = counter_cache.for_app().rendered(
+        event_id, field, lambda counters: json_bytes({"event_id": event_id, field: value(counters)}))
+    return status_document.cacheable_response(rendered)
+
+
+@blueprint.get("/events/<event_id>/status")
+def event_status(event_id: str) -> Response:
+    """The event's status document (:mod:`oidc_adaptor.plumbing.status_document`): what waiting
+    pages and clients poll, publicly cacheable, with an ``ETag`` and ``304`` on ``If-None-Match``."""
+    return status_document.cacheable_response(status_document.current(params.event_id_from(event_id)))
 
 
 @blueprint.get("/serving_num")

@@ -1,16 +1,23 @@
-/* Waiting page updates: polls the status endpoint with backoff and, once the visitor is
-   admitted, goes to the same authorization URL, which redirects back with the code.
+/* Waiting page updates. The page polls the event's status document (/events/<id>/status): the
+   same bytes for every visitor, so the browser, the nginx front or CloudFront answer most polls
+   and the origin sees about one request per event and cache window. The page knows its own place
+   (data-position) and computes people ahead and the estimate itself. Once the serving counter
+   reaches that place, or the document shows something the page cannot judge (the line was
+   reset), it goes to the same authorization URL: the server decides there, and only an
+   admitted place gets a code.
    External file so the Content-Security-Policy needs no inline script. Without JavaScript the
    page still works: its "Check again" link re-requests the same URL and keeps the place. */
 (function () {
   "use strict";
   var main = document.getElementById("wr-main");
   if (!main || !window.fetch) { return; }
-  var statusUrl = main.getAttribute("data-status-url");
+  var documentUrl = main.getAttribute("data-event-status-url");
   var authorizeUrl = main.getAttribute("data-authorize-url");
+  var position = parseInt(main.getAttribute("data-position"), 10);
+  var renderedAt = parseInt(main.getAttribute("data-rendered-at"), 10);
+  if (!documentUrl || !authorizeUrl || !(position > 0)) { return; }
   var delay = 2000;           // first poll after 2 s
   var maxDelay = 30000;       // never wait more than 30 s between polls
-  var failures = 0;
 
   function show(id, visible) {
     var el = document.getElementById(id);
@@ -23,10 +30,18 @@
     if (el && el.textContent !== text) { el.textContent = text; }   // unchanged: no announcement
   }
 
-  function render(data) {
-    setText("wr-position", data.position);
-    setText("wr-ahead", data.ahead);
-    var est = data.estimate;
+  // The same range as estimate_wait in oidc_adaptor/oidc/waiting.py (the page's first render).
+  function estimateWait(ahead, rate) {
+    if (!(rate > 0)) { return null; }
+    var seconds = (ahead + 1) / rate;
+    var low = Math.max(0, Math.floor(seconds * 0.75 / 60));
+    var high = Math.max(low + 1, Math.ceil(seconds * 1.5 / 60));
+    return { low_minutes: low, high_minutes: high };
+  }
+
+  function render(ahead, est) {
+    setText("wr-position", position);
+    setText("wr-ahead", ahead);
     if (est) {
       setText("wr-estimate-low", est.low_minutes);
       setText("wr-estimate-high", est.high_minutes);
@@ -42,32 +57,41 @@
   }
 
   function schedule(changed) {
-    // Back off while nothing changes; come back to a quick pace when the line moves.
+    // Back off while nothing changes; come back to a quick pace when the line moves. The jitter
+    // spreads visitors who loaded the page together.
     delay = changed ? 2000 : Math.min(maxDelay, Math.round(delay * 1.5));
     window.setTimeout(poll, delay + Math.floor(Math.random() * 500));
   }
 
+  // A copy rendered before this page may predate a reset of the line: it cannot speak for this
+  // place, so it never sends the visitor on (the next poll fetches a newer one).
+  function current(doc) {
+    return typeof doc.server_time === "number" && doc.server_time >= renderedAt;
+  }
+
   var last = "";
   function poll() {
-    fetch(statusUrl, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
+    // No cookie goes with it: the document is the same for everyone, and caches may share it.
+    fetch(documentUrl, { credentials: "omit", headers: { "Accept": "application/json" } })
       .then(function (response) {
-        if (response.status === 404) { proceed(); return null; }   // place gone: the URL makes a new one
+        if (response.status === 404) { proceed(); return null; }   // event gone: the server explains
         if (!response.ok) { throw new Error("status " + response.status); }
         return response.json();
       })
-      .then(function (data) {
-        if (!data) { return; }
-        failures = 0;
-        if (data.status !== "waiting") { proceed(); return; }
-        var key = data.position + "/" + data.ahead + "/" + JSON.stringify(data.estimate);
-        render(data);
+      .then(function (doc) {
+        if (!doc) { return; }
+        var serving = doc.serving_counter;
+        if (current(doc) && (serving >= position || doc.last_position < position)) { proceed(); return; }
+        var ahead = Math.max(0, position - serving - 1);
+        var est = estimateWait(ahead, doc.admission_rate);
+        var key = ahead + "/" + JSON.stringify(est);
+        render(ahead, est);
         schedule(key !== last);
         last = key;
       })
       .catch(function () {
-        failures += 1;
         delay = Math.min(maxDelay, delay * 2);
-        window.setTimeout(poll, delay);
+        window.setTimeout(poll, delay + Math.floor(Math.random() * 500));
       });
   }
 

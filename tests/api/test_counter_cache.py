@@ -157,11 +157,37 @@ def test_a_body_is_rendered_once_per_cached_counters_value() -> None:
         renders.append(counters.serving)
         return str(counters.serving).encode()
 
-    assert cache.rendered("e", "serving", render) == b"3" and cache.rendered("e", "serving", render) == b"3"
+    first = cache.rendered("e", "serving", render)
+    assert first.body == b"3" and cache.rendered("e", "serving", render) is first
     room.serving = 4
     tick.now += 0.6
-    assert cache.rendered("e", "serving", render) == b"4"
+    second = cache.rendered("e", "serving", render)
+    assert second.body == b"4" and second.etag != first.etag
     assert renders == [3, 4]
+
+
+def test_a_status_document_is_rendered_at_most_once_per_window_and_again_after_a_local_change() -> None:
+    room, tick = FakeRoom(serving=3), Tick()
+    cache = CounterCache(room, ttl=0.5, monotonic=tick)  # type: ignore[arg-type]
+    renders: list[str] = []
+
+    def render(event_id: str) -> bytes:
+        renders.append(event_id)
+        return f"{event_id}:{room.serving}".encode()
+
+    first = cache.document("e", 2.0, render)
+    room.serving = 4
+    tick.now += 1.9
+    assert cache.document("e", 2.0, render) is first and renders == ["e"]
+    assert cache.document("other", 2.0, render).body == b"other:4"
+    tick.now += 0.2
+    assert cache.document("e", 2.0, render).body == b"e:4" and renders == ["e", "other", "e"]
+    room.serving = 5
+    cache.counters_changed("e")  # this worker moved the counter: its next document shows it
+    assert cache.document("e", 2.0, render).body == b"e:5"
+    cache.document("z", 0, render)
+    cache.document("z", 0, render)
+    assert renders.count("z") == 2, "a zero window keeps nothing"
 
 
 def test_the_admission_rate_is_reused_for_seconds_and_dropped_when_this_worker_moves_the_counter() -> None:

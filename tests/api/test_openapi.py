@@ -43,9 +43,14 @@ def _drive(client: FlaskClient, down: FlaskClient, app: Flask, clock: ManualCloc
     client.post("/assign_queue_num", json={"event_id": "nope"})
     client.post("/assign_queue_num", data=b"x" * 20_000, content_type="application/json")
     for path in ("/serving_num", "/waiting_num"):
-        client.get(path, query_string={"event_id": EVENT})
+        etag = client.get(path, query_string={"event_id": EVENT}).headers["ETag"]
+        client.get(path, query_string={"event_id": EVENT}, headers={"If-None-Match": etag})  # 304
         client.get(path)
         client.get(path, query_string={"event_id": "nope"})
+    etag = client.get(f"/events/{EVENT}/status").headers["ETag"]
+    client.get(f"/events/{EVENT}/status", headers={"If-None-Match": etag})  # 304
+    client.get("/events/nope/status")
+    client.get("/events/a:b/status")
     for path in ("/queue_num", "/queue_pos_expiry"):
         client.get(path, query_string={"event_id": EVENT, "request_id": waiting["request_id"]})
         client.get(path, query_string={"event_id": EVENT})
@@ -114,6 +119,7 @@ def _drive(client: FlaskClient, down: FlaskClient, app: Flask, clock: ManualCloc
     down.post("/assign_queue_num", json={"event_id": EVENT})
     for path in ("/serving_num", "/waiting_num"):
         down.get(path, query_string={"event_id": EVENT})
+    down.get(f"/events/{EVENT}/status")
     for path in ("/queue_num", "/queue_pos_expiry"):
         down.get(path, query_string={"event_id": EVENT, "request_id": RID})
     down.post("/generate_token", json={"event_id": EVENT, "request_id": RID})

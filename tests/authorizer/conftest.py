@@ -23,7 +23,8 @@ from core.tokens import KeySet, SigningKey
 from oidc_adaptor.app import create_app
 
 from ..conftest import make_settings
-from ..support import free_port
+from ..support import ADMIN_KEY, ServerProcess, free_port, serve_process, server_config
+from .cloudfront_events import CALLBACK, CLIENT, SITE_HOST
 
 EVENT = "spring-sale"
 OTHER_EVENT = "summer-sale"
@@ -185,3 +186,39 @@ def session_status(waiting_room: RunningRoom, servers: list[Any]) -> Served:
         return [body]
 
     return serve(endpoint, servers)
+
+
+@pytest.fixture(scope="module")
+def edge_room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real ``waitingroom serve`` with two manual events and the CloudFront gate's public client
+    (no secret: PKCE), whose redirect URI is ``https://shop.example/_waitingroom/callback``."""
+    config = server_config(
+        tmp_path_factory.mktemp("edge-room"),
+        events={EVENT: {"name": "Spring sale", "queue_position_expiry": 0},
+                OTHER_EVENT: {"name": "Summer sale", "queue_position_expiry": 0}},
+        clients={CLIENT: {"event": EVENT, "redirect_uris": [f"https://{SITE_HOST}{CALLBACK}"]}},
+    )
+    with serve_process(config, workers=1) as server:
+        yield server
+
+
+def admit_over_http(server: ServerProcess, event_id: str = EVENT) -> None:
+    """Move the event's serving counter by one, as an operator does: one admin API call."""
+    import requests
+
+    response = requests.post(f"{server.base_url}/admin/increment_serving_counter", timeout=10,
+                             json={"event_id": event_id, "increment_by": 1},
+                             headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert response.status_code == 200, response.text
+
+
+def tokens_over_http(server: ServerProcess, event_id: str = EVENT) -> dict[str, Any]:
+    """A new visitor enters, is admitted and takes tokens through the public REST API."""
+    import requests
+
+    entered = requests.post(f"{server.base_url}/assign_queue_num", json={"event_id": event_id}, timeout=10).json()
+    admit_over_http(server, event_id)
+    issued = requests.post(f"{server.base_url}/generate_token", timeout=10,
+                           json={"event_id": event_id, "request_id": entered["request_id"]})
+    assert issued.status_code == 200, issued.text
+    return dict(issued.json())

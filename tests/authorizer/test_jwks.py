@@ -134,6 +134,21 @@ def test_rotation_published_ahead_needs_no_extra_fetch(waiting_room: RunningRoom
     assert waiting_room.jwks_fetches == 2
 
 
+def test_seeded_keys_serve_without_a_fetch_until_a_rotation(waiting_room: RunningRoom) -> None:
+    """The CloudFront gate bundles the JWKS of its build time: no fetch until a token names a new kid."""
+    clock = FakeMonotonic()
+    seed = waiting_room.app.extensions["waitingroom"].signer.jwks()
+    cache = JwksCache(waiting_room.jwks_url, ttl=3600, min_interval=30, clock=clock, seed=seed)
+    verifier = verifier_over(cache, waiting_room)
+    for _ in range(3):
+        verifier.verify(waiting_room.access_token())
+    assert waiting_room.jwks_fetches == 0
+    now = waiting_room.clock.now()
+    waiting_room.keys.keyset = waiting_room.keys.keyset.rotated(now, activate_after=0, keep_old_for=3600)
+    verifier.verify(waiting_room.access_token())  # signed with the new key: one fetch learns it
+    assert waiting_room.jwks_fetches == 1
+
+
 def test_a_failed_refresh_keeps_the_cached_keys(waiting_room: RunningRoom) -> None:
     clock = FakeMonotonic()
     cache = JwksCache(waiting_room.jwks_url, ttl=60, min_interval=10, timeout=1, clock=clock)

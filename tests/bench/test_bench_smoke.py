@@ -39,3 +39,13 @@ def test_quickest_run_writes_results_without_errors(tmp_path: Path) -> None:
         assert run["requests"] == 200 and run["errors"] == 0
         assert set(run["latency"]) >= {"p50_ms", "p95_ms", "p99_ms", "max_ms", "ok", "errors"}
     assert "| enter |" in (results / "latest.md").read_text()
+
+
+def test_edge_cold_start_measures_a_working_bundle(tmp_path: Path) -> None:
+    from bench.edge_cold_start import measure
+
+    result = measure(tmp_path, runs=1)
+    assert result["statuses_ok"]  # a redirect without a cookie, the token let through
+    assert 0 < result["zip_bytes"] < 1024 * 1024
+    assert result["project_cold_start_ms"] > 0 and result["reference_interpreter_ms"] > 0
+    assert 0 < result["max_rss_mib"] < 128

@@ -201,3 +201,10 @@ def test_admission_window_without_offset_or_unparsable_is_refused(tmp_path: Path
     )
     with pytest.raises(SettingsError, match="end_at"):
         Settings.load(write(tmp_path, text), environ={})
+
+
+@pytest.mark.parametrize("value", [-1, 61, 1.5])
+def test_status_max_age_is_a_whole_number_of_seconds_up_to_a_minute(value: float) -> None:
+    with pytest.raises(SettingsError, match="status_max_age"):
+        Settings.from_mapping({"server": {"status_max_age": value}})
+    assert Settings.from_mapping({"server": {"status_max_age": 0}}).server.status_max_age == 0

@@ -158,19 +158,34 @@ def test_public_and_admin_apis(built: Any) -> None:
                                                          "AccessLogSetting": Match.any_value()})
 
 
-def test_cloudfront_caches_only_the_counts(built: Any) -> None:
+def test_cloudfront_caches_what_every_visitor_polls_keyed_on_the_event_only(built: Any) -> None:
     t = template(built.api)
-    t.has_resource_properties("AWS::CloudFront::CachePolicy", {"CachePolicyConfig": Match.object_like({
-        "DefaultTTL": 2, "MaxTTL": 5, "ParametersInCacheKeyAndForwardedToOrigin": Match.object_like({
-            "QueryStringsConfig": {"QueryStringBehavior": "whitelist", "QueryStrings": ["event_id"]},
-            "CookiesConfig": {"CookieBehavior": "none"}, "HeadersConfig": {"HeaderBehavior": "none"}})})})
+    policies = {p["Properties"]["CachePolicyConfig"]["Name"]: p["Properties"]["CachePolicyConfig"]
+                for p in resources(t, "AWS::CloudFront::CachePolicy").values()}
+    assert len(policies) == 3
+    queries = {}
+    for config in policies.values():
+        # The server's Cache-Control sets the window (status_max_age); 1 s where it names none.
+        assert (config["DefaultTTL"], config["MinTTL"], config["MaxTTL"]) == (1, 0, 300)
+        key = config["ParametersInCacheKeyAndForwardedToOrigin"]
+        assert key["CookiesConfig"] == {"CookieBehavior": "none"} and key["HeadersConfig"] == {"HeaderBehavior": "none"}
+        queries[config["Comment"]] = key["QueryStringsConfig"]
+    assert sorted(queries.values(), key=str) == sorted([
+        {"QueryStringBehavior": "none"},
+        {"QueryStringBehavior": "whitelist", "QueryStrings": ["event_id"]},
+        {"QueryStringBehavior": "whitelist", "QueryStrings": ["event_id", "format"]},
+    ], key=str)
     distribution = next(iter(resources(t, "AWS::CloudFront::Distribution").values()))["Properties"][
         "DistributionConfig"]
     behaviours = {b["PathPattern"]: b for b in distribution["CacheBehaviors"]}
-    assert set(behaviours) == {"/serving_num", "/waiting_num"}
+    assert set(behaviours) == {"/serving_num", "/waiting_num", "/events/*/status", "/.well-known/jwks.json",
+                               "/public_key", "/static/*"}
     caching_disabled = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed CachingDisabled
     assert distribution["DefaultCacheBehavior"]["CachePolicyId"] == caching_disabled
     assert "POST" in distribution["DefaultCacheBehavior"]["AllowedMethods"]
+    status_policy = behaviours["/events/*/status"]["CachePolicyId"]
+    assert behaviours["/.well-known/jwks.json"]["CachePolicyId"] == status_policy
+    assert behaviours["/serving_num"]["CachePolicyId"] == behaviours["/waiting_num"]["CachePolicyId"] != status_policy
     for behaviour in behaviours.values():
         assert behaviour["CachePolicyId"] != caching_disabled
         assert "POST" not in behaviour["AllowedMethods"]

@@ -2,18 +2,23 @@
 
 The test writes its own httpd configuration (no system config is read), starts ``apache2 -X``
 on a free loopback port, and drives a visitor through: protected page -> waiting page -> admitted
-by an admin API call -> back through mod_auth_openidc -> the page, which prints the claims.
+by an admin API call -> back through mod_auth_openidc -> the page, which prints the claims. It
+runs in both response modes mod_auth_openidc offers: ``query`` (its default for the code flow)
+and ``form_post`` (the visitor's browser posts the provider's form, as its button does).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -44,7 +49,7 @@ print(json.dumps({"remote_user": os.environ.get("REMOTE_USER"), "claims": claims
 """
 
 
-def httpd_conf(root: Path, port: int, issuer: str) -> str:
+def httpd_conf(root: Path, port: int, issuer: str, response_mode: str, extra: str = "") -> str:
     user = "User nobody\nGroup nogroup\n" if os.geteuid() == 0 else ""
     return f"""
 ServerRoot "{root}"
@@ -75,6 +80,9 @@ OIDCProviderTokenEndpointAuth client_secret_basic
 OIDCPassClaimsAs environment
 OIDCStateTimeout 3600
 OIDCSessionInactivityTimeout 3600
+OIDCResponseMode {response_mode}
+OIDCDefaultURL http://127.0.0.1:{port}/protected/claims
+{extra}
 
 ScriptAlias /protected/claims "{root}/cgi/claims"
 <Location /protected>
@@ -85,7 +93,7 @@ ScriptAlias /protected/claims "{root}/cgi/claims"
 
 
 @contextmanager
-def apache(port: int, issuer: str) -> Iterator[Path]:
+def apache(port: int, issuer: str, response_mode: str = "query", extra: str = "") -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="wr-httpd-"))
     try:
         root.chmod(0o755)
@@ -95,7 +103,7 @@ def apache(port: int, issuer: str) -> Iterator[Path]:
         script.write_text(CLAIMS_CGI)
         script.chmod(0o755)
         conf = root / "httpd.conf"
-        conf.write_text(httpd_conf(root, port, issuer))
+        conf.write_text(httpd_conf(root, port, issuer, response_mode, extra))
         check = subprocess.run([APACHE, "-t", "-f", str(conf)], capture_output=True, text=True, check=False)
         assert check.returncode == 0, check.stderr
         proc = subprocess.Popen([APACHE, "-X", "-f", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -113,11 +121,20 @@ def apache(port: int, issuer: str) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_mod_auth_openidc_visitor_waits_is_admitted_and_reaches_the_page(tmp_path: Path) -> None:
+def post_form(visitor: requests.Session, page: requests.Response) -> requests.Response:
+    """Submit a form_post page the way its button (or its script) does."""
+    action = re.search(r'<form id="wr-form-post" method="post" action="([^"]+)">', page.text)
+    assert action, page.text[:500]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
+    return visitor.post(unescape(action.group(1)), data={k: unescape(v) for k, v in fields.items()}, timeout=15)
+
+
+@pytest.mark.parametrize("response_mode", ["query", "form_post"])
+def test_mod_auth_openidc_visitor_waits_is_admitted_and_reaches_the_page(tmp_path: Path, response_mode: str) -> None:
     port = free_port()
     redirect = f"http://127.0.0.1:{port}/protected/redirect_uri"
     clients = {"apache": {"event": EVENT, "secret": SECRET, "redirect_uris": [redirect]}}
-    with live_provider(tmp_path, clients) as provider, apache(port, provider.url) as root:
+    with live_provider(tmp_path, clients) as provider, apache(port, provider.url, response_mode) as root:
         protected = f"http://127.0.0.1:{port}/protected/claims"
         visitor = requests.Session()
         page = visitor.get(protected, timeout=15)
@@ -129,6 +146,9 @@ def test_mod_auth_openidc_visitor_waits_is_admitted_and_reaches_the_page(tmp_pat
 
         provider.admit(1)
         done = visitor.get(check_again_url(again.text, again.url), timeout=15)
+        if response_mode == "form_post":
+            assert done.url.startswith(f"{provider.url}/authorize") and "wr-form-post" in done.text
+            done = post_form(visitor, done)
         log = (root / "error.log").read_text() if (root / "error.log").exists() else ""
         assert done.status_code == 200 and done.url == protected, (done.status_code, done.text[:500], log[-2000:])
         body = json.loads(done.text)
@@ -139,4 +159,50 @@ def test_mod_auth_openidc_visitor_waits_is_admitted_and_reaches_the_page(tmp_pat
 
         # The session cookie of mod_auth_openidc now carries the visitor; no new place in line.
         assert visitor.get(protected, timeout=15).json()["claims"]["sub"] == claims["sub"]
+        assert provider.room.counters(EVENT).last_position == 1
+
+
+def test_an_error_redirect_with_iss_starts_a_new_sign_in_with_oidc_default_url(tmp_path: Path) -> None:
+    """mod_auth_openidc 2.4.12 reads an error redirect carrying RFC 9207's ``iss`` as a
+    third-party-initiated login; with ``OIDCDefaultURL`` set (as the README says) that sends the
+    visitor back to the provider instead of an error page."""
+    port = free_port()
+    redirect = f"http://127.0.0.1:{port}/protected/redirect_uri"
+    clients = {"apache": {"event": EVENT, "secret": SECRET, "redirect_uris": [redirect]}}
+    with live_provider(tmp_path, clients) as provider, apache(port, provider.url):
+        error = requests.get(redirect, params={"error": "login_required", "state": "s", "iss": provider.url},
+                             allow_redirects=False, timeout=15)
+        assert error.status_code == 302, error.text[:500]
+        assert error.headers["Location"].startswith(f"{provider.url}/authorize?")
+
+
+IAT_SLACK = 5
+"""Seconds mod_auth_openidc accepts between an id token's ``iat`` and its own clock in the test
+below (600 by default): room enough for one token request on a loaded machine."""
+
+
+def test_signing_in_again_after_the_site_session_ended_gets_a_fresh_id_token(tmp_path: Path) -> None:
+    """The site's session cookie is gone (browser restart, inactivity timeout): the admitted
+    visitor goes through the waiting room again and gets in at once, because the new id token is
+    issued now, not when the visitor first signed in (mod_auth_openidc refuses an old ``iat``)."""
+    port = free_port()
+    redirect = f"http://127.0.0.1:{port}/protected/redirect_uri"
+    clients = {"apache": {"event": EVENT, "secret": SECRET, "redirect_uris": [redirect]}}
+    extra = f"OIDCIDTokenIatSlack {IAT_SLACK}"
+    with live_provider(tmp_path, clients) as provider, apache(port, provider.url, extra=extra) as root:
+        protected = f"http://127.0.0.1:{port}/protected/claims"
+        visitor = requests.Session()
+        page = visitor.get(protected, timeout=15)
+        provider.admit(1)
+        first = visitor.get(check_again_url(page.text, page.url), timeout=15)
+        assert first.status_code == 200 and first.url == protected, first.text[:500]
+        sub = first.json()["claims"]["sub"]
+
+        time.sleep(IAT_SLACK + 2)  # the first id token is now too old for mod_auth_openidc
+        for name in [c.name for c in visitor.cookies if c.name.startswith("mod_auth_openidc")]:
+            visitor.cookies.set(name, None)  # the site's session is gone; the waiting room's cookie stays
+        again = visitor.get(protected, timeout=15)
+        log = (root / "error.log").read_text() if (root / "error.log").exists() else ""
+        assert again.status_code == 200 and again.url == protected, (again.status_code, again.text[:300], log[-1500:])
+        assert again.json()["claims"]["sub"] == sub  # the same place and session
         assert provider.room.counters(EVENT).last_position == 1

@@ -3,13 +3,14 @@ is keyboard usable, and takes the visitor back to the relying party once admitte
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import playwright.sync_api as playwright_api
 import pytest
-from flask import Flask
+from flask import Flask, request
 
 from tests.support import free_port
 
@@ -69,3 +70,33 @@ def _check_page(browser: Any, url: str, provider: Any, callback: str) -> None:
     page.wait_for_url(callback + "?*", timeout=30_000)
     assert "code=" in page.url and "iss=" in page.url and "state=s1" in page.url
     assert not errors, errors
+
+
+def test_form_post_response_submits_itself_under_the_csp(tmp_path: Path) -> None:
+    """``response_mode=form_post``: the page's external script posts the code to the relying
+    party; the CSP allows that form (form-action is the redirect URI's origin) and no inline code."""
+    rp_port = free_port()
+    callback = f"http://127.0.0.1:{rp_port}/callback"
+    rp = Flask("rp")
+    rp.add_url_rule("/callback", "cb", lambda: json.dumps(dict(request.form)), methods=["POST"])
+    _verifier, challenge = pkce_pair()
+    clients = {"spa": {"event": EVENT, "redirect_uris": [callback]}}
+    with live_provider(tmp_path, clients) as provider, serve_wsgi(rp, rp_port):
+        url = (f"{provider.url}/authorize?response_type=code&client_id=spa&scope=openid&state=s2"
+               f"&redirect_uri={callback}&code_challenge={challenge}&code_challenge_method=S256"
+               "&response_mode=form_post")
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+                page.goto(url)  # takes a place
+                provider.admit(1)
+                page.goto(url)
+                page.wait_for_url(callback, timeout=30_000)
+                posted = json.loads(page.locator("body").inner_text())
+            finally:
+                browser.close()
+    assert set(posted) == {"code", "state", "iss"} and posted["state"] == "s2" and posted["iss"] == provider.url
+    assert not [e for e in errors if "Content Security Policy" in e], errors  # (favicon 404s are not ours)

@@ -24,13 +24,31 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-SHORT_CACHED_PATHS = ("/serving_num", "/waiting_num")
+COUNT_PATHS = ("/serving_num", "/waiting_num")
+"""Keyed on the ``event_id`` query string."""
+STATUS_PATHS = ("/events/*/status", "/.well-known/jwks.json")
+"""Keyed on the path alone (the event is in it): no query string, header or cookie."""
+KEY_PATHS = ("/public_key",)
+"""Keyed on ``event_id`` and ``format``."""
+
+STATIC_PATH = "/static/*"
+"""The waiting page's files (AWS managed CachingOptimized: at least a second, a day when allowed)."""
+
+STATUS_MAX_AGE = 1
+"""Seconds, the server's default ``[server] status_max_age``: the time to live when an answer names none."""
+MAX_WINDOW = 300
+"""The longest an answer's own ``max-age`` may keep it here (the JWKS says 300 s)."""
 
 
 class ApiDistribution(Construct):
-    """Nothing is cached except ``/serving_num`` and ``/waiting_num``: a couple of seconds, keyed by
-    the ``event_id`` query string only, so a burst of pollers costs one request per event per TTL.
-    Per-visitor paths (``/queue_num``, ``/authorize``, ``/token``, ...) always reach the API."""
+    """Nothing per visitor is cached: ``/queue_num``, ``/authorize``, ``/token``, ... always reach the API.
+
+    What every visitor polls is cached at the edge for the window the server's ``Cache-Control``
+    gives (``[server] status_max_age``, 1 s by default): each event's status document
+    (``/events/<id>/status``), ``/serving_num`` and ``/waiting_num``, and the public keys
+    (``/.well-known/jwks.json``, ``/public_key``), and the waiting page's static files. Each is keyed
+    on the event only, never on cookies, headers or other query strings, so a million waiting
+    browsers cost the API one request per event, edge location and window."""
 
     def __init__(self, scope: Construct, id: str, *, api: apigw.RestApi, stage: str, domain: str,
                  certificate_arn: str) -> None:
@@ -40,17 +58,19 @@ class ApiDistribution(Construct):
         origin = origins.HttpOrigin(
             Fn.join("", [api.rest_api_id, ".execute-api.", Stack.of(self).region, ".", Stack.of(self).url_suffix]),
             origin_path=f"/{stage}", protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY)
-        self.counts_cache = cloudfront.CachePolicy(
-            self, "CountsCache", comment="Waiting room counts: seconds, per event",
-            default_ttl=Duration.seconds(2), min_ttl=Duration.seconds(0), max_ttl=Duration.seconds(5),
-            query_string_behavior=cloudfront.CacheQueryStringBehavior.allow_list("event_id"),
-            header_behavior=cloudfront.CacheHeaderBehavior.none(),
-            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
-            enable_accept_encoding_gzip=True, enable_accept_encoding_brotli=True)
-        counts = cloudfront.BehaviorOptions(
-            origin=origin, cache_policy=self.counts_cache,
-            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-            allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS, compress=True)
+        self.status_cache = self._cache_policy("StatusCache", "Waiting room status documents: per event",
+                                               cloudfront.CacheQueryStringBehavior.none())
+        self.counts_cache = self._cache_policy("CountsCache", "Waiting room counts: per event",
+                                               cloudfront.CacheQueryStringBehavior.allow_list("event_id"))
+        self.key_cache = self._cache_policy("KeyCache", "Waiting room public key: per event and format",
+                                            cloudfront.CacheQueryStringBehavior.allow_list("event_id", "format"))
+        behaviours = {
+            **{path: self._cached(origin, self.counts_cache) for path in COUNT_PATHS},
+            **{path: self._cached(origin, self.status_cache) for path in STATUS_PATHS},
+            **{path: self._cached(origin, self.key_cache) for path in KEY_PATHS},
+            # The waiting page's script and style: every arriving visitor loads them once.
+            STATIC_PATH: self._cached(origin, cloudfront.CachePolicy.CACHING_OPTIMIZED),
+        }
         certificate = acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn) if domain else None
         self.distribution = cloudfront.Distribution(
             self, "Distribution", comment="Waiting room public API",
@@ -59,12 +79,28 @@ class ApiDistribution(Construct):
                 origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL, compress=True),
-            additional_behaviors={path: counts for path in SHORT_CACHED_PATHS},
+            additional_behaviors=behaviours,
             domain_names=[domain] if domain else None, certificate=certificate,
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
         )
+
+    def _cache_policy(self, id: str, comment: str,
+                      query_strings: cloudfront.CacheQueryStringBehavior) -> cloudfront.CachePolicy:
+        """Seconds, as the answer's ``Cache-Control`` says (:data:`STATUS_MAX_AGE` if it says nothing)."""
+        return cloudfront.CachePolicy(
+            self, id, comment=comment, default_ttl=Duration.seconds(STATUS_MAX_AGE), min_ttl=Duration.seconds(0),
+            max_ttl=Duration.seconds(MAX_WINDOW), query_string_behavior=query_strings,
+            header_behavior=cloudfront.CacheHeaderBehavior.none(),
+            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+            enable_accept_encoding_gzip=True, enable_accept_encoding_brotli=True)
+
+    @staticmethod
+    def _cached(origin: cloudfront.IOrigin, policy: cloudfront.ICachePolicy) -> cloudfront.BehaviorOptions:
+        return cloudfront.BehaviorOptions(
+            origin=origin, cache_policy=policy, viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD_OPTIONS, compress=True)
 
 
 class StaticSite(Construct):

@@ -1,0 +1,97 @@
+"""``GET /events/<event_id>/status``: one cacheable document per event, and the counters' cache headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from core.clock import ManualClock
+from oidc_adaptor.plumbing import counter_cache
+
+from .conftest import EVENT, advance, build_app, enter
+
+STATUS = f"/events/{EVENT}/status"
+
+
+def test_the_document_shows_the_line_and_is_the_same_bytes_for_every_visitor(client: FlaskClient,
+                                                                              clock: ManualClock) -> None:
+    for _ in range(5):
+        enter(client)
+    advance(client, 1)
+    clock.advance(10)
+    advance(client, 1)
+    first = client.get(STATUS)
+    other = client.get(STATUS, headers={"Cookie": "wr_place=someone-else"})
+    assert first.status_code == other.status_code == 200
+    assert first.get_data() == other.get_data() and first.headers["ETag"] == other.headers["ETag"]
+    assert first.json == {
+        "event_id": EVENT, "serving_counter": 2, "last_position": 5, "waiting": 3,
+        "admission_rate": 0.1, "paused": False, "start_at": None, "end_at": None,
+        "server_time": int(clock.now()),
+    }
+    assert "Set-Cookie" not in first.headers and "Vary" not in first.headers
+    assert first.headers["Cache-Control"] == "public, max-age=1, s-maxage=1"
+    assert first.headers["ETag"].startswith('"') and not first.headers["ETag"].startswith('W/')
+
+
+def test_if_none_match_answers_304_until_the_document_changes(client: FlaskClient, clock: ManualClock) -> None:
+    enter(client)
+    etag = client.get(STATUS).headers["ETag"]
+    same = client.get(STATUS, headers={"If-None-Match": etag})
+    assert same.status_code == 304 and same.get_data() == b""
+    assert same.headers["ETag"] == etag and same.headers["Cache-Control"].startswith("public")
+    assert client.get(STATUS, headers={"If-None-Match": '"other", ' + etag}).status_code == 304
+    advance(client, 1)  # this worker moved the counter: its copy is rendered again at once
+    changed = client.get(STATUS, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.json["serving_counter"] == 1 and changed.headers["ETag"] != etag
+
+
+def test_a_worker_renders_the_document_once_per_window(tmp_path: Path, clock: ManualClock) -> None:
+    app = build_app(tmp_path, clock, server={"status_max_age": 60})  # a window no slow machine outlasts
+    client = app.test_client()
+    enter(client)
+    room = app.extensions["waitingroom"].room
+    first = client.get(STATUS).get_data()
+    room.advance(EVENT, 1)  # another worker (or the scheduler elsewhere) moves the counter
+    assert client.get(STATUS).get_data() == first, "a copy inside its window is served as rendered"
+    counter_cache.for_app(app).forget(EVENT)  # as when the window ends
+    assert client.get(STATUS).json["serving_counter"] == 1
+
+
+def test_pause_and_the_admission_window_are_in_the_document(tmp_path: Path, clock: ManualClock) -> None:
+    start = int(clock.now()) + 3600
+    events = {EVENT: {"admission": {"strategy": "periodic", "increment_by": 5, "every": 10,
+                                    "start_at": start}}}
+    app = build_app(tmp_path, clock, events=events)
+    client = app.test_client()
+    assert client.get(STATUS).json["start_at"] == start
+    r = client.post(f"/admin/events/{EVENT}/pause", headers={"Authorization": "Bearer test-admin-key"})
+    assert r.status_code == 200
+    assert client.get(STATUS).json["paused"] is True
+
+
+def test_the_window_is_configurable_and_unknown_events_are_404(tmp_path: Path, clock: ManualClock) -> None:
+    app = build_app(tmp_path, clock, server={"status_max_age": 2})
+    client = app.test_client()
+    assert client.get(STATUS).headers["Cache-Control"] == "public, max-age=2, s-maxage=2"
+    assert client.get("/events/nope/status").status_code == 404
+    assert client.get("/events/a:b/status").status_code == 400
+
+
+def test_the_counter_endpoints_carry_the_same_cache_headers(client: FlaskClient) -> None:
+    enter(client)
+    for path in ("/serving_num", "/waiting_num"):
+        response = client.get(path, query_string={"event_id": EVENT})
+        assert response.headers["Cache-Control"] == "public, max-age=1, s-maxage=1"
+        again = client.get(path, query_string={"event_id": EVENT}, headers={"If-None-Match": response.headers["ETag"]})
+        assert again.status_code == 304
+
+
+def test_cors_with_listed_origins_varies_on_origin_even_without_one(tmp_path: Path, clock: ManualClock) -> None:
+    app = build_app(tmp_path, clock, server={"cors_origins": ["https://shop.example"]})
+    client = app.test_client()
+    plain = client.get(STATUS)
+    assert "Origin" in plain.headers["Vary"] and "Access-Control-Allow-Origin" not in plain.headers
+    cross = client.get(STATUS, headers={"Origin": "https://shop.example"})
+    assert cross.headers["Access-Control-Allow-Origin"] == "https://shop.example"
