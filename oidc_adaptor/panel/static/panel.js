@@ -335,6 +335,12 @@
 
   function wireActions(card) {
     var root = card.root, id = card.id, path = "/events/" + encodeURIComponent(id);
+    var confirmation = field(root, "confirmation");
+    // What the last action did, in the card itself (screen readers also hear it once).
+    function confirm(text) {
+      confirmation.textContent = "Done at " + new Date().toLocaleTimeString() + ": " + text;
+      confirmation.hidden = false;
+    }
     function on(action, handler) {
       var form = root.querySelector('[data-action="' + action + '"]');
       form.addEventListener("submit", function (event) {
@@ -342,7 +348,7 @@
         var button = form.querySelector("button[type=submit]");
         button.disabled = true;
         Promise.resolve().then(function () { return handler(form); }).then(function (text) {
-          if (text) { showError(""); announce(text); }
+          if (text) { showError(""); announce(text); confirm(text); }
           refreshCounts();
           refreshHistory();
         }).catch(function (error) {
@@ -388,9 +394,9 @@
     });
 
     on("end", function (form) {
-      var body = { event_id: id, request_id: form.elements.request_id.value.trim(), status: form.elements.status.value };
-      return api("POST", "/update_session", body).then(function (r) {
-        form.elements.request_id.value = "";
+      var body = { event_id: id, jti: form.elements.jti.value.trim(), status: form.elements.status.value };
+      return api("POST", "/sessions/end", body).then(function (r) {
+        form.elements.jti.value = "";
         return "Session marked " + r.status + ".";
       });
     });
