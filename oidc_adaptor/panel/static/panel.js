@@ -159,6 +159,7 @@
         if (!card) return;
         var offset = Date.now() - payload.now * 1000; // server clock to browser clock
         card.history = payload.points.map(function (p) { return [p[0] * 1000 + offset, p[1]]; });
+        card.waitingHistory = (payload.waiting || []).map(function (p) { return [p[0] * 1000 + offset, p[1]]; });
         drawChart(card);
       }).catch(function () { /* the counts poll reports errors */ });
     });
@@ -275,10 +276,18 @@
   }
 
   function drawChart(card) {
-    var width = 640, height = 220, left = 44, right = 12, top = 12, bottom = 28;
+    // Drawn at the box's own width, one unit per CSS pixel: the chart fills the card at any
+    // width and its labels keep their size on a narrow phone instead of shrinking with it.
+    var box = card.root.querySelector(".chart-box");
+    var width = Math.max(280, Math.round(box.clientWidth || 640));
+    var height = width < 480 ? 180 : 240, left = 44, right = 12, top = 12, bottom = 28;
     var span = card.windowMs, now = Date.now(), from = now - span;
     var admitted = card.history.length ? card.history.slice() : card.samples.map(function (s) { return [s[0], s[2]]; });
-    var waiting = card.samples.map(function (s) { return [s[0], s[1]]; });
+    // The server's samples (kept while no panel was open), then this tab's newer ones.
+    var served = card.waitingHistory || [];
+    var after = served.length ? served[served.length - 1][0] : -Infinity;
+    var waiting = served.concat(card.samples.filter(function (s) { return s[0] > after; })
+      .map(function (s) { return [s[0], s[1]]; }));
     var maxValue = 1;
     admitted.concat(waiting).forEach(function (p) { if (p[1] > maxValue) maxValue = p[1]; });
     maxValue = niceCeiling(maxValue);
@@ -306,10 +315,15 @@
     });
     chart.appendChild(svg("path", { d: stepPath(admitted, x, y, now), "class": "line admitted" }));
     chart.appendChild(svg("path", { d: linePath(waiting, x, y), "class": "line waiting" }));
-    var box = card.root.querySelector(".chart-box");
     box.innerHTML = "";
     box.appendChild(chart);
   }
+
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(resizeTimer);
+    resizeTimer = window.setTimeout(function () { Object.keys(cards).forEach(function (id) { drawChart(cards[id]); }); }, 150);
+  });
 
   function niceCeiling(value) {
     var magnitude = Math.pow(10, Math.floor(Math.log10(value)));
