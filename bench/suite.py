@@ -531,6 +531,15 @@ def bench_edge(bench: Bench) -> list[dict[str, Any]]:
     }]
 
 
+# -- 8. DynamoDB entry rate -------------------------------------------------------------------------
+
+
+def bench_dynamodb(bench: Bench) -> list[dict[str, Any]]:
+    from .dynamodb import bench_dynamodb as run
+
+    return run(bench.options.quick)
+
+
 BENCHMARKS.update({
     "journey": bench_journey,
     "waiting": bench_waiting,
@@ -538,4 +547,5 @@ BENCHMARKS.update({
     "store": bench_store,
     "batch": bench_batch,
     "edge": bench_edge,
+    "dynamodb": bench_dynamodb,
 })

@@ -82,7 +82,10 @@ class DoorRule:
     same step), and the limit holds: with ``max_active`` > 0, fewer than ``max_active`` places
     were active; with ``budget`` > 0, the serving counter moved forward by fewer than ``budget``
     since the instant ``since`` (POSIX seconds; a move at that very instant counts as after it).
-    Admitting moves the serving counter to the new position, recorded as any move.
+    Admitting moves the serving counter to the new position, recorded as any move. A store that
+    allocates positions without serialising entries (DynamoDB) may find places ahead of the new
+    one still waiting when it decides; it then admits them with it if the limit holds for all,
+    so concurrent arrivals fill the free slots in line order.
     """
 
     max_active: int = 0

@@ -25,6 +25,15 @@ class QueueStore(Protocol):
 
     Stores raise :class:`core.errors.StoreUnavailable` when the backend cannot be reached and
     the domain errors of :mod:`core.errors` for rule violations; nothing else.
+
+    Holes. A store may allocate a position (an atomic counter) before it writes the place that
+    holds it, as the DynamoDB store does. If that write fails, the position is a hole: nobody
+    holds it, it is never handed to anyone else (positions only grow), and the store records it
+    (or can tell it from a missing place) so that the sweep treats it exactly as an expired
+    place: once admitted and ``position_expiry`` has passed it counts in ``expired``, and with
+    ``incr_serving`` the serving counter moves on by one for it. A hole therefore never stalls
+    the line. A request retried after such a failure gets a new position. Stores that write the
+    position and the place in one atomic step (SQLite, Redis) never leave holes.
     """
 
     def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
@@ -34,7 +43,8 @@ class QueueStore(Protocol):
         If ``idempotency_key`` was seen before for this event, return the ticket created then
         (its request id, not the new one) and hand out nothing; likewise if ``request_id``
         already holds a place in this event (a queued entry delivered twice). Positions are
-        1, 2, 3, ... with no gap and no repeat, under any concurrency.
+        1, 2, 3, ... with no repeat under any concurrency, and no gap but the holes a failed
+        write may leave (see the class documentation).
 
         With ``door``, a new place that :class:`core.model.DoorRule` lets in is admitted in the
         same atomic step (status ADMITTED, admitted at ``now``): concurrent enters never admit
@@ -138,7 +148,8 @@ class QueueStore(Protocol):
         (0 = never), and time out issued sessions whose tokens ran out. Atomic per call.
 
         When ``incr_serving`` is true the serving counter advances by the number of positions
-        expired, so abandoned places never stall the line. Idempotent: a second sweep at the
+        expired, so abandoned places never stall the line. Holes (see the class documentation)
+        expire like unclaimed places and count in ``expired``. Idempotent: a second sweep at the
         same instant changes nothing.
         """
         ...

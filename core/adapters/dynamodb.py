@@ -7,10 +7,14 @@ pk                    sk                           what
 ====================  ===========================  ==================================================
 ``EVENT#<event>``     ``COUNTERS``                 serving, last_position, issued, ... , expiry_cursor,
                                                    reached (highest REACH# high), moves (history seq)
-``EVENT#<event>``     ``REQ#<request id>``         position, entered_at, idempotency_key
+``EVENT#<event>``     ``REQ#<request id>``         position, entered_at, idempotency_key; claim and claimed_at
+                                                   (without a position: an entry being written)
 ``EVENT#<event>``     ``POS#<position:012>``       request_id and, once tokens are issued, the session
-                                                   (status, jti, issued_at, expires_at, ended_at)
-``EVENT#<event>``     ``IDEM#<idempotency key>``   request_id: makes a retried ``enter`` return the first ticket
+                                                   (status, jti, issued_at, expires_at, ended_at);
+                                                   ``hole`` instead of a request id: a position whose
+                                                   place could not be written
+``EVENT#<event>``     ``IDEM#<idempotency key>``   request_id, claim, claimed_at: makes a retried
+                                                   ``enter`` return the first ticket
 ``EVENT#<event>``     ``HIST#<at>#<seq>``          serving counter after each move (serving_history)
 ``EVENT#<event>``     ``REACH#<serving:012>``      time the counter reached a new high since it was last moved
                                                    back below it (admission times)
@@ -25,12 +29,18 @@ pk                    sk                           what
                                                    ``redeemed`` once ``redeem`` used the record
 ====================  ===========================  ==================================================
 
-Atomicity comes from conditional writes and ``TransactWriteItems``: every change of the counters
-item carries a condition on the values it was computed from (optimistic concurrency), and a
-cancelled transaction is re-read and retried. ``enter`` writes the new ``last_position``, the
-``POS#`` item and the ``REQ#`` item (and the ``IDEM#`` item) in one transaction conditioned on the
-old ``last_position`` and on none of those items existing, so positions are 1, 2, 3, ... with no
-gap and no repeat, and a retried request with the same idempotency key finds its first ticket.
+Entering takes no transaction and no read of the counters item: an entry claims its request id
+and idempotency key with conditional puts, takes its position with one ``UpdateItem`` ``ADD``
+on ``last_position`` (a batch takes a block of positions with one), and writes its place (see
+``enter_many``). Positions never repeat; a failed write leaves a hole that the sweep expires
+(the rule is stated in :class:`core.ports.QueueStore`). Ticket reads are a ``GetItem`` and a
+strongly consistent ``BatchGetItem``, never a transaction a concurrent write could cancel.
+
+Every other change of the counters item carries a condition on the values it was computed from
+(optimistic concurrency) in a ``TransactWriteItems``, and a transaction whose condition failed is
+re-read and retried. Throttling and conflicts (``TransactionConflict``) are retried with jittered
+backoff within the store's timeout (:mod:`core.adapters.dynamodb_retry`), then raise
+:class:`core.errors.StoreUnavailable`.
 
 An expired place is derived, not written one by one: a position at or below ``expiry_cursor``
 without a session is EXPIRED. The sweep moves the cursor in one conditional write (conditioned
@@ -38,22 +48,28 @@ on ``issued`` being unchanged since it counted sessions, so a concurrent token i
 retry), then lists the places it expired in ``ENDED#`` items for the admin view. Timed-out
 sessions are handled one transaction per session (status, counter, index), each idempotent.
 
-All items of one event share a partition; the counters item is the serialisation point, as the
-``last_position`` counter is in every store. Behind SQS the consumer enters visitors in batches,
-so contention stays low.
+All items of one event share a partition key; the counters item takes at most 1,000 writes per
+second, so one enter per request reaches about 1,000 entries per second per event and batches
+of ten from the queue about 10,000 (``docs/aws.md``).
 """
 
 from __future__ import annotations
 
-import random
+import functools
+import logging
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
 from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, check_issuable
+from .dynamodb_retry import backoff, call_with_retries
+
+log = logging.getLogger("waitingroom.store.dynamodb")
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
@@ -63,6 +79,7 @@ _COUNTER_FIELDS = ("serving", "last_position", "issued", "completed", "abandoned
 _STATE_FIELDS = (*_COUNTER_FIELDS, "expiry_cursor", "reached", "moves")
 _HIGH = "~"  # sorts after every digit and letter used in sort keys
 _MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
+_PARALLEL_CALLS = 20  # claim puts sent at once: two per entry of a batch of ten
 
 T = TypeVar("T")
 Item = dict[str, Any]
@@ -70,6 +87,25 @@ Item = dict[str, Any]
 
 class _Conflict(Exception):
     """An optimistic write lost a race; the operation re-reads and tries again."""
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What one ``enter_many`` call writes on the items it claims: an unguessable token that
+    tells its own claims from others', the wall-clock instant of the claim (for the lease) and
+    the entry time of its tickets (the caller's clock)."""
+
+    token: str
+    claimed_at: float
+    entered_at: float
+
+    def attributes(self) -> dict[str, Any]:
+        return {"claim": _s(self.token), "claimed_at": _n(self.claimed_at)}
+
+    def request_item(self, key: str | None) -> dict[str, Any]:
+        """A ``REQ#`` item without its position (a claim); with it, the entry's record."""
+        return {**self.attributes(), "entered_at": _n(float(self.entered_at)),
+                **({"idempotency_key": _s(key)} if key is not None else {})}
 
 
 def _pos_key(position: int) -> str:
@@ -130,9 +166,14 @@ def create_table(client: Any, table_name: str) -> None:
 class DynamoDbStore:
     """:class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore` on a DynamoDB table.
 
-    ``client`` is a boto3 DynamoDB client (built from ``region`` when not given). ``kv_table``
-    defaults to ``table``. ``max_attempts`` bounds optimistic retries; after that the operation
-    raises :class:`StoreUnavailable` (the caller answers 503 and the client retries).
+    ``client`` is a boto3 DynamoDB client (built from ``region`` when not given, with botocore's
+    ``standard`` retries). ``kv_table`` defaults to ``table``. ``timeout`` (seconds, default 5)
+    bounds each call's connection and read, and also the time one operation spends retrying
+    throttled or conflicting requests or waiting for a concurrent entry of the same key; after
+    that it raises :class:`StoreUnavailable` (the caller answers 503 with ``Retry-After``).
+    ``max_attempts`` bounds the optimistic retries of the counter moves (admission, sweep,
+    sessions). ``claim_lease`` (seconds) is how old a claim of an entry must be before another
+    caller may take it over: longer than any entry can take.
     """
 
     def __init__(
@@ -145,6 +186,7 @@ class DynamoDbStore:
         endpoint_url: str | None = None,
         max_attempts: int = 40,
         timeout: float | None = None,
+        claim_lease: float = 30.0,
     ) -> None:
         if client is None:
             import boto3
@@ -152,6 +194,7 @@ class DynamoDbStore:
 
             config = Config(
                 retries={"max_attempts": 3, "mode": "standard"},
+                max_pool_connections=_PARALLEL_CALLS + 10,  # the claims of a batch go out at once
                 connect_timeout=timeout or 2.0,
                 read_timeout=max(timeout or 2.0, 2.0),
             )
@@ -160,6 +203,9 @@ class DynamoDbStore:
         self.table = table
         self.kv_table = kv_table or table
         self.max_attempts = max_attempts
+        self.timeout = timeout or 5.0
+        self.claim_lease = claim_lease
+        self._pool: Any = None  # a thread pool for claims sent at once, made on first use
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> DynamoDbStore:
@@ -176,11 +222,14 @@ class DynamoDbStore:
     # -- plumbing -----------------------------------------------------------------------------
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        """One client call; connection and throttling failures become StoreUnavailable."""
+        """One client call, tried again after throttling or a transaction conflict (see
+        :mod:`core.adapters.dynamodb_retry`) within ``timeout``. A failed condition passes
+        through as the ``ClientError``; every other failure becomes StoreUnavailable."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        method = getattr(self.client, operation)
         try:
-            return getattr(self.client, operation)(**kwargs)
+            return call_with_retries(lambda: method(**kwargs), operation, self.timeout)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
@@ -191,11 +240,12 @@ class DynamoDbStore:
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """Run ``attempt`` until it does not raise _Conflict, backing off with jitter."""
+        deadline = time.monotonic() + self.timeout
         for n in range(self.max_attempts):
             try:
                 return attempt()
             except _Conflict:
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**n)))  # jitter, not security
+                backoff(n, deadline)
         raise StoreUnavailable("DynamoDB store is too contended; try again")
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
@@ -271,9 +321,9 @@ class DynamoDbStore:
             # Moved back: positions above ``target`` are no longer admitted and a later move
             # forward admits them anew, so the highs above it are forgotten with the move. Those
             # that do not fit in the transaction go first: a missing high only makes an
-            # admission time later (never an expiry earlier) until the move lands.
-            # Positions up to ``target`` stay admitted since they were: it becomes a high of its
-            # own, with the time of the first high it replaces.
+            # admission time later (never an expiry earlier) until the move lands. Positions up
+            # to ``target`` stay admitted since they were: it becomes a high of its own, with
+            # the time of the first high it replaces.
             expression += ", reached = :serving"
             highs = list(self._query(f"EVENT#{event_id}", f"REACH#{target:012d}", "REACH#" + _HIGH))
             if target > 0 and highs and highs[0][SORT_KEY]["S"] != f"REACH#{target:012d}":
@@ -335,112 +385,357 @@ class DynamoDbStore:
         return Ticket(event_id, request_id, position, entered_at, status, admitted_at, session)
 
     def _read_ticket(self, event_id: str, request_id: str) -> tuple[Ticket, dict[str, int]] | None:
+        """The ticket of ``request_id`` (None if it holds no place): its ``REQ#`` item, then its
+        place and the counters in one strongly consistent ``BatchGetItem``. No transaction: a
+        read must never be cancelled by the writes on the counters item."""
         req = self._get(event_id, f"REQ#{request_id}")
-        if req is None:
+        if req is None or "position" not in req:  # unknown, or an entry still being written
             return None
-        position = int(_num(req, "position"))
-        # The position and the counters are read in one snapshot so the derived status is consistent.
-        response = self._call("transact_get_items", TransactItems=[
-            {"Get": {"TableName": self.table, "Key": self._key(event_id, _pos_key(position))}},
-            {"Get": {"TableName": self.table, "Key": self._key(event_id, "COUNTERS")}},
-        ])
-        pos_item, counters_item = (r.get("Item") for r in response["Responses"])
-        state = {name: int(_num(counters_item or {}, name)) for name in _STATE_FIELDS}
-        return self._ticket_from(event_id, request_id, req, pos_item, state), state
+        return self._ticket_of(event_id, request_id, req)
 
-    # -- QueueStore ---------------------------------------------------------------------------
+    def _ticket_of(self, event_id: str, request_id: str, req: Item) -> tuple[Ticket, dict[str, int]]:
+        position = int(_num(req, "position"))
+        found = self._batch_get(event_id, [_pos_key(position), "COUNTERS"])
+        state = {name: int(_num(found.get("COUNTERS") or {}, name)) for name in _STATE_FIELDS}
+        return self._ticket_from(event_id, request_id, req, found.get(_pos_key(position)), state), state
+
+    def _batch_get(self, event_id: str, sort_keys: Sequence[str]) -> dict[str, Item]:
+        """Items of the event by sort key, strongly consistent, in one ``BatchGetItem`` (keys the
+        service leaves unprocessed under load are asked again, within the store's deadline)."""
+        pending: dict[str, Any] = {self.table: {
+            "Keys": [self._key(event_id, sk) for sk in dict.fromkeys(sort_keys)], "ConsistentRead": True}}
+        found: dict[str, Item] = {}
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
+            response = self._call("batch_get_item", RequestItems=pending)
+            for item in response.get("Responses", {}).get(self.table, []):
+                found[item[SORT_KEY]["S"]] = item
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                return found
+            if time.monotonic() >= deadline:
+                raise StoreUnavailable("DynamoDB left reads unprocessed; try again")
+            backoff(attempt, deadline)
+            attempt += 1
+
+    # -- entering -------------------------------------------------------------------------------
+    #
+    # An entry claims its names first, then takes its position, then writes its place:
+    #
+    # 1. claim: a conditional put of ``IDEM#<key>`` (with a key) and of ``REQ#<request id>`` (a
+    #    "claim" item: no position yet), each ``attribute_not_exists``; a refused put returns
+    #    the item that won (``ReturnValuesOnConditionCheckFailure``), so a retried key or a
+    #    request id that holds a place is answered without taking a position;
+    # 2. allocate: one ``UpdateItem`` ``ADD last_position :n`` on the counters item returns the
+    #    new value (``UPDATED_NEW``): the positions ``new - n + 1 .. new`` are this caller's, with
+    #    no read before the write and no condition that a concurrent entry could fail;
+    # 3. write: the ``REQ#`` items (now with their position) and the ``POS#`` items, in one
+    #    ``BatchWriteItem`` per 25 items.
+    #
+    # A failure in step 3 leaves allocated positions nobody holds: holes. Each is recorded as a
+    # ``POS#`` item with ``hole`` set (a put that fails harmlessly where the place was written
+    # after all), the claims are released, and the sweep counts a hole as an expired place.
+    # A claim whose caller died before releasing it is taken over once older than the lease.
 
     def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
               door: DoorRule | None = None) -> Ticket:
-        attempts = 0
+        """:meth:`enter_many` with one entry: three calls without a key, four with one; with
+        ``door``, the admission at the door follows (:meth:`_admit_at_door`)."""
+        ticket = self.enter_many(event_id, [(request_id, idempotency_key)], now)[0]
+        if door is None or ticket.status is not Status.WAITING:
+            return ticket
+        return self._admit_at_door(event_id, ticket, door, now)
+
+    def _admit_at_door(self, event_id: str, ticket: Ticket, door: DoorRule, now: float) -> Ticket:
+        """Admit ``ticket``'s new place if :class:`core.model.DoorRule` lets it in: one
+        transaction that moves the serving counter to its position, conditioned on every
+        counter the rule read (serving, the ended counts, the history sequence) and on the event
+        not being paused, so concurrent arrivals never admit past the limit. Positions are
+        allocated without a transaction here, so this is the step right after the place is
+        written; a lost race is read again, and the place waits when the rule says no."""
 
         def attempt() -> Ticket:
-            nonlocal attempts
-            attempts += 1
-            if idempotency_key is not None:
-                seen = self._get(event_id, f"IDEM#{idempotency_key}")
-                if seen is not None:
-                    found = self._read_ticket(event_id, str(_str(seen, "request_id")))
-                    if found is None:  # written in the same transaction as the ticket: cannot happen
-                        raise StoreUnavailable("idempotency record without its ticket")
-                    return found[0]
-            if attempts > 1:  # the last try was cancelled: maybe because this request id holds a place
-                held = self._read_ticket(event_id, request_id)
-                if held is not None:
-                    return held[0]
             state = self._state(event_id)
-            position = state["last_position"] + 1
-            admit = door is not None and self._door_opens(event_id, state, position, door)
-            guard, values = self._guard(state, _STATE_FIELDS if admit else ("last_position",))
-            expression = "SET last_position = :position"
-            assigned = {"last_position"}
-            extra: list[dict[str, Any]] = []
-            if admit:  # the guard on every counter makes the rule's reading of them hold at the write
-                move, move_values, extra = self._serving_move(event_id, state, position, now)
-                expression += ", " + move
-                assigned.update(part.split(" = ")[0] for part in move.split(", "))
-                values.update(move_values)
-                extra.append({"ConditionCheck": {
+            if ticket.position <= state["serving"]:  # admitted meanwhile, with a place behind it
+                found = self._read_ticket(event_id, ticket.request_id)
+                return ticket if found is None else found[0]
+            if not self._door_opens(event_id, state, ticket.position, door):
+                return ticket
+            guard, values = self._guard(state, ("serving", "completed", "abandoned", "expired", "timed_out",
+                                                "moves", "reached"))
+            move, move_values, puts = self._serving_move(event_id, state, ticket.position, now)
+            self._transact([
+                self._counters_update(event_id, "SET " + move, {**values, **move_values}, guard),
+                *puts,
+                {"ConditionCheck": {
                     "TableName": self.table, "Key": self._key(event_id, "CTRL#paused"),
                     "ConditionExpression": "attribute_not_exists(sk) OR #v <> :paused",
-                    "ExpressionAttributeNames": {"#v": "value"}, "ExpressionAttributeValues": {":paused": _s("1")}}})
-            expression += "".join(f", {name} = if_not_exists({name}, :zero)" for name in _STATE_FIELDS
-                                  if name not in assigned)
-            items: list[dict[str, Any]] = [
-                self._counters_update(event_id, expression,
-                                      {**values, ":position": _n(position), ":zero": _n(0)}, guard),
-                *extra,
-                {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(sk)",
-                         "Item": {**self._key(event_id, _pos_key(position)), "request_id": _s(request_id)}}},
-                {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(sk)",
-                         "Item": {**self._key(event_id, f"REQ#{request_id}"), "position": _n(position),
-                                  "entered_at": _n(float(now)),
-                                  **({"idempotency_key": _s(idempotency_key)} if idempotency_key else {})}}},
-            ]
-            if idempotency_key is not None:
-                items.append({"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(sk)",
-                                      "Item": {**self._key(event_id, f"IDEM#{idempotency_key}"),
-                                               "request_id": _s(request_id)}}})
-            self._transact(items)  # a lost race (or a concurrent retry of this key) re-reads above
-            state = {**state, "last_position": position, **({"serving": position} if admit else {})}
-            req = {"position": _n(position), "entered_at": _n(float(now))}
-            if admit:  # admitted now: known without reading back the high just written
-                return Ticket(event_id, request_id, position, float(now), Status.ADMITTED, float(now))
-            return self._ticket_from(event_id, request_id, req, None, state)
+                    "ExpressionAttributeNames": {"#v": "value"}, "ExpressionAttributeValues": {":paused": _s("1")}}},
+            ])
+            return Ticket(event_id, ticket.request_id, ticket.position, ticket.entered_at, Status.ADMITTED, now)
 
         return self._retrying(attempt)
 
     def _door_opens(self, event_id: str, state: Mapping[str, int], position: int, door: DoorRule) -> bool:
-        """Whether :class:`core.model.DoorRule` admits the new ``position`` by the counters as
-        read in ``state`` (the enter's transaction is guarded on all of them, and on the event
-        not being paused, so the decision holds when it lands)."""
-        if position != state["serving"] + 1:
-            return False
+        """Whether :class:`core.model.DoorRule` admits ``position``, with every place still
+        waiting ahead of it, by the counters as read in ``state``: the event is not paused and
+        the limit holds for all of them. Positions are allocated without serialising entries, so
+        a place may reach this step before one ahead of it; letting both in when both fit keeps
+        the line's order and fills the free slots whatever order concurrent arrivals come in."""
         paused = self._get(event_id, "CTRL#paused")
         if paused is not None and _str(paused, "value") == "1":
             return False
-        if door.max_active > 0 and self._counters_of({**state, "last_position": position - 1}).active \
-                >= door.max_active:
+        joining = position - state["serving"]  # this place and those still waiting ahead of it
+        # active counts admitted places: every position up to serving (all below this one)
+        if door.max_active > 0 and self._counters_of({**state, "last_position": state["serving"]}).active \
+                + joining > door.max_active:
             return False
         if door.budget > 0:
             before = next(self._query(f"EVENT#{event_id}", "HIST#", f"HIST#{_time_key(door.since)}",
                                       forward=False, limit=1), None)
-            if state["serving"] - (0 if before is None else int(_num(before, "serving"))) >= door.budget:
+            if state["serving"] - (0 if before is None else int(_num(before, "serving"))) + joining > door.budget:
                 return False
         return door.max_active > 0 or door.budget > 0
 
     def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
-        """:meth:`enter` once per entry, in list order.
+        """Claim every entry's names (in parallel), reserve the block of positions of the new
+        ones in one ``ADD`` on the counters item, write their places in one ``BatchWriteItem``.
 
-        Not one call for the list: DynamoDB has no pipelining, and one ``TransactWriteItems``
-        for the batch would take at most 25 entries (four items each, 100 in all) after reading
-        every idempotency record first, and would have to settle repeated keys in memory; one
-        concurrent enter anywhere in the event cancels it, and the whole batch would be read and
-        written again, so under contention it costs more than it saves. Entry by entry, each one
-        keeps :meth:`enter`'s conditional transaction, and a failure leaves the entries before it
-        entered and none half-written.
+        A batch of ten from the queue costs one counter update whatever its size (the counters
+        item takes at most 1,000 writes per second, so batches of ten allow 10,000 entries per
+        second), ten or twenty claim puts sent at once, and one batch write.
+
+        On failure the entries already written hold their places; the others leave at most
+        their claims (given back at once if the store answers), which a retry of the same key
+        or request id waits for and takes over once older than ``claim_lease``: until then
+        that retry answers :class:`StoreUnavailable` too, and hands out nothing twice.
         """
-        return [self.enter(event_id, request_id, key, now) for request_id, key in entries]
+        tickets: list[Ticket | None] = [None] * len(entries)
+        leader_of: dict[tuple[str, str], int] = {}
+        follows: dict[int, int] = {}
+        leaders: list[int] = []
+        for i, (request_id, key) in enumerate(entries):
+            names = [("request", request_id)] + ([("key", key)] if key is not None else [])
+            seen = next((leader_of[name] for name in names if name in leader_of), None)
+            if seen is not None:  # a repeat within the list (same key or request id) gets the first one's ticket
+                follows[i] = seen
+            else:
+                leaders.append(i)
+                leader_of.update({name: i for name in names})
+        claim = _Claim(secrets.token_hex(16), time.time(), now)
+        outcomes = self._claim_entries(event_id, [entries[i] for i in leaders], claim)
+        owned = [i for i, outcome in zip(leaders, outcomes, strict=True) if outcome is None]
+        if owned:
+            placed = self._place(event_id, [entries[i] for i in owned], claim)
+            for i, ticket in zip(owned, placed, strict=True):
+                tickets[i] = ticket
+        for i, outcome in zip(leaders, outcomes, strict=True):
+            if isinstance(outcome, Ticket):
+                tickets[i] = outcome
+            elif isinstance(outcome, str):
+                tickets[i] = self._await_place(event_id, outcome, entries[i], claim)
+        for i, leader in follows.items():
+            tickets[i] = tickets[leader]
+        return [t for t in tickets if t is not None]
+
+    def _claim_entries(self, event_id: str, entries: Sequence[tuple[str, str | None]],
+                       claim: _Claim) -> list[Ticket | str | None]:
+        """Step 1 for each entry: None when this call now owns it (it must be placed), the
+        ticket when the request id already holds a place, or the request id to wait for (a key
+        that another request id claimed, or a request id that another caller is entering)."""
+        puts: list[tuple[str, Item]] = []
+        for request_id, key in entries:
+            puts.append((f"REQ#{request_id}", claim.request_item(key)))
+            if key is not None:
+                puts.append((f"IDEM#{key}", {"request_id": _s(request_id), **claim.attributes()}))
+        attempts = self._parallel([functools.partial(self._try_put_new, event_id, sk, item) for sk, item in puts])
+        failed = next((error for _, error in attempts if error is not None), None)
+        if failed is not None:  # give back what was claimed, so that a retry need not wait for the lease
+            for request_id, key in entries:
+                self._release(event_id, request_id, key, claim)
+            raise failed
+        found = {sk: winner for (sk, _), (winner, _) in zip(puts, attempts, strict=True)}
+        outcomes: list[Ticket | str | None] = []
+        for request_id, key in entries:
+            req = found[f"REQ#{request_id}"]
+            idem = found.get(f"IDEM#{key}") if key is not None else None
+            if idem is not None and _str(idem, "request_id") != request_id:
+                if req is None:  # the key was another request id's: give back the request id claimed
+                    self._release(event_id, request_id, None, claim)
+                outcomes.append(str(_str(idem, "request_id")))
+            elif req is None or _str(req, "claim") == claim.token:
+                outcomes.append(None)
+            elif "position" in req:
+                outcomes.append(self._ticket_of(event_id, request_id, req)[0])
+            else:
+                outcomes.append(request_id)  # being entered by another caller right now
+        return outcomes
+
+    def _put_new(self, event_id: str, sk: str, attributes: Item) -> Item | None:
+        """A put conditioned on the item not existing: None if written, else the item there."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call("put_item", TableName=self.table, Item={**self._key(event_id, sk), **attributes},
+                       ConditionExpression="attribute_not_exists(sk)",
+                       ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as exc:
+            old: Item = exc.response.get("Item") or {}
+            return old
+        return None
+
+    def _try_put_new(self, event_id: str, sk: str, attributes: Item) -> tuple[Item | None, StoreUnavailable | None]:
+        """:meth:`_put_new`, with a store failure returned rather than raised."""
+        try:
+            return self._put_new(event_id, sk, attributes), None
+        except StoreUnavailable as exc:
+            return None, exc
+
+    def _parallel(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Run independent store calls at once (one round trip of latency for all of them);
+        results in order; the first error is raised once every call has finished."""
+        if len(calls) == 1:
+            return [calls[0]()]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=_PARALLEL_CALLS, thread_name_prefix="dynamodb")
+        futures = [self._pool.submit(call) for call in calls]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+        return [f.result() for f in futures]
+
+    def _place(self, event_id: str, entries: Sequence[tuple[str, str | None]], claim: _Claim) -> list[Ticket]:
+        """Steps 2 and 3 for entries this call owns: reserve their positions in one counter
+        update, write their places; on a failed write record the holes and raise."""
+        zeros = ", ".join(f"{name} = if_not_exists({name}, :zero)" for name in _STATE_FIELDS
+                          if name != "last_position")
+        try:
+            response = self._call(
+                "update_item", TableName=self.table, Key=self._key(event_id, "COUNTERS"),
+                UpdateExpression=f"ADD last_position :n SET {zeros}",
+                ExpressionAttributeValues={":n": _n(len(entries)), ":zero": _n(0)}, ReturnValues="UPDATED_NEW")
+        except StoreUnavailable:
+            # No position is known to be this call's (an update that did apply left holes that
+            # nobody wrote: the sweep counts missing places as holes). Give the claims back.
+            for request_id, key in entries:
+                self._release(event_id, request_id, key, claim)
+            raise
+        state = {name: int(_num(response["Attributes"], name)) for name in _STATE_FIELDS}
+        first = state["last_position"] - len(entries) + 1
+        writes: list[dict[str, Any]] = []
+        reqs: list[Item] = []
+        for position, (request_id, key) in enumerate(entries, start=first):
+            req = {**claim.request_item(key), "position": _n(position)}
+            reqs.append(req)
+            writes.append({"PutRequest": {"Item": {**self._key(event_id, f"REQ#{request_id}"), **req}}})
+            writes.append({"PutRequest": {"Item": {**self._key(event_id, _pos_key(position)),
+                                                   "request_id": _s(request_id)}}})
+        try:
+            for start in range(0, len(writes), 24):  # a place's two items stay in one call
+                self._batch_write(writes[start:start + 24])
+        except StoreUnavailable:
+            self._record_holes(event_id, entries, first, claim)
+            raise
+        return [self._ticket_from(event_id, request_id, req, None, state)
+                for (request_id, _), req in zip(entries, reqs, strict=True)]
+
+    def _record_holes(self, event_id: str, entries: Sequence[tuple[str, str | None]], first: int,
+                      claim: _Claim) -> None:
+        """After a failed write of places: mark each position whose place is not written as a
+        hole and give back the claims, so a retry enters afresh. Best effort (the store may be
+        down): an unmarked hole is still counted by the sweep, a claim left behind is taken
+        over once older than the lease."""
+        for position, (request_id, key) in enumerate(entries, start=first):
+            try:
+                if self._put_new(event_id, _pos_key(position), {"hole": _n(1)}) is None:
+                    log.warning("position %d of %s is a hole: its place could not be written", position, event_id)
+            except StoreUnavailable:
+                log.warning("could not record the hole at position %d of %s", position, event_id)
+            self._release(event_id, request_id, key, claim)
+
+    def _release(self, event_id: str, request_id: str, key: str | None, claim: _Claim) -> None:
+        """Delete this call's claim of ``request_id`` (unless it got a position) and its claim
+        of ``key`` (unless ``request_id`` holds a place, which the key then rightly names).
+        Conditional deletes: another caller's claims and every written place stay."""
+        from botocore.exceptions import ClientError
+
+        try:
+            try:
+                self._call("delete_item", TableName=self.table, Key=self._key(event_id, f"REQ#{request_id}"),
+                           ConditionExpression="claim = :claim AND attribute_not_exists(#pos)",
+                           ExpressionAttributeNames={"#pos": "position"},  # a reserved word
+                           ExpressionAttributeValues={":claim": _s(claim.token)},
+                           ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            except ClientError as exc:
+                if "position" in (exc.response.get("Item") or {}):
+                    return  # the place was written after all: keep the key's claim, it names that place
+            if key is not None:
+                self._call("delete_item", TableName=self.table, Key=self._key(event_id, f"IDEM#{key}"),
+                           ConditionExpression="claim = :claim",
+                           ExpressionAttributeValues={":claim": _s(claim.token)})
+        except ClientError:
+            pass  # another caller holds the key's claim now
+        except StoreUnavailable:  # left behind: taken over once older than the lease
+            log.warning("could not give back a claim of an entry in %s", event_id)
+
+    def _await_place(self, event_id: str, target: str, entry: tuple[str, str | None], claim: _Claim) -> Ticket:
+        """The ticket of ``target``, the request id that another caller is entering for this
+        entry's key (or its own request id): read until that caller has written the place,
+        within the store's deadline. A claim older than the lease is taken over and placed here."""
+        request_id, key = entry
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
+            names = [f"REQ#{target}"] + ([f"IDEM#{key}"] if key is not None else [])
+            found = self._batch_get(event_id, names)
+            req, idem = found.get(f"REQ#{target}"), found.get(f"IDEM#{key}")
+            if (idem is None) if key is not None else (req is None):  # given back: claim it again
+                outcome = self._claim_entries(event_id, [entry], claim)[0]
+                if outcome is None:
+                    return self._place(event_id, [entry], claim)[0]
+                if isinstance(outcome, Ticket):
+                    return outcome
+                target = outcome
+            elif key is not None and _str(idem or {}, "request_id") != target:
+                target = str(_str(idem or {}, "request_id"))  # taken over meanwhile: follow it
+            elif req is not None and "position" in req:
+                return self._ticket_of(event_id, target, req)[0]
+            elif req is not None and self._stale(req) and self._take_over(event_id, f"REQ#{target}", req, claim):
+                return self._place(event_id, [(target, key)], claim)[0]
+            elif req is None and idem is not None and self._stale(idem) and self._take_over(
+                    event_id, f"IDEM#{key}", idem, claim, request_id):
+                target = request_id  # the key is this entry's now; its request id is claimed next
+                if self._put_new(event_id, f"REQ#{request_id}", claim.request_item(key)) is None:
+                    return self._place(event_id, [entry], claim)[0]
+            if time.monotonic() >= deadline:
+                raise StoreUnavailable("another entry with this key is still being written; try again")
+            backoff(attempt, deadline)
+            attempt += 1
+
+    def _stale(self, item: Item) -> bool:
+        return float(_num(item, "claimed_at")) + self.claim_lease < time.time()
+
+    def _take_over(self, event_id: str, sk: str, item: Item, claim: _Claim, request_id: str | None = None) -> bool:
+        """Replace a stale claim by this call's (conditioned on it being unchanged); True if done."""
+        from botocore.exceptions import ClientError
+
+        values = {":old": _s(str(_str(item, "claim"))), ":claim": _s(claim.token), ":at": _n(claim.claimed_at)}
+        expression = "SET claim = :claim, claimed_at = :at"
+        if request_id is not None:
+            expression += ", request_id = :rid"
+            values[":rid"] = _s(request_id)
+        try:
+            self._call("update_item", TableName=self.table, Key=self._key(event_id, sk), UpdateExpression=expression,
+                       ConditionExpression="claim = :old AND attribute_not_exists(#pos)",
+                       ExpressionAttributeNames={"#pos": "position"}, ExpressionAttributeValues=values)
+        except ClientError:
+            return False
+        log.warning("took over a claim on %s of %s left by a failed caller", sk.split("#", 1)[0], event_id)
+        return True
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
         found = self._read_ticket(event_id, request_id)
@@ -471,10 +766,13 @@ class DynamoDbStore:
             if target == state["serving"]:
                 return target
             guard, values = self._guard(state, ("serving", "moves", "reached"))
-            if wanted > state["last_position"]:  # clamped: the line must not have grown meanwhile
-                extra, more = self._guard(state, ("last_position",))
-                guard += " AND " + extra
-                values.update(more)
+            if wanted > state["last_position"]:
+                # Clamped to the line as read. Entries keep growing it (one ADD each, at up to
+                # 1,000 a second) and it never shrinks, so the condition is that it still holds
+                # the target, not that it is unchanged: a move racing entries would otherwise be
+                # cancelled again and again. Entries that came in meanwhile wait for the next move.
+                guard += " AND last_position >= :target"
+                values[":target"] = _n(target)
             expression, move_values, puts = self._serving_move(event_id, state, target, now)
             self._transact([self._counters_update(event_id, "SET " + expression, {**values, **move_values}, guard),
                             *puts])
@@ -514,11 +812,15 @@ class DynamoDbStore:
                     "serving >= :pos AND expiry_cursor < :pos"),
                 {"Update": {
                     "TableName": self.table, "Key": self._key(event_id, _pos_key(position)),
-                    "UpdateExpression": "SET #st = :st, jti = :jti, issued_at = :iat, expires_at = :exp",
-                    "ConditionExpression": "attribute_exists(sk) AND attribute_not_exists(#st)",
+                    # No existence check: a place whose POS# item was lost to a failed write
+                    # (its REQ# item written) is still the visitor's.
+                    "UpdateExpression": "SET #st = :st, jti = :jti, issued_at = :iat, expires_at = :exp, "
+                                        "request_id = :rid REMOVE hole",
+                    "ConditionExpression": "attribute_not_exists(#st)",
                     "ExpressionAttributeNames": {"#st": "status"},
                     "ExpressionAttributeValues": {":st": _s(Status.ISSUED.value), ":jti": _s(jti),
-                                                  ":iat": _n(issued_at), ":exp": _n(expires_at)}}},
+                                                  ":iat": _n(issued_at), ":exp": _n(expires_at),
+                                                  ":rid": _s(request_id)}}},
                 {"Put": {"TableName": self.table, "Item": {
                     **self._key(event_id, f"SESS#{expires_at:012d}#{position:012d}"),
                     "request_id": _s(request_id), "position": _n(position)}}},
@@ -588,10 +890,15 @@ class DynamoDbStore:
             bound = min(reached, state["serving"])
             if bound <= cursor:
                 return 0
+            # Every position in the range without a session expires: places not claimed in time
+            # and holes (positions whose place was never written, marked or not; see ``enter_many``).
+            with_session = 0
             for item in self._query(f"EVENT#{event_id}", _pos_key(cursor + 1), _pos_key(bound)):
-                if "status" not in item:
+                if "status" in item:
+                    with_session += 1
+                elif "request_id" in item:
                     expired_positions.append((int(item[SORT_KEY]["S"][4:]), str(_str(item, "request_id"))))
-            expired = len(expired_positions)
+            expired = bound - cursor - with_session
             # Unchanged ``issued`` proves no place in the range got tokens after it was counted.
             guard, values = self._guard(state, ("expiry_cursor", "issued", "serving", "moves", "reached"))
             expression = "SET expiry_cursor = :bound, expired = expired + :expired"
@@ -599,10 +906,9 @@ class DynamoDbStore:
             puts: list[dict[str, Any]] = []
             if expired and incr_serving:
                 target = min(state["serving"] + expired, state["last_position"])
-                if target < state["serving"] + expired:  # clamped: the line must not have grown meanwhile
-                    extra, more = self._guard(state, ("last_position",))
-                    guard += " AND " + extra
-                    values.update(more)
+                if target < state["serving"] + expired:  # clamped to the line as read (see advance_serving)
+                    guard += " AND last_position >= :target"
+                    values[":target"] = _n(target)
                 if target != state["serving"]:
                     move, move_values, puts = self._serving_move(event_id, state, target, now)
                     expression += ", " + move
@@ -647,14 +953,20 @@ class DynamoDbStore:
             self._batch_write(requests)
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """``BatchWriteItem`` of up to 25 requests; items the service leaves unprocessed under
+        load are sent again with jittered backoff within the store's deadline."""
         pending = {self.table: requests}
-        for n in range(self.max_attempts):
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
             response = self._call("batch_write_item", RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
             if not pending:
                 return
-            time.sleep(min(0.5, 0.01 * 2**n))
-        raise StoreUnavailable("DynamoDB did not accept a batch write")
+            if time.monotonic() >= deadline:
+                raise StoreUnavailable("DynamoDB did not accept a batch write")
+            backoff(attempt, deadline)
+            attempt += 1
 
     def expired_request_ids(self, event_id: str, limit: int) -> list[str]:
         items = self._query(f"EVENT#{event_id}", "ENDED#", "ENDED#" + _HIGH, forward=False, limit=limit)
@@ -702,7 +1014,10 @@ class DynamoDbStore:
         self._call("describe_table", TableName=self.table)
 
     def close(self) -> None:
-        """Nothing to release: boto3 clients pool their own connections."""
+        """Stop the claim threads, if any were started (boto3 clients pool their own connections)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     # -- KeyValueStore ------------------------------------------------------------------------
 

@@ -44,12 +44,8 @@ def moto_endpoint() -> Iterator[str]:
 
 
 def dynamodb_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, str | None]:
-    """Contract-suite factory: an empty DynamoDB store (a fresh table on the moto server).
-
-    No URL for other processes: moto copies the whole table for every transaction, so the
-    multi-process tests (a thousand contended enters) would take many minutes against it. The
-    thread tests cover the same races through the same optimistic protocol.
-    """
+    """Contract-suite factory: an empty DynamoDB store (a fresh table on the moto server) and the
+    URL other processes open it with."""
     import boto3
 
     from core.adapters.dynamodb import DynamoDbStore, create_table
@@ -58,4 +54,4 @@ def dynamodb_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any,
     client = boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint)
     table = f"state-{uuid.uuid4().hex[:12]}"
     create_table(client, table)
-    return DynamoDbStore(table, client=client), None
+    return DynamoDbStore(table, client=client), f"dynamodb://{table}?region={REGION}&endpoint_url={endpoint}"

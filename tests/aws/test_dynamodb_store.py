@@ -31,42 +31,54 @@ def test_positions_are_consecutive_and_idempotent(dynamodb_store: DynamoDbStore)
 
 
 class RacingClient:
-    """A DynamoDB client that lets a rival writer commit just before each of our transactions.
+    """A DynamoDB client that lets a rival act just before each of our calls of one operation.
 
-    moto is not thread-safe, so races are staged deterministically: every optimistic write
-    meets a conflicting write between its read and its commit, for the first ``races`` tries.
+    moto is not thread-safe, so races are staged deterministically: the first ``races`` calls
+    of ``operation`` (``transact_write_items`` unless told) meet the rival's work first.
     """
 
-    def __init__(self, client: Any, rival: Any, races: int) -> None:
+    def __init__(self, client: Any, rival: Any, races: int, operation: str = "transact_write_items") -> None:
         self._client = client
         self._rival = rival
+        self._operation = operation
         self.races = races
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+        method = getattr(self._client, name)
+        if name != self._operation:
+            return method
 
-    def transact_write_items(self, **kwargs: Any) -> Any:
-        if self.races > 0:
-            self.races -= 1
-            self._rival()
-        return self._client.transact_write_items(**kwargs)
+        def racing(**kwargs: Any) -> Any:
+            if self.races > 0:
+                self.races -= 1
+                self._rival()
+            return method(**kwargs)
+
+        return racing
 
 
 def test_racing_enters_get_unique_gap_free_positions(dynamodb_store: DynamoDbStore) -> None:
     rival_store = DynamoDbStore(dynamodb_store.table, client=dynamodb_store.client)
     counter = iter(range(1000, 2000))
+    # three rivals take positions between our claim and our counter update
     racing = DynamoDbStore(dynamodb_store.table, client=RacingClient(
-        dynamodb_store.client, lambda: rival_store.enter(E, rid(next(counter)), None, T0), races=3))
+        dynamodb_store.client, lambda: rival_store.enter(E, rid(next(counter)), None, T0), races=3,
+        operation="update_item"))
     ticket = racing.enter(E, rid(1), "key-1", T0)
-    assert ticket.position == 4  # lost three races, then took the next free place
-    # a retried request whose first attempt raced with another retry of the same key
+    assert ticket.position == 2  # one update, no read before it: the rival's place came first
+    assert racing.enter_many(E, [(rid(4), None), (rid(5), None)], T0)[0].position == 4  # the block after a rival
+    # a retried request whose first attempt raced with another retry of the same key: the key's claim
+    # is the rival's, so this request takes no place and gets the rival's ticket
     racing = DynamoDbStore(dynamodb_store.table, client=RacingClient(
-        dynamodb_store.client, lambda: rival_store.enter(E, rid(2), "key-2", T0), races=1))
+        dynamodb_store.client, lambda: rival_store.enter(E, rid(2), "key-2", T0), races=1, operation="batch_get_item"))
+    racing.get_ticket(E, rid(1), T0)  # reads through the racing client: the rival enters first
     assert racing.enter(E, rid(3), "key-2", T0).request_id == rid(2)
-    positions = sorted(t.position for t in (dynamodb_store.get_ticket(E, rid(n), T0)
-                                            for n in [1, 2, 1000, 1001, 1002]) if t is not None)
-    assert positions == [1, 2, 3, 4, 5]
-    assert dynamodb_store.counters(E).last_position == 5
+    assert dynamodb_store.get_ticket(E, rid(3), T0) is None
+    positions = sorted(t.position for t in (dynamodb_store.get_ticket(E, r, T0)
+                                            for r in [rid(1), rid(2), rid(1000), rid(1001), rid(4), rid(5)])
+                       if t is not None)
+    assert positions == [1, 2, 3, 4, 5, 6]
+    assert dynamodb_store.counters(E).last_position == 6
 
 
 def test_racing_sweep_and_token_issue(dynamodb_store: DynamoDbStore) -> None:
@@ -234,3 +246,9 @@ def test_behaves_like_the_sqlite_store(dynamodb_store: DynamoDbStore, tmp_path: 
     assert {op for op, _ in seen} == {"enter", "advance", "issue", "end", "sweep"}
     assert any(op == "end" and not out.startswith(("Invalid", "None")) for op, out in seen), seen
     assert ("issue", "PositionExpi") in seen
+
+
+def test_a_request_id_repeated_in_one_list_under_two_keys_gets_one_place(dynamodb_store: DynamoDbStore) -> None:
+    tickets = dynamodb_store.enter_many(E, [(rid(1), "key-a"), (rid(1), "key-b"), (rid(2), None)], T0)
+    assert [(t.request_id, t.position) for t in tickets] == [(rid(1), 1), (rid(1), 1), (rid(2), 2)]
+    assert dynamodb_store.counters(E).last_position == 2

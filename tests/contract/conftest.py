@@ -49,10 +49,13 @@ STORES: dict[str, StoreFactory] = {
 }
 
 
-SHARED_STORES = ("redis", "sqlite", "valkey")
-"""Stores the multi-process tests run against. Not DynamoDB: moto copies the whole table for
-every transaction, so a thousand contended enters from other processes would take many minutes;
-the thread tests cover the same races through the same optimistic protocol."""
+SHARED_STORES = ("dynamodb", "redis", "sqlite", "valkey")
+"""Stores the multi-process tests run against."""
+
+SHARED_SCALE = {"dynamodb": 0.1}
+"""Fraction of the multi-process tests' operations a store runs: moto's DynamoDB server answers
+one request at a time (about three per entry), so it gets fewer entries, still from several
+processes at once."""
 
 
 @pytest.fixture(params=SHARED_STORES)
@@ -64,6 +67,13 @@ def shared_store_and_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         yield store, url
     finally:
         store.close()
+
+
+@pytest.fixture
+def shared_count(request: pytest.FixtureRequest) -> Callable[[int], int]:
+    """``count(n)``: how many of ``n`` operations the multi-process test runs on its store."""
+    scale = SHARED_SCALE.get(request.node.callspec.params.get("shared_store_and_url", ""), 1.0)
+    return lambda n: max(2, round(n * scale))
 
 
 @pytest.fixture(params=sorted(STORES))

@@ -4,6 +4,7 @@ enter: positions in list order, each handed out once, idempotent per key within 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from core.model import Status
@@ -120,13 +121,15 @@ def test_lists_and_single_enters_with_the_same_keys_in_threads_give_one_place_pe
 
 
 def test_lists_and_single_enters_from_separate_processes_hold_every_position_once(
-    shared_store_and_url: tuple[Any, str],
+    shared_store_and_url: tuple[Any, str], shared_count: Callable[[int], int],
 ) -> None:
     store, store_url = shared_store_and_url
-    got = in_processes([(enter_in_batches, (store_url, EVENT, 20, 10))] * 2
-                       + [(enter_many, (store_url, EVENT, 100, None))] * 2)
+    batches, singles = shared_count(20), shared_count(100)
+    got = in_processes([(enter_in_batches, (store_url, EVENT, batches, 10))] * 2
+                       + [(enter_many, (store_url, EVENT, singles, None))] * 2)
     pairs = [pair for per_proc in got for pair in per_proc]
     counts = Counter(pos for _, pos in pairs)
-    assert sorted(counts) == list(range(1, 601))
+    total = 2 * batches * 10 + 2 * singles
+    assert sorted(counts) == list(range(1, total + 1))
     assert set(counts.values()) == {1}
-    assert store.counters(EVENT).last_position == 600
+    assert store.counters(EVENT).last_position == total

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from core.model import Status
@@ -55,9 +56,10 @@ def test_concurrent_threads_get_every_position_exactly_once(store: Any) -> None:
         assert ticket is not None and ticket.position == position
 
 
-def test_separate_processes_get_every_position_exactly_once(shared_store_and_url: tuple[Any, str]) -> None:
+def test_separate_processes_get_every_position_exactly_once(shared_store_and_url: tuple[Any, str],
+                                                            shared_count: Callable[[int], int]) -> None:
     store, store_url = shared_store_and_url
-    processes, per_process = 4, 250
+    processes, per_process = 4, shared_count(250)
     got = in_processes([(enter_many, (store_url, EVENT, per_process, None))] * processes)
     pairs = [pair for per_proc in got for pair in per_proc]
     counts = Counter(pos for _, pos in pairs)
@@ -71,10 +73,10 @@ def test_separate_processes_get_every_position_exactly_once(shared_store_and_url
 
 
 def test_separate_processes_retrying_with_the_same_keys_hand_out_each_place_once(
-    shared_store_and_url: tuple[Any, str],
+    shared_store_and_url: tuple[Any, str], shared_count: Callable[[int], int],
 ) -> None:
     store, store_url = shared_store_and_url
-    processes, per_process = 3, 100
+    processes, per_process = 3, shared_count(100)
     # Every process sends the same idempotency keys, as three retries of one client would.
     per_proc = in_processes([(enter_many, (store_url, EVENT, per_process, "retry"))] * processes)
     assert store.counters(EVENT).last_position == per_process
