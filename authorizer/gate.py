@@ -15,6 +15,18 @@ Flask, per view::
     def checkout():
         return {"you are": flask.g.waitingroom_claims["sub"]}
 
+An action that may happen once per admission (an order, a sign-up) ends the visitor's session
+in the waiting room first, atomically, and runs only for the request that ended it::
+
+    from authorizer.gate import once_per_admission
+    from authorizer.session_end import admin_session_ender
+
+    @app.post("/checkout")
+    @require_waiting_room_token
+    @once_per_admission(admin_session_ender(ISSUER, EVENT_ADMIN_KEY))
+    def checkout():
+        ...  # runs at most once per admission, however many requests carry the token
+
 The token is looked for in the configured header (``Authorization: Bearer ...`` by default), then
 the configured cookie, then the configured query parameter. A request without a valid token gets
 ``401`` with ``WWW-Authenticate: Bearer realm="..."`` (RFC 6750: ``error="invalid_token"`` and a
@@ -37,6 +49,7 @@ from core.tokens import TokenError
 
 from .config import AuthorizerConfig
 from .cookies import from_cookies
+from .session_end import AdmissionUnconfirmed, AdmissionUsed, SessionEnder
 from .verifier import AccessVerifier, from_authorization
 
 log = logging.getLogger("waitingroom.gate")
@@ -209,6 +222,52 @@ def require_waiting_room_token(
         return wrapper  # type: ignore[return-value]
 
     return decorate(view) if view is not None else decorate
+
+
+def once_per_admission(end_session: SessionEnder, *, retry_after: int = 2) -> Callable[[F], F]:
+    """Flask view decorator: the view runs at most once per admission.
+
+    Place it under :func:`require_waiting_room_token`. Before the view runs, the visitor's
+    session (``flask.g.waitingroom_claims``) is ended in the waiting room with ``end_session``,
+    which is atomic there: only the one request whose call ended the session runs the view.
+    Every other request with the same token gets ``409`` ``{"error": "admission_used"}``; when
+    the waiting room cannot confirm, ``503`` with ``Retry-After`` and the view does not run
+    (acting without the confirmation could act twice). Validate the request before this point
+    (a nested function decorated with this is one way), since the admission is spent once the
+    view is reached.
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from flask import Response, g
+
+            claims = g.get("waitingroom_claims")
+            if claims is None:
+                raise RuntimeError("once_per_admission needs require_waiting_room_token above it")
+            try:
+                end_session(claims)
+            except AdmissionUsed:
+                log.info("admission used already: %s", claims.get("sub"))
+                return _json_response(409, "admission_used", "this admission has been used already")
+            except AdmissionUnconfirmed as exc:
+                log.warning("could not end the session, not acting: %s", exc)
+                response: Response = _json_response(503, "temporarily_unavailable",
+                                                    "the waiting room could not confirm this admission; retry")
+                response.headers["Retry-After"] = str(retry_after)
+                return response
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _json_response(status: int, error: str, message: str) -> Any:
+    from flask import Response
+
+    return Response(json.dumps({"error": error, "message": message}), status=status,
+                    headers={"Content-Type": "application/json", "Cache-Control": "no-store"})
 
 
 def init_app(app: Any, verifier: AccessVerifier | AuthorizerConfig | None = None, **options: Any) -> Gatekeeper:

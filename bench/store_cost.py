@@ -115,26 +115,42 @@ def measure_steps(config_file: Path, redis_url: str, n: int = 200) -> dict[str, 
     return {"steps": steps, "checks": checks, "targets": targets}
 
 
-def measure_memory(redis_url: str, visitors: int, with_key: bool = False, batch: int = 1000) -> dict[str, Any]:
-    """Bytes per waiting visitor: ``used_memory`` before and after putting ``visitors`` in line.
+VISITOR_KINDS = ("waiting", "rest", "oidc")
+"""What one visitor leaves in the store: ``waiting`` a place entered without an idempotency key;
+``rest`` a place entered through ``POST /assign_queue_num`` with an idempotency key (a client
+that retries safely); ``oidc`` a place taken by the waiting page of ``/authorize`` (its own
+idempotency key per browser, and the browser's place record)."""
 
-    The line is filled through the store's own enter script, pipelined ``batch`` at a time
-    (a server would send the same commands one by one; only the filling is faster).
+
+def measure_memory(redis_url: str, visitors: int, kind: str = "waiting", batch: int = 1000) -> dict[str, Any]:
+    """Bytes per visitor of ``kind`` (:data:`VISITOR_KINDS`): ``used_memory`` before and after
+    putting ``visitors`` in line.
+
+    The line is filled through the store's own calls (the enter script; for ``oidc`` also the
+    place record the waiting page writes, with its own key and note), pipelined ``batch`` at a
+    time (a server would send the same commands one by one; only the filling is faster).
     """
     from core.adapters.redis import RedisStore
     from core.room import new_request_id
+    from oidc_adaptor.oidc.places import PlaceRef, Places, new_handle
 
     class QueuedStore(RedisStore):
-        """The store's own ``enter`` (same keys, same arguments, same script), queued on a
-        pipeline instead of run: the reply is read by ``pipe.execute()``, not parsed here."""
+        """The store's own calls (same keys, same arguments, same scripts), queued on a
+        pipeline instead of run: the replies are read by ``pipe.execute()``, not parsed here."""
 
         @staticmethod
         def _ticket(event_id: str, reply: Any) -> Any:
             return None
 
+    if kind not in VISITOR_KINDS:
+        raise ValueError(f"kind must be one of {VISITOR_KINDS}")
     store = RedisStore.from_url(redis_url, timeout=30)
-    event = "memory-key" if with_key else "memory"
+    event = f"memory-{kind}"
     client = store.client
+    warm_up = event + "-warm-up"  # loads the scripts on the server
+    store.set_alias(warm_up, "alias", store.enter(warm_up, new_request_id(), "key", time.time()).request_id, "",
+                    1, time.time())
+    store.reset(warm_up)
     client.memory_purge()
     before = int(client.info("memory")["used_memory"])
     now = time.time()
@@ -142,9 +158,15 @@ def measure_memory(redis_url: str, visitors: int, with_key: bool = False, batch:
     for start in range(0, visitors, batch):
         pipe = client.pipeline(transaction=False)
         queued = QueuedStore(pipe)
+        places = Places(queued, lambda: now)
         for _ in range(min(batch, visitors - start)):
             rid = new_request_id()
-            queued.enter(event, rid, "client-key-" + rid[:26] if with_key else None, now)
+            if kind == "oidc":
+                handle = new_handle()
+                queued.enter(event, rid, places.idempotency_key(handle, event, 0), now)
+                places.remember(handle, event, PlaceRef(rid))
+            else:
+                queued.enter(event, rid, "client-key-" + rid[:26] if kind == "rest" else None, now)
         pipe.execute()
     fill_seconds = time.perf_counter() - started
     client.memory_purge()
@@ -153,8 +175,7 @@ def measure_memory(redis_url: str, visitors: int, with_key: bool = False, batch:
     per_visitor = (after - before) / visitors
     store.close()
     return {"visitors": visitors, "last_position": last, "bytes_per_visitor": round(per_visitor, 1),
-            "used_memory_mb": round(after / 1e6, 1), "fill_seconds": round(fill_seconds, 1),
-            "idempotency_key": with_key}
+            "used_memory_mb": round(after / 1e6, 1), "fill_seconds": round(fill_seconds, 1), "kind": kind}
 
 
 def batch_enter_consumer(config_file: Path, batches: int, size: int = 10) -> dict[str, Any]:

@@ -16,6 +16,24 @@ EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
 
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,128}$")
+_HEX_KEY = re.compile(r"^[0-9A-Fa-f-]+$")
+
+
+def is_strong_idempotency_key(key: str) -> bool:
+    """Whether ``key`` has room for at least 128 random bits in its format.
+
+    A repeated key returns the place (and its request id, the secret that proves it) of the first
+    request, so a key must be as hard to guess as that secret. Accepted: a UUID (32 hex digits,
+    the form the IETF Idempotency-Key draft recommends, made with UUID v4), any 32 or more hex
+    digits with optional hyphens, or 22 to 128 characters of URL-safe base64 (``A-Z a-z 0-9 - _``,
+    such as ``secrets.token_urlsafe(16)``). A key of hex digits only must have 32 of them: 22 hex
+    digits hold only 88 bits.
+    """
+    if not IDEMPOTENCY_KEY_PATTERN.match(key):
+        return False
+    return not _HEX_KEY.match(key) or sum(c != "-" for c in key) >= 32
+
 
 class Status(enum.StrEnum):
     """Where one place in line stands."""
@@ -43,6 +61,15 @@ class Strategy(enum.StrEnum):
     MANUAL = "manual"
 
 
+MIN_EVERY = 0.1
+MAX_EVERY = 86_400.0
+"""Bounds of an admission tick, in seconds: shorter ticks than the scheduler can run are
+meaningless, and a tick number must stay a small integer in every store."""
+
+MAX_ADMISSION_COUNT = 1_000_000
+"""Largest ``increment_by`` or ``max_active``: bigger than any line, small enough for every store."""
+
+
 @dataclass(frozen=True)
 class AdmissionPolicy:
     """How an event's serving counter moves forward by itself.
@@ -61,10 +88,10 @@ class AdmissionPolicy:
     end_at: float | None = None
 
     def __post_init__(self) -> None:
-        if self.every <= 0:
-            raise ValueError("admission 'every' must be a positive number of seconds")
-        if self.increment_by < 0 or self.max_active < 0:
-            raise ValueError("admission counts must not be negative")
+        if not MIN_EVERY <= self.every <= MAX_EVERY:  # also refuses NaN and infinity
+            raise ValueError(f"admission 'every' must be from {MIN_EVERY:g} to {MAX_EVERY:g} seconds")
+        if not (0 <= self.increment_by <= MAX_ADMISSION_COUNT and 0 <= self.max_active <= MAX_ADMISSION_COUNT):
+            raise ValueError(f"admission counts must be from 0 to {MAX_ADMISSION_COUNT:,}")
         if self.strategy is Strategy.PERIODIC and self.increment_by <= 0:
             raise ValueError("the periodic strategy needs a positive 'increment_by'")
         if self.strategy is Strategy.MAX_ACTIVE and self.max_active <= 0:

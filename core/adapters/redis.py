@@ -4,32 +4,39 @@ Every use case that touches more than one key is one Lua script, run with EVALSH
 atomic on the server and costs one round trip. Commands per operation: ``enter`` 1,
 ``get_ticket`` 1, ``set_alias`` 1, ``resolve_alias`` 1, ``counters`` 1, ``issue_session`` 1,
 ``session_ticket`` 1, ``revoke_grant`` 1, ``end_session`` 1, ``advance_serving`` 1, ``sweep`` 1,
-``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete`` 1 each. ``enter_many`` sends
-one EVALSHA per entry, all in one pipelined round trip.
+``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete`` 1 each; ``enter_many`` 1
+for the whole list.
 
-Keys of one event share a Redis Cluster hash tag, so every script's keys live in one slot::
+Keys of one event share a Redis Cluster hash tag, so they all live in one slot: a script
+receives the event's fixed keys below (its slot) and names the event's bucket keys itself (the
+same slot), on one server and on a Redis Cluster alike::
 
     wr:{EVENT}:c      hash   counters: serving, last, issued, completed, abandoned, expired,
-                             timed_out, cursor (expiry cursor), top (highest record high),
-                             hseq (history sequence)
-    wr:{EVENT}:t      hash   request id -> "position|entered_at" while waiting or admitted;
-                             "position|entered_at|S|issued_at|expires_at|ended_at|jti" once tokens
-                             were issued (S: i issued, c completed, a abandoned, t timed out)
-    wr:{EVENT}:q      list   request ids of positions cursor+1 .. last, in order: the expiry sweep
-                             pops what it passes, so expiry costs O(new positions), never O(line)
-    wr:{EVENT}:hv     zset   record highs of the serving counter since it was last moved back
-                             below them, scored by serving value
+                             timed_out, cursor (expiry cursor), top (highest serving reached),
+                             hseq (history sequence); gen (resets so far) and amax (longest alias
+                             ttl), which a reset keeps
+    wr:{EVENT}:p:B    hash   position bucket B (positions 100*B .. 100*B+99): position mod 100 ->
+                             "request id|entered_at"
+    wr:{EVENT}:r:K    hash   request id index bucket K (of 16,384, from SHA-1 of the request id):
+                             48 more bits of that SHA-1 -> position (",".join of positions in the
+                             rare case two request ids share them; the place confirms which)
+    wr:{EVENT}:s:B    hash   session bucket B, like p:B: position mod 100 ->
+                             "S|issued_at|expires_at - issued_at|ended_at|jti" once tokens were
+                             issued (S: i issued, c completed, a abandoned, t timed out)
+    wr:{EVENT}:hv     zset   record highs of the serving counter, scored by serving value
     wr:{EVENT}:ht     zset   the same record highs scored by the time they were reached
     wr:{EVENT}:h      zset   every move of the serving counter, scored by time ("seq:serving")
-    wr:{EVENT}:live   zset   request ids of issued sessions scored by expires_at (time-outs)
+    wr:{EVENT}:live   zset   positions of issued sessions scored by expires_at (time-outs)
     wr:{EVENT}:x      list   request ids of expired positions and timed-out sessions, oldest first
     wr:{EVENT}:k      hash   scheduler ticks claimed, by name
     wr:{EVENT}:o      hash   operators' runtime overrides
-    wr:{EVENT}:i:N    hash   96-bit digest of an idempotency key -> request id, for the keys first
-                             seen in time bucket N (a quarter of ``idempotency_ttl`` wide); each
-                             bucket expires as a whole
-    wr:{EVENT}:a:A    string "expires_at|request id|note" of alias A (``set_alias``), read with the
-                             ticket it names by one script
+    wr:{EVENT}:i:N:K  hash   96-bit digest of an idempotency key -> position (":" and the event's
+                             generation after a reset), for the keys first seen in time bucket N
+                             (a quarter of ``idempotency_ttl`` wide), split in 16,384 by the key's
+                             SHA-256; each hash expires as a whole
+    wr:{EVENT}:a:N:K  hash   alias A -> "expires_at|request id|note" (``set_alias``), for the
+                             aliases set in 6-hour window N, split in 16,384 by A's SHA-256;
+                             each hash lives as long as its longest record
     wr:{EVENT}:j:JTI  string request id of the session opened with JTI, written by the issue
                              script; expires SESSION_LOOKUP_GRACE after the session's tokens
     wr:{EVENT}:g:G    string "expires_at" of a revoked grant G (``revoke_grant``), read by the
@@ -37,15 +44,22 @@ Keys of one event share a Redis Cluster hash tag, so every script's keys live in
     wr:kv:NS:KEY      string "expires_at|value" of a key-value record; "r" + "kept_until|value" once
                              it was redeemed (one key either way, so ``redeem`` touches one slot)
 
+Every bucket hash holds up to about 128 small entries, so Redis keeps it as a listpack (a few
+bytes of overhead per entry instead of about 60 in a hash table); with more than about two
+million visitors in one time window the index buckets grow past that and Redis turns them into
+hash tables, which costs memory, not correctness.
+
 Derived, not stored: the public ticket id (:func:`core.model.ticket_id_for`), the status of a
 place without a session (waiting / admitted from the serving counter; expired when its position
 is at or below the expiry cursor), and the admission time of a position (the time the serving
 counter last reached it: the earliest record high at or above it).
 
-Memory, measured with INFO memory on Redis 7.0 (jemalloc) after 1,000,000 enters into one
-event: 155 bytes per waiting visitor (ticket hash entry plus expiry list entry). An idempotency
-key adds about 120 bytes (275 in all) until its bucket expires, 24 to 30 hours later. A
-session adds about 60 bytes once tokens are issued.
+Memory, measured with INFO memory on Redis 7.0 (jemalloc) after 1,000,000 visitors entered one
+event (``bench/store_cost.py``, figures in docs/performance.md): about 85 bytes per waiting
+visitor without an idempotency key, 112 with one (REST), 201 for a visitor of the OIDC waiting
+page (idempotency record and place record too), against 155, 275 and 564 before. A
+session adds about 370 bytes once tokens are issued (its record, its entry in the time-out set
+and the key that finds it by jti; 390 before).
 
 Times are passed to scripts as Python ``repr`` strings and stored verbatim, so they round-trip
 exactly; Lua only compares them. The admission time assumes clocks of the workers do not run
@@ -55,7 +69,6 @@ backwards between moves of one counter (as the SQLite store's ``MIN(at)`` does i
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
@@ -63,9 +76,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import NoScriptError
-from redis.retry import Retry
+from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError, OutOfMemoryError, RedisClusterException  # type: ignore[attr-defined,unused-ignore]
 
 from ..errors import (
     GrantRevoked,
@@ -78,6 +90,7 @@ from ..errors import (
 )
 from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE
+from . import redis_client, redis_eviction
 
 IDEMPOTENCY_TTL = 24 * 3600
 """Seconds an idempotency key is remembered at least: long past any client's retries, short
@@ -92,32 +105,91 @@ _DOMAIN_ERRORS: dict[str, type[WaitingRoomError]] = {
     "INVALID_TRANSITION": InvalidTransition,
 }
 
-# Keys every event script receives, in this order.
-_EVENT_KEYS = ("c", "t", "q", "hv", "ht", "h", "live", "x")
-_ALL_EVENT_KEYS = (*_EVENT_KEYS, "k", "o")
+# Keys every event script receives, in this order; the others of the event (buckets of places,
+# of the request id index and of idempotency keys) are named inside the scripts from C's prefix.
+_EVENT_KEYS = ("c", "hv", "ht", "h", "live", "x")
+_ALL_EVENT_KEYS = (*_EVENT_KEYS, "k", "o", "t", "q")
+"""What ``reset`` deletes by name: the fixed keys, and the ticket hash and expiry list of the
+layout before position buckets, so a reset also clears what an older version left."""
+
+PLACES_PER_BUCKET = 100
+"""Places per position bucket: under the 128 entries up to which Redis keeps a hash as a listpack."""
+ALIAS_WINDOW = 6 * 3600
+"""Seconds of one window of alias records (a lookup reads one hash per window of the longest ttl)."""
+INDEX_BUCKETS = 16384
+"""Buckets of the request id index and of each idempotency time bucket: about 61 entries each with
+a million visitors, so each stays a listpack up to about two million."""
 
 _PRELUDE = r"""
-local C, T, Q, HV, HT, H, LIVE, X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local C, HV, HT, H, LIVE, X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local PREFIX = string.sub(C, 1, -2)
 local STATUS = {i = 'issued', c = 'completed', a = 'abandoned', t = 'timed_out'}
 
--- Split a ticket record into at most 7 fields; the jti (last) may contain anything.
+-- Split a session record into its 5 fields (status letter, issued_at, expires_at - issued_at,
+-- ended_at or '', jti); the jti (last) may contain anything.
 local function parse(v)
   local f, start = {}, 1
-  for _ = 1, 6 do
+  for _ = 1, 4 do
     local j = string.find(v, '|', start, true)
-    if not j then
-      f[#f + 1] = string.sub(v, start)
-      return f
-    end
     f[#f + 1] = string.sub(v, start, j - 1)
     start = j + 1
   end
-  f[7] = string.sub(v, start)
+  f[5] = string.sub(v, start)
   return f
 end
 
 local function pad(n)
   return string.format('%015d', n)
+end
+
+-- The position bucket holding pos, and pos's field in it.
+local function place_key(pos)
+  return PREFIX .. 'p:' .. math.floor(pos / __PER_BUCKET__), pos % __PER_BUCKET__
+end
+
+-- The session bucket holding pos's session, and pos's field in it.
+local function session_key(pos)
+  return PREFIX .. 's:' .. math.floor(pos / __PER_BUCKET__), pos % __PER_BUCKET__
+end
+
+-- The fields of pos's session (see parse), or nil.
+local function session(pos)
+  local key, field = session_key(pos)
+  local v = redis.call('HGET', key, field)
+  return v and parse(v)
+end
+
+local function set_session(pos, f)
+  local key, field = session_key(pos)
+  redis.call('HSET', key, field, table.concat(f, '|'))
+end
+
+-- The request id and entry time of the place at pos, or nil.
+local function place(pos)
+  local key, field = place_key(pos)
+  local v = redis.call('HGET', key, field)
+  if not v then return nil end
+  return string.match(v, '^(.*)|([^|]*)$')
+end
+
+-- The index bucket of a request id and its 48-bit field there.
+local function index_of(rid)
+  local h = redis.sha1hex(rid)
+  return PREFIX .. 'r:' .. (tonumber(string.sub(h, 1, 4), 16) % __INDEX_BUCKETS__), string.sub(h, 5, 16)
+end
+
+-- Position and entry time of a request id, or nil. An index field names every position whose
+-- request id has that digest (almost always one); the place itself confirms the request id.
+local function position_of(rid)
+  local key, field = index_of(rid)
+  local v = redis.call('HGET', key, field)
+  if not v then return nil end
+  for p in string.gmatch(v, '[^,]+') do
+    local pos = tonumber(p)
+    local r, entered = place(pos)
+    if r == rid then return pos, entered end
+  end
+  return nil
 end
 
 -- When pos was last admitted: the earliest record high >= pos (highs above a counter that
@@ -128,36 +200,40 @@ local function admitted_at(pos)
   return redis.call('ZSCORE', HT, m[1]) or false
 end
 
--- {reply, fields, position} for a request id, or nil. reply = {rid, position, entered_at,
--- status, admitted_at, jti, issued_at, expires_at, ended_at}.
-local function ticket(rid)
-  local v = redis.call('HGET', T, rid)
-  if not v then return nil end
-  local f = parse(v)
-  local pos = tonumber(f[1])
-  local cnt = redis.call('HMGET', C, 'serving', 'cursor')
-  local serving = tonumber(cnt[1]) or 0
-  local cursor = tonumber(cnt[2]) or 0
+-- {reply, session fields or nil, position} of the place rid holds at pos. reply = {rid,
+-- position, entered_at, status, admitted_at, jti, issued_at, expires_at, ended_at}.
+local function ticket_at(rid, pos, entered)
+  local f = session(pos)
   local status
-  if f[3] then
-    status = STATUS[f[3]]
-  elseif pos <= cursor then
-    status = 'expired'
-  elseif pos <= serving then
-    status = 'admitted'
+  if f then
+    status = STATUS[f[1]]
   else
-    status = 'waiting'
+    local cnt = redis.call('HMGET', C, 'serving', 'cursor')
+    if pos <= (tonumber(cnt[2]) or 0) then
+      status = 'expired'
+    elseif pos <= (tonumber(cnt[1]) or 0) then
+      status = 'admitted'
+    else
+      status = 'waiting'
+    end
   end
   local adm = false
   if status ~= 'waiting' then adm = admitted_at(pos) end
-  local r = {rid, f[1], f[2], status, adm}
-  if f[3] then
-    r[6] = f[7]
-    r[7] = f[4]
-    r[8] = f[5]
-    if f[6] ~= '' then r[9] = f[6] end
+  local r = {rid, tostring(pos), entered, status, adm}
+  if f then
+    r[6] = f[5]
+    r[7] = f[2]
+    r[8] = tostring(tonumber(f[2]) + tonumber(f[3]))
+    if f[4] ~= '' then r[9] = f[4] end
   end
   return {r, f, pos}
+end
+
+-- ticket_at() for a request id, or nil.
+local function ticket(rid)
+  local pos, entered = position_of(rid)
+  if not pos then return nil end
+  return ticket_at(rid, pos, entered)
 end
 
 local function record_serving(serving, now)
@@ -171,9 +247,9 @@ local function record_serving(serving, now)
     redis.call('ZADD', HT, now, pad(serving))
   elseif serving < top then
     -- Moved back: positions above it are no longer admitted, and a later move forward admits
-    -- them anew, so their claim window starts then. Forget the highs above it.
-    -- Positions up to it stay admitted since they were: it becomes a high of its own, with
-    -- the time of the first high it replaces.
+    -- them anew, so their claim window starts then. Forget the highs above it. Positions up to
+    -- it stay admitted since they were: it becomes a high of its own, with the time of the
+    -- first high it replaces.
     local gone = redis.call('ZRANGEBYSCORE', HV, '(' .. serving, '+inf')
     if serving > 0 and #gone > 0 and not redis.call('ZSCORE', HV, pad(serving)) then
       redis.call('ZADD', HT, redis.call('ZSCORE', HT, gone[1]), pad(serving))
@@ -186,56 +262,88 @@ local function record_serving(serving, now)
     redis.call('HSET', C, 'top', serving)
   end
 end
+""".replace("__PER_BUCKET__", str(PLACES_PER_BUCKET)).replace("__INDEX_BUCKETS__", str(INDEX_BUCKETS))
+
+_ENTER_ONE = r"""
+-- Enter one visitor: its ticket reply. digest: of its idempotency key, '' for none; newest: the
+-- newest idempotency time bucket; sub: the key's index bucket in each; ttl: seconds a new
+-- idempotency bucket lives. An idempotency record holds the position, and ':' and the event's
+-- generation once it was reset, so a record older than a reset never names a place taken after.
+local function enter(rid, now, digest, ttl, newest, sub)
+  local gen
+  if digest ~= '' then
+    gen = redis.call('HGET', C, 'gen') or '0'
+    for j = 0, __BUCKETS__ do
+      local seen = redis.call('HGET', PREFIX .. 'i:' .. (newest - j) .. ':' .. sub, digest)
+      if seen then
+        local p, g = string.match(seen, '^(%d+):?(%d*)$')
+        if (g == '' and '0' or g) == gen then
+          local pos = tonumber(p)
+          local r, entered = place(pos)
+          if r then return ticket_at(r, pos, entered)[1] end  -- a retry: the place handed out then
+        end
+      end
+    end
+  end
+  local ikey, ifield = index_of(rid)
+  local others = redis.call('HGET', ikey, ifield)
+  if others then  -- rid's digest is known: a queued entry delivered twice, or (rarely) another rid
+    local existing = ticket(rid)
+    if existing then return existing[1] end
+  end
+  local pos = redis.call('HINCRBY', C, 'last', 1)
+  local key, field = place_key(pos)
+  redis.call('HSET', key, field, rid .. '|' .. now)
+  redis.call('HSET', ikey, ifield, others and (others .. ',' .. pos) or pos)
+  if digest ~= '' then
+    local bucket = PREFIX .. 'i:' .. newest .. ':' .. sub
+    redis.call('HSET', bucket, digest, gen == '0' and pos or (pos .. ':' .. gen))
+    if redis.call('TTL', bucket) < 0 then redis.call('EXPIRE', bucket, ttl) end
+  end
+  -- The serving counter never passes the last position, so a new place waits; what ticket() would
+  -- read back is known without reading it (the check keeps that true whatever moved the counter).
+  if pos > (tonumber(redis.call('HGET', C, 'serving')) or 0) then
+    return {rid, tostring(pos), now, 'waiting', false}
+  end
+  return ticket_at(rid, pos, now)[1]
+end
+""".replace("__BUCKETS__", str(_IDEMPOTENCY_BUCKETS))
+
+_ENTER = _PRELUDE + _ENTER_ONE + r"""
+-- ARGV: request id, now, idempotency digest ('' for none), bucket ttl, newest bucket, sub-bucket,
+-- then the door rule (core.model.DoorRule; '' for none): max_active, budget, since.
+local reply = enter(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+if not ARGV[7] or ARGV[7] == '' or reply[4] ~= 'waiting' then return reply end
+-- Admit at the door: nobody waits ahead, the event is not paused, and the rule's limit holds.
+local pos = tonumber(reply[2])
+local serving = tonumber(redis.call('HGET', C, 'serving')) or 0
+if pos ~= serving + 1 or redis.call('HGET', PREFIX .. 'o', 'paused') == '1' then return reply end
+local max_active, budget = tonumber(ARGV[7]), tonumber(ARGV[8])
+local admit = max_active > 0 or budget > 0
+if max_active > 0 then
+  local c = redis.call('HMGET', C, 'completed', 'abandoned', 'expired', 'timed_out')
+  local active = serving - (tonumber(c[1]) or 0) - (tonumber(c[2]) or 0) - (tonumber(c[3]) or 0)
+    - (tonumber(c[4]) or 0)
+  admit = admit and active < max_active
+end
+if budget > 0 then
+  local m = redis.call('ZREVRANGEBYSCORE', H, '(' .. ARGV[9], '-inf', 'LIMIT', 0, 1)
+  local before = (#m > 0) and tonumber(string.match(m[1], ':(%d+)$')) or 0
+  admit = admit and serving - before < budget
+end
+if not admit then return reply end
+record_serving(pos, ARGV[2])
+return {reply[1], reply[2], reply[3], 'admitted', ARGV[2]}
 """
 
-_ENTER = _PRELUDE + r"""
--- ARGV: request id, now, idempotency digest, bucket ttl, then the door rule ('' for none):
--- max_active, budget, since. KEYS[9]: the overrides hash; KEYS[10..]: idempotency buckets,
--- newest first.
-local rid, now, digest = ARGV[1], ARGV[2], ARGV[3]
-for j = 10, #KEYS do
-  local seen = redis.call('HGET', KEYS[j], digest)
-  if seen then
-    local tk = ticket(seen)
-    if tk then return tk[1] end  -- a retry: the place handed out then, nothing new
-  end
+_ENTER_MANY = _PRELUDE + _ENTER_ONE + r"""
+-- ARGV: now, bucket ttl, newest bucket, then request id, idempotency digest ('' for none) and
+-- sub-bucket of each entry.
+local replies = {}
+for i = 4, #ARGV, 3 do
+  replies[#replies + 1] = enter(ARGV[i], ARGV[1], ARGV[i + 1], ARGV[2], ARGV[3], ARGV[i + 2])
 end
-local existing = ticket(rid)
-if existing then return existing[1] end
-local pos = redis.call('HINCRBY', C, 'last', 1)
-redis.call('HSET', T, rid, pos .. '|' .. now)
-redis.call('RPUSH', Q, rid)
-if KEYS[10] then
-  redis.call('HSET', KEYS[10], digest, rid)
-  if redis.call('TTL', KEYS[10]) < 0 then redis.call('EXPIRE', KEYS[10], ARGV[4]) end
-end
-local serving = tonumber(redis.call('HGET', C, 'serving')) or 0
--- Admit at the door: nobody waits ahead, the event is not paused, and the rule's limit holds.
-if ARGV[5] ~= '' and pos == serving + 1 and redis.call('HGET', KEYS[9], 'paused') ~= '1' then
-  local max_active, budget = tonumber(ARGV[5]), tonumber(ARGV[6])
-  local admit = max_active > 0 or budget > 0
-  if max_active > 0 then
-    local c = redis.call('HMGET', C, 'completed', 'abandoned', 'expired', 'timed_out')
-    local active = serving - (tonumber(c[1]) or 0) - (tonumber(c[2]) or 0) - (tonumber(c[3]) or 0)
-      - (tonumber(c[4]) or 0)
-    admit = admit and active < max_active
-  end
-  if budget > 0 then
-    local m = redis.call('ZREVRANGEBYSCORE', H, '(' .. ARGV[7], '-inf', 'LIMIT', 0, 1)
-    local before = (#m > 0) and tonumber(string.match(m[1], ':(%d+)$')) or 0
-    admit = admit and serving - before < budget
-  end
-  if admit then
-    record_serving(pos, now)
-    return {rid, tostring(pos), now, 'admitted', now}
-  end
-end
--- The serving counter never passes the last position, so a new place waits; what ticket() would
--- read back is known without reading it (the check keeps that true whatever moved the counter).
-if pos > serving then
-  return {rid, tostring(pos), now, 'waiting', false}
-end
-return ticket(rid)[1]
+return replies
 """
 
 _GET_TICKET = _PRELUDE + r"""
@@ -244,12 +352,36 @@ if not tk then return false end
 return tk[1]
 """
 
+_SET_ALIAS = r"""
+-- KEYS[1]: the event's counters (C). ARGV: alias, record ("expires_at|request id|note"), newest
+-- alias window, the alias's index bucket, ttl and window width in whole seconds. The record
+-- goes in the alias's hash of the newest window, kept ttl + one window; C's 'amax' (kept by
+-- reset) is the longest ttl ever set, which bounds how far back a lookup reads.
+local PREFIX = string.sub(KEYS[1], 1, -2)
+local bucket = PREFIX .. 'a:' .. ARGV[3] .. ':' .. ARGV[4]
+redis.call('HSET', bucket, ARGV[1], ARGV[2])
+local keep = tonumber(ARGV[5]) + tonumber(ARGV[6])
+if redis.call('TTL', bucket) < keep then redis.call('EXPIRE', bucket, keep) end
+if tonumber(ARGV[5]) > (tonumber(redis.call('HGET', KEYS[1], 'amax')) or 0) then
+  redis.call('HSET', KEYS[1], 'amax', ARGV[5])
+end
+return 0
+"""
+
 _RESOLVE_ALIAS = _PRELUDE + r"""
--- KEYS[9]: the alias. ARGV: now. Returns {request id, note, ticket reply or nil}, or nil.
-local raw = redis.call('GET', KEYS[9])
+-- ARGV: alias, now, newest alias window, the alias's index bucket, window width in seconds.
+-- Returns {request id, note, ticket reply or nil}, or nil. The newest record of the alias is
+-- what it stands for; windows older than the longest ttl hold nothing live.
+local amax = tonumber(redis.call('HGET', C, 'amax')) or 0
+local oldest = math.floor((tonumber(ARGV[2]) - amax) / tonumber(ARGV[5]))
+local raw
+for n = tonumber(ARGV[3]), oldest, -1 do
+  raw = redis.call('HGET', PREFIX .. 'a:' .. n .. ':' .. ARGV[4], ARGV[1])
+  if raw then break end
+end
 if not raw then return false end
 local a = string.find(raw, '|', 1, true)
-if tonumber(string.sub(raw, 1, a - 1)) <= tonumber(ARGV[1]) then return false end
+if tonumber(string.sub(raw, 1, a - 1)) <= tonumber(ARGV[2]) then return false end
 local b = string.find(raw, '|', a + 1, true)
 local rid = string.sub(raw, a + 1, b - 1)
 local tk = ticket(rid)
@@ -267,18 +399,18 @@ return target
 
 _ISSUE = _PRELUDE + r"""
 -- ARGV: request id, jti, issued_at, expires_at, admitted-before cutoff ('' = none), now,
--- milliseconds the jti stays findable. KEYS[9]: the jti's lookup key; KEYS[10], if given: the
+-- milliseconds the jti stays findable. KEYS[7]: the jti's lookup key; KEYS[8], if given: the
 -- revocation key of the grant this issue is made under.
 local rid = ARGV[1]
-if KEYS[10] then
-  local revoked = redis.call('GET', KEYS[10])
+if KEYS[8] then
+  local revoked = redis.call('GET', KEYS[8])
   if revoked and tonumber(revoked) > tonumber(ARGV[6]) then
     return redis.error_reply('GRANT_REVOKED the authorization this issue is made under was revoked')
   end
 end
 local tk = ticket(rid)
 if not tk then return redis.error_reply('INVALID_TRANSITION unknown request id') end
-local r, f = tk[1], tk[2]
+local r, pos = tk[1], tk[3]
 local st = r[4]
 if st == 'waiting' then return redis.error_reply('NOT_ADMITTED this place in line is not admitted yet') end
 if st == 'expired' or (st == 'admitted' and ARGV[5] ~= '' and r[5] and tonumber(r[5]) <= tonumber(ARGV[5])) then
@@ -286,16 +418,16 @@ if st == 'expired' or (st == 'admitted' and ARGV[5] ~= '' and r[5] and tonumber(
 end
 if st == 'issued' then return r end
 if st ~= 'admitted' then return redis.error_reply('SESSION_ENDED this session is ' .. st) end
-redis.call('HSET', T, rid, f[1] .. '|' .. f[2] .. '|i|' .. ARGV[3] .. '|' .. ARGV[4] .. '||' .. ARGV[2])
-redis.call('ZADD', LIVE, ARGV[4], rid)
+set_session(pos, {'i', ARGV[3], tonumber(ARGV[4]) - tonumber(ARGV[3]), '', ARGV[2]})
+redis.call('ZADD', LIVE, ARGV[4], pos)
 redis.call('HINCRBY', C, 'issued', 1)
-redis.call('SET', KEYS[9], rid, 'PX', ARGV[7])
-return ticket(rid)[1]
+redis.call('SET', KEYS[7], rid, 'PX', ARGV[7])
+return ticket_at(rid, pos, r[3])[1]
 """
 
 _SESSION_TICKET = _PRELUDE + r"""
--- KEYS[9]: the jti's lookup key
-local rid = redis.call('GET', KEYS[9])
+-- KEYS[7]: the jti's lookup key
+local rid = redis.call('GET', KEYS[7])
 if not rid then return false end
 local tk = ticket(rid)
 if not tk then return false end
@@ -310,11 +442,11 @@ local st = tk and tk[1][4] or 'unknown'
 if st ~= 'issued' then
   return redis.error_reply('INVALID_TRANSITION only an issued session can end; this one is ' .. st)
 end
-local f = tk[2]
-redis.call('HSET', T, rid, table.concat({f[1], f[2], ARGV[2], f[4], f[5], ARGV[4], f[7]}, '|'))
-redis.call('ZREM', LIVE, rid)
+local f, pos = tk[2], tk[3]
+set_session(pos, {ARGV[2], f[2], f[3], ARGV[4], f[5]})
+redis.call('ZREM', LIVE, pos)
 redis.call('HINCRBY', C, ARGV[3], 1)
-return ticket(rid)[1]
+return ticket_at(rid, pos, tk[1][3])[1]
 """
 
 _SWEEP = _PRELUDE + r"""
@@ -332,12 +464,14 @@ if expiry > 0 then
   local reached = (#m > 0) and tonumber(m[1]) or 0
   local bound = math.min(reached, serving)
   if bound > cursor then
-    local rids = redis.call('LPOP', Q, bound - cursor) or {}
-    for i, rid in ipairs(rids) do
-      local v = redis.call('HGET', T, rid)
-      if v and not string.find(v, '|', string.find(v, '|', 1, true) + 1, true) then
-        expired = expired + 1
-        ended[#ended + 1] = {cursor + i, rid}
+    for pos = cursor + 1, bound do
+      local skey, sfield = session_key(pos)
+      if redis.call('HEXISTS', skey, sfield) == 0 then  -- admitted, never claimed
+        local rid = place(pos)
+        if rid then
+          expired = expired + 1
+          ended[#ended + 1] = {pos, rid}
+        end
       end
     end
     redis.call('HSET', C, 'cursor', bound)
@@ -350,14 +484,14 @@ if expiry > 0 then
 end
 local timed_out = 0
 local late = redis.call('ZRANGEBYSCORE', LIVE, '-inf', ARGV[5])
-for _, rid in ipairs(late) do
-  local v = redis.call('HGET', T, rid)
-  if v then
-    local f = parse(v)
-    if f[3] == 'i' then
-      redis.call('HSET', T, rid, table.concat({f[1], f[2], 't', f[4], f[5], now, f[7]}, '|'))
+for _, p in ipairs(late) do
+  local pos = tonumber(p)
+  local f = session(pos)
+  if f then
+    if f[1] == 'i' then
+      set_session(pos, {'t', f[2], f[3], now, f[5]})
       timed_out = timed_out + 1
-      ended[#ended + 1] = {tonumber(f[1]), rid}
+      ended[#ended + 1] = {pos, place(pos)}
     end
   end
 end
@@ -376,6 +510,37 @@ end
 if #batch > 0 then redis.call('RPUSH', X, unpack(batch)) end
 return {expired, timed_out, tonumber(redis.call('HGET', C, 'serving')) or 0}
 """
+
+_RESET = _PRELUDE + r"""
+-- KEYS[7] .. KEYS[10]: the tick and override hashes, and the ticket hash and expiry list of the
+-- layout before position buckets. Deletes every key of the event but its
+-- idempotency and alias buckets, which expire on their own: the generation kept in C tells
+-- idempotency records apart from those written after this reset (an alias names a request id,
+-- whose place is gone), and the longest alias ttl is kept too.
+local last = tonumber(redis.call('HGET', C, 'last')) or 0
+local gen = tonumber(redis.call('HGET', C, 'gen')) or 0
+local amax = redis.call('HGET', C, 'amax')
+redis.call('DEL', unpack(KEYS))
+local names = {}
+local function drop(name)
+  names[#names + 1] = name
+  if #names == 1000 then
+    redis.call('DEL', unpack(names))
+    names = {}
+  end
+end
+if last > 0 then
+  for b = 0, math.floor(last / __PER_BUCKET__) do
+    drop(PREFIX .. 'p:' .. b)
+    drop(PREFIX .. 's:' .. b)
+  end
+  for b = 0, __INDEX_BUCKETS__ - 1 do drop(PREFIX .. 'r:' .. b) end
+end
+if #names > 0 then redis.call('DEL', unpack(names)) end
+if last > 0 or gen > 0 then redis.call('HSET', C, 'gen', gen + 1) end
+if amax then redis.call('HSET', C, 'amax', amax) end
+return 0
+""".replace("__PER_BUCKET__", str(PLACES_PER_BUCKET)).replace("__INDEX_BUCKETS__", str(INDEX_BUCKETS))
 
 _REDEEM = r"""
 -- KEYS[1]: a key-value record. ARGV: now, kept_until, milliseconds to keep it.
@@ -423,14 +588,14 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-@functools.cache
-def _script_sha(script: str) -> str:
-    """The SHA1 name Redis gives a script's source (what EVALSHA takes)."""
-    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-
-
 _STATUS_OF = {status.value: status for status in Status}
 """Status by its value: a dict lookup, cheaper than calling the enum on every reply."""
+
+
+def _index_bucket(name: str, digest: bytes | None = None) -> int:
+    """Which of the :data:`INDEX_BUCKETS` hashes holds the record named ``name`` (given its SHA-256)."""
+    digest = digest or hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[12:16], "big") % INDEX_BUCKETS
 
 
 def _opt_float(value: Any) -> float | None:
@@ -445,7 +610,7 @@ class _Script:
     ``EVALSHA`` directly. With another client (a pipeline) it hands over to redis-py's.
     """
 
-    def __init__(self, client: redis.Redis, source: str) -> None:
+    def __init__(self, client: Any, source: str) -> None:
         self._client = client
         self._script: Any = client.register_script(source)
 
@@ -462,12 +627,17 @@ class _Script:
 class RedisStore:
     """:class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore` on Redis 7 or Valkey."""
 
-    def __init__(self, client: redis.Redis, idempotency_ttl: int = IDEMPOTENCY_TTL) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, idempotency_ttl: int = IDEMPOTENCY_TTL,
+                 allow_eviction: bool = False) -> None:
         self.client = client
+        self.allow_eviction = allow_eviction
+        self._policy_warning: str | None = None
         self.idempotency_ttl = idempotency_ttl
         self._event_keys: dict[str, tuple[str, ...]] = {}
         self._enter = _Script(client, _ENTER)
+        self._enter_many = _Script(client, _ENTER_MANY)
         self._get_ticket = _Script(client, _GET_TICKET)
+        self._set_alias = _Script(client, _SET_ALIAS)
         self._resolve_alias = _Script(client, _RESOLVE_ALIAS)
         self._advance = _Script(client, _ADVANCE)
         self._issue = _Script(client, _ISSUE)
@@ -477,26 +647,30 @@ class RedisStore:
         self._claim_tick = _Script(client, _CLAIM_TICK)
         self._redeem = _Script(client, _REDEEM)
         self._take = _Script(client, _TAKE)
+        self._reset = _Script(client, _RESET)
 
     @classmethod
-    def from_url(cls, url: str, timeout: float = 0.5, **options: Any) -> RedisStore:
-        """A store on ``redis://``, ``rediss://`` or ``unix://`` URL with a connection pool.
+    def from_url(cls, url: str, timeout: float = 0.5, allow_eviction: bool = False, **options: Any) -> RedisStore:
+        """A store on a ``redis://``, ``rediss://`` or ``unix://`` URL (one server, with a
+        connection pool), or ``redis+cluster://`` / ``rediss+cluster://`` (any node of a Redis
+        Cluster; see :mod:`core.adapters.redis_client`).
 
         ``timeout`` bounds connecting and every reply, so a stalled Redis becomes a quick
-        StoreUnavailable (HTTP 503) instead of hung workers. A broken pooled connection is
-        retried once; a timeout is not, because the script may have run (a client retrying
-        ``enter`` with its idempotency key is safe, a blind retry here would not be).
+        StoreUnavailable (HTTP 503) instead of hung workers. A broken connection is retried
+        once; a timeout is not, because the script may have run (a client retrying ``enter``
+        with its idempotency key is safe, a blind retry here would not be).
+
+        The servers' ``maxmemory-policy`` is checked at once (:mod:`core.adapters.redis_eviction`):
+        anything but ``noeviction`` raises :class:`~core.adapters.redis_eviction.EvictionPolicyRefused`
+        (a :class:`core.settings.SettingsError`) unless ``allow_eviction``, which makes it a logged
+        warning. A server that cannot be reached yet is checked by :meth:`ping` later.
         """
-        pool = redis.ConnectionPool.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            health_check_interval=30,
-            decode_responses=True,
-            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1, supported_errors=(redis.ConnectionError,)),
-            **options,
-        )
-        return cls(redis.Redis(connection_pool=pool))
+        store = cls(redis_client.connect(url, timeout, **options), allow_eviction=allow_eviction)
+        try:
+            store.check_eviction_policy()
+        except StoreUnavailable as exc:
+            redis_eviction.log.warning("maxmemory-policy not checked at start: %s", exc)
+        return store
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -536,88 +710,60 @@ class RedisStore:
             domain = _DOMAIN_ERRORS.get(code)
             if domain is not None:
                 raise domain(message) from None
+            if isinstance(exc, OutOfMemoryError):  # noeviction at maxmemory: the write was refused
+                raise StoreUnavailable(f"Redis is out of memory (maxmemory reached): {exc}") from None
             raise StoreUnavailable(f"Redis store error: {exc}") from None
-        except redis.RedisError as exc:
+        except (redis.RedisError, RedisClusterException) as exc:  # the latter: no cluster node answers
             raise StoreUnavailable(f"Redis store unavailable: {type(exc).__name__}: {exc}") from None
 
     # -- QueueStore ---------------------------------------------------------------------------
 
-    def _enter_call(self, event_id: str, request_id: str, idempotency_key: str | None,
-                    now: float, door: DoorRule | None = None) -> tuple[list[str], list[Any]]:
-        """Keys and arguments of the enter script for one visitor."""
-        keys = self._keys(event_id)
-        keys.append(self._prefix(event_id) + "o")
-        digest = ""
-        if idempotency_key is not None:
-            # Idempotency keys go in buckets of a quarter of their lifetime each; a lookup reads
-            # the current bucket and the four before it, and every bucket expires as a whole.
-            # A 96-bit digest keeps each entry small whatever the client sent.
-            digest = base64.urlsafe_b64encode(hashlib.sha256(idempotency_key.encode()).digest()[:12]).decode()
-            width = self.idempotency_ttl / _IDEMPOTENCY_BUCKETS
-            newest = math.floor(now / width)
-            prefix = self._prefix(event_id) + "i:"
-            keys.extend(f"{prefix}{newest - j}" for j in range(_IDEMPOTENCY_BUCKETS + 1))
-        args = [request_id, _num(now), digest, math.ceil(self.idempotency_ttl * (1 + 1 / _IDEMPOTENCY_BUCKETS))]
-        if door is None:
-            args.extend(("", "", ""))
-        else:
-            args.extend((door.max_active, door.budget, _num(door.since)))
-        return keys, args
+    @staticmethod
+    def _idempotency(idempotency_key: str | None) -> tuple[str, int]:
+        """The 96-bit digest of an idempotency key ('' for none) and its index bucket.
+
+        Idempotency records go in time buckets of a quarter of their lifetime each, every one
+        split in :data:`INDEX_BUCKETS` hashes small enough to stay listpacks; a lookup reads the
+        key's hash in the current time bucket and the four before it, and every hash expires as
+        a whole. The digest keeps each record small whatever the client sent.
+        """
+        if idempotency_key is None:
+            return "", 0
+        raw = hashlib.sha256(idempotency_key.encode()).digest()
+        return base64.urlsafe_b64encode(raw[:12]).decode(), _index_bucket(idempotency_key, raw)
+
+    def _time_bucket(self, now: float) -> int:
+        """The newest idempotency time bucket at ``now``."""
+        return math.floor(now / (self.idempotency_ttl / _IDEMPOTENCY_BUCKETS))
+
+    def _bucket_ttl(self) -> int:
+        return math.ceil(self.idempotency_ttl * (1 + 1 / _IDEMPOTENCY_BUCKETS))
 
     def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
               door: DoorRule | None = None) -> Ticket:
-        keys, args = self._enter_call(event_id, request_id, idempotency_key, now, door)
+        digest, sub = self._idempotency(idempotency_key)
+        rule = ["", "", ""] if door is None else [door.max_active, door.budget, _num(door.since)]
         with self._errors():
-            reply = self._enter(keys=keys, args=args)
+            reply = self._enter(keys=self._keys(event_id), args=[request_id, _num(now), digest, self._bucket_ttl(),
+                                                                 self._time_bucket(now), sub, *rule])
         return self._ticket(event_id, reply)
 
     def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
-        """One EVALSHA of the enter script per entry, all in one pipelined round trip.
+        """One run of a script that enters every entry in list order: one command, one round trip.
 
-        The pipeline is not a MULTI: each script run is atomic on its own, which is all the
-        contract asks, and Redis runs them in the order sent. A dead connection or an error
-        reply can leave part of the list entered; the script finds an entered request id or key
-        again, so the caller's retry of the whole list is safe (as is redis-py's own retry of
-        the pipeline on a broken pooled connection).
+        Every key of an event shares its hash tag, so the one script runs on the node owning the
+        event's slot, on one server and on a Redis Cluster alike (a cluster pipeline cannot
+        carry EVALSHA). The script is atomic as a whole, which is more than the contract asks;
+        a write refused for memory before the first entry leaves nothing entered.
         """
-        calls = [self._enter_call(event_id, request_id, key, now) for request_id, key in entries]
-        return [self._ticket(event_id, reply) for reply in self._run_pipelined(_ENTER, calls)]
-
-    def _run_pipelined(self, script: str, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Replies of ``script`` (its source) run once per (keys, args), in order, in one round trip.
-
-        EVALSHA goes straight on the pipeline: a script registered on it would first cost a
-        SCRIPT EXISTS round trip. A NOSCRIPT reply (a restarted or flushed server) means that
-        call did nothing; the script is loaded and those calls run again, in their order, which
-        is the fallback the registered scripts apply to one call.
-        """
-        sha = _script_sha(script)
-        replies: list[Any] = [None] * len(calls)
-        pending = list(range(len(calls)))
-        for attempt in range(2):
-            if not pending:
-                break
-            if attempt:
-                with self._errors():
-                    self.client.script_load(script)
-            with self._errors(), self.client.pipeline(transaction=False) as pipe:
-                for i in pending:
-                    keys, args = calls[i]
-                    pipe.evalsha(sha, len(keys), *keys, *args)
-                results = pipe.execute(raise_on_error=False)
-            missing = []
-            for i, result in zip(pending, results, strict=True):
-                if isinstance(result, redis.exceptions.NoScriptError):
-                    missing.append(i)
-                elif isinstance(result, Exception):
-                    with self._errors():
-                        raise result
-                else:
-                    replies[i] = result
-            pending = missing
-        if pending:
-            raise StoreUnavailable("Redis store error: a script stayed unknown to the server after loading it")
-        return replies
+        if not entries:
+            return []
+        args: list[Any] = [_num(now), self._bucket_ttl(), self._time_bucket(now)]
+        for request_id, key in entries:
+            args += [request_id, *self._idempotency(key)]
+        with self._errors():
+            replies = self._enter_many(keys=self._keys(event_id), args=args)
+        return [self._ticket(event_id, reply) for reply in replies]
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
         with self._errors():
@@ -625,14 +771,22 @@ class RedisStore:
         return None if reply is None else self._ticket(event_id, reply)
 
     def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
+        """One script: the record goes in the alias's hash of the current window (see ``_SET_ALIAS``).
+
+        Aliases live in windows of :data:`ALIAS_WINDOW` seconds, each split in
+        :data:`INDEX_BUCKETS` hashes that Redis keeps as listpacks, rather than one key each: a
+        key with its own expiry costs about three times the record.
+        """
+        record = f"{_num(now + ttl)}|{request_id}|{note}"
+        args = [alias, record, math.floor(now / ALIAS_WINDOW), _index_bucket(alias), max(1, math.ceil(ttl)),
+                ALIAS_WINDOW]
         with self._errors():
-            self.client.set(f"{self._prefix(event_id)}a:{alias}", f"{_num(now + ttl)}|{request_id}|{note}",
-                            px=max(1, math.ceil(ttl * 1000)))
+            self._set_alias(keys=[self._prefix(event_id) + "c"], args=args)
 
     def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        args = [alias, _num(now), math.floor(now / ALIAS_WINDOW), _index_bucket(alias), ALIAS_WINDOW]
         with self._errors():
-            reply = self._resolve_alias(keys=[*self._keys(event_id), f"{self._prefix(event_id)}a:{alias}"],
-                                        args=[_num(now)])
+            reply = self._resolve_alias(keys=self._keys(event_id), args=args)
         if reply is None:
             return None
         request_id, note, ticket = reply
@@ -718,16 +872,32 @@ class RedisStore:
                 self.client.hset(name, key, value)
 
     def reset(self, event_id: str) -> None:
-        # Idempotency keys are left to expire: enter ignores one whose ticket no longer exists.
+        """One script: every key of the event goes but its idempotency buckets, which expire on
+        their own and are told apart by the event's generation (see ``_RESET``)."""
         with self._errors():
-            self.client.delete(*self._keys(event_id, _ALL_EVENT_KEYS))
+            self._reset(keys=self._keys(event_id, _ALL_EVENT_KEYS))
 
     def ping(self) -> None:
+        """Raise StoreUnavailable unless every server answers and none may evict keys (unless
+        eviction was allowed): what ``/readyz`` asks."""
         with self._errors():
             self.client.ping()
+        try:
+            self.check_eviction_policy()
+        except redis_eviction.EvictionPolicyRefused as exc:
+            raise StoreUnavailable(str(exc)) from None
+
+    def check_eviction_policy(self) -> None:
+        """Read ``maxmemory-policy`` on every server: see :func:`core.adapters.redis_eviction.check`.
+        A warning is logged once per store, not on every call."""
+        with self._errors():
+            message = redis_eviction.check(self.client, self.allow_eviction)
+        if message is not None and message != self._policy_warning:
+            redis_eviction.log.warning(message)
+        self._policy_warning = message
 
     def close(self) -> None:
-        self.client.connection_pool.disconnect()
+        redis_client.close(self.client)
 
     # -- KeyValueStore ------------------------------------------------------------------------
     # The expiry instant is stored with the value and compared with the caller's ``now``, exactly

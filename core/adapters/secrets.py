@@ -68,7 +68,8 @@ class SecretsManagerKeySource:
                 log.warning("could not refresh signing keys, keeping the ones held: %s", exc)
                 keyset = cached[1]
             if keyset is None:
-                raise StoreUnavailable(f"secret {self.secret_id} holds no key set yet: run ensure() first")
+                raise StoreUnavailable(f"secret {self.secret_id} holds no key set yet: write one with ensure() "
+                                       "(on AWS the key rotation function does at deploy time)")
             self._cached = (self._monotonic(), keyset)
             return keyset
 

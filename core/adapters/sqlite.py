@@ -3,14 +3,26 @@
 Every write use case runs in one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's write
 lock up front, so concurrent processes serialise on it instead of failing half-way. WAL mode
 lets readers proceed while a writer works. Each thread gets its own connection.
+
+Waiting for the write lock is bounded by ``busy_timeout`` (``[server] store_timeout`` when the
+app opens the store): while another process holds the lock longer, a call fails with
+StoreUnavailable (503 with Retry-After) instead of holding a worker thread. Every other SQLite
+failure of a call (a full disk, a read-only file, an I/O error) is StoreUnavailable too, never a
+raw ``sqlite3`` error.
+
+Durability is ``synchronous`` (``[server] sqlite_synchronous``): ``FULL`` (the default) syncs
+the write-ahead log at every commit, so no acknowledged place is lost on a power failure;
+``NORMAL`` syncs only at checkpoints, faster, but a power failure (not a process crash) can roll
+back the last transactions, places already told to visitors included. ``bench/`` measures both.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
@@ -79,6 +91,7 @@ CREATE TABLE IF NOT EXISTS kv (
     redeemed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (namespace, key)
 );
+CREATE INDEX IF NOT EXISTS kv_by_expiry ON kv (expires_at);
 CREATE TABLE IF NOT EXISTS aliases (
     event_id TEXT NOT NULL,
     alias TEXT NOT NULL,
@@ -108,21 +121,41 @@ def path_from_url(url: str) -> str:
     return path
 
 
-class SqliteStore:
-    """:class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore` on one SQLite file."""
+SYNCHRONOUS_MODES = ("FULL", "EXTRA", "NORMAL")
+"""Accepted ``synchronous`` settings (SQLite's PRAGMA synchronous), safest first."""
 
-    def __init__(self, path: str, busy_timeout: float = 10.0) -> None:
+
+class SqliteStore:
+    """:class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore` on one SQLite file.
+
+    ``busy_timeout``: seconds a call may wait for the write lock. ``synchronous``: see the module
+    docstring. Raises StoreUnavailable, with a one-line message, when the file cannot be opened
+    or created (a missing or read-only directory).
+    """
+
+    def __init__(self, path: str, busy_timeout: float = 10.0, synchronous: str = "FULL") -> None:
+        if synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
         self.path = path
         self.busy_timeout = busy_timeout
+        self.synchronous = synchronous.upper()
         self._local = threading.local()
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._connection().executescript(SCHEMA)
-        self._migrate()
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._connection().executescript(SCHEMA)
+            self._migrate()
+        except (OSError, sqlite3.Error, StoreUnavailable) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            folder = Path(path).parent
+            if path != ":memory:" and folder.is_dir() and not os.access(folder, os.W_OK):
+                reason = f"its directory {folder} is read-only"  # SQLite also writes -wal and -shm files there
+            raise StoreUnavailable(f"cannot open the SQLite store {path}: {reason}") from None
 
     @classmethod
-    def from_url(cls, url: str) -> SqliteStore:
-        return cls(path_from_url(url))
+    def from_url(cls, url: str, timeout: float | None = None, synchronous: str = "FULL") -> SqliteStore:
+        """The store at ``sqlite:///PATH``; ``timeout`` bounds waits for the write lock (seconds)."""
+        return cls(path_from_url(url), busy_timeout=10.0 if timeout is None else timeout, synchronous=synchronous)
 
     def _migrate(self) -> None:
         """Bring a file made by an earlier version up to this schema (columns added since)."""
@@ -143,7 +176,7 @@ class SqliteStore:
             try:
                 conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
                 conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"cannot open SQLite store: {exc}") from None
@@ -152,29 +185,46 @@ class SqliteStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction holding SQLite's write lock from its first statement."""
+        """One write transaction holding SQLite's write lock from its first statement.
+
+        Any SQLite failure (lock not obtained within ``busy_timeout``, full disk, read-only file)
+        rolls back and raises StoreUnavailable; the domain's own errors pass through unchanged.
+        """
         db = self._connection()
         try:
             db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite store is busy: {exc}") from None
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store cannot take the write lock: {exc}") from None
         try:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        else:
             db.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback(db)
+            if isinstance(exc, sqlite3.Error):
+                raise StoreUnavailable(f"SQLite store cannot write: {exc}") from None
+            raise
+
+    @staticmethod
+    def _rollback(db: sqlite3.Connection) -> None:
+        # an error here means SQLite rolled back by itself (a failed COMMIT on a full disk, say)
+        if db.in_transaction:
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: one consistent snapshot for several SELECTs."""
         db = self._connection()
-        db.execute("BEGIN")
+        try:
+            db.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store cannot read: {exc}") from None
         try:
             yield db
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store cannot read: {exc}") from None
         finally:
-            db.execute("COMMIT")
+            self._rollback(db)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -491,10 +541,15 @@ class SqliteStore:
                 db.execute(f"DELETE FROM {table} WHERE event_id = ?", (event_id,))
 
     def ping(self) -> None:
-        try:
-            self._connection().execute("SELECT 1").fetchone()
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite store unavailable: {exc}") from None
+        """Raise StoreUnavailable unless the store can write now: one small write transaction (the
+        write lock within ``busy_timeout``, a page written and committed), so a held lock, a full
+        disk or a read-only file make readiness fail, not only a file that cannot be read."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO kv (namespace, key, value, expires_at) VALUES ('health', 'ping', '1', 1e300)"
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = CAST(CAST(kv.value AS INTEGER) % 1000 + 1"
+                " AS TEXT)"
+            )
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -28,7 +28,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from core.model import Status
 from oidc_adaptor.plumbing import params
-from oidc_adaptor.plumbing.auth import require_admin
+from oidc_adaptor.plumbing.auth import body_field, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
 blueprint = Blueprint("site_sessions", __name__)
@@ -37,7 +37,7 @@ log = logging.getLogger("waitingroom.admin")
 
 
 @blueprint.post("/sessions/end")
-@require_admin
+@require_event_admin(body_field("event_id"))
 def end_session() -> Response:
     body = params.json_object()
     event_id = params.event_id_from(body.get("event_id"))

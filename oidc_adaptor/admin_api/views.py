@@ -17,13 +17,14 @@ from core.admission import OVERRIDABLE
 from core.model import AdmissionPolicy, Status
 from core.room import MAX_INCREMENT, WaitingRoom
 from oidc_adaptor.plumbing import counter_cache, params
-from oidc_adaptor.plumbing.auth import require_admin
+from oidc_adaptor.plumbing.auth import body_field, path_event, query_event, require_admin, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
 blueprint = Blueprint("admin", __name__)
 log = logging.getLogger("waitingroom.admin")
 
 MAX_EXPIRED_LIST = 10_000
+_BODY_EVENT = body_field("event_id")
 AWS_SESSION_STATUS = {1: Status.COMPLETED, -1: Status.ABANDONED}
 """The AWS solution's numeric session statuses, still accepted by update_session."""
 
@@ -56,7 +57,7 @@ def _policy_body(policy: AdmissionPolicy) -> dict[str, Any]:
 
 
 @blueprint.post("/increment_serving_counter")
-@require_admin
+@require_event_admin(_BODY_EVENT)
 def increment_serving_counter() -> Response:
     """Move the serving counter by ``increment_by`` (may be negative); bounded to [0, last position]."""
     body = params.json_object()
@@ -70,7 +71,7 @@ def increment_serving_counter() -> Response:
 
 
 @blueprint.post("/update_session")
-@require_admin
+@require_event_admin(_BODY_EVENT)
 def update_session() -> Response:
     """End an issued session as ``completed`` or ``abandoned`` (AWS: 1 / -1), once; 409 otherwise."""
     body = params.json_object()
@@ -90,7 +91,7 @@ def update_session() -> Response:
 
 
 @blueprint.get("/expired_tokens")
-@require_admin
+@require_event_admin(query_event)
 def expired_tokens() -> Response:
     """Request ids of expired places and timed-out sessions, oldest first (a JSON array, as in AWS)."""
     event_id = params.query_event_id()
@@ -98,7 +99,7 @@ def expired_tokens() -> Response:
 
 
 @blueprint.get("/num_active_tokens")
-@require_admin
+@require_event_admin(query_event)
 def num_active_tokens() -> Response:
     """Sessions holding a slot: admitted and not yet expired, or issued and not ended or timed out."""
     event_id = params.query_event_id()
@@ -107,7 +108,7 @@ def num_active_tokens() -> Response:
 
 
 @blueprint.post("/reset_initial_state")
-@require_admin
+@require_event_admin(_BODY_EVENT)
 def reset_initial_state() -> Response:
     body = params.json_object()
     event_id = params.event_id_from(body.get("event_id"))
@@ -118,7 +119,7 @@ def reset_initial_state() -> Response:
 
 
 @blueprint.post("/generate_token")
-@require_admin
+@require_event_admin(_BODY_EVENT)
 def generate_token() -> Response:
     """Tokens for an admitted visitor, optionally with a custom ``validity_period`` (seconds)."""
     body = params.json_object()
@@ -163,7 +164,7 @@ def _path_event(event_id: str) -> str:
 
 
 @blueprint.get("/events/<event_id>/counts")
-@require_admin
+@require_event_admin(path_event)
 def event_counts(event_id: str) -> Response:
     """Every counter of one event, its admission rate over 5 minutes, pause state and effective policy."""
     event_id = _path_event(event_id)
@@ -180,14 +181,14 @@ def event_counts(event_id: str) -> Response:
 
 
 @blueprint.post("/events/<event_id>/pause")
-@require_admin
+@require_event_admin(path_event)
 def pause(event_id: str) -> Response:
     """Stop automatic admission (the admin API can still move the counter)."""
     return _set_paused(event_id, True)
 
 
 @blueprint.post("/events/<event_id>/resume")
-@require_admin
+@require_event_admin(path_event)
 def resume(event_id: str) -> Response:
     return _set_paused(event_id, False)
 
@@ -201,7 +202,7 @@ def _set_paused(event_id: str, paused: bool) -> Response:
 
 
 @blueprint.post("/events/<event_id>/admission")
-@require_admin
+@require_event_admin(path_event)
 def set_admission(event_id: str) -> Response:
     """Change the admission policy at run time; a field set to null returns to the configured value.
 

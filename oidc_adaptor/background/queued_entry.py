@@ -2,9 +2,14 @@
 ``POST /assign_queue_num`` never overwhelms the counter.
 
 The HTTP side makes the visitor's request id at once, sends it with the event id to the queue
-and answers 202; the consumer (:func:`oidc_adaptor.lambda_handlers.sqs_handler`) hands out the
-position. A client that retries with the same idempotency key gets the same request id back
-(remembered in the store's key-value side), so a retried request never leads to a second place.
+and answers 200 with the request id, as the AWS solution's API does; the consumer
+(:func:`oidc_adaptor.lambda_handlers.sqs_handler`) hands out the position. A client that retries
+with the same idempotency key gets the same request id back (remembered in the store's key-value
+side), so a retried request never leads to a second place.
+
+Until the consumer has entered it, the request id is remembered as queued (:func:`is_queued`),
+so ``GET /queue_num`` answers 202 "not entered yet, poll again" (again as the AWS API does)
+instead of 404, which clients take as final.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from core.room import WaitingRoom, new_request_id
 ENQUEUER_EXTENSION = "waitingroom_enqueuer"
 KEY_NAMESPACE = "queued-entry"
 KEY_TTL = 24 * 3600.0
+PENDING_NAMESPACE = "queued-pending"
+PENDING_TTL = 4 * 24 * 3600.0
+"""How long a queued request id is answered as queued: the entry queue's retention (4 days on AWS,
+``infra`` checks they agree), after which an entry the consumer never took is gone."""
 
 
 def enqueuer() -> Any | None:
@@ -32,6 +41,7 @@ def enter_via_queue(
 ) -> str:
     """Queue one entry and return its request id; a known idempotency key returns the earlier id.
 
+    The request id is remembered as queued (for :func:`is_queued`) before the message is sent.
     If the queue refuses (StoreUnavailable), the remembered key is forgotten again, so the
     client's retry queues a fresh message instead of holding an id nobody will ever enter.
     """
@@ -47,6 +57,7 @@ def enter_via_queue(
             return str(earlier)
     if idempotency_key is not None:
         store.put(KEY_NAMESPACE, remembered, request_id, KEY_TTL, now)
+    store.put(PENDING_NAMESPACE, f"{event_id}/{request_id}", "1", PENDING_TTL, now)
     try:
         queue.enqueue(AssignMessage(event_id, request_id, idempotency_key, now))
     except Exception:
@@ -54,3 +65,11 @@ def enter_via_queue(
             store.delete(KEY_NAMESPACE, remembered)
         raise
     return request_id
+
+
+def is_queued(kv: KeyValueStore, event_id: str, request_id: str, now: float) -> bool:
+    """Whether ``request_id`` was queued for ``event_id`` (within :data:`PENDING_TTL`).
+
+    Only meaningful for an id the store does not know yet: once entered, the place answers.
+    """
+    return kv.get(PENDING_NAMESPACE, f"{event_id}/{request_id}", now) is not None

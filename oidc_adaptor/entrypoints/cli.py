@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from core.errors import WaitingRoomError
-from core.settings import ServerSettings, Settings, SettingsError
+from core.errors import StoreUnavailable, WaitingRoomError
+from core.settings import ServerSettings, Settings, SettingsError, check_admin_key_strength
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 3
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_ACTIVATE_AFTER = 300.0
@@ -243,6 +244,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = serve_settings(args)
     check_settings(settings)  # a bad configuration is one line here, not a traceback from every worker
+    check_admin_key_strength(settings)
     from .server import override_notes, prepare, run_gunicorn
 
     _progress(f"waitingroom: configuration {settings.source}, {len(settings.events)} event(s), "
@@ -385,6 +387,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config, store=args.store)
     check_settings(settings)
+    check_admin_key_strength(settings)
     print(config_summary(settings))
     for warning in config_warnings(settings):
         print(f"warning: {warning}", file=sys.stderr)
@@ -478,6 +481,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"waitingroom: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except (StoreUnavailable, OSError) as exc:  # a store or key file that cannot be opened: one line
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+        print(f"waitingroom: cannot start: {where}{reason}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except KeyboardInterrupt:
         return 130
 

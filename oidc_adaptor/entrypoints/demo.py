@@ -222,10 +222,11 @@ class RunningDemo:
 def start_demo(plan: DemoPlan, site_dir: Path | None = None) -> RunningDemo:
     """Start the three servers in background threads and return once they all listen."""
     from authorizer.config import AuthorizerConfig
+    from authorizer.session_end import admin_session_ender
     from core.settings import Settings
     from oidc_adaptor.app import create_app
 
-    from .demo_checkout import admin_session_ender, create_checkout_app
+    from .demo_checkout import create_checkout_app
 
     site_dir = site_dir or sample_site_dir()
     if not (site_dir / "index.html").is_file():

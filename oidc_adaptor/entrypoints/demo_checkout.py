@@ -1,9 +1,11 @@
 """The sample site's checkout API: a tiny Flask app behind the project's site gate.
 
-``POST /checkout`` with ``Authorization: Bearer <access token>`` places a (pretend) order and
-then reports the visitor's session to the waiting room as ``completed``, which frees the slot
-for the next visitor and, with the authorizer's session check on, revokes the token. Requests
-without a valid waiting-room access token get the gate's ``401``.
+``POST /checkout`` with ``Authorization: Bearer <access token>`` first ends the visitor's session
+in the waiting room (``completed``), atomically, and places a (pretend) order only if this
+request was the one that ended it (:func:`authorizer.gate.once_per_admission`): one admission
+buys one order, however many requests carry the token at once; the others get 409. Ending the
+session frees the slot for the next visitor and, with the authorizer's session check on, revokes
+the token. Requests without a valid waiting-room access token get the gate's ``401``.
 
 The site is static and may live on another origin (another port locally, S3 + CloudFront on
 AWS), so the API answers CORS preflights for the configured site origins only.
@@ -11,62 +13,22 @@ AWS), so the API answers CORS preflights for the configured site origins only.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
 from authorizer.config import AuthorizerConfig
-from authorizer.gate import init_app, require_waiting_room_token
+from authorizer.gate import init_app, once_per_admission, require_waiting_room_token
+from authorizer.session_end import SessionEnder, admin_session_ender
 from authorizer.verifier import AccessVerifier
 
 log = logging.getLogger("waitingroom.demo.checkout")
 
 MAX_TICKETS = 10
-
-SessionEnder = Callable[[Mapping[str, Any]], None]
-"""Tells the waiting room that the session of these verified claims is completed."""
-
-
-def admin_session_ender(
-    issuer: str,
-    admin_key: str,
-    admin_prefix: str = "/admin",
-    timeout: float = 3.0,
-    *,
-    admin_api_url: str | None = None,
-    sign: Callable[[str, str, bytes, dict[str, str]], str] | None = None,
-) -> SessionEnder:
-    """End sessions through the waiting room's admin API (``POST {admin_prefix}/sessions/end``).
-
-    The site knows the visitor only by the token (``sub``, ``jti``), never by the secret request
-    id, so it names the session by its ``jti``. ``admin_api_url`` defaults to the issuer (on AWS
-    the admin API has its own URL); ``sign`` returns the URL to call with an AWS SigV4 signature
-    in its query string, for an admin API behind IAM authorization.
-    """
-    url = f"{(admin_api_url or issuer).rstrip('/')}{admin_prefix}/sessions/end"
-    if not url.startswith(("http://", "https://")):
-        raise ValueError("the waiting room URL must be http(s)")
-
-    def end(claims: Mapping[str, Any]) -> None:
-        body = json.dumps({"event_id": claims.get("event_id") or claims.get("aud"), "jti": claims.get("jti"),
-                           "status": "completed"}).encode()
-        headers = {"Content-Type": "application/json"}
-        target = sign("POST", url, body, headers) if sign else url
-        req = urllib.request.Request(  # noqa: S310 - scheme checked above
-            target, data=body, method="POST", headers={**headers, "Authorization": f"Bearer {admin_key}"},
-        )
-        with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310 - scheme checked above
-            response.read()
-
-    return end
-
 
 def create_checkout_app(
     verifier: AccessVerifier | AuthorizerConfig,
@@ -74,7 +36,8 @@ def create_checkout_app(
     allowed_origins: Iterable[str] = (),
     end_session: SessionEnder | None = None,
 ) -> Flask:
-    """Build the checkout API. ``end_session`` is called after each order (skipped when None)."""
+    """Build the checkout API. ``end_session`` spends the admission before each order (see the module
+    docstring); None (no admin key) places orders without limit until the token expires."""
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     origins = frozenset(o.rstrip("/") for o in allowed_origins)
@@ -109,30 +72,31 @@ def create_checkout_app(
         return jsonify(sub=claims["sub"], event_id=claims.get("event_id"), queue_position=claims.get("queue_position"),
                        expires_at=claims.get("exp"))
 
-    @app.post("/checkout")
-    @require_waiting_room_token
-    def checkout() -> tuple[Response, int]:
+    def place_order(quantity: int) -> tuple[Response, int]:
         claims = g.waitingroom_claims
-        body = request.get_json(silent=True)
-        quantity = body.get("quantity", 1) if isinstance(body, dict) else 1
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_TICKETS:
-            return jsonify(error="bad_request", message=f"quantity must be a whole number from 1 to {MAX_TICKETS}"), 400
         order = {
             "order_id": "ord_" + secrets.token_hex(6),
             "quantity": quantity,
             "event_id": claims.get("event_id"),
             "queue_position": claims.get("queue_position"),
-            "session": "active",
+            "session": "completed" if end_session is not None else "active",
         }
-        if end_session is not None:
-            try:
-                end_session(claims)
-                order["session"] = "completed"
-            except (OSError, urllib.error.URLError, ValueError) as exc:
-                # The order stands; the session simply runs until its token expires.
-                log.warning("could not report the session as completed: %s", exc)
         log.info("order %s: %s ticket(s) for %s", order["order_id"], quantity, claims["sub"])
         return jsonify(order), 201
+
+    if end_session is not None:
+        place_order = once_per_admission(end_session)(place_order)
+    else:
+        log.warning("no way to end sessions: one admission may place several orders until its token expires")
+
+    @app.post("/checkout")
+    @require_waiting_room_token
+    def checkout() -> tuple[Response, int]:
+        body = request.get_json(silent=True)
+        quantity = body.get("quantity", 1) if isinstance(body, dict) else 1
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_TICKETS:
+            return jsonify(error="bad_request", message=f"quantity must be a whole number from 1 to {MAX_TICKETS}"), 400
+        return place_order(quantity)  # validated first: the admission is spent only on a good order
 
     return app
 

@@ -22,6 +22,8 @@ Configuration is the usual ``WAITINGROOM_*`` environment (see :mod:`core.setting
 ``WAITINGROOM_KEYS_CACHE_SECONDS``    how long a process keeps the key set (default 300)
 ``WAITINGROOM_STORE_AUTH_SECRET``     secret whose value replaces ``{auth_token}`` in the store URL
                                       (the ElastiCache auth token: ``rediss://:{auth_token}@host:6379/0``)
+``WAITINGROOM_ORIGIN_SECRET``         secret the CDN sends as ``X-Origin-Verify``; requests without it get
+                                      403 (see :mod:`oidc_adaptor.plumbing.origin_verify`)
 ``WAITINGROOM_ASSIGN_QUEUE_URL``      SQS queue that buffers ``POST /assign_queue_num``
 ``WAITINGROOM_STATUS_BUS``            EventBridge bus for status events (default: the default bus)
 ``WAITINGROOM_METRICS_NAMESPACE``     CloudWatch namespace of the status metrics (default ``WaitingRoom``)
@@ -83,6 +85,28 @@ def _load_settings(environ: Mapping[str, str]) -> Settings:
     return Settings.from_mapping(data, source="WAITINGROOM_SETTINGS_JSON")
 
 
+def check_configuration(environ: Mapping[str, str]) -> Settings:
+    """Validate the configuration a function with ``environ`` would run, without touching AWS.
+
+    The deployment calls this at synth time: it loads the settings exactly as :func:`build_app`
+    does and builds the app with them (every check the app makes at start: clients, secret
+    hashes, redirect URIs, rates), on an in-memory store and a throwaway signing key instead of
+    the deployed ones. Raises :class:`core.settings.SettingsError` (or ``ValueError``) naming
+    the key at fault; returns the settings otherwise.
+    """
+    from core.adapters.sqlite import SqliteStore
+    from core.tokens import KeySet, SigningKey
+    from oidc_adaptor.app import create_app
+
+    settings = _load_settings(environ)
+    store = SqliteStore(":memory:")
+    try:
+        create_app(settings, store=store, keyset=KeySet([SigningKey.generate(time.time())]), start_scheduler=False)
+    finally:
+        store.close()
+    return settings
+
+
 def build_app(environ: Mapping[str, str] | None = None) -> Flask:
     """The Flask app configured from ``environ`` for Lambda (no scheduler thread: EventBridge ticks)."""
     from core.adapters.stores import open_store
@@ -97,16 +121,24 @@ def build_app(environ: Mapping[str, str] | None = None) -> Flask:
     auth_secret = environ.get("WAITINGROOM_STORE_AUTH_SECRET")
     if auth_secret and "{auth_token}" in store_url:
         store_url = store_url.replace("{auth_token}", quote(_secret_string(auth_secret), safe=""))
-    store = open_store(store_url, timeout=settings.server.store_timeout)
+    store = open_store(store_url, timeout=settings.server.store_timeout,
+                       allow_redis_eviction=settings.server.allow_redis_eviction)
     keyset = None
     key_secret = environ.get("WAITINGROOM_SIGNING_KEYS_SECRET")
     if key_secret:
         from core.adapters.secrets import SecretsManagerKeySource
 
         source = SecretsManagerKeySource(key_secret, ttl=float(environ.get("WAITINGROOM_KEYS_CACHE_SECONDS", "300")))
-        source.ensure(time.time())
+        # Read only: the first key set is written at deploy time by the key rotation function (see
+        # key_rotation_handler), the only one allowed to write it. A secret without one fails here.
+        source()
         keyset = source
     app = create_app(settings, store=store, keyset=keyset, start_scheduler=False)
+    origin_secret = environ.get("WAITINGROOM_ORIGIN_SECRET")
+    if origin_secret:
+        from oidc_adaptor.plumbing import origin_verify
+
+        origin_verify.init_app(app, origin_verify.OriginVerifier(lambda: _secret_string(origin_secret)))
     queue_url = environ.get("WAITINGROOM_ASSIGN_QUEUE_URL")
     if queue_url:
         from core.adapters.sqs import SqsEnqueuer
@@ -323,16 +355,54 @@ def status_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def key_rotation_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Rotate the signing keys in Secrets Manager (scheduled, for example monthly).
+    """Rotate the signing keys in Secrets Manager (scheduled, for example monthly); or, called by
+    CloudFormation as a custom resource at deploy time, write the first key set.
 
     The new key signs after ``WAITINGROOM_KEY_ACTIVATE_AFTER`` seconds (default 3600: longer than
     every key cache), older keys stay published for ``WAITINGROOM_KEY_KEEP_OLD_FOR`` seconds
     after that (default 7 days: longer than any token lives).
+
+    A custom resource event (it has ``RequestType``) is answered through its ``ResponseURL``
+    (AWS: "Custom resource request objects", "Custom resource response objects"): ``Create``
+    and ``Update`` write a first key set unless the secret holds one (idempotent), ``Delete``
+    leaves the secret alone (it belongs to the stateful stack).
     """
     from core.adapters.secrets import SecretsManagerKeySource
 
     secret = _environ["WAITINGROOM_SIGNING_KEYS_SECRET"]
     source = SecretsManagerKeySource(secret)
+    if "RequestType" in event:
+        return _answer_custom_resource(event, secret, lambda: [key.kid for key in source.ensure(time.time()).keys])
     rotated = source.rotate(time.time(), float(_environ.get("WAITINGROOM_KEY_ACTIVATE_AFTER", "3600")),
                             float(_environ.get("WAITINGROOM_KEY_KEEP_OLD_FOR", str(7 * 24 * 3600))))
     return {"kids": [key.kid for key in rotated.keys]}
+
+
+def _answer_custom_resource(
+    event: Mapping[str, Any], physical_id: str, create: Callable[[], list[str]]
+) -> dict[str, Any]:
+    """Run ``create`` for a ``Create``/``Update`` request and PUT the outcome to the ``ResponseURL``.
+
+    A failure is reported as ``FAILED`` with its reason (so the deployment stops and rolls back
+    instead of waiting an hour for an answer) and never raised.
+    """
+    import urllib.request
+
+    answer: dict[str, Any] = {
+        "Status": "SUCCESS", "PhysicalResourceId": physical_id, "StackId": event.get("StackId"),
+        "RequestId": event.get("RequestId"), "LogicalResourceId": event.get("LogicalResourceId"), "Data": {}}
+    if event.get("RequestType") in ("Create", "Update"):
+        try:
+            answer["Data"] = {"Kids": ",".join(create())}
+        except Exception as exc:  # reported to CloudFormation, which shows the reason
+            log.error("could not write the first key set: %s", exc)
+            answer.update(Status="FAILED", Reason=f"could not write the first key set: {exc}"[:1000])
+    url = str(event.get("ResponseURL", ""))
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("a custom resource request needs an http(s) ResponseURL")
+    body = json.dumps(answer).encode()
+    request = urllib.request.Request(url, data=body, method="PUT",  # noqa: S310 - scheme checked above
+                                     headers={"Content-Type": "", "Content-Length": str(len(body))})
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - scheme checked above
+        response.read()
+    return answer

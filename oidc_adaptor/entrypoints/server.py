@@ -19,8 +19,11 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from oidc_adaptor.plumbing.logging_setup import configure_logging
+from oidc_adaptor.plumbing.proxies import GUNICORN_OPTIONS
+
+from .arrival_deadline import deadline_worker_class
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """Must be set before prometheus-client creates any metric, so this module never imports
@@ -33,7 +36,8 @@ WORKER_TIMEOUT = 30
 
 
 def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: None) -> None:
-    """One-time setup in the master: the keys file and, for SQLite, the schema."""
+    """One-time setup in the master: the keys file, for SQLite the schema, for Redis the check of
+    its eviction policy (a refusal is a SettingsError, one line before any worker starts)."""
     from core.adapters.filekeys import FileKeySource
     from core.clock import SystemClock
 
@@ -41,10 +45,16 @@ def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: Non
     if not keys.path.exists():
         progress(f"waitingroom: creating signing keys in {keys.path} ...")
     keys.ensure(SystemClock().now())
-    if settings.server.store.startswith("sqlite:///"):
-        from core.adapters.stores import open_store
+    from core.adapters.stores import REDIS_SCHEMES, open_store
+    from core.errors import StoreUnavailable
 
-        store = open_store(settings.server.store)
+    if settings.server.store.startswith(("sqlite:///", *REDIS_SCHEMES)):
+        try:
+            store = open_store(settings.server.store, timeout=settings.server.store_timeout,
+                               allow_redis_eviction=settings.server.allow_redis_eviction,
+                               sqlite_synchronous=settings.server.sqlite_synchronous)
+        except StoreUnavailable as exc:  # a Redis Cluster's topology is read at open
+            raise SettingsError(f"[server] store cannot be opened: {exc}") from None
         store.close()
 
 
@@ -138,7 +148,7 @@ def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int, thre
     options: dict[str, Any] = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": deadline_worker_class(settings.server.request_timeout),  # gthread, slow clients bounded
         "threads": threads,
         "timeout": WORKER_TIMEOUT,
         "graceful_timeout": GRACEFUL_TIMEOUT,
@@ -150,12 +160,18 @@ def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int, thre
         "proc_name": "waitingroom",
         "child_exit": _child_exit,
         "preload_app": False,
+        **GUNICORN_OPTIONS,  # forwarded headers: [server] trusted_proxies decides, in the app
     }
+    master = os.getpid()
     try:
         WaitingRoomServer(settings, options).run()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     finally:
-        if remove_after:
+        # A gunicorn worker is a fork of this call: when it exits, its SystemExit unwinds through
+        # here too. Only the master may remove the directory; a worker that did (one replaced after
+        # a timeout, or the first to stop) took every other worker's samples with it, and its
+        # replacement failed to open its own file on every metrics flush and every scrape.
+        if remove_after and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

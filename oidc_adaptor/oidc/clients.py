@@ -21,8 +21,9 @@ from authlib.oauth2.rfc6749 import ClientMixin
 
 from core.model import EventSettings
 from core.settings import ClientSettings, SettingsError
+from oidc_adaptor.plumbing import failed_auth
 
-from .passwords import hash_secret, is_valid_hash, verify_secret
+from .passwords import generate_secret, hash_secret, is_fast_hash, is_valid_hash, quick_verify, verify_secret
 
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.~-]{0,127}$")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
@@ -110,7 +111,24 @@ class Client(ClientMixin):
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return self.secret_hash is not None and verify_secret(client_secret, self.secret_hash)
+        """Whether ``client_secret`` is this client's. A secret checked cheaply (generated, or
+        verified before in this worker) is always answered; the slow hash of a chosen secret is
+        not computed while this client or address is blocked for failing too often
+        (:mod:`oidc_adaptor.plumbing.failed_auth`). Failures are counted."""
+        if self.secret_hash is None:
+            return False
+        ok = quick_verify(client_secret, self.secret_hash)
+        if ok is True:
+            return True
+        throttle, now = failed_auth.throttle(), failed_auth.now()
+        keys = (("client", self.client_id), ("client-address", failed_auth.address()))
+        if ok is None:
+            if throttle.retry_after(now, *keys):
+                return False
+            ok = verify_secret(client_secret, self.secret_hash)
+        if not ok:
+            throttle.failed(now, *keys)
+        return ok
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return endpoint == "token" and method in self.auth_methods
@@ -160,6 +178,7 @@ def build_client(
     events: Mapping[str, EventSettings],
     secret: str | None = None,
     secret_hash: str | None = None,
+    generated_hash: str | None = None,
     auth_methods: Any = None,
     token_lifetime: Any = 3600,
     allow_insecure_http: Any = False,
@@ -167,7 +186,10 @@ def build_client(
     name: Any = "",
     source: str,
 ) -> Client:
-    """Validate one client definition (from either source) and hash its secret."""
+    """Validate one client definition (from either source) and hash its secret.
+
+    ``secret`` and ``secret_hash`` are a secret a person chose (hashed slowly); ``generated_hash``
+    is the fast hash of a secret this server generated (:func:`passwords.generate_secret`)."""
     if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
         raise ClientError("client_id must be 1-128 letters, digits, '-', '_', '.' or '~'")
     if event_id not in events:
@@ -184,8 +206,14 @@ def build_client(
         if not isinstance(secret, str) or len(secret) < 16:
             raise ClientError("secret must be at least 16 characters")
         secret_hash = hash_secret(secret)
-    elif secret_hash is not None and (not isinstance(secret_hash, str) or not is_valid_hash(secret_hash)):
+    elif secret_hash is not None and (
+        not isinstance(secret_hash, str) or not is_valid_hash(secret_hash) or is_fast_hash(secret_hash)
+    ):
         raise ClientError("secret_hash is not a valid scrypt or pbkdf2_sha256 hash")
+    if generated_hash is not None:
+        if secret_hash is not None:
+            raise ClientError("a generated secret cannot have a secret or secret_hash too")
+        secret_hash = generated_hash
     public = secret_hash is None
     if auth_methods is None or auth_methods == [] or auth_methods == ():
         auth_methods = ("none",) if public else SECRET_METHODS
@@ -298,15 +326,17 @@ class ClientRegistry:
         secret_hash = data.get("secret_hash")
         if public and (secret is not None or secret_hash is not None):
             raise ClientError("a public client has no secret")
+        generated_hash = None
         if not public and secret is None and secret_hash is None:
-            secret = secrets.token_urlsafe(32)
+            secret, generated_hash = generate_secret()
         client = build_client(
             client_id=client_id,
             event_id=data.get("event", ""),
             redirect_uris=data.get("redirect_uris"),
             events=self.events,
-            secret=secret,
+            secret=None if generated_hash else secret,
             secret_hash=secret_hash,
+            generated_hash=generated_hash,
             auth_methods=data.get("auth_methods"),
             token_lifetime=data.get("token_lifetime", 3600),
             allow_insecure_http=data.get("allow_insecure_http", False),

@@ -9,9 +9,9 @@ same cookie finds the same place; a browser without the cookie gets a new one.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
-import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -63,7 +63,9 @@ class Places:
 
     @staticmethod
     def _key(handle: str, event_id: str) -> str:
-        return hashlib.sha256(f"{handle}\n{event_id}".encode()).hexdigest()
+        """The alias of the browser's place: 128 bits of SHA-256, URL-safe base64 (22 characters).
+        The handle is a 256-bit secret; the alias only names it, and stays small in the store."""
+        return base64.urlsafe_b64encode(hashlib.sha256(f"{handle}\n{event_id}".encode()).digest()[:16]).decode()[:22]
 
     @staticmethod
     def idempotency_key(handle: str, event_id: str, generation: int) -> str:
@@ -78,9 +80,9 @@ class Places:
         if found is None:
             return None, None
         request_id, note, ticket = found
-        data = json.loads(note)
-        return PlaceRef(request_id, int(data.get("generation", 0)), bool(data.get("fresh", False))), ticket
+        return PlaceRef(request_id, int(note.rstrip("f") or 0), note.endswith("f")), ticket
 
     def remember(self, handle: str, event_id: str, ref: PlaceRef) -> None:
-        note = json.dumps({"generation": ref.generation, "fresh": ref.fresh})
+        """Store the place with a note of a few bytes: the generation, then ``f`` if fresh."""
+        note = f"{ref.generation}{'f' if ref.fresh else ''}"
         self.store.set_alias(event_id, self._key(handle, event_id), ref.request_id, note, PLACE_TTL, self._now())

@@ -21,7 +21,7 @@ from flask import Blueprint, Response, current_app, jsonify, make_response, rend
 from core.model import Status, Ticket
 from core.tokens import TokenError
 from oidc_adaptor.plumbing import counter_cache, ratelimit
-from oidc_adaptor.plumbing.auth import require_admin
+from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
 from . import cookie_check
@@ -427,7 +427,13 @@ def admin_list_clients() -> Response:
     return jsonify(clients=[c.public_view() for c in provider().clients.all()])
 
 
-@require_admin
+def _client_event(view_args: dict[str, Any]) -> list[object]:
+    """The event of the client the request reads or deletes (none for an unknown client)."""
+    client = provider().clients.get(view_args.get("client_id"))
+    return [client.event_id] if client is not None else []
+
+
+@require_event_admin(_client_event)
 def admin_get_client(client_id: str) -> Response:
     client = provider().clients.get(client_id)
     if client is None:
@@ -435,7 +441,7 @@ def admin_get_client(client_id: str) -> Response:
     return jsonify(client.public_view())
 
 
-@require_admin
+@require_event_admin(body_field("event"))
 def admin_register_client() -> Response:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -454,7 +460,7 @@ def admin_register_client() -> Response:
     return response
 
 
-@require_admin
+@require_event_admin(_client_event)
 def admin_delete_client(client_id: str) -> Response:
     try:
         deleted = provider().clients.delete(client_id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from oidc_adaptor.background import waiting_history
-from oidc_adaptor.plumbing.auth import require_admin
+from oidc_adaptor.plumbing.auth import query_event, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
 blueprint = Blueprint(
@@ -62,7 +62,7 @@ def page() -> str:
 
 
 @blueprint.get("/history")
-@require_admin
+@require_event_admin(query_event)
 def history() -> Response:
     """The serving counter over the last hour: ``{"points": [[time, serving], ...]}``, oldest first.
 

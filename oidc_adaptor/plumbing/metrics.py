@@ -55,7 +55,11 @@ FLUSH_INTERVAL = 1.0
 
 _pending: list[tuple[str, str, int, float]] = []
 """Observations not applied yet. Appending and ``del lst[:n]`` are each atomic under the GIL, and
-appends only ever add at the end, so :func:`flush` takes exactly the first ``n`` without a lock."""
+appends only ever add at the end, so a request never waits for a lock to append."""
+
+_flush_lock = threading.Lock()
+"""One :func:`flush` at a time: the flusher thread, a scrape and the exit hook may all flush, and
+two taking the same first ``n`` would apply those twice and drop the ``n`` after them."""
 
 _flusher_started = False
 _start_lock = threading.Lock()
@@ -69,12 +73,13 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 
 
 def flush() -> None:
-    """Apply every gathered observation to the Prometheus metrics now."""
-    count = len(_pending)
+    """Apply every gathered observation to the Prometheus metrics now (each exactly once)."""
+    with _flush_lock:
+        count = len(_pending)
+        batch = _pending[:count]
+        del _pending[:count]
     if not count:
         return
-    batch = _pending[:count]
-    del _pending[:count]
     requests: dict[tuple[str, str, int], int] = defaultdict(int)
     latencies: dict[str, list[float]] = defaultdict(list)
     for route, method, status, seconds in batch:
@@ -131,9 +136,10 @@ def _flush_periodically() -> None:
 def _forget_in_child() -> None:
     """A forked child starts with no flusher thread (it starts its own on its first request) and
     without its parent's unapplied observations (the parent applies those)."""
-    global _flusher_started, _start_lock
+    global _flusher_started, _start_lock, _flush_lock
     _flusher_started = False
     _start_lock = threading.Lock()
+    _flush_lock = threading.Lock()
     del _pending[:]
 
 

@@ -4,10 +4,14 @@ Fixed windows counted in the shared store (``incr`` of the SQLite, Redis and Dyn
 holds across every worker and machine: ``"10/minute"`` lets one address take at most 10 places
 per clock minute. A refused entry is HTTP 429 with ``Retry-After`` (seconds until the window
 ends). Only entering is limited: polling a place, the waiting page and token requests are not.
+An entry counts only once it could take a place: ``POST /assign_queue_num`` counts after its
+event and idempotency key are checked, ``/authorize`` only when it is about to take a new place,
+and a CORS preflight never reaches either, so a preflight is never answered 429 (a browser would
+report that as an opaque CORS failure) and never uses up a browser's budget.
 
-The client address is the peer address, or with ``[server] trusted_proxies = N`` the N-th
-address from the right of ``X-Forwarded-For`` (what the outermost of N trusted proxies saw;
-the same rule as Werkzeug's ProxyFix). IPv6 clients are counted per /64, since one host
+The client address is the request's remote address: the peer's, or with ``[server]
+trusted_proxies = N`` the N-th address from the right of ``X-Forwarded-For``, as
+:mod:`oidc_adaptor.plumbing.proxies` sets it for the whole app. IPv6 clients are counted per /64, since one host
 usually owns a whole /64. Addresses are stored as a salted digest, never in clear.
 
 A store without ``incr`` falls back to a counter in this process, so the limit then holds per
@@ -44,13 +48,9 @@ class RateLimited(WaitingRoomError):
         self.retry_after = retry_after
 
 
-def client_address(remote_addr: str | None, forwarded_for: str | None, trusted_proxies: int) -> str:
+def client_address(remote_addr: str | None) -> str:
     """The address to count: see the module docstring. Never fails; unknown is ``"unknown"``."""
     address = remote_addr or "unknown"
-    if trusted_proxies > 0 and forwarded_for:
-        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-        if len(hops) >= trusted_proxies:
-            address = hops[-trusted_proxies]
     try:
         ip = ipaddress.ip_address(address.strip("[]"))
     except ValueError:
@@ -63,8 +63,8 @@ def client_address(remote_addr: str | None, forwarded_for: str | None, trusted_p
 
 
 @dataclass
-class _LocalCounter:
-    """Fallback for stores without ``incr``: fixed windows in this process only."""
+class LocalCounter:
+    """Fallback for stores without ``incr``: fixed windows in this process only (same ``incr``)."""
 
     counts: dict[str, tuple[float, int]]
     lock: threading.Lock
@@ -82,16 +82,15 @@ class _LocalCounter:
 
 
 class EntryRateLimiter:
-    def __init__(self, store: object, limit: int, window: float, trusted_proxies: int, salt: bytes) -> None:
+    def __init__(self, store: object, limit: int, window: float, salt: bytes) -> None:
         self.store = store
         self.limit = limit
         self.window = window
-        self.trusted_proxies = trusted_proxies
         self.salt = salt
-        self._local: _LocalCounter | None = None
+        self._local: LocalCounter | None = None
         if not callable(getattr(store, "incr", None)):
             log.warning("the store has no shared counters: enter_rate_limit is enforced per worker process")
-            self._local = _LocalCounter({}, threading.Lock())
+            self._local = LocalCounter({}, threading.Lock())
 
     def check(self, address: str, now: float) -> None:
         """Count one entry from ``address``; raise RateLimited past the limit of this window."""
@@ -108,11 +107,6 @@ class EntryRateLimiter:
             raise RateLimited(f"too many entries from this address; try again in {retry_after} s", retry_after)
 
 
-LIMITED_ENDPOINTS = frozenset({"api.assign_queue_num"})
-"""Endpoints whose every request enters the line. ``/authorize`` calls :func:`check_entry` itself,
-only when it is about to take a new place (re-requests of a held place are not entries)."""
-
-
 def init_app(app: Flask) -> None:
     """Build the limiter from the settings if ``enter_rate_limit`` is set; install the 429 answer."""
     app.register_error_handler(RateLimited, _too_many)
@@ -122,12 +116,7 @@ def init_app(app: Flask) -> None:
     if rate is None:
         return
     salt = hashlib.sha256(b"waitingroom-ratelimit:" + server.issuer.encode()).digest()
-    app.extensions[EXTENSION] = EntryRateLimiter(services.store, rate[0], rate[1], server.trusted_proxies, salt)
-
-    @app.before_request
-    def _limit_entries() -> None:
-        if request.endpoint in LIMITED_ENDPOINTS:
-            check_entry()
+    app.extensions[EXTENSION] = EntryRateLimiter(services.store, rate[0], rate[1], salt)
 
 
 def _too_many(exc: RateLimited) -> Response:
@@ -148,10 +137,11 @@ def _too_many(exc: RateLimited) -> Response:
 def check_entry() -> None:
     """Count an entry from the current request's client; raise RateLimited when over the limit.
 
-    Does nothing when no limit is configured.
+    Call it once the request could take a place (see the module docstring). Does nothing when no
+    limit is configured.
     """
     limiter: EntryRateLimiter | None = current_app.extensions.get(EXTENSION)
     if limiter is None:
         return
-    address = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), limiter.trusted_proxies)
+    address = client_address(request.remote_addr)  # behind trusted proxies, ProxyFix has set it
     limiter.check(address, current_app.extensions["waitingroom"].clock.now())

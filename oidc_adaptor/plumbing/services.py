@@ -40,7 +40,9 @@ def build_services(
     by default keys come from ``[server] keys_file``, created on first use.
     """
     clock = clock or SystemClock()
-    store = store or open_store(settings.server.store, timeout=settings.server.store_timeout)
+    store = store or open_store(settings.server.store, timeout=settings.server.store_timeout,
+                                allow_redis_eviction=settings.server.allow_redis_eviction,
+                                sqlite_synchronous=settings.server.sqlite_synchronous)
     if keyset is None:
         source = FileKeySource(settings.server.keys_file)
         source.ensure(clock.now())

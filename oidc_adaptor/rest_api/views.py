@@ -1,8 +1,9 @@
 """The public REST API, on the paths of the "Virtual Waiting Room on AWS" solution.
 
 Field names follow that solution so its clients keep working; the semantics are fixed: numbers
-are JSON numbers, a place is assigned synchronously (no 202 "try again"), and errors are 4xx with
-``{"error", "message"}``. Each view parses its input, calls one use case of
+are JSON numbers, a place is assigned synchronously unless entry goes through a queue (then, as
+on AWS, ``GET /queue_num`` answers 202 until the queued entry is in line), and errors are 4xx
+with ``{"error", "message"}``. Each view parses its input, calls one use case of
 :class:`core.room.WaitingRoom`, and serialises the result. The request id in a response is the
 secret that proves a place in line; it is never logged.
 """
@@ -14,10 +15,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from core.errors import PositionExpired
+from core.errors import PositionExpired, UnknownRequest
 from core.model import Counters, PositionView, Status
 from oidc_adaptor.background import queued_entry
-from oidc_adaptor.plumbing import counter_cache, params, status_document
+from oidc_adaptor.plumbing import counter_cache, params, ratelimit, status_document
 from oidc_adaptor.plumbing.compact_json import json_bytes, json_response
 from oidc_adaptor.plumbing.services import services
 
@@ -47,12 +48,13 @@ def assign_queue_num() -> Response:
     if header_key is not None and body_key is not None and header_key != body_key:
         raise params.BadRequest("the Idempotency-Key header and the idempotency_key field differ")
     key = header_key if header_key is not None else body_key
+    services().room.check_enter(event_id, key)  # 404/400 before the entry is counted
+    ratelimit.check_entry()  # only an entry that could take a place counts ([server] enter_rate_limit)
     queue = queued_entry.enqueuer()
     if queue is not None:
+        # 200 with the request id, as the AWS solution's API answers: its clients accept nothing else.
         request_id = queued_entry.enter_via_queue(queue, services().room, services().store, event_id, key)
-        response = jsonify(api_request_id=request_id, request_id=request_id, event_id=event_id, status="queued")
-        response.status_code = 202
-        return response
+        return jsonify(api_request_id=request_id, request_id=request_id, event_id=event_id, status="queued")
     ticket = services().room.enter(event_id, key)
     return json_response({
         "api_request_id": ticket.request_id,
@@ -64,11 +66,27 @@ def assign_queue_num() -> Response:
     })
 
 
+QUEUED_RETRY_AFTER = 1
+"""Seconds a client should wait before asking again about a queued entry."""
+
+
 @blueprint.get("/queue_num")
 def queue_num() -> Response:
+    """The visitor's place; 202 ``{"status": "queued"}`` while a queued entry is not in line yet."""
     event_id = params.query_event_id()
     request_id = params.query_request_id()
-    return json_response(_position_body(counter_cache.for_app().position(event_id, request_id)))
+    try:
+        view = counter_cache.for_app().position(event_id, request_id)
+    except UnknownRequest:
+        room = services().room
+        if not queued_entry.is_queued(services().store, event_id, request_id, room.clock.now()):
+            raise
+        response = jsonify(event_id=event_id, request_id=request_id, status="queued",
+                           message="the entry is queued and not in line yet: ask again shortly")
+        response.status_code = 202
+        response.headers["Retry-After"] = str(QUEUED_RETRY_AFTER)
+        return response
+    return json_response(_position_body(view))
 
 
 def _counter_answer(field: str, value: Callable[[Counters], int]) -> Response:

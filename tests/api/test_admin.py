@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from core.clock import ManualClock
@@ -193,7 +194,10 @@ def test_pause_resume_and_rate_change(app, client: FlaskClient, admin: dict[str,
 @pytest.mark.parametrize(
     "body",
     [{}, {"strategy": "fastest"}, {"increment_by": -1}, {"every": 0}, {"every": "5"}, {"colour": "red"},
-     {"strategy": "periodic", "increment_by": 0}, {"max_active": 1.5}],
+     {"strategy": "periodic", "increment_by": 0}, {"max_active": 1.5},
+     {"strategy": "periodic", "increment_by": 5, "every": 1e-12}, {"strategy": "periodic", "increment_by": 5,
+                                                                   "every": 1e9},
+     {"strategy": "max_active", "max_active": 10**12}, {"every": 0.05}],
 )
 def test_rate_change_validates(client: FlaskClient, admin: dict[str, str], body: object) -> None:
     r = client.post(f"/admin/events/{EVENT}/admission", json=body, headers=admin)
@@ -221,3 +225,16 @@ def test_admin_actions_are_logged_without_secrets(
     assert all(r.admin_key == "#0" for r in actions)  # type: ignore[attr-defined]
     text = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
     assert ADMIN_KEY not in text and place["request_id"] not in text
+
+
+def test_the_scheduler_survives_any_stored_admission_value(app: Flask, client: FlaskClient,
+                                                          admin: dict[str, str]) -> None:
+    """Out-of-range values in the store (written before the bounds existed) are ignored: the
+    configured policy stands and every scheduler pass works."""
+    room = app.extensions["waitingroom"].room
+    for key, value in (("strategy", "periodic"), ("increment_by", "5"), ("every", "1e-12")):
+        room.store.set_control(EVENT, key, value)
+    assert room.policy(EVENT).every >= 0.1
+    room.tick(EVENT)  # no error from a tick number beyond what a store can hold
+    r = client.post(f"/admin/events/{EVENT}/admission", json={"every": 1e-12}, headers=admin)
+    assert r.status_code == 400 and "0.1" in r.json["message"]

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from core.clock import ManualClock
+from oidc_adaptor.plumbing.failed_auth import LIMITS
 
 from .conftest import EVENT, SEEN, advance, build_app, enter
 from .openapi_check import document, documented_statuses
@@ -148,9 +149,18 @@ def test_every_documented_status_is_produced(tmp_path: Path, clock: ManualClock)
 
     queued = build_app(tmp_path / "queued", clock)
     queued.extensions["waitingroom_enqueuer"] = ListQueue()
-    queued.test_client().post("/assign_queue_num", json={"event_id": EVENT})
+    queued_client = queued.test_client()
+    request_id = queued_client.post("/assign_queue_num", json={"event_id": EVENT}).json["request_id"]
+    queued_client.get("/queue_num", query_string={"event_id": EVENT, "request_id": request_id})  # 202: not in line yet
     limited = build_app(tmp_path / "limited", clock, server={"enter_rate_limit": "1/minute"})
     for _ in range(2):  # the second entry from one address is over the limit: 429
         limited.test_client().post("/assign_queue_num", json={"event_id": EVENT})
+    throttled = build_app(tmp_path / "throttled", clock).test_client()
+    for n in range(LIMITS["admin-address"]):  # wrong admin keys from one address: then 429 on every admin call
+        throttled.get("/admin/events", headers={"Authorization": f"Bearer guess-{n}"})
+    for path, item in document()["paths"].items():
+        for method in item:
+            if path.startswith("/admin/"):
+                throttled.open(path.replace("{event_id}", EVENT), method=method.upper(), headers=H)
     missing = sorted(documented_statuses() - SEEN)
     assert not missing, f"documented but never produced: {missing}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from pathlib import Path
 
 import jwt
@@ -12,6 +14,8 @@ from flask.testing import FlaskClient
 from core.clock import ManualClock
 
 from .conftest import EVENT, advance, build_app, enter
+
+RETRY_KEY = "k-1-retry-key-0123456789"  # an idempotency key with room for 128 random bits
 
 UNKNOWN_RID = "A" * 32
 
@@ -28,9 +32,9 @@ def test_enter_hands_out_consecutive_positions_as_numbers(client: FlaskClient) -
 def test_enter_with_idempotency_key_returns_the_same_place(client: FlaskClient, where: str) -> None:
     def send() -> dict[str, object]:
         if where == "header":
-            r = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": "k-1"})
+            r = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": RETRY_KEY})
         else:
-            r = client.post("/assign_queue_num", json={"event_id": EVENT, "idempotency_key": "k-1"})
+            r = client.post("/assign_queue_num", json={"event_id": EVENT, "idempotency_key": RETRY_KEY})
         assert r.status_code == 200
         return dict(r.json)
 
@@ -48,6 +52,27 @@ def test_conflicting_idempotency_keys_are_rejected(client: FlaskClient) -> None:
 def test_overlong_idempotency_key_is_rejected(client: FlaskClient) -> None:
     r = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": "k" * 129})
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize("key", ["a", "k-1", "x" * 21, "0123456789abcdef0123456789abcde",  # 31 hex digits
+                                 "1234567890123456789012", "0123-4567-89ab-cdef-0123-4567-89ab-cde",
+                                 "key with spaces and more than 22", "kéy-0123456789abcdefghij"])
+def test_guessable_idempotency_keys_are_refused(client: FlaskClient, key: str) -> None:
+    """A repeated key returns the first request's place and request id, so a key must be as hard
+    to guess as that secret: a short key would let anyone who guesses it take someone's place."""
+    holder = client.post("/assign_queue_num", json={"event_id": EVENT}).json
+    for r in (client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": key}),
+              client.post("/assign_queue_num", json={"event_id": EVENT, "idempotency_key": key})):
+        assert r.status_code == 400 and r.json["error"] == "invalid_argument", key
+        assert "128" in r.json["message"] and holder["request_id"] not in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("key", [str(uuid.uuid4()), secrets.token_urlsafe(16), secrets.token_hex(16),
+                                 uuid.uuid4().hex.upper(), secrets.token_urlsafe(96)])
+def test_keys_with_128_random_bits_are_accepted(client: FlaskClient, key: str) -> None:
+    first = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": key})
+    again = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": key})
+    assert first.status_code == 200 and again.json["request_id"] == first.json["request_id"]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""POST /assign_queue_num through an entry queue (SQS on AWS): 202 at once, the place follows.
+"""POST /assign_queue_num through an entry queue (SQS on AWS): 200 with the request id at once, as the
+AWS solution's API answers; GET /queue_num answers 202 until the consumer has put the entry in line.
 
 The queue here is an in-memory fake with the enqueuer's one method; the consumer is the real
 SQS consumer function of the Lambda handlers. tests/aws runs the same path against moto's SQS.
@@ -20,6 +21,9 @@ from oidc_adaptor.background.queued_entry import ENQUEUER_EXTENSION
 from oidc_adaptor.lambda_handlers import process_assign_records
 
 from .conftest import EVENT, build_app
+
+RETRY_KEY = "k-1-retry-key-0123456789"  # an idempotency key with room for 128 random bits
+OTHER_KEY = "k-2-retry-key-0123456789"  # an idempotency key with room for 128 random bits
 
 
 class ListQueue:
@@ -43,7 +47,7 @@ class ListQueue:
 
 @pytest.fixture
 def queued(tmp_path: Path, clock: ManualClock) -> tuple[Flask, ListQueue]:
-    app = build_app(tmp_path, clock)
+    app = build_app(tmp_path, clock, events={EVENT: {"name": "Spring sale", "queue_position_expiry": 60}, "other": {}})
     queue = ListQueue()
     app.extensions[ENQUEUER_EXTENSION] = queue
     return app, queue
@@ -54,14 +58,22 @@ def test_entry_is_queued_then_the_consumer_hands_out_the_place(queued: tuple[Fla
     client = app.test_client()
     first = client.post("/assign_queue_num", json={"event_id": EVENT})
     second = client.post("/assign_queue_num", json={"event_id": EVENT})
-    assert first.status_code == second.status_code == 202
+    assert first.status_code == second.status_code == 200  # what the AWS solution's clients accept
     assert first.json["status"] == "queued"
+    assert first.json["api_request_id"] == first.json["request_id"]
     assert first.json["request_id"] != second.json["request_id"]
     room = app.extensions["waitingroom"].room
     assert room.counters(EVENT).last_position == 0  # nothing entered the store yet
 
     pending = client.get("/queue_num", query_string={"event_id": EVENT, "request_id": first.json["request_id"]})
-    assert pending.status_code == 404  # clients poll until the consumer ran
+    assert pending.status_code == 202  # as the AWS API answers: queued, poll again (404 would end the polling)
+    assert pending.json == {"event_id": EVENT, "request_id": first.json["request_id"], "status": "queued",
+                            "message": pending.json["message"]}
+    assert int(pending.headers["Retry-After"]) >= 1
+    unknown = client.get("/queue_num", query_string={"event_id": EVENT, "request_id": "r" * 32})
+    assert unknown.status_code == 404  # an id nobody queued is still unknown
+    other_event = client.get("/queue_num", query_string={"event_id": "other", "request_id": first.json["request_id"]})
+    assert other_event.status_code == 404  # queued for one event only
 
     assert process_assign_records(room, queue.drain()) == []
     places = [client.get("/queue_num", query_string={"event_id": EVENT, "request_id": r.json["request_id"]})
@@ -73,9 +85,9 @@ def test_entry_is_queued_then_the_consumer_hands_out_the_place(queued: tuple[Fla
 def test_a_retry_with_the_same_key_gets_the_same_request_id_and_one_place(queued: tuple[Flask, ListQueue]) -> None:
     app, queue = queued
     client = app.test_client()
-    answers = [client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": "k-1"})
+    answers = [client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": RETRY_KEY})
                for _ in range(3)]
-    assert {a.status_code for a in answers} == {202}
+    assert {a.status_code for a in answers} == {200}
     assert len({a.json["request_id"] for a in answers}) == 1
     assert len(queue.messages) == 1
     room = app.extensions["waitingroom"].room
@@ -88,12 +100,12 @@ def test_a_refusing_queue_is_a_503_and_the_retry_queues_afresh(queued: tuple[Fla
     app, queue = queued
     client = app.test_client()
     queue.down = True
-    refused = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": "k-2"})
+    refused = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": OTHER_KEY})
     assert refused.status_code == 503
     assert "Retry-After" in refused.headers
     queue.down = False
-    accepted = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": "k-2"})
-    assert accepted.status_code == 202
+    accepted = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": OTHER_KEY})
+    assert accepted.status_code == 200
     assert len(queue.messages) == 1
     assert json.loads(queue.messages[0].to_json())["request_id"] == accepted.json["request_id"]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.cluster import RedisCluster
 
 from core.adapters.redis import RedisStore
 from core.adapters.sqlite import SqliteStore
@@ -41,15 +42,25 @@ def valkey_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, s
     return store, url
 
 
+def redis_cluster_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, str | None]:
+    """The Redis store on a three-primary Redis Cluster (``redis+cluster://``), as on ElastiCache
+    cluster mode or Serverless: every event's keys on the node owning its hash tag's slot."""
+    url: str = request.getfixturevalue("redis_cluster_url")
+    store = RedisStore.from_url(url, timeout=5.0)
+    store.client.flushdb(target_nodes=RedisCluster.PRIMARIES)
+    return store, url
+
+
 STORES: dict[str, StoreFactory] = {
     "sqlite": sqlite_store,
     "redis": redis_store,
     "valkey": valkey_store,
+    "redis-cluster": redis_cluster_store,
     "dynamodb": dynamodb_store,
 }
 
 
-SHARED_STORES = ("dynamodb", "redis", "sqlite", "valkey")
+SHARED_STORES = ("dynamodb", "redis", "redis-cluster", "sqlite", "valkey")
 """Stores the multi-process tests run against."""
 
 SHARED_SCALE = {"dynamodb": 0.1}

@@ -76,6 +76,15 @@ def test_reset_forgets_everything_of_the_event(store: Any) -> None:
     assert store.get_ticket(EVENT, fresh, T0).admitted_at == T0 + 2000
 
 
+def test_after_a_reset_an_old_idempotency_key_never_names_a_new_visitors_place(store: Any) -> None:
+    old = [store.enter(EVENT, rid(), f"key-{i}", T0) for i in range(3)]
+    store.reset(EVENT)
+    newcomers = [store.enter(EVENT, rid(), None, T0 + 1) for _ in range(3)]  # positions 1..3 again
+    retried = store.enter(EVENT, rid(), "key-1", T0 + 2)
+    assert retried.position == 4
+    assert retried.request_id not in {t.request_id for t in old + newcomers}
+
+
 def test_serving_history_records_each_move_oldest_first(store: Any) -> None:
     for _ in range(10):
         store.enter(EVENT, rid(), None, T0)

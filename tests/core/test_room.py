@@ -38,8 +38,8 @@ def test_enter_and_position(room: WaitingRoom) -> None:
 
 
 def test_enter_is_idempotent_per_key_and_validates_it(room: WaitingRoom) -> None:
-    a = room.enter("sale", "key-1")
-    assert room.enter("sale", "key-1").request_id == a.request_id
+    a = room.enter("sale", "key-1-retry-key-0123456789")
+    assert room.enter("sale", "key-1-retry-key-0123456789").request_id == a.request_id
     for bad in ("", "x" * 129):
         with pytest.raises(InvalidArgument):
             room.enter("sale", bad)
@@ -50,14 +50,16 @@ def test_enter_many_enters_made_request_ids_in_order_after_checking_every_one(
     room: WaitingRoom, clock: ManualClock,
 ) -> None:
     ids = [new_request_id() for _ in range(3)]
-    tickets = room.enter_many("sale", [(ids[0], ids[0]), (ids[1], "client-key"), (ids[2], "client-key")])
+    key = "client-key-0123456789abcdef"
+    tickets = room.enter_many("sale", [(ids[0], ids[0]), (ids[1], key), (ids[2], key)])
     assert [(t.request_id, t.position) for t in tickets] == [(ids[0], 1), (ids[1], 2), (ids[1], 2)]
     assert tickets[0].entered_at == clock.now()
     room.check_entry("sale", new_request_id(), None)
     bad_entries = [("nope", [(new_request_id(), None)], UnknownEvent),
                    ("sale", [(new_request_id(), None), ("short", None)], InvalidArgument),
                    ("sale", [(new_request_id(), None), (new_request_id(), "x" * 129)], InvalidArgument),
-                   ("sale", [(new_request_id(), "")], InvalidArgument)]
+                   ("sale", [(new_request_id(), "")], InvalidArgument),
+                   ("sale", [(new_request_id(), "client-key")], InvalidArgument)]
     for event_id, entries, error in bad_entries:
         with pytest.raises(error):
             room.enter_many(event_id, entries)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from .conftest import template
+from .conftest import function_settings, template
 
 
 def resources(t: Any, kind: str) -> dict[str, Any]:
@@ -33,9 +33,10 @@ def test_synth_is_fast_enough(built: Any) -> None:
     assert built.seconds < 120
 
 
-def test_stateful_stack(built: Any) -> None:
+def test_stateful_stack(built: Any, built_dynamodb: Any) -> None:
     t = template(built.stateful)
-    t.has_resource_properties("AWS::DynamoDB::Table", {
+    t.resource_count_is("AWS::DynamoDB::Table", 0)  # the Valkey store needs no table
+    template(built_dynamodb.stateful).has_resource_properties("AWS::DynamoDB::Table", {
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
@@ -45,6 +46,7 @@ def test_stateful_stack(built: Any) -> None:
     t.has_resource_properties("AWS::ElastiCache::ReplicationGroup", {
         "Engine": "valkey", "TransitEncryptionEnabled": True, "AtRestEncryptionEnabled": True,
         "AuthToken": Match.any_value(), "KmsKeyId": Match.any_value(),
+        "CacheNodeType": "cache.t4g.medium",  # sized for a million OpenID Connect visitors (docs/aws.md)
     })
     group = next(iter(resources(t, "AWS::ElastiCache::ReplicationGroup").values()))
     assert "resolve:secretsmanager" in json.dumps(group["Properties"]["AuthToken"])  # never a literal
@@ -55,7 +57,7 @@ def test_stateful_stack(built: Any) -> None:
     assert all("KmsMasterKeyId" in q["Properties"] for q in queues.values())
     t.has_resource_properties("AWS::CloudWatch::Alarm", {"Threshold": 0, "MetricName":
                                                           "ApproximateNumberOfMessagesVisible"})
-    t.resource_count_is("AWS::SecretsManager::Secret", 3)  # key set, admin keys, cache auth token
+    t.resource_count_is("AWS::SecretsManager::Secret", 4)  # key set, admin keys, origin header, cache auth token
     t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     t.has_resource_properties("AWS::EC2::FlowLog", Match.any_value())
     t.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
@@ -63,6 +65,17 @@ def test_stateful_stack(built: Any) -> None:
     for kind in ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::Secret"):
         for res in resources(t, kind).values():
             assert not {"TableName", "QueueName", "Name"} & set(res["Properties"]), kind
+
+
+def test_the_cache_never_evicts(built: Any) -> None:
+    t = template(built.stateful)
+    groups = resources(t, "AWS::ElastiCache::ParameterGroup")
+    assert len(groups) == 1
+    logical_id, group = next(iter(groups.items()))
+    assert group["Properties"]["Properties"] == {"maxmemory-policy": "noeviction"}
+    assert group["Properties"]["CacheParameterGroupFamily"] == "valkey7"  # the family of engine valkey 7.2
+    t.has_resource_properties("AWS::ElastiCache::ReplicationGroup", {
+        "Engine": "valkey", "EngineVersion": "7.2", "CacheParameterGroupName": {"Ref": logical_id}})
 
 
 def test_table_layout_matches_the_adapter(built: Any) -> None:
@@ -83,21 +96,37 @@ def test_functions_run_the_same_app(built: Any) -> None:
         assert f"oidc_adaptor.lambda_handlers.{name}" in handlers
     for f in functions.values():
         env = f["Properties"]["Environment"]["Variables"]
-        assert json.loads(env["WAITINGROOM_SETTINGS_JSON"])["events"]["exam"]["admission"]["strategy"] == "max_active"
+        assert function_settings(f)["events"]["exam"]["admission"]["strategy"] == "max_active"
         assert "rediss://:{auth_token}@" in json.dumps(env["WAITINGROOM_STORE"])
-        assert "admin_keys" not in env["WAITINGROOM_SETTINGS_JSON"]
+        assert "admin_keys" not in json.dumps(env["WAITINGROOM_SETTINGS_JSON"])
         assert f["Properties"]["Runtime"] == "python3.12"
         assert f["Properties"]["LoggingConfig"]["LogGroup"]
     for group in resources(t, "AWS::Logs::LogGroup").values():
         assert group["Properties"]["RetentionInDays"] == 30
 
 
-def test_sqs_event_source_reports_partial_batch_failures(built: Any) -> None:
-    t = template(built.api)
-    t.has_resource_properties("AWS::Lambda::EventSourceMapping", {
-        "FunctionResponseTypes": ["ReportBatchItemFailures"], "BatchSize": 10,
-        "ScalingConfig": {"MaximumConcurrency": 2},
-    })
+def test_sqs_event_source_reports_partial_batch_failures(built: Any, built_dynamodb: Any) -> None:
+    # consumers sized to the store: a Valkey primary takes far more batches than one DynamoDB counter item
+    for app, consumers in ((built, 20), (built_dynamodb, 10)):
+        template(app.api).has_resource_properties("AWS::Lambda::EventSourceMapping", {
+            "FunctionResponseTypes": ["ReportBatchItemFailures"], "BatchSize": 10,
+            "ScalingConfig": {"MaximumConcurrency": consumers},
+        })
+
+
+def test_the_entry_queue_keeps_entries_for_days_and_alarms_on_their_age(built: Any) -> None:
+    from waitingroom_infra.constructs.state import ASSIGN_RETENTION
+
+    from oidc_adaptor.background.queued_entry import PENDING_TTL
+
+    t = template(built.stateful)
+    main = next(q for q in resources(t, "AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"])
+    assert main["Properties"]["MessageRetentionPeriod"] == 4 * 24 * 3600
+    # the app answers "queued" for exactly as long as SQS keeps the entry
+    assert ASSIGN_RETENTION.to_seconds() == PENDING_TTL
+    t.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "ApproximateAgeOfOldestMessage", "Namespace": "AWS/SQS", "Statistic": "Maximum",
+        "Threshold": 300, "AlarmActions": Match.any_value()})
 
 
 def test_schedules(built: Any) -> None:
@@ -122,12 +151,14 @@ def test_iam_is_scoped(built: Any) -> None:
         if any(a.startswith("execute-api:") for a in actions):
             for resource in resources_:
                 text = json.dumps(resource)
-                assert "/live/" in text and "/admin/" in text and "/*" not in text, resource
+                assert "/live/" in text and "/admin/" in text, resource
+                assert "/*" not in text.replace("/admin/clients/*", ""), resource  # a client id is any segment
     # the admin invoke policy names each admin route, with the configured events filled in
     admin = next(iter(resources(t, "AWS::IAM::ManagedPolicy").values()))
     text = json.dumps(admin)
     assert "/live/POST/admin/increment_serving_counter" in text
     assert "/live/GET/admin/events/exam/counts" in text and "/live/GET/admin/events/spring-sale/counts" in text
+    assert "/live/DELETE/admin/clients/*" in text and "/live/POST/admin/clients" in text
     # only the public function may send to the queue; only store users read the cache token
     send = [s for s in statements(t) if "sqs:SendMessage" in as_list(s["Action"])]
     assert len(send) == 1
@@ -141,7 +172,7 @@ def test_lambda_permissions_name_api_stage_and_method(built: Any) -> None:
     for permission in api_permissions:
         source = json.dumps(permission["Properties"]["SourceArn"])
         # this API, its stage (a reference, never "*"), a named method; "*" only for a path parameter
-        assert re.search(r'Stage\w*"\}, "/(GET|POST|OPTIONS)/', source), source
+        assert re.search(r'Stage\w*"\}, "/(GET|POST|OPTIONS|DELETE)/', source), source
 
 
 def test_public_and_admin_apis(built: Any) -> None:
@@ -149,13 +180,23 @@ def test_public_and_admin_apis(built: Any) -> None:
     methods = resources(t, "AWS::ApiGateway::Method")
     admin = [m for m in methods.values() if m["Properties"].get("AuthorizationType") == "AWS_IAM"]
     public = [m for m in methods.values() if m["Properties"].get("AuthorizationType") == "NONE"]
-    assert len(admin) == 12
+    assert len(admin) == 16  # every admin route, /admin/clients among them
     assert {m["Properties"]["HttpMethod"] for m in public} == {"GET", "POST", "OPTIONS"}
     assert all(m["Properties"]["HttpMethod"] != "ANY" for m in methods.values())
     t.has_resource_properties("AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["PRIVATE"]},
                                                            "Policy": Match.any_value()})
     t.has_resource_properties("AWS::ApiGateway::Stage", {"StageName": "live", "TracingEnabled": True,
                                                          "AccessLogSetting": Match.any_value()})
+    # API Gateway itself answers 404 for the operations paths on the public API (no function, no store call)
+    paths = {r["Properties"]["PathPart"]: lid for lid, r in resources(t, "AWS::ApiGateway::Resource").items()}
+    for path in ("metrics", "readyz"):
+        method = next(m["Properties"] for m in methods.values()
+                      if m["Properties"]["ResourceId"] == {"Ref": paths[path]})
+        assert method["Integration"]["Type"] == "MOCK"
+        assert method["Integration"]["IntegrationResponses"][0]["StatusCode"] == "404"
+    # the account's API Gateway logging role outlives this stack (other APIs log through it)
+    role = next(r for lid, r in resources(t, "AWS::IAM::Role").items() if lid.startswith("PublicApiCloudWatchRole"))
+    assert role["DeletionPolicy"] == "Retain"
 
 
 def test_cloudfront_caches_what_every_visitor_polls_keyed_on_the_event_only(built: Any) -> None:
@@ -205,9 +246,52 @@ def test_sample_site_stack(built: Any) -> None:
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
         "BucketEncryption": Match.any_value()})
     t.resource_count_is("AWS::CloudFront::OriginAccessControl", 1)
-    t.has_resource_properties("Custom::CDKBucketDeployment", {"SourceObjectKeys": Match.any_value()})
-    deployment = next(iter(resources(t, "Custom::CDKBucketDeployment").values()))
+    content = template(built.checkout)
+    content.has_resource_properties("Custom::CDKBucketDeployment", {"SourceObjectKeys": Match.any_value()})
+    deployment = next(iter(resources(content, "Custom::CDKBucketDeployment").values()))
     assert len(deployment["Properties"]["SourceObjectKeys"]) == 2  # the site folder and config.json
+    # config.json is filled in at deploy time with the issuer and this stack's checkout API
+    markers = json.dumps(deployment["Properties"]["SourceMarkers"])
+    assert "WaitingRoomApi:ExportsOutputFnGetAttCdn" in markers and "ApiDeploymentStagelive" in markers
+
+
+def test_the_sample_site_signs_in_with_its_own_public_client(built: Any) -> None:
+    for function in resources(template(built.api), "AWS::Lambda::Function").values():
+        client = function_settings(function)["clients"]["sample-site"]
+        assert client["redirect_uris"] == ["https://resolved.example/callback.html"]  # the site's own domain
+        assert "secret" not in client and "secret_hash" not in client  # public: PKCE
+        assert client["event"] == "exam"  # the first event
+    redirect = next(iter(resources(template(built.api), "AWS::Lambda::Function").values()))[
+        "Properties"]["Environment"]["Variables"]["WAITINGROOM_SETTINGS_JSON"]
+    assert "WaitingRoomSampleSite:ExportsOutputFnGetAttSiteDistribution" in json.dumps(redirect)
+
+
+def test_the_sample_checkout_api_is_guarded_by_the_authorizer(built: Any, built_dynamodb: Any) -> None:
+    t = template(built.checkout)
+    t.has_resource_properties("AWS::ApiGateway::Authorizer", {
+        "Type": "TOKEN", "IdentitySource": "method.request.header.Authorization",
+        "AuthorizerResultTtlInSeconds": 300})
+    methods = resources(t, "AWS::ApiGateway::Method").values()
+    guarded = sorted(m["Properties"]["HttpMethod"] for m in methods if m["Properties"]["AuthorizationType"] == "CUSTOM")
+    open_ = sorted(m["Properties"]["HttpMethod"] for m in methods if m["Properties"]["AuthorizationType"] == "NONE")
+    assert guarded == ["GET", "POST"] and open_ == ["OPTIONS", "OPTIONS"]
+    assert len(resources(t, "AWS::ApiGateway::GatewayResponse")) == 2  # 401 and 403 with the site's CORS header
+    t.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "oidc_adaptor.entrypoints.demo_checkout.lambda_handler",
+        "Environment": {"Variables": Match.object_like({"WAITINGROOM_EVENT_ID": "exam"})}})
+    # API Gateway may invoke the authorizer, from this stack (the authorizer's own stack stays API-free)
+    assert any(p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+               and "Authorizer" in json.dumps(p["Properties"]["FunctionName"])
+               for p in resources(t, "AWS::Lambda::Permission").values())
+    # the cached Allow covers the whole stage, as the cache does
+    template(built.authorizer).has_resource_properties("AWS::Lambda::Function", {
+        "Environment": {"Variables": Match.object_like({"WAITINGROOM_POLICY_SCOPE": "stage"})}})
+    # with a public (IAM) admin API the checkout ends the visitor's session after an order
+    ddb = template(built_dynamodb.checkout)
+    ddb.has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
+        "WAITINGROOM_ADMIN_API_IAM": "true", "WAITINGROOM_ADMIN_KEYS_SECRET": Match.any_value()})}})
+    invoke = [s for s in statements(ddb) if "execute-api:Invoke" in as_list(s["Action"])]
+    assert len(invoke) == 1 and "/live/POST/admin/sessions/end" in json.dumps(invoke[0]["Resource"])
 
 
 def test_dynamodb_variant(built_dynamodb: Any) -> None:
@@ -225,3 +309,51 @@ def test_dynamodb_variant(built_dynamodb: Any) -> None:
     stateful.resource_count_is("AWS::EC2::VPC", 0)
     distribution = next(iter(resources(t, "AWS::CloudFront::Distribution").values()))
     assert distribution["Properties"]["DistributionConfig"]["Aliases"] == ["wait.example.com"]
+
+
+def test_cloudfront_proves_itself_to_the_api_with_a_secret_header(built: Any) -> None:
+    t = template(built.api)
+    distribution = next(iter(resources(t, "AWS::CloudFront::Distribution").values()))["Properties"][
+        "DistributionConfig"]
+    headers = distribution["Origins"][0]["OriginCustomHeaders"]
+    assert [h["HeaderName"] for h in headers] == ["X-Origin-Verify"]
+    value = json.dumps(headers[0]["HeaderValue"])
+    assert "{{resolve:secretsmanager:" in value and "KeysOriginVerify" in value  # never a literal
+    public = next(f for f in resources(t, "AWS::Lambda::Function").values()
+                  if "WAITINGROOM_ORIGIN_SECRET" in f["Properties"]["Environment"]["Variables"])
+    assert public["Properties"]["MemorySize"] == 1024  # the public function, and only it
+    assert sum("WAITINGROOM_ORIGIN_SECRET" in f["Properties"]["Environment"]["Variables"]
+               for f in resources(t, "AWS::Lambda::Function").values()) == 1
+    assert "WebACLId" not in distribution  # WAF is off unless asked for
+
+
+def test_waf_puts_a_rate_limit_per_client_on_the_distribution(built_direct: Any) -> None:
+    acl = template(built_direct.waf)
+    assert built_direct.waf.region == "us-east-1"
+    acl.has_resource_properties("AWS::WAFv2::WebACL", {"Scope": "CLOUDFRONT", "DefaultAction": {"Allow": {}},
+                                                       "Rules": [Match.object_like({
+                                                           "Action": {"Block": {}},
+                                                           "Statement": {"RateBasedStatement": {
+                                                               "Limit": 2000, "AggregateKeyType": "IP",
+                                                               "EvaluationWindowSec": 300}}})]})
+    distribution = next(iter(resources(template(built_direct.api), "AWS::CloudFront::Distribution").values()))
+    assert distribution["Properties"]["DistributionConfig"]["WebACLId"]
+
+
+def test_functions_reach_aws_apis_through_endpoints_in_every_zone(built: Any, built_direct: Any) -> None:
+    t = template(built.stateful)
+    t.resource_count_is("AWS::EC2::NatGateway", 0)
+    t.resource_count_is("AWS::EC2::InternetGateway", 0)
+    services = sorted(json.dumps(e["Properties"]["ServiceName"]).split(".")[-1].rstrip('"]}')
+                      for e in resources(t, "AWS::EC2::VPCEndpoint").values()
+                      if e["Properties"].get("VpcEndpointType") == "Interface")
+    assert services == ["events", "execute-api", "monitoring", "secretsmanager", "sqs", "xray"]  # + private admin API
+    for endpoint in resources(t, "AWS::EC2::VPCEndpoint").values():
+        if endpoint["Properties"].get("VpcEndpointType") == "Interface":
+            assert len(endpoint["Properties"]["SubnetIds"]) == 2 and endpoint["Properties"]["PrivateDnsEnabled"]
+    # the other choice: one NAT gateway per zone, no interface endpoints but the private admin API's
+    nat = template(built_direct.stateful)
+    nat.resource_count_is("AWS::EC2::NatGateway", 2)
+    assert ["execute-api" in json.dumps(e["Properties"]["ServiceName"])
+            for e in resources(nat, "AWS::EC2::VPCEndpoint").values()
+            if e["Properties"].get("VpcEndpointType") == "Interface"] == [True]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from ..support import free_port, wait_for_port
+from ..support import free_port, wait_for_port, wait_until
 
 EVENT = "spring-sale"
 
@@ -56,7 +56,8 @@ class RedisProcess:
                     break
             except redis.RedisError:
                 pass
-            assert time.monotonic() < deadline, "redis did not load its AOF"
+            if time.monotonic() > deadline:
+                raise TimeoutError("redis did not load its AOF")
             time.sleep(0.05)
         client.close()
 
@@ -132,7 +133,7 @@ class Load:
     def _run(self, index: int) -> None:
         session = requests.Session()
         for n in range(index, self.total, self.threads):
-            key = f"load-{n}"
+            key = f"load-key-{n:016d}"  # a key of 22+ URL-safe characters
             deadline = time.monotonic() + 60
             while not self._stop.is_set() and time.monotonic() < deadline:
                 url = self.urls[n % len(self.urls)]  # read each try: a test may take a dead server out
@@ -162,15 +163,14 @@ class Load:
                 return
 
     def wait_for(self, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.places) < count:
-            assert time.monotonic() < deadline, f"only {len(self.places)} places after {timeout}s"
-            time.sleep(0.02)
+        wait_until(lambda: len(self.places) >= count, timeout, f"only {len(self.places)} of {count} places",
+                   poll=0.02)
 
     def join(self, timeout: float = 120) -> None:
         for thread in self._workers:
             thread.join(timeout)
-        assert not any(t.is_alive() for t in self._workers), "the load did not finish"
+        if any(t.is_alive() for t in self._workers):
+            raise TimeoutError(f"the load did not finish in {timeout}s per thread")
 
     def stop(self) -> None:
         self._stop.set()
@@ -181,24 +181,43 @@ class Load:
         assert len(positions) == len(set(positions)), "a position was handed out twice"
 
 
-def redis_entries(url: str, event_id: str = EVENT) -> dict[str, int]:
-    """Assert the Redis store's keys agree with its counters; return request id -> position."""
+def redis_places(url: str, event_id: str = EVENT) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
+    """The Redis store's places read from its keys (see ``core/adapters/redis.py``): request id ->
+    position, request id -> jti of its session, and the counters."""
     import redis
+
+    from core.adapters.redis import PLACES_PER_BUCKET
 
     client = redis.Redis.from_url(url, decode_responses=True)
     prefix = f"wr:{{{event_id}}}:"
     counters = client.hgetall(prefix + "c")
-    tickets = client.hgetall(prefix + "t")
-    last = int(counters.get("last", 0))
-    cursor = int(counters.get("cursor", 0))
-    positions = {rid: int(value.split("|", 1)[0]) for rid, value in tickets.items()}
-    assert sorted(positions.values()) == list(range(1, last + 1)), "stored positions and the counter disagree"
-    queue = client.lrange(prefix + "q", 0, -1)
-    assert len(queue) + cursor == last, "the expiry list and the counter disagree"
-    assert [positions[rid] for rid in queue] == list(range(cursor + 1, last + 1))
-    sessions = sum(1 for value in tickets.values() if value.count("|") >= 6)
-    assert sessions == int(counters.get("issued", 0)), "session records and the issued counter disagree"
+    at: dict[int, str] = {}
+    jtis: dict[int, str] = {}
+    for kind, found in (("p", at), ("s", jtis)):
+        for key in client.scan_iter(f"{prefix}{kind}:*", count=1000):
+            base = int(key.rpartition(":")[2]) * PLACES_PER_BUCKET
+            for offset, value in client.hgetall(key).items():
+                found[base + int(offset)] = value.rpartition("|")[0] if kind == "p" else value.split("|", 4)[4]
     client.close()
+    positions = {rid: pos for pos, rid in at.items()}
+    return positions, {at[pos]: jti for pos, jti in jtis.items()}, counters
+
+
+def redis_entries(url: str, event_id: str = EVENT) -> dict[str, int]:
+    """Assert the Redis store's keys agree with its counters; return request id -> position."""
+    from core.adapters.redis import RedisStore
+
+    positions, sessions, counters = redis_places(url, event_id)
+    last = int(counters.get("last", 0))
+    assert sorted(positions.values()) == list(range(1, last + 1)), "stored positions and the counter disagree"
+    assert len(sessions) == int(counters.get("issued", 0)), "session records and the issued counter disagree"
+    store = RedisStore.from_url(url, timeout=30)
+    pipe = store.client.pipeline(transaction=False)
+    for request_id in positions:  # the request id index finds every place
+        store._get_ticket(keys=store._keys(event_id), args=[request_id], client=pipe)
+    found = {reply[0]: int(reply[1]) for reply in pipe.execute()}
+    store.close()
+    assert found == positions, "the request id index and the places disagree"
     return positions
 
 

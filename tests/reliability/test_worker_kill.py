@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import requests
 
-from ..support import ADMIN_KEY, serve_process, server_config
-from .procs import EVENT, Load, children, redis_entries, sqlite_entries
+from ..support import ADMIN_KEY, serve_process, server_config, wait_until
+from .procs import EVENT, Load, children, redis_entries, redis_places, sqlite_entries
 
 pytestmark = pytest.mark.slow
 
@@ -32,19 +32,10 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 def kill_a_worker(master: int, index: int) -> None:
     """SIGKILL one worker of the gunicorn ``master`` (the master starts a new one)."""
-    deadline = time.monotonic() + 20
-    while not (workers := sorted(children(master))):
-        assert time.monotonic() < deadline, "no worker to kill"
-        time.sleep(0.05)
+    wait_until(lambda: children(master), 60, "no worker to kill")
+    workers = sorted(children(master))
     with contextlib.suppress(ProcessLookupError):
         os.kill(workers[index % len(workers)], signal.SIGKILL)
-
-
-def _wait_until(condition: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -67,6 +58,9 @@ def _claim_tokens(url: str, request_ids: list[str], done: list[str]) -> dict[str
                 session = requests.Session()
                 time.sleep(0.05)
                 continue
+            if r.status_code == 503:  # the store timed out (SQLite's write lock under this load): retry
+                time.sleep(0.05)
+                continue
             assert r.status_code == 200, r.text
             done.append(request_id)
             return request_id, _claims(r.json()["access_token"])["jti"]
@@ -78,11 +72,7 @@ def _claim_tokens(url: str, request_ids: list[str], done: list[str]) -> dict[str
 
 def _stored_jtis(store: str, where: str) -> dict[str, str]:
     if store == "redis":
-        import redis
-
-        client = redis.Redis.from_url(where, decode_responses=True)
-        values = client.hgetall(f"wr:{{{EVENT}}}:t")
-        return {rid: v.split("|", 6)[6] for rid, v in values.items() if v.count("|") >= 6}
+        return redis_places(where)[1]
     import sqlite3
 
     rows = sqlite3.connect(where).execute(
@@ -120,7 +110,8 @@ def test_workers_killed_mid_request_leave_no_partial_state(tmp_path: Path, store
         with ThreadPoolExecutor(1) as runner:
             claimed = runner.submit(_claim_tokens, url, sorted(load.places), done)
             for n, share in enumerate((0.2, 0.45, 0.7)):  # kills while tokens are issued
-                _wait_until(lambda share=share: len(done) >= TOTAL * share or claimed.done())
+                wait_until(lambda share=share: len(done) >= TOTAL * share or claimed.done(), 120,
+                           f"tokens claimed: {len(done)} of {TOTAL * share:.0f}", poll=0.01)
                 kill_a_worker(master, n)
             tokens = claimed.result()
 

@@ -74,14 +74,11 @@ def test_forwarded_for_counts_only_behind_trusted_proxies(tmp_path: Path, clock:
 
 
 def test_client_address_rules() -> None:
-    assert client_address("10.0.0.1", "1.1.1.1, 2.2.2.2", 0) == "10.0.0.1"
-    assert client_address("10.0.0.1", "1.1.1.1, 2.2.2.2", 1) == "2.2.2.2"
-    assert client_address("10.0.0.1", "1.1.1.1, 2.2.2.2", 2) == "1.1.1.1"
-    assert client_address("10.0.0.1", "2.2.2.2", 2) == "10.0.0.1"  # fewer hops than proxies: the peer
-    assert client_address("2001:db8:1:2:3::4", None, 0) == "2001:db8:1:2::/64"
-    assert client_address("2001:db8:1:2:ffff::9", None, 0) == "2001:db8:1:2::/64"
-    assert client_address("::ffff:192.0.2.1", None, 0) == "192.0.2.1"
-    assert client_address(None, None, 0) == "unknown"
+    assert client_address("10.0.0.1") == "10.0.0.1"
+    assert client_address("2001:db8:1:2:3::4") == "2001:db8:1:2::/64"
+    assert client_address("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert client_address("::ffff:192.0.2.1") == "192.0.2.1"
+    assert client_address(None) == "unknown"
 
 
 def test_rate_settings_are_validated() -> None:
@@ -145,3 +142,34 @@ def test_new_places_at_authorize_are_rate_limited_but_held_places_are_not(tmp_pa
     for _ in range(5):  # the first browser keeps polling its place freely
         assert holder.get(url).status_code == 200
     assert counters(app).last_position == 2
+
+
+def test_only_entries_that_could_take_a_place_count(tmp_path: Path, clock: ManualClock) -> None:
+    """Under 3/minute a browser's three preflight + POST pairs give three places; preflights,
+    unknown events and malformed entries use up nothing, and a preflight is never a 429."""
+    origin = "https://shop.example"
+    app = build(tmp_path, clock, server={"enter_rate_limit": "3/minute", "cors_origins": [origin]})
+    client = app.test_client()
+    here = {"REMOTE_ADDR": "198.51.100.70"}
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type, idempotency-key"}
+    for _ in range(3):
+        assert client.post("/assign_queue_num", json={"event_id": "no-such-event"}, environ_base=here,
+                           headers={"Origin": origin}).status_code == 404
+        assert client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": "short"},
+                           environ_base=here).status_code == 400
+        assert client.post("/assign_queue_num", data=b"{", environ_base=here).status_code == 400
+    statuses = []
+    for _ in range(3):
+        statuses.append(client.options("/assign_queue_num", headers=preflight, environ_base=here).status_code)
+        statuses.append(client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Origin": origin},
+                                    environ_base=here).status_code)
+    assert statuses == [200, 200] * 3
+    for _ in range(5):
+        preflighted = client.options("/assign_queue_num", headers=preflight, environ_base=here)
+        assert preflighted.status_code == 200 and preflighted.headers["Access-Control-Allow-Origin"] == origin
+    refused = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Origin": origin},
+                          environ_base=here)
+    assert refused.status_code == 429  # the fourth real entry; readable by the page (CORS headers)
+    assert refused.headers["Access-Control-Allow-Origin"] == origin
+    assert counters(app).last_position == 3

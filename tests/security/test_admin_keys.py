@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from flask import Flask
 
 from core.settings import Settings, SettingsError
 from oidc_adaptor.plumbing import auth
+from oidc_adaptor.plumbing.failed_auth import LIMITS
 from oidc_adaptor.plumbing.logging_setup import JsonFormatter
 
+from ..support import write_config
 from .conftest import ADMIN_KEY, EVENT, EVENT_KEY, OTHER, OTHER_KEY, bearer, counters
 
 # (method, path, json body) of every admin endpoint, acting on EVENT
@@ -34,8 +37,6 @@ ADMIN_CALLS = [
 GLOBAL_ONLY = [
     ("GET", "/admin/events", None),
     ("GET", "/admin/clients", None),
-    ("GET", "/admin/clients/shop", None),
-    ("DELETE", "/admin/clients/nope", None),
 ]
 
 
@@ -74,6 +75,32 @@ def test_a_key_for_another_event_is_refused(app: Flask, method: str, path: str, 
 def test_event_keys_cannot_use_deployment_wide_endpoints(app: Flask, method: str, path: str, body: object) -> None:
     assert _call(app, method, path, body, bearer(EVENT_KEY))[0] == 401
     assert _call(app, method, path, body, bearer(ADMIN_KEY))[0] != 401
+
+
+@pytest.mark.parametrize(("method", "path", "body"), GLOBAL_ONLY)
+def test_naming_its_own_event_does_not_open_a_listing_to_an_event_key(app: Flask, method: str, path: str,
+                                                                      body: object) -> None:
+    for suffix in (f"?event_id={EVENT}", f"?event_id={EVENT}&event={EVENT}"):
+        assert _call(app, method, path + suffix, {"event_id": EVENT}, bearer(EVENT_KEY))[0] == 401
+
+
+def test_an_event_key_acts_on_its_own_clients_only(app: Flask) -> None:
+    """The scope check looks at the client's event, not at what the request names."""
+    client = app.test_client()
+    other = client.post("/admin/clients", json={"event": OTHER, "redirect_uris": ["https://b.example/cb"]},
+                        headers=bearer(OTHER_KEY)).get_json()["client_id"]
+    for suffix in ("", f"?event_id={EVENT}"):
+        assert client.get(f"/admin/clients/{other}{suffix}", headers=bearer(EVENT_KEY)).status_code == 401
+        assert client.delete(f"/admin/clients/{other}{suffix}", json={"event_id": EVENT},
+                             headers=bearer(EVENT_KEY)).status_code == 401
+    assert client.get(f"/admin/clients/{other}", headers=bearer(ADMIN_KEY)).status_code == 200  # still there
+    assert client.get("/admin/clients/no-such-client", headers=bearer(EVENT_KEY)).status_code == 401
+    # its own event's client: readable and deletable with the event's key
+    own = client.post("/admin/clients", json={"event": EVENT, "redirect_uris": ["https://a.example/cb"]},
+                      headers=bearer(EVENT_KEY)).get_json()["client_id"]
+    assert client.get(f"/admin/clients/{own}", headers=bearer(EVENT_KEY)).status_code == 200
+    assert client.get(f"/admin/clients/{own}", headers=bearer(OTHER_KEY)).status_code == 401
+    assert client.delete(f"/admin/clients/{own}", headers=bearer(EVENT_KEY)).status_code == 204
 
 
 def test_an_event_key_registers_clients_for_its_event_only(app: Flask) -> None:
@@ -163,3 +190,50 @@ def test_only_event_keys_still_enable_the_admin_api_for_that_event(tmp_path: Pat
     r = app.test_client().get(f"/admin/events/{EVENT}/counts", headers=bearer(EVENT_KEY))
     assert r.status_code == 200
     assert app.test_client().get("/admin/events", headers=bearer(EVENT_KEY)).status_code == 401
+
+
+@pytest.mark.parametrize("key", ["change-me", "CHANGE-ME", "x", "admin", "short-key-1", "a" * 64, "0123456789abcdef"])
+def test_check_config_and_serve_refuse_weak_admin_keys(tmp_path: Path, key: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from oidc_adaptor.entrypoints import cli
+
+    for where in ({"server": {"admin_keys": [key]}}, {"server": {}, "events": {"e": {"admin_keys": [key]}}}):
+        config = write_config(tmp_path / "wr.toml", {"events": {"e": {}}, **where})  # type: ignore[dict-item]
+        assert cli.main(["check-config", "--config", str(config)]) == cli.EXIT_CONFIG
+        assert cli.main(["serve", "--config", str(config), "--port", "1"]) == cli.EXIT_CONFIG  # refused before start
+        err = capsys.readouterr().err
+        assert "admin_keys[0]" in err and "128" in err and key not in err.replace("admin_keys", "")
+    allowed = write_config(tmp_path / "ok.toml", {"server": {"admin_keys": [key], "allow_weak_admin_keys": True}})
+    assert cli.main(["check-config", "--config", str(allowed)]) == cli.EXIT_OK
+
+
+def test_strong_admin_keys_pass() -> None:
+    import secrets
+
+    from core.settings import check_admin_key_strength
+
+    for key in (secrets.token_urlsafe(32), secrets.token_hex(16), ADMIN_KEY, str(uuid.uuid4()) + "-x"):
+        check_admin_key_strength(Settings.from_mapping({"server": {"admin_keys": [key]}}))
+
+
+def test_failed_admin_keys_are_throttled_per_address(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[int] = []
+    real = auth.match_admin_key
+    monkeypatch.setattr(auth, "match_admin_key", lambda presented: compared.append(1) or real(presented))
+    client = app.test_client()
+    limit = LIMITS["admin-address"]
+    here = {"REMOTE_ADDR": "198.51.100.7"}
+    statuses = [client.get("/admin/events", headers=bearer(f"guess-{n}"), environ_base=here).status_code
+                for n in range(limit + 20)]
+    assert statuses == [401] * limit + [429] * 20
+    assert len(compared) == limit  # past the limit, guesses are not even compared
+    refused = client.get("/admin/events", headers=bearer(ADMIN_KEY), environ_base=here)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.json["error"] == "too_many_failures"
+    # another address is not affected; requests without a key guess nothing and count nothing
+    assert client.get("/admin/events", headers=bearer(ADMIN_KEY),
+                      environ_base={"REMOTE_ADDR": "198.51.100.8"}).status_code == 200
+    for _ in range(limit + 5):
+        assert client.get("/admin/events", environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code == 401
+    assert client.get("/admin/events", headers=bearer(ADMIN_KEY),
+                      environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code == 200

@@ -6,6 +6,10 @@ checks each response: never a 5xx, the status code documented, the content type 
 body matching its schema, the documented headers present. A bounded number of examples per
 operation and mode keeps the whole run well under two minutes in CI.
 
+Schemathesis draws strings that UTF-8 can encode, control characters and NUL included; invalid
+UTF-8, lone surrogates, deep nesting and the OIDC endpoints' form and query parameters are fuzzed
+by ``test_fuzz_strings.py``.
+
 The admin key is sent with every request so the fuzzing reaches past authentication; the event
 is seeded with places so that known ids and positions are exercised as well as unknown ones.
 """

@@ -27,6 +27,8 @@ from oidc_adaptor.plumbing.logging_setup import JsonFormatter, PlainFormatter
 from ..support import browser_get
 from .conftest import ADMIN_KEY, CLIENT_SECRET, EVENT, EVENT_KEY, OTHER_KEY, SHOP_CB, SPA_CB, bearer, build, pkce_pair
 
+RETRY_KEY = "idem-1-retry-key-0123456789"  # an idempotency key with room for 128 random bits
+
 
 @pytest.fixture
 def captured() -> Iterator[list[io.StringIO]]:
@@ -117,7 +119,7 @@ def test_no_secret_or_token_in_logs_error_bodies_or_metrics(
         return response
 
     # the REST API and the admin API, good and bad
-    place = record(client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": "idem-1"}))
+    place = record(client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": RETRY_KEY}))
     request_id = place.json["request_id"]
     issued.append(request_id)
     record(client.post("/generate_token", json={"event_id": EVENT, "request_id": request_id}))

@@ -10,7 +10,12 @@ from constructs import Construct
 
 
 class SessionCache(Construct):
-    """A replication group reachable only from ``clients`` on port 6379.
+    """A replication group reachable only from ``clients`` on port 6379, with ``noeviction``.
+
+    ElastiCache's default parameter group evicts keys with a TTL (``volatile-lru``) when memory
+    runs out, which silently drops places in line and idempotency records; the store refuses to
+    run on it (see ``core/adapters/redis_eviction.py``). Its own parameter group makes a full
+    cache refuse writes instead (HTTP 503, nothing lost).
 
     ``url_template`` is the store URL with ``{auth_token}`` in place of the token: the function
     fills it in from ``auth_secret`` at cold start, so the token never sits in its configuration.
@@ -30,7 +35,10 @@ class SessionCache(Construct):
         self.security_group.add_ingress_rule(clients, ec2.Port.tcp(self.PORT), "functions to the cache")
         subnets = elasticache.CfnSubnetGroup(
             self, "Subnets", description="Waiting room cache subnets",
-            subnet_ids=vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED).subnet_ids)
+            subnet_ids=vpc.select_subnets(subnet_group_name="cache").subnet_ids)
+        self.parameters = elasticache.CfnParameterGroup(
+            self, "Parameters", cache_parameter_group_family="valkey7",
+            description="Waiting room cache: never evict keys", properties={"maxmemory-policy": "noeviction"})
         self.group = elasticache.CfnReplicationGroup(
             self, "ReplicationGroup",
             replication_group_description="Waiting room counters and positions",
@@ -40,7 +48,7 @@ class SessionCache(Construct):
             transit_encryption_enabled=True, at_rest_encryption_enabled=True, kms_key_id=key.key_arn,
             auth_token=self.auth_secret.secret_value.unsafe_unwrap(),  # resolved by CloudFormation, not in the template
             cache_subnet_group_name=subnets.ref, security_group_ids=[self.security_group.security_group_id],
-            port=self.PORT, snapshot_retention_limit=1,
+            port=self.PORT, snapshot_retention_limit=1, cache_parameter_group_name=self.parameters.ref,
         )
 
     @property

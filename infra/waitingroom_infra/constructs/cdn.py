@@ -51,13 +51,15 @@ class ApiDistribution(Construct):
     browsers cost the API one request per event, edge location and window."""
 
     def __init__(self, scope: Construct, id: str, *, api: apigw.RestApi, stage: str, domain: str,
-                 certificate_arn: str) -> None:
+                 certificate_arn: str, origin_headers: dict[str, str] | None = None,
+                 web_acl_id: str | None = None) -> None:
         super().__init__(scope, id)
         # The origin is built from the API id, not ``api.url``: the functions know the issuer
         # (this distribution's domain) and the API's stage depends on the functions.
         origin = origins.HttpOrigin(
             Fn.join("", [api.rest_api_id, ".execute-api.", Stack.of(self).region, ".", Stack.of(self).url_suffix]),
-            origin_path=f"/{stage}", protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY)
+            origin_path=f"/{stage}", protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+            custom_headers=origin_headers)
         self.status_cache = self._cache_policy("StatusCache", "Waiting room status documents: per event",
                                                cloudfront.CacheQueryStringBehavior.none())
         self.counts_cache = self._cache_policy("CountsCache", "Waiting room counts: per event",
@@ -83,7 +85,7 @@ class ApiDistribution(Construct):
             domain_names=[domain] if domain else None, certificate=certificate,
             minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
-            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100, web_acl_id=web_acl_id,
         )
 
     def _cache_policy(self, id: str, comment: str,

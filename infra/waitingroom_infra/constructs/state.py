@@ -57,8 +57,18 @@ class StateTable(Construct):
         )
 
 
+ASSIGN_RETENTION = Duration.days(4)
+"""How long a queued entry may wait for the consumer. A message older than this is deleted by SQS
+and its visitor's request id would never be entered: it must outlast any backlog, and the app
+remembers a queued id for as long (``queued_entry.PENDING_TTL``, checked by the tests)."""
+
+OLDEST_MESSAGE_ALARM_SECONDS = 300
+"""The consumer is behind when the oldest queued entry has waited this long."""
+
+
 class AssignQueue(Construct):
-    """SQS buffer for ``POST /assign_queue_num``, with a DLQ and an alarm on anything landing there."""
+    """SQS buffer for ``POST /assign_queue_num``, with a DLQ, an alarm on anything landing there and
+    one on the age of the oldest queued entry (the consumer is falling behind)."""
 
     def __init__(self, scope: Construct, id: str, *, key: kms.IKey, alarm_topic: sns.ITopic,
                  consumer_timeout: Duration) -> None:
@@ -69,7 +79,7 @@ class AssignQueue(Construct):
         self.queue = sqs.Queue(
             self, "Queue", encryption=sqs.QueueEncryption.KMS, encryption_master_key=key,
             visibility_timeout=Duration.seconds(consumer_timeout.to_seconds() * 6),  # AWS guidance for event sources
-            retention_period=Duration.hours(1),  # nobody waits longer for a place in line
+            retention_period=ASSIGN_RETENTION,
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letters, max_receive_count=5),
             enforce_ssl=True)
         self.alarm = cloudwatch.Alarm(
@@ -79,19 +89,34 @@ class AssignQueue(Construct):
             threshold=0, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
         self.alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+        self.age_alarm = cloudwatch.Alarm(
+            self, "OldestEntryAlarm",
+            alarm_description=f"a queued assign_queue_num entry has waited over {OLDEST_MESSAGE_ALARM_SECONDS} s: "
+                              "the consumer is failing or throttled",
+            metric=self.queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1),
+                                                                       statistic="Maximum"),
+            threshold=OLDEST_MESSAGE_ALARM_SECONDS,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3, datapoints_to_alarm=2, treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+        self.age_alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
 
 
 class SigningKeys(Construct):
-    """Secrets for the token signing key set (written by the functions on first start) and admin keys."""
+    """Secrets for the token signing key set (written by the key rotation function), the admin keys
+    and the header secret CloudFront sends to the public API."""
 
     def __init__(self, scope: Construct, id: str, *, key: kms.IKey) -> None:
         super().__init__(scope, id)
         self.key_set = sm.Secret(
             self, "KeySet", encryption_key=key,
-            description="Waiting room token signing keys (KeySet JSON); the first start writes a key set, "
-                        "the scheduled rotation writes new versions")
+            description="Waiting room token signing keys (KeySet JSON), written only by the key rotation "
+                        "function: the first key set at deploy time, then new versions on its schedule")
         self.admin_keys = sm.Secret(
             self, "AdminKeys", encryption_key=key, description="Bearer keys of the waiting room admin API",
+            generate_secret_string=sm.SecretStringGenerator(password_length=48, exclude_punctuation=True))
+        self.origin = sm.Secret(
+            self, "OriginVerify", encryption_key=key,
+            description="Sent by CloudFront as X-Origin-Verify to the public API; the app refuses requests without it",
             generate_secret_string=sm.SecretStringGenerator(password_length=48, exclude_punctuation=True))
 
 

@@ -32,5 +32,8 @@ class AuthorizerStack(Stack):
                 "WAITINGROOM_ISSUER": issuer,
                 "WAITINGROOM_EVENT_ID": ",".join(config.event_ids),
                 "WAITINGROOM_JWKS_URL": f"{issuer}/.well-known/jwks.json",
+                # API Gateway caches an answer per token for every route of the stage (5 minutes by
+                # default): the Allow must cover the stage, or the cached policy denies the next route.
+                "WAITINGROOM_POLICY_SCOPE": "stage",
             })
         CfnOutput(self, "AuthorizerFunctionArn", value=self.function.function_arn)

@@ -8,6 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from .. import nag
 from ..config import DeployConfig
 from ..constructs.cache import SessionCache
 from ..constructs.network import Network
@@ -27,17 +28,20 @@ class StatefulStack(Stack):
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
             principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")], resources=["*"]))
         self.alarms = Alarms(self, "Alarms", key=self.key, email=config.alarm_email)
-        self.state = StateTable(self, "State", key=self.key)
+        self.state: StateTable | None = StateTable(self, "State", key=self.key) if config.store == "dynamodb" else None
         self.assign = AssignQueue(self, "Assign", key=self.key, alarm_topic=self.alarms.topic,
                                   consumer_timeout=SQS_CONSUMER_TIMEOUT)
         self.secrets = SigningKeys(self, "Keys", key=self.key)
         self.network: Network | None = None
         self.cache: SessionCache | None = None
         if config.store == "redis":
-            self.network = Network(self, "Network", nat_gateways=config.nat_gateways, log_retention=retention)
+            self.network = Network(self, "Network", egress=config.vpc_egress, log_retention=retention)
             self.cache = SessionCache(self, "Cache", vpc=self.network.vpc,
                                       clients=self.network.functions_security_group,
                                       node_type=config.cache_node_type, replicas=config.cache_replicas, key=self.key)
+            if config.cache_replicas == 0:
+                nag.acknowledge(self.cache.group, "AwsSolutions-AEC4",
+                                "cache_replicas = 0 in deploy.toml: one node without failover, by choice")
 
 
 _RETENTIONS = {

@@ -1,0 +1,71 @@
+"""The redis-py client a Redis store URL names: one server, or a Redis Cluster.
+
+``redis://``, ``rediss://`` (TLS) and ``unix://`` name one server (or a proxy that looks like
+one); ``redis+cluster://HOST:PORT`` and ``rediss+cluster://HOST:PORT`` name any node of a Redis
+Cluster (ElastiCache cluster mode and ElastiCache Serverless give one such endpoint), from which
+redis-py's :class:`redis.cluster.RedisCluster` discovers the others and routes every command to
+the node owning its keys' slot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
+from redis.retry import Retry
+
+from ..errors import StoreUnavailable
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+"""Cluster URL scheme -> the scheme redis-py's own URL parser takes for the same node."""
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.partition("://")[0] in CLUSTER_SCHEMES
+
+
+_RETRIED: Any = (redis.ConnectionError, ClusterDownError, SlotNotCoveredError)
+
+
+class _Cluster(RedisCluster):
+    """redis-py's cluster client that never resends a command whose reply timed out.
+
+    The cluster client retries timeouts by default; a store script that timed out may have run,
+    and running ``advance_serving`` or ``end_session`` twice is not harmless. A refused
+    connection, a cluster still electing a primary or a slot not served yet are retried (the
+    client re-reads the topology first), as a broken connection is on one server.
+    """
+
+    ERRORS_ALLOW_RETRY = _RETRIED
+
+
+def connect(url: str, timeout: float, **options: Any) -> redis.Redis | RedisCluster:
+    """A client with replies decoded as text and ``timeout`` seconds for connecting and for
+    every reply; a broken connection is retried once, a timeout never (see :class:`_Cluster`).
+
+    A cluster client reads the topology at once: :class:`core.errors.StoreUnavailable` if no
+    node of a cluster answers. A one-server client connects on first use."""
+    retry = Retry(ExponentialBackoff(cap=0.1, base=0.01), 1, supported_errors=(redis.ConnectionError,))
+    common: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                              "decode_responses": True, **options}
+    scheme, sep, rest = url.partition("://")
+    if scheme in CLUSTER_SCHEMES:
+        # Node connections in a cluster client never retry on their own (redis-py turns that
+        # off); the client's ``retry`` is how many times it re-reads the topology and resends.
+        try:
+            return _Cluster.from_url(CLUSTER_SCHEMES[scheme] + sep + rest, retry=retry, **common)
+        except RedisClusterException as exc:  # the topology is read at once: no node answered
+            raise StoreUnavailable(f"Redis Cluster unavailable: {exc}") from None
+    pool = redis.ConnectionPool.from_url(url, health_check_interval=30, retry=retry, **common)
+    return redis.Redis(connection_pool=pool)
+
+
+def close(client: redis.Redis | RedisCluster) -> None:
+    """Close every connection the client holds (one pool, or one per cluster node)."""
+    if isinstance(client, RedisCluster):
+        client.close()
+    else:
+        client.connection_pool.disconnect()
