@@ -32,11 +32,11 @@ SCOPES = ("openid", "email")
 """Scopes this provider grants: ``openid``, and ``email`` to a client with ``email_claim`` (the
 only one given the synthetic ``email`` claims). Discovery advertises exactly these."""
 CLAIMS = (
-    "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash",
-    "event_id", "queue_position", "email", "email_verified",
+    "iss", "sub", "aud", "azp", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "at_hash",
+    "token_use", "event_id", "queue_position", "email", "email_verified",
 )
-"""Claims of the id token and /userinfo; ``email`` and ``email_verified`` for ``email_claim``
-clients only."""
+"""Claims of the id token and /userinfo, every one of them (discovery's ``claims_supported``);
+``email`` and ``email_verified`` for ``email_claim`` clients only."""
 MAX_TOKEN_LIFETIME = 7 * 24 * 3600
 CLIENT_NAMESPACE = "oidc-client"
 INDEX_NAMESPACE = "oidc-client-index"

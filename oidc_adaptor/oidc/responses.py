@@ -3,14 +3,17 @@
 ``query`` (the default of the code flow, RFC 6749 section 4.1.2) redirects with the parameters
 in the redirect URI's query. ``form_post`` (OAuth 2.0 Form Post Response Mode) answers a page
 whose form posts them to the redirect URI: an external script submits it, and without
-JavaScript the visitor presses its button. The page's Content-Security-Policy lets that form go
-to the redirect URI's origin and nowhere else, and runs no inline script. Every response of the
-authorization endpoint carries ``iss`` (RFC 9207), errors included.
+JavaScript the visitor presses its button. The page's Content-Security-Policy runs no inline
+script and loads nothing but this origin's script and style. It sets no ``form-action``:
+Chromium applies that directive to every redirect after the submission, so a relying party
+whose callback sends the visitor on to another origin would strand them on this page; the
+page's only markup from the request is escaped. Every response of the authorization endpoint
+carries ``iss`` (RFC 9207), errors included.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import Response, make_response, render_template
@@ -22,7 +25,7 @@ RESPONSE_MODES = (QUERY, FORM_POST)
 
 FORM_POST_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "base-uri 'none'; form-action {origin}; frame-ancestors 'none'"
+    "base-uri 'none'; frame-ancestors 'none'"
 )
 
 
@@ -36,19 +39,13 @@ def response_mode(value: str | None) -> str:
     return value
 
 
-def origin_of(uri: str) -> str:
-    """``scheme://host[:port]`` of an absolute http(s) URI (a CSP source expression)."""
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-
-
 def authorization_response(redirect_uri: str, params: list[tuple[str, str]], mode: str) -> Response:
     """Deliver ``params`` to ``redirect_uri`` (a registered, exactly matched URI without
     fragment) in ``mode``: a 302 for ``query``, a 200 page for ``form_post``. Never cached."""
     if mode == FORM_POST:
         html = render_template("form_post.html", action=redirect_uri, params=params)
         response = make_response(html, 200)
-        response.headers["Content-Security-Policy"] = FORM_POST_CSP.format(origin=origin_of(redirect_uri))
+        response.headers["Content-Security-Policy"] = FORM_POST_CSP
     else:
         response = make_response("", 302)
         separator = "&" if "?" in redirect_uri else "?"

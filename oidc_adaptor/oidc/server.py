@@ -16,7 +16,7 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidGrantError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
@@ -68,6 +68,18 @@ def repeated_parameter(values: Any) -> str | None:
     return None
 
 
+def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
+    """The client id and secret of an HTTP Basic ``Authorization`` header ((None, None) without
+    one). Raises InvalidClientError (401) for credentials that are not base64 of UTF-8 text:
+    Authlib's parser lets that decoding error through, which would be a 500."""
+    try:
+        return extract_basic_authorization(headers)
+    except ValueError:  # UnicodeDecodeError, or non-ASCII text that b64decode refuses
+        raise InvalidClientError(
+            status_code=401, description="The Basic credentials are not base64 of UTF-8 text."
+        ) from None
+
+
 def check_token_request(request: OAuth2Request) -> None:
     """Raise InvalidRequestError for a token request that repeats a parameter or uses more
     than one client authentication method (RFC 6749 sections 2.3 and 3.2): HTTP Basic with a
@@ -77,7 +89,7 @@ def check_token_request(request: OAuth2Request) -> None:
         raise InvalidRequestError(f"The parameter '{name}' is repeated.")
     if "authorization" not in request.headers:
         return
-    basic_id, _secret = extract_basic_authorization(request.headers)
+    basic_id, _secret = basic_credentials(request.headers)
     form = request.form
     if "client_secret" in form or "client_assertion" in form:
         raise InvalidRequestError("Use one client authentication method per request.")

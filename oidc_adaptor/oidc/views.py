@@ -10,15 +10,24 @@ carries ``iss``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
-from authlib.oidc.core.errors import LoginRequiredError, RequestNotSupportedError, RequestURINotSupportedError
+from authlib.oidc.core.errors import (
+    AccountSelectionRequiredError,
+    ConsentRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request, url_for
 
+from core.errors import WaitingRoomError
 from core.model import Status, Ticket
+from core.rules import check_issuable
 from core.tokens import TokenError
 from oidc_adaptor.plumbing import counter_cache, ratelimit
 from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
@@ -48,6 +57,10 @@ HTML_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+MAX_AGE_PATTERN = re.compile(r"[0-9]+")
+MAX_AGE_DIGITS = 12
+PROMPT_VALUES = ("none", "login")
+"""The ``prompt`` values this provider honours (and discovery advertises); others are refused."""
 CORS_ENDPOINTS = {"oidc.discovery", "oidc.token", "oidc.userinfo", "oidc.userinfo_alias"}
 
 
@@ -107,7 +120,7 @@ def discovery() -> Response:
         code_challenge_methods_supported=["S256"],
         scopes_supported=list(SCOPES),
         claims_supported=list(CLAIMS),
-        prompt_values_supported=["none", "login"],
+        prompt_values_supported=list(PROMPT_VALUES),
         authorization_response_iss_parameter_supported=True,
         claims_parameter_supported=False,
         request_parameter_supported=False,
@@ -152,12 +165,17 @@ def authorization_url() -> str:
 
 
 def _max_age() -> int | None:
+    """The request's ``max_age`` in seconds, or None. Only ASCII digits are a number here
+    (``str.isdigit`` also holds for "²", which ``int`` refuses); a value longer than
+    :data:`MAX_AGE_DIGITS` digits is longer ago than any admission, and ``int`` would refuse
+    one of thousands of digits. Raises InvalidRequestError."""
     raw = request.values.get("max_age")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not MAX_AGE_PATTERN.fullmatch(raw):
         raise InvalidRequestError("'max_age' must be a non-negative whole number of seconds.")
-    return int(raw)
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_AGE_DIGITS else 10**MAX_AGE_DIGITS
 
 
 def _current_place(handle: str | None, event_id: str) -> tuple[PlaceRef | None, Ticket | None]:
@@ -175,6 +193,12 @@ def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None, l
     now = services().clock.now()
     if ticket.session is not None and ticket.session.expires_at <= now:
         return None  # the session ran out (a sweep will mark it timed out): a new place
+    try:
+        check_issuable(ticket, now, services().room.claim_deadline(ticket.event_id))
+    except WaitingRoomError:
+        # Admitted but unclaimed past queue_position_expiry (a sweep will mark it expired): a
+        # code would only ever get invalid_grant at the token endpoint, so a new place instead.
+        return None
     admitted_at = ticket.admitted_at if ticket.admitted_at is not None else ticket.entered_at
     if not ref.fresh and (login or (max_age is not None and now - admitted_at > max_age)):
         return None
@@ -235,6 +259,16 @@ def _check_authorization_request(values: Any) -> None:
         raise RequestNotSupportedError()
     if "request_uri" in values:
         raise RequestURINotSupportedError()
+    prompts = (values.get("prompt") or "").split()
+    # OIDC Core 3.1.2.1: a provider that cannot show consent or an account choice answers
+    # with the error for it, rather than a code as if it had.
+    if "consent" in prompts:
+        raise ConsentRequiredError()
+    if "select_account" in prompts:
+        raise AccountSelectionRequiredError()
+    unknown = [p for p in prompts if p not in PROMPT_VALUES]
+    if unknown:
+        raise InvalidRequestError(f"The prompt value {unknown[0]!r} is not supported; use none or login.")
 
 
 @blueprint.route("/authorize", methods=["GET", "POST"])
@@ -281,7 +315,9 @@ def authorize() -> Response:
         response = cookie_check.ask_for_cookie(authorization_url(), now)
         _set_cookie(response, new_handle())
         return response
-    previous = earlier_place(ticket, services().room.event(event_id).queue_position_expiry)
+    room = services().room
+    previous = earlier_place(ticket, room.event(event_id).queue_position_expiry, services().clock.now(),
+                             room.claim_deadline(event_id))
     if visitor is None:
         ref, ticket = _enter(handle, event_id, ref, ticket, login or max_age is not None)
         visitor = _visitor(ref, ticket, max_age, login)
@@ -372,19 +408,25 @@ def _bearer_error(status: int, error: str, description: str, *, challenge_error:
     return response
 
 
-def _access_token() -> str | None:
+def _access_tokens() -> list[str]:
+    """The access tokens the request sends: in the ``Authorization`` header, in a form body
+    (RFC 6750 sections 2.1 and 2.2). More than one is a client error (section 2)."""
+    found = []
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+        found.append(value.strip())
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
-        return request.form.get("access_token") or None
-    return None
+        found.extend(t for t in request.form.getlist("access_token") if t)
+    return found
 
 
 @blueprint.route("/userinfo", methods=["GET", "POST"])
 def userinfo() -> Response:
-    token_value = _access_token()
+    tokens = _access_tokens()
+    if len(tokens) > 1:
+        return _bearer_error(400, "invalid_request", "send the access token one way only")
+    token_value = tokens[0] if tokens else None
     if token_value is None:
         return _bearer_error(401, "invalid_request", "an access token is required", challenge_error=False)
     oidc = provider()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core.model import AdmissionPolicy, Status, Ticket
@@ -52,10 +52,22 @@ class EarlierPlace:
         return "" if self.at is None else time.strftime("%H:%M UTC", time.gmtime(self.at))
 
 
-def earlier_place(ticket: Ticket | None, queue_position_expiry: int) -> EarlierPlace | None:
+def earlier_place(ticket: Ticket | None, queue_position_expiry: int, now: float | None = None,
+                  claim_window: float = 0.0) -> EarlierPlace | None:
     """The place a browser held, if it expired or its session ended (so the visitor is told why
-    they get a new place instead of being silently re-queued); None for a live place or none."""
-    if ticket is None or ticket.status in LIVE_STATUSES:
+    they get a new place instead of being silently re-queued); None for a live place or none.
+
+    With ``now``, a place a sweep has not marked yet counts too: admitted ``claim_window``
+    seconds or more ago without tokens (expired), or a session whose tokens ran out (timed out)."""
+    if ticket is None:
+        return None
+    if now is not None and ticket.status is Status.ADMITTED and claim_window > 0 \
+            and ticket.admitted_at is not None and ticket.admitted_at <= now - claim_window:
+        ticket = replace(ticket, status=Status.EXPIRED)
+    elif now is not None and ticket.status is Status.ISSUED and ticket.session is not None \
+            and ticket.session.expires_at <= now:
+        ticket = replace(ticket, status=Status.TIMED_OUT)
+    if ticket.status in LIVE_STATUSES:
         return None
     at: float | None = None
     if ticket.status is Status.EXPIRED and ticket.admitted_at is not None and queue_position_expiry:

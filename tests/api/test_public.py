@@ -67,9 +67,18 @@ def test_guessable_idempotency_keys_are_refused(client: FlaskClient, key: str) -
         assert "128" in r.json["message"] and holder["request_id"] not in r.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("key", [str(uuid.uuid4()), secrets.token_urlsafe(16), secrets.token_hex(16),
-                                 uuid.uuid4().hex.upper(), secrets.token_urlsafe(96)])
-def test_keys_with_128_random_bits_are_accepted(client: FlaskClient, key: str) -> None:
+KEY_MAKERS = {  # made per test, not at collection: pytest-xdist workers must collect the same ids
+    "uuid4": lambda: str(uuid.uuid4()),
+    "urlsafe-22": lambda: secrets.token_urlsafe(16),
+    "hex-32": lambda: secrets.token_hex(16),
+    "hex-32-upper": lambda: uuid.uuid4().hex.upper(),
+    "urlsafe-128": lambda: secrets.token_urlsafe(96),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KEY_MAKERS))
+def test_keys_with_128_random_bits_are_accepted(client: FlaskClient, kind: str) -> None:
+    key = KEY_MAKERS[kind]()
     first = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": key})
     again = client.post("/assign_queue_num", json={"event_id": EVENT}, headers={"Idempotency-Key": key})
     assert first.status_code == 200 and again.json["request_id"] == first.json["request_id"]

@@ -19,6 +19,7 @@ import requests
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from core.ports import Clock
 from oidc_adaptor.app import create_app
 from tests.conftest import make_settings
 from tests.support import free_port
@@ -82,13 +83,15 @@ def serve_wsgi(app: Any, port: int) -> Iterator[BaseWSGIServer]:
 
 
 @contextmanager
-def live_provider(tmp_path: Path, clients: dict[str, Any], **sections: Any) -> Iterator[ServedApp]:
-    """The waiting room app served on a free loopback port; the issuer is its real URL."""
+def live_provider(tmp_path: Path, clients: dict[str, Any], clock: Clock | None = None,
+                  **sections: Any) -> Iterator[ServedApp]:
+    """The waiting room app served on a free loopback port; the issuer is its real URL. ``clock``
+    replaces the system clock."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server_section = {"issuer": url, **sections.pop("server", {})}
     settings = make_settings(tmp_path, server=server_section, clients=clients, **sections)
-    app = create_app(settings, start_scheduler=False)
+    app = create_app(settings, clock=clock, start_scheduler=False)
     ensure_jwks_route(app)
     with serve_wsgi(app, port) as server:
         yield ServedApp(url, app, server)

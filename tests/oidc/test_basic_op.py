@@ -167,7 +167,8 @@ def test_form_post_delivers_the_code_by_a_form_under_the_csp(flow: Flow) -> None
     fields = form_fields(html)
     assert fields["state"] == "st-123" and fields["iss"] == ISSUER and set(fields) == {"code", "state", "iss"}
     csp = response.headers["Content-Security-Policy"]
-    assert "form-action https://shop.example;" in csp and "script-src 'self';" in csp and "unsafe-inline" not in csp
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp
+    assert "form-action" not in csp  # Chromium would apply it to the relying party's redirects too
     assert "<script>" not in html and "onload" not in html and 'src="/static/form_post.js"' in html
     assert response.headers["Cache-Control"] == "no-store"
     script = flow.browser.get("/static/form_post.js")
@@ -285,7 +286,7 @@ def test_a_public_client_on_a_loopback_port_over_form_post(app: Flask) -> None:
     flow.authorize(response_mode="form_post")
     flow.admit()
     response = flow.authorize(response_mode="form_post")
-    assert "form-action http://127.0.0.1:9000;" in response.headers["Content-Security-Policy"]
+    assert "form-action" not in response.headers["Content-Security-Policy"]
     code = form_fields(response.get_data(as_text=True))["code"]
     assert flow.redeem(code, secret=None).status_code == 200
     assert SPA_CB.startswith("http://127.0.0.1:9000/")

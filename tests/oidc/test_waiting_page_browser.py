@@ -10,7 +10,7 @@ from typing import Any
 
 import playwright.sync_api as playwright_api
 import pytest
-from flask import Flask, request
+from flask import Flask, redirect, request
 
 from tests.support import free_port
 
@@ -72,17 +72,15 @@ def _check_page(browser: Any, url: str, provider: Any, callback: str) -> None:
     assert not errors, errors
 
 
-def test_form_post_response_submits_itself_under_the_csp(tmp_path: Path) -> None:
-    """``response_mode=form_post``: the page's external script posts the code to the relying
-    party; the CSP allows that form (form-action is the redirect URI's origin) and no inline code."""
-    rp_port = free_port()
+def form_post_journey(tmp_path: Path, rp: Flask, rp_port: int, state: str, end_url: str) -> tuple[Any, list[str], str]:
+    """A visitor of the ``spa`` client (callback ``/callback`` on ``rp_port``) takes a place with
+    ``response_mode=form_post``, is admitted and checks again; returns the JSON of the page the
+    browser ends on (``end_url``, a glob), its console errors and the provider's URL."""
     callback = f"http://127.0.0.1:{rp_port}/callback"
-    rp = Flask("rp")
-    rp.add_url_rule("/callback", "cb", lambda: json.dumps(dict(request.form)), methods=["POST"])
     _verifier, challenge = pkce_pair()
     clients = {"spa": {"event": EVENT, "redirect_uris": [callback]}}
     with live_provider(tmp_path, clients) as provider, serve_wsgi(rp, rp_port):
-        url = (f"{provider.url}/authorize?response_type=code&client_id=spa&scope=openid&state=s2"
+        url = (f"{provider.url}/authorize?response_type=code&client_id=spa&scope=openid&state={state}"
                f"&redirect_uri={callback}&code_challenge={challenge}&code_challenge_method=S256"
                "&response_mode=form_post")
         with playwright_api.sync_playwright() as p:
@@ -93,12 +91,24 @@ def test_form_post_response_submits_itself_under_the_csp(tmp_path: Path) -> None
                 page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
                 page.goto(url)  # takes a place
                 provider.admit(1)
-                page.goto(url)
-                page.wait_for_url(callback, timeout=30_000)
-                posted = json.loads(page.locator("body").inner_text())
+                page.goto(url, wait_until="commit")
+                try:
+                    page.wait_for_url(end_url, timeout=30_000)
+                except playwright_api.Error:  # a timeout, or the navigation aborted (ERR_ABORTED)
+                    pytest.fail(f"the visitor never reached {end_url}: {errors}")
+                return json.loads(page.locator("body").inner_text()), errors, provider.url
             finally:
                 browser.close()
-    assert set(posted) == {"code", "state", "iss"} and posted["state"] == "s2" and posted["iss"] == provider.url
+
+
+def test_form_post_response_submits_itself_under_the_csp(tmp_path: Path) -> None:
+    """``response_mode=form_post``: the page's external script posts the code to the relying
+    party; the CSP allows that form and no inline code."""
+    rp_port = free_port()
+    rp = Flask("rp")
+    rp.add_url_rule("/callback", "cb", lambda: json.dumps(dict(request.form)), methods=["POST"])
+    posted, errors, issuer = form_post_journey(tmp_path, rp, rp_port, "s2", f"http://127.0.0.1:{rp_port}/callback")
+    assert set(posted) == {"code", "state", "iss"} and posted["state"] == "s2" and posted["iss"] == issuer
     assert not [e for e in errors if "Content Security Policy" in e], errors  # (favicon 404s are not ours)
 
 
@@ -137,3 +147,17 @@ def test_waiting_page_says_paused_and_reconnecting_in_chromium(tmp_path: Path) -
                 playwright_api.expect(page.locator("#wr-reconnecting")).to_be_hidden(timeout=60_000)
             finally:
                 browser.close()
+
+
+def test_form_post_reaches_a_relying_party_whose_callback_redirects_to_another_origin(tmp_path: Path) -> None:
+    """Chromium applies a page's ``form-action`` to every redirect after the form's submission:
+    a relying party whose callback sends the visitor on to another origin (``localhost`` here,
+    after ``127.0.0.1``) must still get them there."""
+    rp_port = free_port()
+    landing = f"http://localhost:{rp_port}/landing"
+    rp = Flask("rp")
+    rp.add_url_rule("/callback", "cb", lambda: redirect(f"{landing}?state={request.form['state']}"), methods=["POST"])
+    rp.add_url_rule("/landing", "landing", lambda: json.dumps(dict(request.args)))
+    landed, errors, _issuer = form_post_journey(tmp_path, rp, rp_port, "s3", f"{landing}*")
+    assert landed == {"state": "s3"}
+    assert not [e for e in errors if "Content Security Policy" in e], errors
