@@ -19,7 +19,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 
-from core.settings import Settings, SettingsError
+from core.settings import Settings
 from oidc_adaptor.plumbing.logging_setup import configure_logging
 from oidc_adaptor.plumbing.proxies import GUNICORN_OPTIONS
 
@@ -46,15 +46,13 @@ def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: Non
         progress(f"waitingroom: creating signing keys in {keys.path} ...")
     keys.ensure(SystemClock().now())
     from core.adapters.stores import REDIS_SCHEMES, open_store
-    from core.errors import StoreUnavailable
 
     if settings.server.store.startswith(("sqlite:///", *REDIS_SCHEMES)):
-        try:
-            store = open_store(settings.server.store, timeout=settings.server.store_timeout,
-                               allow_redis_eviction=settings.server.allow_redis_eviction,
-                               sqlite_synchronous=settings.server.sqlite_synchronous)
-        except StoreUnavailable as exc:  # a Redis Cluster's topology is read at open
-            raise SettingsError(f"[server] store cannot be opened: {exc}") from None
+        # a store that cannot be opened (a read-only SQLite directory, a Redis Cluster whose
+        # topology cannot be read) raises StoreUnavailable: the command prints one line, exit 3
+        store = open_store(settings.server.store, timeout=settings.server.store_timeout,
+                           allow_redis_eviction=settings.server.allow_redis_eviction,
+                           sqlite_synchronous=settings.server.sqlite_synchronous)
         store.close()
 
 

@@ -14,12 +14,17 @@ def cors(request: Request, response: Response, allowed: Sequence[str]) -> Respon
     """Allow browsers on the configured origins (``[server] cors_origins``) to call the public API.
 
     No origin is allowed unless configured; ``"*"`` in the list allows every origin (no
-    credentials are involved: the API uses no cookies). Called for every response of this
-    blueprint by the app's response hook.
+    credentials are involved: the API uses no cookies). Once any origin is configured, publicly
+    cacheable answers (``Cache-Control: public``) allow every origin and do not vary on it.
+    Called for every response of this blueprint by the app's response hook.
     """
     if not allowed:
         return response
-    wildcard = "*" in allowed
+    # A publicly cacheable answer (the status documents) is the same for every request and needs
+    # no credentials: any origin may read it, and it must not say Vary: Origin, or a shared cache
+    # would keep a copy per Origin value and a client sending a new one each time would reach the
+    # server on every request.
+    wildcard = "*" in allowed or bool(response.cache_control.public)
     if not wildcard:
         # Even without an Origin: a shared cache must not hand this answer to another origin.
         response.vary.add("Origin")

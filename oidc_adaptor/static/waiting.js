@@ -86,6 +86,29 @@
     return typeof doc.server_time === "number" && doc.server_time >= renderedAt;
   }
 
+  // A copy's counters may be older than its server_time: it is in whole seconds, and a worker
+  // renders it from counters up to half a second old. Only a copy two seconds newer than the page
+  // was read after this place was taken, so only it can say the line no longer holds the place
+  // (otherwise every visitor of a surge could come back to /authorize once, for nothing).
+  function knowsPlace(doc) {
+    return typeof doc.server_time === "number" && doc.server_time >= renderedAt + 2;
+  }
+
+  // The serving counter only goes back when the line was reset (or an operator moved it back).
+  // Two copies prove it only when they are two seconds apart: their counters were then read in
+  // that order, whichever worker or cache each came from. The server then says what became of
+  // this place, instead of the page waiting for a counter that belongs to another line.
+  var seen = [];                // [server_time, serving_counter] of recent copies, oldest first
+  function wentBack(doc) {
+    if (typeof doc.server_time !== "number") { return false; }
+    var back = seen.some(function (s) {
+      return doc.server_time >= s[0] + 2 && doc.serving_counter < s[1];
+    });
+    seen.push([doc.server_time, doc.serving_counter]);
+    if (seen.length > 20) { seen.shift(); }
+    return back;
+  }
+
   var last = "";
   function poll() {
     // No cookie goes with it: the document is the same for everyone, and caches may share it.
@@ -98,7 +121,11 @@
       .then(function (doc) {
         if (!doc) { return; }
         var serving = doc.serving_counter;
-        if (current(doc) && (serving >= position || doc.last_position < position)) { proceed(); return; }
+        var back = wentBack(doc);
+        if ((current(doc) && serving >= position) || (knowsPlace(doc) && doc.last_position < position) || back) {
+          proceed();
+          return;
+        }
         var ahead = Math.max(0, position - serving - 1);
         var moving = !doc.paused && !opensLater(doc);
         var est = moving ? estimateWait(ahead, doc.admission_rate) : null;

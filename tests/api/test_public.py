@@ -307,7 +307,9 @@ class TestCors:
     def test_configured_origin_is_allowed_and_preflight_answered(self, tmp_path: Path, clock: ManualClock) -> None:
         app = build_app(tmp_path, clock, server={"cors_origins": ["https://shop.example"]})
         client = app.test_client()
-        r = client.get("/serving_num", query_string={"event_id": EVENT}, headers={"Origin": "https://shop.example"})
+        # (/queue_num: the public cacheable counters allow every origin, tests/api/test_event_status.py)
+        mine = {"event_id": EVENT, "request_id": UNKNOWN_RID}
+        r = client.get("/queue_num", query_string=mine, headers={"Origin": "https://shop.example"})
         assert r.headers["Access-Control-Allow-Origin"] == "https://shop.example"
         assert "Origin" in r.headers["Vary"]
         r = client.options("/assign_queue_num", headers={
@@ -316,7 +318,7 @@ class TestCors:
         assert r.status_code == 200
         assert "POST" in r.headers["Access-Control-Allow-Methods"]
         assert "Idempotency-Key" in r.headers["Access-Control-Allow-Headers"]
-        r = client.get("/serving_num", query_string={"event_id": EVENT}, headers={"Origin": "https://evil.example"})
+        r = client.get("/queue_num", query_string=mine, headers={"Origin": "https://evil.example"})
         assert "Access-Control-Allow-Origin" not in r.headers
         # errors carry the CORS headers too, so browsers can read them
         r = client.get("/serving_num", query_string={"event_id": "nope"}, headers={"Origin": "https://shop.example"})

@@ -25,6 +25,12 @@ from .forge import b64, compact
 ISS = "https://wait.example"
 EVENT = "spring-sale"
 NOW = time.time()
+
+
+def now() -> int:
+    """The clock when a token is made: tokens are made in the test, which may run minutes after collection."""
+    return int(time.time())
+
 KEYS = KeySet([SigningKey.generate(NOW)])
 KEY = KEYS.keys[0]
 OTHER_KEY = SigningKey.generate(NOW)
@@ -32,8 +38,8 @@ JWKS = {KEY.kid: KEY.public_jwk}
 
 
 def claims(**changes: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {"iss": ISS, "sub": "t_abc", "aud": EVENT, "iat": int(NOW), "nbf": int(NOW),
-                              "exp": int(NOW) + 600, "jti": "j1", "event_id": EVENT, "queue_position": 3,
+    values: dict[str, Any] = {"iss": ISS, "sub": "t_abc", "aud": EVENT, "iat": now(), "nbf": now(),
+                              "exp": now() + 600, "jti": "j1", "event_id": EVENT, "queue_position": 3,
                               "token_use": "access"}
     values.update(changes)
     return {k: v for k, v in values.items() if v is not None}
@@ -57,17 +63,17 @@ TOKENS: dict[str, Callable[[], str]] = {
     "genuine": lambda: signed(claims()),
     "audience in a list": lambda: signed(claims(aud=["other", EVENT])),
     "no nbf": lambda: signed(claims(nbf=None)),
-    "expired": lambda: signed(claims(exp=int(NOW) - 600)),
-    "expired within leeway": lambda: signed(claims(exp=int(NOW) - 10)),
-    "not yet valid": lambda: signed(claims(nbf=int(NOW) + 600)),
-    "issued in the future": lambda: signed(claims(iat=int(NOW) + 600, nbf=None)),
+    "expired": lambda: signed(claims(exp=now() - 600)),
+    "expired within leeway": lambda: signed(claims(exp=now() - 10)),
+    "not yet valid": lambda: signed(claims(nbf=now() + 600)),
+    "issued in the future": lambda: signed(claims(iat=now() + 600, nbf=None)),
     "other issuer": lambda: signed(claims(iss="https://evil.example")),
     "other event": lambda: signed(claims(aud="summer-sale")),
     "no audience": lambda: signed(claims(aud=None)),
     "id token": lambda: signed(claims(token_use="id")),
     "no subject": lambda: signed(claims(sub=None)),
     "no exp": lambda: signed(claims(exp=None)),
-    "exp as text": lambda: signed(claims(exp=str(int(NOW) + 600))),
+    "exp as text": lambda: signed(claims(exp=str(now() + 600))),
     "exp as boolean": lambda: signed(claims(exp=True)),
     "other key, same kid": lambda: signed(claims(), OTHER_KEY),
     "unknown kid": lambda: signed(claims(), kid="made-up"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -19,6 +20,8 @@ from tests.support import ADMIN_KEY, ServerProcess, free_port, serve_process, se
 
 EVENT = "spring-sale"
 OTHER_EVENT = "autumn-sale"
+QUIET_EVENT = "winter-sale"
+"""An event no other test polls, so its first request through the front is a cache miss."""
 SECRET = "front-test-client-secret-long-enough"
 WINDOW = 2
 """[server] status_max_age of the origin under test."""
@@ -31,6 +34,7 @@ class Stack:
     front: HttpServer
     origin: ServerProcess
     rp_port: int
+    config: Path
 
     @property
     def url(self) -> str:
@@ -57,13 +61,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = server_config(
         work, issuer=f"http://127.0.0.1:{front_port}", trusted_proxies=1, status_max_age=WINDOW, scheduler=False,
         enter_rate_limit=f"{ENTRY_LIMIT}/minute",
-        events={EVENT: {"name": "Spring sale"}, OTHER_EVENT: {"name": "Autumn sale"}},
+        events={EVENT: {"name": "Spring sale"}, OTHER_EVENT: {"name": "Autumn sale"},
+                QUIET_EVENT: {"name": "Winter sale"}},
         clients={"shop": {"event": EVENT, "redirect_uris": [callback], "secret": SECRET},
                  "spa": {"event": EVENT, "redirect_uris": [callback]}},
     )
     with serve_process(config, workers=1, extra_args=["--threads", "4"]) as origin, \
             nginx_front(origin.port, work, port=front_port) as front:
-        yield Stack(front, origin, rp_port)
+        yield Stack(front, origin, rp_port, config)
 
 
 def waiting_page_position(html: str) -> int:

@@ -72,3 +72,89 @@ def test_waiting_page_through_the_front_in_chromium(stack: Stack) -> None:
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_a_copy_older_than_its_counters_does_not_send_the_page_to_authorize(stack: Stack) -> None:
+    """A status document carries its render time in whole seconds, and a worker renders it from
+    counters up to half a second old: a copy stamped with the page's own second may predate the
+    visitor's entry and show a last position below theirs. That is not a reset of the line, and the
+    page must not bounce to /authorize on it (a surge of arrivals would come back to the server
+    twice); a copy two seconds newer than the page does know the place, and still takes it on."""
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium"
+    callback = f"http://127.0.0.1:{stack.rp_port}/callback"
+    _verifier, challenge = pkce_pair()
+    url = (f"{stack.url}/authorize?response_type=code&client_id=spa&scope=openid&state=s2"
+           f"&redirect_uri={callback}&code_challenge={challenge}&code_challenge_method=S256")
+    served: list[int] = []
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_context().new_page()
+            page.goto(url)
+            main = page.locator("#wr-main")
+            position = int(main.get_attribute("data-position") or 0)
+            rendered_at = int(main.get_attribute("data-rendered-at") or 0)
+            skew = {"seconds": 0}
+
+            def status(route: playwright_api.Route) -> None:
+                served.append(skew["seconds"])
+                route.fulfill(status=200, content_type="application/json", json={
+                    "event_id": EVENT, "serving_counter": 0, "last_position": position - 1, "waiting": position - 1,
+                    "admission_rate": 0.0, "paused": False, "start_at": None, "end_at": None,
+                    "server_time": rendered_at + skew["seconds"]})
+
+            page.route(f"{stack.url}/events/{EVENT}/status", status)
+            navigations: list[str] = []
+            page.on("framenavigated", lambda frame: navigations.append(frame.url))
+            deadline_ms = MOVE_TIMEOUT_MS
+            while len(served) < 2 and deadline_ms > 0:
+                page.wait_for_timeout(250)
+                deadline_ms -= 250
+            assert len(served) >= 2, "timed out: the page did not poll twice"
+            assert navigations == [], navigations
+            skew["seconds"] = 2
+            page.wait_for_event("framenavigated", timeout=MOVE_TIMEOUT_MS)
+            assert page.url.startswith(f"{stack.url}/authorize")
+        finally:
+            browser.close()
+
+
+def test_a_serving_counter_that_went_back_sends_the_page_to_the_server(stack: Stack) -> None:
+    """After a reset the line starts again: the serving counter goes back and new arrivals soon pass
+    this visitor's old position, so last_position alone does not show it. A copy two seconds newer
+    than one with a higher counter shows the counter went back: the page asks the server (which
+    tells a visitor whose place ended so) instead of waiting for a counter that may never come."""
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium"
+    callback = f"http://127.0.0.1:{stack.rp_port}/callback"
+    _verifier, challenge = pkce_pair()
+    url = (f"{stack.url}/authorize?response_type=code&client_id=spa&scope=openid&state=s3"
+           f"&redirect_uri={callback}&code_challenge={challenge}&code_challenge_method=S256")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            for _ in range(4):  # people ahead, so the counters below stay under this visitor's place
+                browser.new_context(java_script_enabled=False).new_page().goto(url)
+            page = browser.new_context().new_page()
+            page.goto(url)
+            main = page.locator("#wr-main")
+            position = int(main.get_attribute("data-position") or 0)
+            rendered_at = int(main.get_attribute("data-rendered-at") or 0)
+            assert position >= 5
+            copies = iter([(2, position - 2), (3, position - 3), (5, 1)])  # (seconds after the page, serving)
+            served: list[int] = []
+
+            def status(route: playwright_api.Route) -> None:
+                seconds, serving = next(copies, (6, 1))
+                served.append(serving)
+                route.fulfill(status=200, content_type="application/json", json={
+                    "event_id": EVENT, "serving_counter": serving, "last_position": position + 100,
+                    "waiting": 100, "admission_rate": 0.0, "paused": False, "start_at": None, "end_at": None,
+                    "server_time": rendered_at + seconds})
+
+            page.route(f"{stack.url}/events/{EVENT}/status", status)
+            with page.expect_navigation(timeout=MOVE_TIMEOUT_MS):
+                pass
+            assert page.url.startswith(f"{stack.url}/authorize")
+            assert served[:3] == [position - 2, position - 3, 1], served  # not before the counter went back
+        finally:
+            browser.close()

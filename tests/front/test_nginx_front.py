@@ -4,19 +4,25 @@ static files from disk, and request bodies buffered so slow clients hold no serv
 
 from __future__ import annotations
 
+import http.client
+import shutil
 import socket
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from pathlib import Path
 
 import jwt
 import pytest
 import requests
 
+from bench.servers import NGINX_CONF
 from tests.oidc.helpers import check_again_url, serve_wsgi
 from tests.oidc.test_authlib_client import relying_party
 
-from .conftest import ENTRY_LIMIT, EVENT, OTHER_EVENT, SECRET, WINDOW, Stack, waiting_page_position
+from .conftest import ENTRY_LIMIT, EVENT, OTHER_EVENT, QUIET_EVENT, SECRET, WINDOW, Stack, waiting_page_position
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nginx_front")]
 
@@ -58,6 +64,42 @@ def test_the_front_answers_304_and_keys_the_counters_on_the_event_only(stack: St
         r = requests.get(f"{stack.url}/serving_num", params={"event_id": EVENT, "junk": junk}, timeout=10)
         assert r.status_code == 200 and r.json()["event_id"] == EVENT
     assert stack.origin_requests("/serving_num") - before <= 2  # at most a window edge crossed
+
+
+def raw_get(stack: Stack, target: str) -> int:
+    """The status of a GET for ``target`` sent byte for byte (HTTP clients would remove dot segments)."""
+    conn = http.client.HTTPConnection("127.0.0.1", stack.front.port, timeout=10)
+    try:
+        conn.request("GET", target)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_a_crafted_path_cannot_put_another_answer_under_an_events_cache_key(stack: Stack) -> None:
+    """nginx keys on the normalised path, so a path with dot segments or doubled or encoded
+    characters must reach the server as that same normalised path: otherwise its answer (a 404)
+    would be kept under the event's key and served to every waiting visitor."""
+    crafted = [f"/events/x/../{QUIET_EVENT}/status", f"/events/{QUIET_EVENT}/./status",
+               f"//events/{QUIET_EVENT}/status", f"/events/%77{QUIET_EVENT[1:]}/status",
+               f"/x/../serving_num?event_id={QUIET_EVENT}", f"/waiting_num?EVENT_ID={QUIET_EVENT}",
+               f"/public_key?EVENT_ID={QUIET_EVENT}&event_id=nope", "/x/../public_key?format=pem",
+               "/x/../.well-known/jwks.json"]
+    for target in crafted:
+        raw_get(stack, target)
+    status = requests.get(f"{stack.url}/events/{QUIET_EVENT}/status", timeout=10)
+    assert status.status_code == 200 and status.json()["event_id"] == QUIET_EVENT, status.text
+    for counter in ("serving_num", "waiting_num"):
+        answer = requests.get(f"{stack.url}/{counter}", params={"event_id": QUIET_EVENT}, timeout=10)
+        assert answer.status_code == 200 and answer.json()["event_id"] == QUIET_EVENT, answer.text
+    missing = requests.get(f"{stack.url}/serving_num", timeout=10)
+    assert missing.status_code == 400 and "required" in missing.json()["message"], missing.text
+    for query in ({"event_id": QUIET_EVENT}, {"format": "pem"}, {}):
+        key = requests.get(f"{stack.url}/public_key", params=query, timeout=10)
+        assert key.status_code == 200 and key.headers["X-Cache-Status"], (query, key.text)
+    assert requests.get(f"{stack.url}/.well-known/jwks.json", timeout=10).json()["keys"]
 
 
 def test_static_files_are_served_by_the_front(stack: Stack) -> None:
@@ -107,6 +149,23 @@ def test_the_oidc_journey_through_the_front_with_authlib(stack: Stack) -> None:
     assert body["id_claims"]["queue_position"] == position and body["userinfo"]["event_id"] == EVENT
 
 
+def test_a_rotated_key_reaches_the_fronts_jwks_within_a_status_window(stack: Stack) -> None:
+    """The server says max-age=300 for its JWKS (for verifiers' own caches); the front must not keep
+    it that long on top, or a key published by ``keys rotate`` stays unseen past its activation and
+    a verifier that refetches on an unknown kid gets the old set from the front."""
+    before = {key["kid"] for key in requests.get(f"{stack.url}/.well-known/jwks.json", timeout=10).json()["keys"]}
+    rotate = [sys.executable, "-m", "oidc_adaptor.cli", "keys", "rotate", "--config", str(stack.config)]
+    rotated = subprocess.run(rotate, capture_output=True, text=True, timeout=60)
+    assert rotated.returncode == 0, rotated.stderr
+    deadline = time.monotonic() + 60  # the front keeps it one window; 60 s leaves a loaded machine room
+    while True:
+        now = {key["kid"] for key in requests.get(f"{stack.url}/.well-known/jwks.json", timeout=10).json()["keys"]}
+        if now - before:
+            break
+        assert time.monotonic() < deadline, "timed out: the front still serves the JWKS without the new key"
+        time.sleep(0.5)
+
+
 def test_slow_request_bodies_hold_no_server_thread(stack: Stack) -> None:
     """More stalled uploads than the server has threads: nginx holds them, the server keeps answering."""
     with ExitStack() as held:
@@ -133,3 +192,21 @@ def test_the_server_sees_the_address_the_front_saw_not_one_a_client_claims(stack
         if r.status_code == 429:
             break
     assert statuses[-1] == 429 and set(statuses[:-1]) <= {200}, statuses
+
+
+def test_the_file_installs_beside_debians_default_site_as_the_readme_says(tmp_path: Path) -> None:
+    """Debian's nginx ships a default site (listen 80 default_server, server_name _). Copied into
+    conf.d as the README says, the front must not lose to it: nginx warns of a conflicting server
+    name and ignores the one it read second, and every visitor gets the nginx welcome page."""
+    etc = tmp_path / "etc"
+    shutil.copytree("/etc/nginx", etc, symlinks=False)
+    main = (etc / "nginx.conf").read_text(encoding="utf-8").replace("/etc/nginx/", f"{etc}/")
+    (etc / "nginx.conf").write_text(main.replace("pid /run/nginx.pid;", f"pid {tmp_path}/nginx.pid;"),
+                                    encoding="utf-8")
+    conf = NGINX_CONF.read_text(encoding="utf-8").replace("/var/cache/nginx/waitingroom ", f"{tmp_path}/cache ")
+    (etc / "conf.d" / "waitingroom.conf").write_text(conf, encoding="utf-8")
+    checked = subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-t", "-p", str(tmp_path),
+                              "-c", str(etc / "nginx.conf"), "-e", str(tmp_path / "error.log")],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    assert "[warn]" not in checked.stderr and "[emerg]" not in checked.stderr, checked.stderr

@@ -107,7 +107,7 @@ def test_serve_refuses_an_evicting_redis_before_any_worker_starts(admin: redis.R
 
 
 def test_serve_says_in_one_line_that_a_cluster_does_not_answer(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="store cannot be opened: Redis Cluster unavailable"):
+    with pytest.raises(StoreUnavailable, match="Redis Cluster unavailable"):  # the command: one line, exit 3
         prepare(make_settings(tmp_path, store=f"redis+cluster://127.0.0.1:{free_port()}",
                               server={"store_timeout": 0.3}))
 
