@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from core.errors import StoreUnavailable, WaitingRoomError
+from core.errors import StoreUnavailable
 from core.settings import ServerSettings, Settings, SettingsError, check_admin_key_strength
 
 EXIT_OK = 0
@@ -249,11 +249,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _progress(f"waitingroom: configuration {settings.source}, {len(settings.events)} event(s), "
               f"store {redact_url(settings.server.store)}")
-    try:
-        prepare(settings, progress=_progress)
-    except (OSError, ValueError, WaitingRoomError) as exc:
-        print(f"waitingroom: cannot start: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    prepare(settings, progress=_progress)  # a store or key file that cannot be opened: main() says so in one line
     for note in override_notes(settings):
         _progress(f"waitingroom: {note}")
     _progress(f"waitingroom: serving on http://{args.host}:{args.port} with {args.workers} worker(s) "
