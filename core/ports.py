@@ -121,6 +121,26 @@ class QueueStore(Protocol):
         """
         ...
 
+    def redeem_for_session(
+        self, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
+        now: float, position_expiry: float = 0.0,
+    ) -> tuple[str | None, str | None, Ticket | None]:
+        """Redeem a single-use record and open the session of the place it names: what
+        :meth:`KeyValueStore.redeem` followed by :meth:`issue_session` with ``grant=key`` do, in
+        one store round trip where the store can (an OpenID Connect code and its tokens).
+
+        The record's value is a JSON object whose ``request_id`` names a place of ``event_id``
+        (and whose ``event_id``, if any, is ``event_id``). Returns ``(value, None, ticket)`` when
+        this call redeemed the record, ``ticket`` holding the session (a new one with ``jti``
+        and these times, or the one it had); ``(None, value, None)`` for a record redeemed before
+        (a replay, nothing changed); ``(None, None, None)`` for no live record. When the record is
+        redeemed but no session can be opened, the record stays redeemed and the error of
+        :meth:`issue_session` is raised (NotAdmitted, PositionExpired, SessionEnded,
+        GrantRevoked), or InvalidTransition for a value naming no place of ``event_id``.
+        Atomic with respect to :meth:`revoke_grant` as :meth:`issue_session` is.
+        """
+        ...
+
     def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
         """Make every later :meth:`issue_session` naming ``grant`` fail with GrantRevoked, for
         ``ttl`` seconds from ``now``. Idempotent. Atomic with respect to ``issue_session``: an

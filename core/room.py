@@ -67,6 +67,8 @@ class IssuedTokens:
     token_type: str
     expires_in: int
     ticket: Ticket
+    access_claims: Mapping[str, Any] | None = None
+    """The claims signed into ``access_token`` (OpenID Connect issues), for a verifier to remember."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -291,6 +293,7 @@ class WaitingRoom:
         scope: str = "",
         id_claims: Mapping[str, Any] | None = None,
         grant: str | None = None,
+        opened: tuple[Ticket, Session, float] | None = None,
     ) -> IssuedTokens:
         """Issue the tokens of an OpenID Connect token response to an admitted visitor.
 
@@ -307,8 +310,13 @@ class WaitingRoom:
         sign-in never extends the session). Relying parties refuse an id token issued long ago
         (mod_auth_openidc: 600 s), so a visitor who signs in again gets a fresh one. Raises
         SessionEnded when the session's time is up, even before a sweep marked it timed out.
+
+        ``opened``, what :meth:`redeem_for_oidc_session` returned, signs the tokens of a session
+        opened already (no store step here).
         """
-        ticket, session, now = self._open_session(event_id, request_id, validity, grant)
+        if opened is None:
+            opened = self._open_session(event_id, request_id, validity, grant)
+        ticket, session, now = opened
         issued_at = int(now)
         expires_at = min(issued_at + (validity or self.event(event_id).token_validity), session.expires_at)
         if expires_at <= issued_at:
@@ -318,9 +326,8 @@ class WaitingRoom:
         access_extra: dict[str, Any] = {"client_id": client_id}
         if scope:
             access_extra["scope"] = scope
-        access = self.signer.sign(
-            session_claims(**common, audience=event_id, token_use="access", extra=access_extra)
-        )
+        access_claims = session_claims(**common, audience=event_id, token_use="access", extra=access_extra)
+        access = self.signer.sign(access_claims)
         auth_time = int(ticket.admitted_at if ticket.admitted_at is not None else session.issued_at)
         id_extra: dict[str, Any] = {"azp": client_id, "auth_time": auth_time, "at_hash": at_hash(access)}
         if nonce:
@@ -329,7 +336,26 @@ class WaitingRoom:
         id_token = self.signer.sign(
             session_claims(**common, audience=client_id, token_use="id", extra=id_extra)
         )
-        return IssuedTokens(access, id_token, "Bearer", expires_at - issued_at, ticket)
+        return IssuedTokens(access, id_token, "Bearer", expires_at - issued_at, ticket, access_claims)
+
+    def redeem_for_oidc_session(
+        self, event_id: str, namespace: str, key: str, keep: float, validity: int | None = None,
+    ) -> tuple[str | None, str | None, tuple[Ticket, Session, float] | None]:
+        """Redeem an authorization code's record and open the session of the place it names in
+        one store step (:meth:`core.ports.QueueStore.redeem_for_session`, the record's key as the
+        grant). Returns ``(value, None, opened)`` for the first redemption, ``opened`` to pass to
+        :meth:`issue_oidc_tokens`; ``(None, value, None)`` for a replay; ``(None, None, None)``
+        for no live record. Raises :meth:`issue_oidc_tokens`'s errors when the code was used but
+        the place can have no session (UnknownRequest for a record naming no place)."""
+        now, issued_at, expires_at = self._session_times(event_id, validity)
+        try:
+            value, replayed, ticket = self.store.redeem_for_session(
+                namespace, key, keep, event_id, new_jti(), issued_at, expires_at, now, self.claim_deadline(event_id))
+        except InvalidTransition:
+            raise UnknownRequest("the code names no place in line") from None
+        if ticket is None or ticket.session is None:
+            return value, replayed, None
+        return value, None, (ticket, ticket.session, now)
 
     def revoke_grant(self, event_id: str, grant: str, ttl: float) -> None:
         """Refuse every later token issue made under ``grant`` for ``ttl`` seconds (a replayed
@@ -364,16 +390,21 @@ class WaitingRoom:
         """The session step shared by every way of issuing tokens: validate, issue (atomic and
         idempotent in the store, which also makes the session findable by its jti). Returns the
         ticket, its session and the time."""
+        now, issued_at, expires_at = self._session_times(event_id, validity)
+        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now, grant)
+        session = ticket.session
+        assert session is not None
+        return ticket, session, now
+
+    def _session_times(self, event_id: str, validity: int | None) -> tuple[float, int, int]:
+        """``(now, issued_at, expires_at)`` of a session opened now for ``validity`` seconds (the
+        event's token validity if None); InvalidArgument outside 1 s to 7 days."""
         settings = self.event(event_id)
         if validity is not None and not (0 < validity <= 7 * 24 * 3600):
             raise InvalidArgument("validity must be between 1 second and 7 days")
         now = self.clock.now()
         issued_at = int(now)
-        expires_at = issued_at + (validity or settings.token_validity)
-        ticket = self._issue_session(event_id, request_id, issued_at, expires_at, now, grant)
-        session = ticket.session
-        assert session is not None
-        return ticket, session, now
+        return now, issued_at, issued_at + (validity or settings.token_validity)
 
     def _claims_of(self, ticket: Ticket, session: Session) -> dict[str, Any]:
         """The claims every token of this session shares, whoever its audience is."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .errors import NotAdmitted, PositionExpired, SessionEnded
+import json
+from typing import Any
+
+from .errors import InvalidTransition, NotAdmitted, PositionExpired, SessionEnded
 from .model import Status, Ticket
 
 SESSION_LOOKUP_GRACE = 300
@@ -29,3 +32,31 @@ def check_issuable(ticket: Ticket, now: float, position_expiry: float = 0.0) -> 
     if ticket.status is not Status.ADMITTED:
         raise SessionEnded(f"this session is {ticket.status.value}")
     return False
+
+
+def place_of_grant(value: str, event_id: str) -> str:
+    """The request id a redeemed record names (a JSON object with ``request_id``, and
+    ``event_id`` if any equal to ``event_id``); InvalidTransition for anything else."""
+    try:
+        record = json.loads(value)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("request_id"), str) \
+            or record.get("event_id", event_id) != event_id:
+        raise InvalidTransition("the record names no place of this event")
+    return str(record["request_id"])
+
+
+def redeem_for_session_in_steps(
+    store: Any, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
+    now: float, position_expiry: float = 0.0,
+) -> tuple[str | None, str | None, Ticket | None]:
+    """:meth:`core.ports.QueueStore.redeem_for_session` as two store steps, for a store that
+    cannot do both in one: ``redeem``, then ``issue_session`` under the record's key as its
+    grant, so a replay that revokes the grant between the two steps is still seen."""
+    value, replayed = store.redeem(namespace, key, keep, now)
+    if value is None:
+        return None, replayed, None
+    request_id = place_of_grant(value, event_id)
+    ticket = store.issue_session(event_id, request_id, jti, issued_at, expires_at, now, position_expiry, key)
+    return value, None, ticket

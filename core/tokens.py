@@ -9,6 +9,7 @@ live in :mod:`core.token_rules`, which the CloudFront gate applies too.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import time
@@ -246,6 +247,55 @@ class TokenVerifier:
         check_claims(claims, issuer=self.issuer, audience=self.audience, leeway=self.leeway,
                      required_use=self.required_use, now=time.time())
         return claims
+
+
+class RememberingVerifier:
+    """A :class:`TokenVerifier` that checks each exact token string's signature once.
+
+    ``verify`` gives what the wrapped verifier gives; the claims of a token verified before are
+    kept, keyed by the exact token string, and on every later call only the claim rules
+    (:func:`core.token_rules.check_claims`: expiry, issuer, audience, ``token_use``) run again at
+    the current time, so a remembered token still expires on time. :meth:`remember_signed` adds
+    a token this process has just signed itself, whose signature needs no check.
+
+    At most ``capacity`` tokens are kept (the oldest go first); a token that fails the rules is
+    dropped. The memory belongs to one key set: build a new verifier when the keys change, so
+    a retired key's tokens are checked against the keys published then. Not thread-safe beyond
+    what dict operations give: at worst a token is verified twice.
+    """
+
+    def __init__(self, verifier: TokenVerifier, capacity: int = 4096) -> None:
+        self._verifier = verifier
+        self._capacity = capacity
+        self._claims: dict[str, dict[str, Any]] = {}
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims (a copy: the caller may change it); TokenError as TokenVerifier."""
+        claims = self._claims.get(token)
+        if claims is None:
+            claims = self._verifier.verify(token)
+            self._keep(token, claims)
+        else:
+            v = self._verifier
+            try:
+                check_claims(claims, issuer=v.issuer, audience=v.audience, leeway=v.leeway,
+                             required_use=v.required_use, now=time.time())
+            except TokenError:
+                self._claims.pop(token, None)
+                raise
+        return dict(claims)
+
+    def remember_signed(self, token: str, claims: Mapping[str, Any]) -> None:
+        """Remember ``claims`` for ``token``, which this process signed with exactly those claims
+        (never a token received from outside: its signature is not checked here)."""
+        self._keep(token, json.loads(json.dumps(claims)))  # as a verification would parse them
+
+    def _keep(self, token: str, claims: dict[str, Any]) -> None:
+        if len(self._claims) >= self._capacity:
+            # Another thread may change the dict meanwhile; then this one forgets nothing.
+            with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                del self._claims[next(iter(self._claims))]
+        self._claims[token] = claims
 
 
 _SIGNATURE_ONLY: Any = {

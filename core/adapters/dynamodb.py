@@ -66,7 +66,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
 from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
-from ..rules import SESSION_LOOKUP_GRACE, check_issuable
+from ..rules import SESSION_LOOKUP_GRACE, check_issuable, redeem_for_session_in_steps
 from .dynamodb_retry import backoff, call_with_retries
 
 log = logging.getLogger("waitingroom.store.dynamodb")
@@ -1077,6 +1077,15 @@ class DynamoDbStore:
         if item is not None and "redeemed" in item and float(_num(item, "expires_at")) > now:
             return None, _str(item, "value")
         return None, None
+
+    def redeem_for_session(
+        self, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
+        now: float, position_expiry: float = 0.0,
+    ) -> tuple[str | None, str | None, Ticket | None]:
+        """Two steps (the record and the place live in two tables): ``redeem``, then
+        ``issue_session`` under the record's key as its grant."""
+        return redeem_for_session_in_steps(self, namespace, key, keep, event_id, jti, issued_at, expires_at, now,
+                                           position_expiry)
 
     def delete(self, namespace: str, key: str) -> None:
         self._call("delete_item", TableName=self.kv_table, Key=self._kv_key(namespace, key))

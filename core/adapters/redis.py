@@ -89,7 +89,7 @@ from ..errors import (
     WaitingRoomError,
 )
 from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
-from ..rules import SESSION_LOOKUP_GRACE
+from ..rules import SESSION_LOOKUP_GRACE, redeem_for_session_in_steps
 from . import redis_client, redis_eviction
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -542,26 +542,59 @@ if amax then redis.call('HSET', C, 'amax', amax) end
 return 0
 """.replace("__PER_BUCKET__", str(PLACES_PER_BUCKET)).replace("__INDEX_BUCKETS__", str(INDEX_BUCKETS))
 
-_REDEEM = r"""
+_REDEEM_RECORD = r"""
+-- Redeem the key-value record at key: returns value, replayed (false where absent).
+local function redeem_record(key, now, kept_until, keep_ms)
+  local raw = redis.call('GET', key)
+  if not raw then return false, false end
+  local used = string.sub(raw, 1, 1) == 'r'
+  local start = used and 2 or 1
+  local bar = string.find(raw, '|', start, true)
+  local live = tonumber(string.sub(raw, start, bar - 1)) > tonumber(now)
+  local value = string.sub(raw, bar + 1)
+  if used then
+    if live then return false, value end
+    return false, false
+  end
+  if not live then
+    redis.call('DEL', key)
+    return false, false
+  end
+  redis.call('SET', key, 'r' .. kept_until .. '|' .. value, 'PX', keep_ms)
+  return value, false
+end
+"""
+
+_REDEEM = _REDEEM_RECORD + r"""
 -- KEYS[1]: a key-value record. ARGV: now, kept_until, milliseconds to keep it.
 -- Returns {value, replayed value}: {v, nil} redeemed now, {nil, v} redeemed before, {nil, nil}.
-local raw = redis.call('GET', KEYS[1])
-if not raw then return {false, false} end
-local used = string.sub(raw, 1, 1) == 'r'
-local start = used and 2 or 1
-local bar = string.find(raw, '|', start, true)
-local live = tonumber(string.sub(raw, start, bar - 1)) > tonumber(ARGV[1])
-local value = string.sub(raw, bar + 1)
-if used then
-  if live then return {false, value} end
-  return {false, false}
+local value, replayed = redeem_record(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+return {value, replayed}
+"""
+
+_REDEEM_FOR_SESSION = _REDEEM_RECORD + r"""
+-- _ISSUE's keys and arguments (its request id left empty, a grant key always given), then
+-- KEYS[11]: a key-value record; ARGV[8..10]: the event id, kept_until, milliseconds to keep it.
+-- Redeems the record as _REDEEM does; a first redemption then runs _ISSUE for the place the
+-- record's JSON value names. Returns {value, replayed, ticket reply} or _ISSUE's error.
+local record = table.remove(KEYS)
+local keep_ms = table.remove(ARGV)
+local kept_until = table.remove(ARGV)
+local event = table.remove(ARGV)
+local function issue()
+""" + _ISSUE + r"""
 end
-if not live then
-  redis.call('DEL', KEYS[1])
-  return {false, false}
+local value, replayed = redeem_record(record, ARGV[6], kept_until, keep_ms)
+if not value then return {false, replayed, false} end
+local ok, grant = pcall(cjson.decode, value)
+if not ok or type(grant) ~= 'table' or type(grant.request_id) ~= 'string'
+    or (grant.event_id ~= nil and grant.event_id ~= event) then
+  return redis.error_reply('INVALID_TRANSITION the record names no place of this event')
 end
-redis.call('SET', KEYS[1], 'r' .. ARGV[2] .. '|' .. value, 'PX', ARGV[3])
-return {value, false}
+ARGV[1] = grant.request_id
+local r = issue()
+if r.err then return r end
+return {value, false, r}
 """
 
 _TAKE = r"""
@@ -641,6 +674,7 @@ class RedisStore:
         self._resolve_alias = _Script(client, _RESOLVE_ALIAS)
         self._advance = _Script(client, _ADVANCE)
         self._issue = _Script(client, _ISSUE)
+        self._redeem_for_session = _Script(client, _REDEEM_FOR_SESSION)
         self._session_ticket = _Script(client, _SESSION_TICKET)
         self._end = _Script(client, _END)
         self._sweep = _Script(client, _SWEEP)
@@ -805,16 +839,38 @@ class RedisStore:
         self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
         position_expiry: float = 0.0, grant: str | None = None,
     ) -> Ticket:
+        keys, args = self._issue_call(event_id, request_id, jti, issued_at, expires_at, now, position_expiry, grant)
+        with self._errors():
+            reply = self._issue(keys=keys, args=args)
+        return self._ticket(event_id, reply)
+
+    def _issue_call(self, event_id: str, request_id: str, jti: str, issued_at: int, expires_at: int, now: float,
+                    position_expiry: float, grant: str | None) -> tuple[list[Any], list[Any]]:
+        """The keys and arguments of the issue script."""
         cutoff = _num(now - position_expiry) if position_expiry > 0 else ""
         keys = self._keys(event_id)
         keys.append(self._jti_key(event_id, jti))
         if grant is not None:
             keys.append(self._grant_key(event_id, grant))
         findable_ms = max(1, math.ceil((expires_at + SESSION_LOOKUP_GRACE - now) * 1000))
-        args = [request_id, jti, int(issued_at), int(expires_at), cutoff, _num(now), findable_ms]
+        return keys, [request_id, jti, int(issued_at), int(expires_at), cutoff, _num(now), findable_ms]
+
+    def redeem_for_session(
+        self, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
+        now: float, position_expiry: float = 0.0,
+    ) -> tuple[str | None, str | None, Ticket | None]:
+        """One script: the record is redeemed and the session opened in one step. On a Redis
+        Cluster the record's key (``wr:kv:...``) and the event's keys live in different slots,
+        which one script cannot touch, so there it is two steps under the record's grant."""
+        if isinstance(self.client, RedisCluster):
+            return redeem_for_session_in_steps(self, namespace, key, keep, event_id, jti, issued_at, expires_at,
+                                               now, position_expiry)
+        keys, args = self._issue_call(event_id, "", jti, issued_at, expires_at, now, position_expiry, key)
+        keys.append(self._kv_key(namespace, key))
+        args += [event_id, _num(now + keep), max(1, math.ceil(keep * 1000))]
         with self._errors():
-            reply = self._issue(keys=keys, args=args)
-        return self._ticket(event_id, reply)
+            value, replayed, reply = self._redeem_for_session(keys=keys, args=args)
+        return value, replayed, None if not reply else self._ticket(event_id, reply)
 
     def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
         with self._errors():

@@ -25,9 +25,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
+from ..errors import (
+    GrantRevoked,
+    InvalidTransition,
+    NotAdmitted,
+    PositionExpired,
+    SessionEnded,
+    StoreUnavailable,
+)
 from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
-from ..rules import check_issuable
+from ..rules import check_issuable, place_of_grant
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -403,25 +410,49 @@ class SqliteStore:
         position_expiry: float = 0.0, grant: str | None = None,
     ) -> Ticket:
         with self._write() as db:
-            if grant is not None and db.execute(
-                "SELECT 1 FROM revoked_grants WHERE event_id = ? AND grant_id = ? AND expires_at > ?",
-                (event_id, grant, now),
-            ).fetchone():
-                raise GrantRevoked("the authorization this issue is made under was revoked")
-            ticket = self._ticket(db, event_id, request_id)
-            if ticket is None:
-                raise InvalidTransition("unknown request id")
-            if check_issuable(ticket, now, position_expiry):
-                return ticket
-            db.execute(
-                "INSERT INTO sessions (event_id, position, request_id, status, jti, issued_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (event_id, ticket.position, request_id, Status.ISSUED.value, jti, issued_at, expires_at),
-            )
-            db.execute("UPDATE counters SET issued = issued + 1 WHERE event_id = ?", (event_id,))
-            issued = self._ticket(db, event_id, request_id)
-            assert issued is not None
-            return issued
+            return self._issue(db, event_id, request_id, jti, issued_at, expires_at, now, position_expiry, grant)
+
+    def _issue(self, db: sqlite3.Connection, event_id: str, request_id: str, jti: str, issued_at: int,
+               expires_at: int, now: float, position_expiry: float, grant: str | None) -> Ticket:
+        """:meth:`issue_session` inside the caller's write transaction; refuses before writing."""
+        if grant is not None and db.execute(
+            "SELECT 1 FROM revoked_grants WHERE event_id = ? AND grant_id = ? AND expires_at > ?",
+            (event_id, grant, now),
+        ).fetchone():
+            raise GrantRevoked("the authorization this issue is made under was revoked")
+        ticket = self._ticket(db, event_id, request_id)
+        if ticket is None:
+            raise InvalidTransition("unknown request id")
+        if check_issuable(ticket, now, position_expiry):
+            return ticket
+        db.execute(
+            "INSERT INTO sessions (event_id, position, request_id, status, jti, issued_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (event_id, ticket.position, request_id, Status.ISSUED.value, jti, issued_at, expires_at),
+        )
+        db.execute("UPDATE counters SET issued = issued + 1 WHERE event_id = ?", (event_id,))
+        issued = self._ticket(db, event_id, request_id)
+        assert issued is not None
+        return issued
+
+    def redeem_for_session(
+        self, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
+        now: float, position_expiry: float = 0.0,
+    ) -> tuple[str | None, str | None, Ticket | None]:
+        """One write transaction: the record is redeemed and the session opened together. A
+        refused issue wrote nothing, so the redemption alone is committed before it is raised."""
+        with self._write() as db:
+            value, replayed = self._redeem(db, namespace, key, keep, now)
+            if value is None:
+                return None, replayed, None
+            try:
+                ticket = self._issue(db, event_id, place_of_grant(value, event_id), jti, issued_at, expires_at, now,
+                                     position_expiry, key)
+            except (GrantRevoked, InvalidTransition, NotAdmitted, PositionExpired, SessionEnded) as exc:
+                refused = exc
+            else:
+                return value, None, ticket
+        raise refused
 
     def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
         """The sessions table holds the jti: found for as long as the session's row exists."""
@@ -590,17 +621,22 @@ class SqliteStore:
     def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
         """One write transaction: mark a live record redeemed, else tell a replay from nothing."""
         with self._write() as db:
-            row = db.execute(
-                "UPDATE kv SET redeemed = 1, expires_at = ? WHERE namespace = ? AND key = ? AND redeemed = 0"
-                " AND expires_at > ? RETURNING value",
-                (now + keep, namespace, key, now),
-            ).fetchone()
-            if row is not None:
-                return str(row[0]), None
-            row = db.execute(
-                "SELECT value, redeemed FROM kv WHERE namespace = ? AND key = ? AND expires_at > ?",
-                (namespace, key, now),
-            ).fetchone()
+            return self._redeem(db, namespace, key, keep, now)
+
+    @staticmethod
+    def _redeem(db: sqlite3.Connection, namespace: str, key: str, keep: float,
+                now: float) -> tuple[str | None, str | None]:
+        row = db.execute(
+            "UPDATE kv SET redeemed = 1, expires_at = ? WHERE namespace = ? AND key = ? AND redeemed = 0"
+            " AND expires_at > ? RETURNING value",
+            (now + keep, namespace, key, now),
+        ).fetchone()
+        if row is not None:
+            return str(row[0]), None
+        row = db.execute(
+            "SELECT value, redeemed FROM kv WHERE namespace = ? AND key = ? AND expires_at > ?",
+            (namespace, key, now),
+        ).fetchone()
         if row is not None and row[1]:
             return None, str(row[0])
         return None, None

@@ -1,17 +1,18 @@
 """Authorization codes: opaque, single-use, short-lived, bound to what the request said.
 
 A code is 256 random bits handed to the relying party. The store keeps it only under the
-SHA-256 of its value with the client it was issued to and its PKCE challenge
-(:func:`code_key`; a dump of the store yields no usable code), in one ``oidc-code`` record:
-what the code was for, redeemable for :data:`CODE_TTL` seconds. The token endpoint finds the
-record only by presenting the code as the client it was issued to, with the right
-``code_verifier``: another client or a wrong verifier finds nothing, so it can neither use the
-code, nor burn it, nor pass for a replay (RFC 6749 section 4.1.3, RFC 9700 section 4.2).
-Redemption is the store's
-``redeem``, one atomic step that uses the record and marks it used, so two concurrent
-redemptions never both succeed, on any number of workers sharing the store. The used record is
-kept for :data:`GRANT_MEMORY`, so a second redemption is recognised as a replay (RFC 6749
-section 4.1.2) and what the first one issued revoked.
+SHA-256 of its value with the client it was issued to, its PKCE challenge and the
+``redirect_uri`` of its request (:func:`code_key`; a dump of the store yields no usable code),
+in one ``oidc-code`` record: what the code was for, redeemable for :data:`CODE_TTL` seconds.
+The token endpoint finds the record only by presenting the code as the client it was issued
+to, with the right ``code_verifier`` and the same ``redirect_uri``: another client, a wrong
+verifier or another redirect URI finds nothing, so it can neither use the code, nor burn it,
+nor pass for a replay (RFC 6749 section 4.1.3, RFC 9700 section 4.2). Redemption is the
+room's ``redeem_for_oidc_session``: one atomic store step that uses the record, marks it used
+and opens the session of the place it names, so two concurrent redemptions never both
+succeed, on any number of workers sharing the store. The used record is kept for
+:data:`GRANT_MEMORY`, so a second redemption is recognised as a replay (RFC 6749 section
+4.1.2) and what the first one issued revoked.
 """
 
 from __future__ import annotations
@@ -38,10 +39,21 @@ def new_code() -> str:
     return randomness.token_urlsafe(32)
 
 
-def code_key(code: str, client_id: str, code_challenge: str | None) -> str:
-    """The store key of a code: SHA-256 over the code, the client id and the S256 PKCE
-    challenge (empty without PKCE), so only that client with that verifier can name it."""
-    return hashlib.sha256(f"{code}\n{client_id}\n{code_challenge or ''}".encode()).hexdigest()
+def code_key(code: str, client_id: str, code_challenge: str | None, redirect_uri: str | None) -> str:
+    """The store key of a code: SHA-256 over the code, the client id, the S256 PKCE challenge
+    (empty without PKCE) and the authorization request's ``redirect_uri`` (empty if it had
+    none), so only that client with that verifier and that redirect URI can name it."""
+    material = f"{code}\n{client_id}\n{code_challenge or ''}\n{redirect_uri or ''}"
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _keys_for(code: str, client_id: str, code_challenge: str | None, redirect_uri: str | None) -> list[str]:
+    """The keys a token request may name: with a ``redirect_uri``, also the key of a code whose
+    request left it out (RFC 6749 section 4.1.3 binds only a redirect URI the request had)."""
+    keys = [code_key(code, client_id, code_challenge, redirect_uri)]
+    if redirect_uri:
+        keys.append(code_key(code, client_id, code_challenge, None))
+    return keys
 
 
 def s256_challenge(code_verifier: str) -> str:
@@ -101,6 +113,8 @@ class Redemption:
 
     code: AuthorizationCode | None
     replayed: AuthorizationCode | None = None
+    opened: Any = None
+    """With ``code``: the session its redemption opened, for ``WaitingRoom.issue_oidc_tokens``."""
 
 
 class CodeStore:
@@ -113,26 +127,33 @@ class CodeStore:
     def save(self, code: str, **binding: Any) -> AuthorizationCode:
         """One write: the code's record, redeemable for :data:`CODE_TTL` seconds."""
         now = self._now()
-        key = code_key(code, binding["client_id"], binding.get("code_challenge"))
+        key = code_key(code, binding["client_id"], binding.get("code_challenge"), binding.get("redirect_uri"))
         record = AuthorizationCode(key=key, created_at=now, **binding)
         self.store.put(CODE_NAMESPACE, record.key, record.to_json(), CODE_TTL, now)
         return record
 
-    def redeem(self, code: str, client_id: str, code_verifier: str | None) -> Redemption:
-        """Use the code as ``client_id`` (already authenticated) with ``code_verifier`` (one
-        atomic step). A code used before gives the grant as ``replayed``; an unknown or expired
-        one, or one presented by another client or with another verifier, gives nothing and
-        leaves the code as it was."""
+    def redeem(self, room: Any, event_id: str, code: str, client_id: str, code_verifier: str | None,
+               redirect_uri: str | None, validity: int | None) -> Redemption:
+        """Use the code as ``client_id`` (already authenticated) with ``code_verifier`` and
+        ``redirect_uri``, and open the session of its place for ``validity`` seconds: one atomic
+        store step (a second one only when a ``redirect_uri`` finds nothing: a code whose request
+        had none). A code used before gives the grant as ``replayed``; an unknown or expired
+        one, or one presented by another client, with another verifier or redirect URI, gives
+        nothing and leaves the code as it was. Raises the room's errors of a used code whose
+        place can have no session (the code stays used)."""
         challenge = s256_challenge(code_verifier) if code_verifier else None
-        key = code_key(code, client_id, challenge)
-        first, replayed = self.store.redeem(CODE_NAMESPACE, key, GRANT_MEMORY, self._now())
-        if first is not None:
-            return Redemption(AuthorizationCode.from_json(first))
-        if replayed is not None:
-            return Redemption(None, replayed=AuthorizationCode.from_json(replayed))
+        for key in _keys_for(code, client_id, challenge, redirect_uri):
+            first, replayed, opened = room.redeem_for_oidc_session(event_id, CODE_NAMESPACE, key, GRANT_MEMORY,
+                                                                   validity)
+            if first is not None:
+                return Redemption(AuthorizationCode.from_json(first), opened=opened)
+            if replayed is not None:
+                return Redemption(None, replayed=AuthorizationCode.from_json(replayed))
         return Redemption(None)
 
-    def issued_without_challenge(self, code: str, client_id: str) -> bool:
+    def issued_without_challenge(self, code: str, client_id: str, redirect_uri: str | None) -> bool:
         """Whether ``code`` is live and unused for ``client_id`` with no PKCE challenge. A read:
         tells a verifier sent for such a code (refused, RFC 9700 section 4.8) from a wrong one."""
-        return self.store.get(CODE_NAMESPACE, code_key(code, client_id, None), self._now()) is not None
+        now = self._now()
+        return any(self.store.get(CODE_NAMESPACE, key, now) is not None
+                   for key in _keys_for(code, client_id, None, redirect_uri))

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidGrantError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -25,7 +26,7 @@ from flask import request as flask_request
 
 from core import errors
 from core.model import Status
-from core.tokens import KeySet, TokenVerifier
+from core.tokens import KeySet, RememberingVerifier, TokenVerifier
 
 from .clients import Client, ClientRegistry
 from .codes import GRANT_MEMORY, CodeStore, new_code
@@ -161,13 +162,20 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidRequestError("Invalid 'code_verifier'.")
         if verifier is None and client.is_public:
             raise InvalidRequestError("A public client must send its PKCE 'code_verifier'.")
-        redemption = self.oidc.codes.redeem(code, client.client_id, verifier)
+        redirect_uri = self.request.payload.redirect_uri
+        try:
+            redemption = self.oidc.codes.redeem(self.oidc.room(), client.event_id, code, client.client_id, verifier,
+                                                redirect_uri, client.token_lifetime)
+        except errors.WaitingRoomError as exc:
+            raise _refused_grant(exc) from None
         if redemption.replayed is not None:
             self.oidc.revoke_grant(redemption.replayed)
             raise InvalidGrantError("The authorization code was already used; its tokens are revoked.")
-        if redemption.code is None and verifier and self.oidc.codes.issued_without_challenge(code, client.client_id):
+        if redemption.code is None and verifier and \
+                self.oidc.codes.issued_without_challenge(code, client.client_id, redirect_uri):
             # RFC 9700 section 4.8: a verifier for a code issued without a challenge is refused.
             raise InvalidRequestError("The authorization request had no 'code_challenge'.")
+        self.request.opened_session = redemption.opened
         return redemption.code
 
     def delete_authorization_code(self, authorization_code: Any) -> None:
@@ -185,8 +193,8 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         if client.email_claim:
             id_claims.update(email_claims(code.event_id, user_sub(code.request_id)))
         try:
-            # Issued under the code's grant: a replay that revoked it before this step makes the
-            # step refuse; one after it finds the session this step opened and revokes that.
+            # The session was opened with the code's redemption, in one store step (a replay
+            # after it finds that session and revokes it); this signs its tokens.
             issued = self.oidc.room().issue_oidc_tokens(
                 code.event_id,
                 code.request_id,
@@ -196,11 +204,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 scope=code.scope,
                 id_claims=id_claims,
                 grant=code.key,
+                opened=getattr(self.request, "opened_session", None),
             )
-        except errors.GrantRevoked:
-            raise InvalidGrantError("The authorization code was already used; its tokens are revoked.") from None
-        except (errors.NotAdmitted, errors.PositionExpired, errors.SessionEnded, errors.UnknownRequest) as exc:
-            raise InvalidGrantError(f"The place in line can no longer receive tokens ({exc.code}).") from None
+        except errors.WaitingRoomError as exc:
+            raise _refused_grant(exc) from None
+        if issued.access_claims is not None:  # its /userinfo call, if it reaches this worker, skips the check
+            self.oidc.access_token_verifier().remember_signed(issued.access_token, issued.access_claims)
         token: dict[str, Any] = {
             "access_token": issued.access_token,
             "token_type": "Bearer",
@@ -213,6 +222,15 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         return token
 
 
+def _refused_grant(exc: Exception) -> Exception:
+    """The token endpoint's answer to a code whose place can have no tokens (the code is used)."""
+    if isinstance(exc, errors.GrantRevoked):
+        return InvalidGrantError("The authorization code was already used; its tokens are revoked.")
+    if isinstance(exc, (errors.NotAdmitted, errors.PositionExpired, errors.SessionEnded, errors.UnknownRequest)):
+        return InvalidGrantError(f"The place in line can no longer receive tokens ({exc.code}).")
+    return exc  # StoreUnavailable and the like: their own answers (503)
+
+
 def user_sub(request_id: str) -> str:
     from core.model import ticket_id_for
 
@@ -223,6 +241,15 @@ def email_claims(event_id: str, sub: str) -> dict[str, Any]:
     """A synthetic, unroutable address (RFC 2606 ``.invalid``) for relying parties that insist on
     an email claim (oauth2-proxy). It identifies the place in line, not a person."""
     return {"email": f"{sub}@{event_id}.waitingroom.invalid", "email_verified": True}
+
+
+class _Payload(FlaskOAuth2Payload):
+    """Authlib's Flask payload with the request's values looked up once: Authlib reads them
+    some thirty times per request, each time through werkzeug's property of the request."""
+
+    @cached_property
+    def data(self) -> Any:
+        return self._request.values
 
 
 class WaitingRoomAuthorizationServer(AuthorizationServer):
@@ -240,7 +267,9 @@ class WaitingRoomAuthorizationServer(AuthorizationServer):
         """Authlib's Flask request over the request object itself: Authlib reads the request's
         parameters dozens of times per request, and each read through Flask's context-local
         proxy costs a lookup of its own."""
-        return FlaskOAuth2Request(flask_request._get_current_object())  # type: ignore[attr-defined]
+        oauth2_request = FlaskOAuth2Request(flask_request._get_current_object())  # type: ignore[attr-defined]
+        oauth2_request.payload = _Payload(oauth2_request._request)
+        return oauth2_request
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Tokens are self-contained JWTs; the session is recorded by the room when they are issued."""
@@ -258,7 +287,7 @@ class OidcProvider:
         self.codes = CodeStore(services.store, now)
         self.places = Places(services.store, now)
         self.server = WaitingRoomAuthorizationServer(self)
-        self._verifier: tuple[KeySet, float, TokenVerifier] | None = None
+        self._verifier: tuple[KeySet, float, RememberingVerifier] | None = None
 
     def room(self) -> Any:
         return self.services.room
@@ -289,9 +318,14 @@ class OidcProvider:
                 log.info("session already ended when its code was replayed: %s", exc.code)
         log.warning("authorization code replayed; session revoked", extra={"event_id": grant.event_id})
 
-    def access_token_verifier(self) -> TokenVerifier:
+    def access_token_verifier(self) -> RememberingVerifier:
         """A verifier of access tokens against the keys published now. Rebuilt when the key set
-        changes (rotation) or a published key reaches its retirement, not on every request."""
+        changes (rotation) or a published key reaches its retirement, not on every request.
+
+        It checks a token's signature once per exact token string and knows the tokens this
+        worker signed (the token endpoint tells it), so a relying party calling /userinfo again
+        and again with one token pays for the RSA and JWT parsing once; the claim rules (expiry
+        included) run on every call, and the session is read from the store on every call."""
         keyset = self.services.keys()
         now = self.services.clock.now()
         cached = self._verifier
@@ -300,8 +334,8 @@ class OidcProvider:
         published = keyset.published(now)
         until = min((k.retire_at for k in published if k.retire_at is not None), default=math.inf)
         jwks = {k.kid: k.public_jwk for k in published}
-        verifier = TokenVerifier(jwks.get, issuer=self.services.settings.server.issuer, audience=None,
-                                 required_use="access")
+        verifier = RememberingVerifier(TokenVerifier(jwks.get, issuer=self.services.settings.server.issuer,
+                                                     audience=None, required_use="access"))
         self._verifier = (keyset, until, verifier)
         return verifier
 

@@ -29,8 +29,9 @@ QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/readyz"})
 """Never logged per request."""
 
 HIGH_VOLUME_ROUTES = frozenset({"/assign_queue_num", "/serving_num", "/waiting_num", "/queue_num",
-                                "/authorize/status", "/events/<event_id>/status"})
-"""What every visitor calls, once (entering the line) or over and over (polling): a successful
+                                "/authorize/status", "/events/<event_id>/status", "/userinfo", "/userInfo"})
+"""What every visitor calls, once (entering the line) or over and over (polling, and a relying
+party reading /userinfo for each visitor it signs in and again as it refreshes): a successful
 answer is logged at DEBUG, not INFO. A burst of a million visitors entering in a minute, or a
 line of a million polling every few seconds, must not turn into a million log lines, and such a
 line would say nothing the request metrics (which count each request, by route and status) do

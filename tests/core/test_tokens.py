@@ -10,7 +10,16 @@ from typing import Any
 import jwt
 import pytest
 
-from core.tokens import KeySet, SigningKey, TokenError, TokenSigner, TokenVerifier, at_hash, session_claims
+from core.tokens import (
+    KeySet,
+    RememberingVerifier,
+    SigningKey,
+    TokenError,
+    TokenSigner,
+    TokenVerifier,
+    at_hash,
+    session_claims,
+)
 
 NOW = 1_800_000_000.0
 ISS = "https://wait.example"
@@ -168,6 +177,65 @@ def test_a_key_is_built_once_per_kid_and_again_when_its_numbers_change(
     assert built == [kid, kid]
     resigned = jwt.encode(claims(), other.keys[0].private_key, algorithm="RS256", headers={"kid": kid})
     assert verifier.verify(resigned)["sub"] == "t_abc"
+
+
+class CountingVerifier(TokenVerifier):
+    """A TokenVerifier that counts the signature checks it makes."""
+
+    checks = 0
+
+    def verify(self, token: str) -> dict[str, Any]:
+        self.checks += 1
+        return super().verify(token)
+
+
+def test_remembering_verifier_checks_each_token_string_once(keyset: KeySet) -> None:
+    import time
+
+    now = time.time()
+    jwks = {k["kid"]: k for k in keyset.jwks(now)["keys"]}
+    inner = CountingVerifier(jwks.get, issuer=ISS, audience="sale", leeway=0)
+    verifier = RememberingVerifier(inner, capacity=1)
+    sign = TokenSigner(lambda: keyset, lambda: now).sign
+    token = sign(claims(now))
+    for _ in range(3):
+        got = verifier.verify(token)
+        assert got["sub"] == "t_abc"
+        got["sub"] = "changed by the caller"
+    assert inner.checks == 1
+    # Another string is checked in full: a tampered payload under the same signature fails.
+    header, _, sig = token.split(".")
+    with pytest.raises(TokenError):
+        verifier.verify(f"{header}.{_b64(claims(now, queue_position=1))}.{sig}")
+    # A token this process signed is known without a check; its claim rules still run every time.
+    own_claims = claims(now, jti="j2")
+    own = sign(own_claims)
+    verifier.remember_signed(own, own_claims)
+    assert verifier.verify(own)["jti"] == "j2" and inner.checks == 2
+    # The first token was forgotten (capacity 1): it is checked again.
+    assert verifier.verify(token)["sub"] == "t_abc" and inner.checks == 3
+
+
+def test_a_remembered_token_still_expires_and_is_then_forgotten(keyset: KeySet) -> None:
+    import time
+
+    now = time.time()
+    jwks = {k["kid"]: k for k in keyset.jwks(now)["keys"]}
+    inner = CountingVerifier(jwks.get, issuer=ISS, audience="sale", leeway=0)
+    verifier = RememberingVerifier(inner)
+    old = claims(now - 700)  # expired 100 s ago
+    token = TokenSigner(lambda: keyset, lambda: now - 700).sign(old)
+    verifier.remember_signed(token, old)
+    with pytest.raises(TokenError, match="expired"):
+        verifier.verify(token)
+    with pytest.raises(TokenError, match="expired"):  # forgotten: the full check refuses it too
+        verifier.verify(token)
+    assert inner.checks == 1
+    wrong_use = claims(now, use="id")
+    id_token = TokenSigner(lambda: keyset, lambda: now).sign(wrong_use)
+    verifier.remember_signed(id_token, wrong_use)
+    with pytest.raises(TokenError, match="wrong token_use"):
+        verifier.verify(id_token)
 
 
 def test_garbage_is_a_token_error(keyset: KeySet) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import logging
 import re
 import threading
 from pathlib import Path
@@ -14,6 +16,7 @@ from flask import Flask
 
 from core.clock import ManualClock
 from core.model import Status
+from core.rules import redeem_for_session_in_steps
 from oidc_adaptor.app import create_app
 from oidc_adaptor.oidc.clients import CLIENT_NAMESPACE
 from oidc_adaptor.oidc.codes import CODE_TTL
@@ -219,6 +222,8 @@ def test_wrong_redirect_uri_at_the_token_endpoint_is_invalid_grant(flow: Flow) -
     code = admitted_code(flow)
     response = flow.redeem(code, redirect_uri="https://shop.example/other")
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
+    assert flow.room.ticket(EVENT, _only_request_id(flow)).session is None  # nothing was issued
+    assert flow.redeem(code).status_code == 200  # and nothing was burnt (RFC 9700 4.2)
 
 
 def test_code_is_bound_to_its_client(app: Flask) -> None:
@@ -251,10 +256,12 @@ def test_code_reuse_after_its_lifetime_still_revokes(flow: Flow, clock: ManualCl
 
 
 def test_a_replay_while_the_first_redemption_is_issuing_refuses_it(flow: Flow, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The replay lands after the first redemption used the code and before its session step:
-    that step is refused, so no token of this code is ever valid."""
+    """On a store that redeems and opens the session in two steps (DynamoDB), the replay lands
+    after the first redemption used the code and before its session step: that step is
+    refused, so no token of this code is ever valid."""
     code = admitted_code(flow)
     store = flow.app.extensions["waitingroom"].store
+    monkeypatch.setattr(store, "redeem_for_session", functools.partial(redeem_for_session_in_steps, store))
     issue = store.issue_session
     replays = []
 
@@ -288,7 +295,7 @@ def test_concurrent_redemptions_only_one_takes_the_code(flow: Flow) -> None:
 
     def redeem() -> None:
         barrier.wait()
-        results.append(codes.redeem(code, "shop", flow.verifier))
+        results.append(codes.redeem(flow.room, EVENT, code, "shop", flow.verifier, SHOP_CB, None))
 
     threads = [threading.Thread(target=redeem) for _ in range(8)]
     for thread in threads:
@@ -388,6 +395,23 @@ def test_userinfo_get_post_header_body_and_alias(flow: Flow) -> None:
     assert client.get("/userinfo").status_code == 401
     bad = client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['id_token']}"})
     assert bad.status_code == 401 and "WWW-Authenticate" in bad.headers
+
+
+def test_userinfo_successes_log_at_debug_sign_ins_and_refusals_at_info(
+        flow: Flow, caplog: pytest.LogCaptureFixture) -> None:
+    """A relying party reads /userinfo for every sign-in and again to refresh: its successes are
+    high-volume lines (DEBUG); the sign-in, the token and every refusal stay INFO."""
+    caplog.set_level(logging.DEBUG, logger="waitingroom.request")
+    access = flow.redeem(admitted_code(flow)).get_json()["access_token"]
+    client = flow.app.test_client()
+    client.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
+    client.get("/userInfo", headers={"Authorization": f"Bearer {access}"})
+    client.get("/userinfo")
+    levels = [(r.route, r.status, r.levelname) for r in caplog.records  # type: ignore[attr-defined]
+              if r.name == "waitingroom.request"]
+    assert ("/userinfo", 200, "DEBUG") in levels and ("/userInfo", 200, "DEBUG") in levels
+    assert ("/userinfo", 401, "INFO") in levels
+    assert ("/token", 200, "INFO") in levels and ("/authorize", 302, "INFO") in levels
 
 
 def test_userinfo_follows_key_rotation_and_retirement(flow: Flow, clock: ManualClock) -> None:

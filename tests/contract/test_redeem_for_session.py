@@ -1,0 +1,100 @@
+"""Rule: redeeming a code and opening the session it grants is one step, with redeem's and
+issue_session's guarantees together (``QueueStore.redeem_for_session``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from core.errors import GrantRevoked, InvalidTransition, NotAdmitted, SessionEnded
+from core.model import Status
+
+from .helpers import EVENT, T0, admitted, rid, run_concurrently
+
+NS = "oidc-code"
+
+
+def grant(request_id: str, event_id: str = EVENT) -> str:
+    return json.dumps({"request_id": request_id, "event_id": event_id, "nonce": "n|1"})
+
+
+def redeem(store: Any, key: str, jti: str, at: float = T0 + 1) -> tuple[Any, Any, Any]:
+    return store.redeem_for_session(NS, key, 3600, EVENT, jti, int(at), int(at) + 600, at)
+
+
+def test_a_first_redemption_opens_the_session_and_a_replay_changes_nothing(store: Any) -> None:
+    first, second = admitted(store, 2)
+    store.put(NS, "k1", grant(first), 60, T0)
+    value, replayed, ticket = redeem(store, "k1", "jti-1")
+    assert (value, replayed) == (grant(first), None)
+    assert ticket.request_id == first and ticket.status is Status.ISSUED
+    assert ticket.session.jti == "jti-1" and ticket.session.expires_at == int(T0 + 1) + 600
+    assert store.session_ticket(EVENT, "jti-1", T0 + 1).request_id == first
+    assert store.counters(EVENT).issued == 1
+    # A replay gets the value back as replayed; nothing is issued and the jti is unknown.
+    assert redeem(store, "k1", "jti-2", T0 + 2) == (None, grant(first), None)
+    assert store.session_ticket(EVENT, "jti-2", T0 + 2) is None
+    assert store.redeem(NS, "k1", 3600, T0 + 3) == (None, grant(first))  # the record is redeemed
+    # A second code for a place with a session: the session it had, unchanged.
+    store.put(NS, "k2", grant(first), 60, T0)
+    _, _, again = redeem(store, "k2", "jti-3", T0 + 4)
+    assert again.session.jti == "jti-1" and store.counters(EVENT).issued == 1
+    assert store.get_ticket(EVENT, second, T0 + 4).status is Status.ADMITTED
+
+
+def test_no_live_record_opens_nothing(store: Any) -> None:
+    (r,) = admitted(store, 1)
+    assert redeem(store, "missing", "jti-1") == (None, None, None)
+    store.put(NS, "late", grant(r), 60, T0)
+    assert store.redeem_for_session(NS, "late", 3600, EVENT, "jti-1", int(T0 + 60), int(T0) + 660, T0 + 60) \
+        == (None, None, None)
+    assert store.get_ticket(EVENT, r, T0 + 60).status is Status.ADMITTED
+    assert store.counters(EVENT).issued == 0
+
+
+def test_a_refused_issue_still_uses_the_record(store: Any) -> None:
+    (adm,) = admitted(store, 1)
+    waiting = rid()
+    store.enter(EVENT, waiting, None, T0)
+    store.put(NS, "w", grant(waiting), 60, T0)
+    with pytest.raises(NotAdmitted):
+        redeem(store, "w", "jti-w")
+    assert redeem(store, "w", "jti-w2") == (None, grant(waiting), None)  # used: now a replay
+    assert store.session_ticket(EVENT, "jti-w", T0 + 1) is None
+    # A record naming a place of another event, or no place, opens nothing.
+    for key, value in (("other", grant(adm, "another-event")), ("junk", "not json"), ("list", "[1]"),
+                       ("unknown", grant(rid()))):
+        store.put(NS, key, value, 60, T0)
+        with pytest.raises(InvalidTransition):
+            redeem(store, key, f"jti-{key}")
+    assert store.get_ticket(EVENT, adm, T0 + 1).status is Status.ADMITTED
+    # An ended session is not reopened.
+    store.issue_session(EVENT, adm, "jti-a", int(T0), int(T0) + 600, T0)
+    store.end_session(EVENT, adm, Status.COMPLETED, T0 + 1)
+    store.put(NS, "ended", grant(adm), 60, T0)
+    with pytest.raises(SessionEnded):
+        redeem(store, "ended", "jti-e")
+
+
+def test_a_revoked_grant_is_refused(store: Any) -> None:
+    (r,) = admitted(store, 1)
+    store.put(NS, "k", grant(r), 60, T0)
+    store.revoke_grant(EVENT, "k", 60, T0)
+    with pytest.raises(GrantRevoked):
+        redeem(store, "k", "jti-1")
+    assert store.get_ticket(EVENT, r, T0 + 1).status is Status.ADMITTED
+
+
+def test_concurrent_redemptions_open_one_session(store: Any) -> None:
+    (r,) = admitted(store, 1)
+    store.put(NS, "k", grant(r), 60, T0)
+    results = run_concurrently(8, lambda i: redeem(store, "k", f"jti-{i}"))
+    assert not [x for x in results if isinstance(x, BaseException)]
+    firsts = [x for x in results if x[0] is not None]  # type: ignore[index]
+    assert len(firsts) == 1
+    assert all(x == (None, grant(r), None) for x in results if x[0] is None)  # type: ignore[index]
+    jti = firsts[0][2].session.jti  # type: ignore[index]
+    assert store.session_ticket(EVENT, jti, T0 + 1).request_id == r
+    assert store.counters(EVENT).issued == 1
