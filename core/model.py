@@ -101,6 +101,28 @@ class AdmissionPolicy:
 
 
 @dataclass(frozen=True)
+class DoorRule:
+    """When :meth:`core.ports.QueueStore.enter` admits the new place in the same atomic step
+    that hands it out ("admit at the door"), so a visitor arriving while there is room never
+    waits for the next admission tick.
+
+    The store admits the new place only if nobody waits ahead of it (its position is
+    ``serving + 1``), the event is not paused (the store reads the ``paused`` control in that
+    same step), and the limit holds: with ``max_active`` > 0, fewer than ``max_active`` places
+    were active; with ``budget`` > 0, the serving counter moved forward by fewer than ``budget``
+    since the instant ``since`` (POSIX seconds; a move at that very instant counts as after it).
+    Admitting moves the serving counter to the new position, recorded as any move. A store that
+    allocates positions without serialising entries (DynamoDB) may find places ahead of the new
+    one still waiting when it decides; it then admits them with it if the limit holds for all,
+    so concurrent arrivals fill the free slots in line order.
+    """
+
+    max_active: int = 0
+    budget: int = 0
+    since: float = 0.0
+
+
+@dataclass(frozen=True)
 class EventSettings:
     """One event (room). Every event is independent of the others."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from .model import Counters, Status, SweepResult, Ticket
+from .model import Counters, DoorRule, Status, SweepResult, Ticket
 
 
 @runtime_checkable
@@ -36,7 +36,8 @@ class QueueStore(Protocol):
     position and the place in one atomic step (SQLite, Redis) never leave holes.
     """
 
-    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
+    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
+              door: DoorRule | None = None) -> Ticket:
         """Hand out the next position to ``request_id``. Atomic.
 
         If ``idempotency_key`` was seen before for this event, return the ticket created then
@@ -44,6 +45,10 @@ class QueueStore(Protocol):
         already holds a place in this event (a queued entry delivered twice). Positions are
         1, 2, 3, ... with no repeat under any concurrency, and no gap but the holes a failed
         write may leave (see the class documentation).
+
+        With ``door``, a new place that :class:`core.model.DoorRule` lets in is admitted in the
+        same atomic step (status ADMITTED, admitted at ``now``): concurrent enters never admit
+        more than the rule's limit between them.
         """
         ...
 

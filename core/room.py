@@ -20,10 +20,12 @@ from .model import (
     REQUEST_ID_PATTERN,
     AdmissionPolicy,
     Counters,
+    DoorRule,
     EventSettings,
     PositionView,
     Session,
     Status,
+    Strategy,
     SweepResult,
     Ticket,
     is_strong_idempotency_key,
@@ -32,13 +34,26 @@ from .ports import Clock, QueueStore
 from .rules import SESSION_LOOKUP_GRACE
 from .tokens import TokenSigner, at_hash, new_jti, session_claims
 
+CONTROLS_MAX_AGE = 1.0
+"""Seconds a process reuses the operators' controls it read for the door rule."""
+
 MAX_INCREMENT = MAX_ADMISSION_COUNT
 """The most one admin call may move a serving counter; larger values are surely a typo."""
 
 PAUSED = "paused"
+EXPIRED_WHILE_PAUSED = "expired_while_paused"
+"""Control key: expired places found by sweeps during a pause, to be replaced when admission
+resumes (``incr_serving_on_expiry``). Kept beside the overrides but is not one."""
+STATE_CONTROLS = frozenset({PAUSED, EXPIRED_WHILE_PAUSED, MESSAGE})
+"""Control keys that record state (or the operator message) rather than override a configured setting."""
 
-"""Where versions before the store's own jti lookup (``QueueStore.session_ticket``) indexed
-sessions, in the key-value side; read only as a fallback for sessions they opened."""
+
+def _whole(value: str | None) -> int:
+    """A count kept as a control value; 0 for none or a value that is not one."""
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
 
 
 def new_request_id() -> str:
@@ -96,6 +111,7 @@ class WaitingRoom:
         self.clock_skew = clock_skew
         """Seconds the clocks of workers sharing the store may differ; scheduled steps pass it as
         ``grace`` so that no worker with a fast clock expires or admits anyone early."""
+        self._controls_seen: dict[str, tuple[float, dict[str, str]]] = {}
 
     # -- events -------------------------------------------------------------------------------
 
@@ -137,11 +153,36 @@ class WaitingRoom:
 
     def set_paused(self, event_id: str, paused: bool) -> None:
         self.store.set_control(self.event(event_id).event_id, PAUSED, "1" if paused else None)
+        self._controls_seen.pop(event_id, None)
+
+    def door_rule(self, event_id: str) -> DoorRule | None:
+        """The rule under which a visitor entering now is admitted at once while there is room
+        (:func:`core.admission.door_rule`), or None while paused.
+
+        The operators' controls are read at most once per :data:`CONTROLS_MAX_AGE` seconds per
+        process, so entering costs no extra store round trip; the store checks the pause itself
+        in the enter step, so a pause applies to the door at once wherever it was set."""
+        now = self.clock.now()
+        seen = self._controls_seen.get(event_id)
+        if seen is None or not 0 <= now - seen[0] < CONTROLS_MAX_AGE:
+            seen = self._controls_seen[event_id] = (now, self.store.get_control(event_id))
+        controls = seen[1]
+        if controls.get(PAUSED) == "1":
+            return None
+        policy = admission.with_overrides(self.event(event_id).admission, controls)
+        return admission.door_rule(policy, now, self.clock_skew)
+
+    def overrides(self, event_id: str) -> dict[str, str]:
+        """The operators' runtime overrides of the configured admission policy (not the pause)."""
+        controls = self.store.get_control(self.event(event_id).event_id)
+        return {key: value for key, value in controls.items() if key not in STATE_CONTROLS}
 
     def set_rate(self, event_id: str, **values: int | float | str | None) -> AdmissionPolicy:
-        """Change the admission policy at run time; None removes an override."""
+        """Change the admission policy at run time; None removes an override (back to the
+        configured value). ``start_at`` / ``end_at`` take POSIX seconds, or
+        :data:`core.admission.NO_TIME` to run without that bound."""
         self.event(event_id)
-        allowed = {"strategy", "increment_by", "every", "max_active"}
+        allowed = set(admission.OVERRIDABLE)
         unknown = set(values) - allowed
         if unknown:
             raise InvalidArgument(f"unknown admission setting(s): {', '.join(sorted(unknown))}")
@@ -153,7 +194,8 @@ class WaitingRoom:
                 candidate[key] = str(value)
         base = self.event(event_id).admission
         effective = admission.with_overrides(base, candidate)
-        casts: dict[str, Any] = {"strategy": str, "increment_by": int, "every": float, "max_active": int}
+        casts: dict[str, Any] = {"strategy": str, "increment_by": int, "every": float, "max_active": int,
+                                 "start_at": admission.instant_or_none, "end_at": admission.instant_or_none}
         for key, value in values.items():
             if value is None:
                 continue
@@ -169,15 +211,20 @@ class WaitingRoom:
                 )
         for key, value in values.items():
             self.store.set_control(event_id, key, None if value is None else str(value))
+        self._controls_seen.pop(event_id, None)
         return effective
 
     # -- visitors -----------------------------------------------------------------------------
 
     def enter(self, event_id: str, idempotency_key: str | None = None) -> Ticket:
-        """Take the next place in line. Idempotent per ``idempotency_key``."""
+        """Take the next place in line. Idempotent per ``idempotency_key``.
+
+        While there is room (:meth:`door_rule`) and nobody waits, the new place is admitted in
+        the same atomic store step: the ticket comes back ADMITTED."""
         self.event(event_id)
         self._check_idempotency_key(idempotency_key)
-        return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now())
+        return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now(),
+                                self.door_rule(event_id))
 
     def check_enter(self, event_id: str, idempotency_key: str | None = None) -> None:
         """Raise UnknownEvent or InvalidArgument unless :meth:`enter` with these arguments could
@@ -438,19 +485,38 @@ class WaitingRoom:
             raise InvalidArgument(f"increment must be a whole number between -{MAX_INCREMENT} and {MAX_INCREMENT}")
         return self.store.advance_serving(event_id, by, self.clock.now())
 
-    def sweep(self, event_id: str, grace: float = 0.0) -> SweepResult:
+    def sweep(self, event_id: str, grace: float = 0.0, replace_deferred: bool = True) -> SweepResult:
         """Expire unclaimed admitted places and time out ended tokens.
 
         ``grace`` (seconds, the allowed clock skew between workers) lengthens the expiry period:
         admission times were recorded by whichever worker moved the counter, so a sweeping worker
         whose clock runs ahead would otherwise expire places early. Late by at most ``grace`` is
         the safe side.
+
+        With ``incr_serving_on_expiry`` each expired place is replaced by letting the next visitor
+        in, except while the event is paused: paused means nothing automatic admits anyone. The
+        places expired during a pause are counted (one control write per sweep that found some)
+        and, with ``replace_deferred``, replaced by the first sweep after admission resumes.
+        Callers that may run concurrently with another sweeper pass ``replace_deferred=False``
+        to leave that to the one scheduled sweep (the count is read, then cleared: not atomic).
         """
         settings = self.event(event_id)
         expiry = float(settings.queue_position_expiry)
         if expiry > 0:
             expiry += max(0.0, grace)
-        return self.store.sweep(event_id, self.clock.now(), expiry, settings.incr_serving_on_expiry)
+        controls = self.store.get_control(event_id)
+        paused = controls.get(PAUSED) == "1"
+        replace = settings.incr_serving_on_expiry
+        now = self.clock.now()
+        result = self.store.sweep(event_id, now, expiry, replace and not paused)
+        deferred = _whole(controls.get(EXPIRED_WHILE_PAUSED))
+        if replace and paused and result.expired:
+            self.store.set_control(event_id, EXPIRED_WHILE_PAUSED, str(deferred + result.expired))
+        elif deferred and not paused and replace_deferred:
+            self.store.set_control(event_id, EXPIRED_WHILE_PAUSED, None)
+            serving = self.store.advance_serving(event_id, deferred, now)
+            result = SweepResult(result.expired, result.timed_out, serving)
+        return result
 
     def reset(self, event_id: str) -> None:
         self.event(event_id)
@@ -481,12 +547,27 @@ class WaitingRoom:
         lease = f"admission@{policy.every:g}"
         if not self.store.claim_tick(event_id, lease, admission.tick_index(policy, now - grace)):
             return 0
-        self.sweep(event_id, grace)
+        at_door = 0
+        if policy.strategy is Strategy.PERIODIC:  # before this tick's sweep, whose replacements are extra
+            at_door = self._admitted_since(event_id, admission.window_start(policy, now, grace),
+                                           self.store.counters(event_id).serving, policy.every)
+        self.sweep(event_id, grace, replace_deferred=False)
         counters = self.store.counters(event_id)
-        increment = admission.increment_for(policy, counters, now)
+        increment = admission.increment_for(policy, counters, now, at_door)
         if increment:
             self.store.advance_serving(event_id, increment, now)
         return increment
+
+    def _admitted_since(self, event_id: str, since: float, serving: int, lookback: float) -> int:
+        """How far the serving counter moved forward since ``since`` (to ``serving``), from the
+        moves recorded since ``lookback`` seconds before it. Without a move in the look-back
+        before ``since``, the first move after it is taken as a door admission (one step)."""
+        history = self.store.serving_history(event_id, since - lookback)
+        before = [s for t, s in history if t < since]
+        after = [s for t, s in history if t >= since]
+        if before:
+            return max(0, serving - before[-1])
+        return max(0, serving - (after[0] - 1)) if after else 0
 
     def admission_rate(self, event_id: str, window: float = 300.0) -> float:
         """Visitors admitted per second over the last ``window`` seconds (0.0 if none)."""

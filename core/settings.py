@@ -5,7 +5,10 @@ flags (applied by the caller with :meth:`Settings.with_overrides`).
 
 Environment variables: ``WAITINGROOM_<SECTION>_<KEY>`` for ``[server]`` keys (for example
 ``WAITINGROOM_SERVER_STORE``; the short form ``WAITINGROOM_STORE`` works too) and
-``WAITINGROOM_EVENTS__<EVENT>__<KEY>`` / ``WAITINGROOM_CLIENTS__<CLIENT>__<KEY>`` for tables.
+``WAITINGROOM_EVENTS__<EVENT>__<KEY>`` / ``WAITINGROOM_CLIENTS__<CLIENT>__<KEY>`` for tables of the
+configuration file, with the id spelt as :func:`env_name` spells it (``SPRING_SALE`` for
+``spring-sale``), so every name can be exported from a shell; naming an id the file does not
+define is an error.
 Values are parsed as TOML values when they parse (``3600``, ``true``, ``["a", "b"]``,
 ``{ strategy = "periodic", every = 5 }``), else taken as plain strings.
 """
@@ -215,6 +218,28 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
+def env_name(item_id: str) -> str:
+    """How an event or client id is spelt in an environment variable name: upper case, with
+    ``-`` and ``.`` as ``_``, so a shell can export it (``spring-sale`` -> ``SPRING_SALE``)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", item_id).upper()
+
+
+def _defined_id(variable: str, section: str, spelt: str, table: Mapping[str, Any]) -> str:
+    """The id of the event or client that ``spelt`` names in ``variable`` (see :func:`env_name`).
+
+    A variable sets a key of an event or client the configuration defines; one naming any other
+    is an error, never a new event or client with default settings."""
+    matches = [item_id for item_id in table if env_name(item_id) == env_name(spelt)]
+    if len(matches) == 1:
+        return matches[0]
+    kind = section[:-1]
+    if matches:
+        raise SettingsError(f"{variable} could mean {kind}s {', '.join(sorted(matches))}; rename one of them")
+    known = ", ".join(env_name(i) for i in sorted(table)) or "none"
+    raise SettingsError(f"{variable} names {kind} {spelt!r}, which the configuration does not define "
+                        f"(defined, as spelt in variable names: {known})")
+
+
 def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> None:
     server_keys = {f.upper() for f in ServerSettings.__dataclass_fields__}
     for name, raw in environ.items():
@@ -227,10 +252,7 @@ def _merge_environment(data: dict[str, Any], environ: Mapping[str, str]) -> None
             item, _, key = tail.partition("__")
             if section.lower() in ("events", "clients") and item and key:
                 table = data.setdefault(section.lower(), {})
-                # Variable names are upper case; ids in the file keep theirs, so match either way.
-                name = next((k for k in table if k.lower() == item.lower()), item.lower())
-                entry = table.setdefault(name, {})
-                entry[key.lower()] = value
+                table[_defined_id(name, section.lower(), item, table)][key.lower()] = value
             continue
         key = rest[len("SERVER_"):] if rest.startswith("SERVER_") else rest
         if key in server_keys:
@@ -281,7 +303,7 @@ def _build_server(raw: Mapping[str, Any]) -> ServerSettings:
     return server
 
 
-def _instant(value: Any, name: str) -> float:
+def parse_instant(value: Any, name: str) -> float:
     """A point in time from TOML: an offset date-time (``2026-03-01T09:00:00Z``), the same as an
     ISO 8601 string, or POSIX seconds. A time without an offset would be ambiguous: refused."""
     if isinstance(value, bool):
@@ -312,7 +334,7 @@ def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
         strategy = Strategy(adm.pop("strategy", "manual"))
         for bound in ("start_at", "end_at"):
             if bound in adm:
-                adm[bound] = _instant(adm[bound], f"admission {bound}")
+                adm[bound] = parse_instant(adm[bound], f"admission {bound}")
         policy = AdmissionPolicy(strategy=strategy, **adm)
         return EventSettings(
             event_id=event_id,

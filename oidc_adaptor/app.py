@@ -7,10 +7,30 @@ from typing import Any
 from flask import Flask
 
 from core.ports import Clock
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 
 from .plumbing.errors import register_error_handlers
 from .plumbing.services import build_services
+
+
+def check_settings(settings: Settings) -> None:
+    """Every check of the settings that :func:`create_app` makes, without any I/O: the store URL
+    names a store kind, and every configured client is valid (redirect URIs included). Raises
+    SettingsError with a one-line reason.
+
+    ``waitingroom check-config`` and ``waitingroom serve`` (before it starts any worker) call
+    this too, so both accept exactly the configurations an app can be built from.
+    """
+    from core.adapters.stores import check_store_url
+
+    from .oidc.clients import client_from_settings
+
+    try:
+        check_store_url(settings.server.store)
+    except ValueError as exc:
+        raise SettingsError(f"[server] store: {exc}") from None
+    for client in settings.clients.values():
+        client_from_settings(client, settings.events)
 
 
 def create_app(
@@ -27,6 +47,7 @@ def create_app(
     The admission scheduler thread starts when ``start_scheduler`` (default: ``[server] scheduler``).
     """
     settings = settings or Settings.load()
+    check_settings(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -340,3 +340,12 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+
+
+def browser_get(client: Any, url: str, **kwargs: Any) -> Any:
+    """GET ``url`` with a Flask test client as a browser does: a first visit to ``/authorize``
+    follows the redirect that checks the place cookie comes back."""
+    response = client.get(url, **kwargs)
+    if response.status_code == 303 and "wr_cookie_check=" in response.headers.get("Location", ""):
+        response = client.get(response.headers["Location"], **kwargs)
+    return response

@@ -83,6 +83,62 @@ def test_check_config_rejects_invalid_configs(tmp_path: Path, toml: str, message
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+INSECURE_CLIENT = """
+[server]
+store = "sqlite:///{tmp}/state.db"
+keys_file = "{tmp}/keys.json"
+[events.sale]
+[clients.shop]
+event = "sale"
+secret = "a-long-enough-client-secret"
+redirect_uris = ["http://shop.example/cb"]
+"""
+
+
+def test_check_config_and_serve_refuse_the_same_client_in_one_line(tmp_path: Path) -> None:
+    """A plain-http redirect URI on a non-loopback host: check-config said OK while every serve
+    worker failed with a traceback. Both refuse it now, with one line, before any worker starts."""
+    path = tmp_path / "insecure.toml"
+    path.write_text(INSECURE_CLIENT.format(tmp=tmp_path))
+    for command in (["check-config"], ["serve", "--port", "1", "--workers", "1"]):
+        result = run_cli(*command, "--config", str(path), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert lines == ["waitingroom: invalid configuration: [clients.shop] redirect URI 'http://shop.example/cb' "
+                         "uses plain http on a non-loopback host; use https or set allow_insecure_http"], lines
+    assert not (tmp_path / "keys.json").exists()  # refused before anything was prepared
+
+
+def test_check_config_prints_resolved_paths(tmp_path: Path) -> None:
+    path = tmp_path / "rel.toml"
+    path.write_text('[server]\nstore = "sqlite:///var/lib/wr/state.db"\nkeys_file = "keys/keys.json"\n')
+    result = run_cli("check-config", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"store:         sqlite:///var/lib/wr/state.db (file {tmp_path}/var/lib/wr/state.db)" in result.stdout
+    assert f"keys file:     {tmp_path}/keys/keys.json" in result.stdout
+
+
+def test_check_config_shows_the_schedule(tmp_path: Path) -> None:
+    path = tmp_path / "scheduled.toml"
+    path.write_text('[events.sale]\nadmission = { strategy = "periodic", increment_by = 5, every = 10, '
+                    'start_at = 2027-03-01T09:00:00Z, end_at = 2027-03-01T18:00:00Z }\n')
+    result = run_cli("check-config", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "periodic, 5 every 10 s; opens 2027-03-01 09:00:00 UTC; closes 2027-03-01 18:00:00 UTC" in result.stdout
+
+
+def test_check_config_warns_about_settings_that_cannot_work(tmp_path: Path) -> None:
+    path = tmp_path / "short.toml"
+    path.write_text('[events.sale]\nqueue_position_expiry = 30\n'
+                    'admission = { strategy = "periodic", increment_by = 5, every = 0.5 }\n')
+    result = run_cli("check-config", "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 0 and "configuration OK" in result.stdout
+    assert "warning: event sale: queue_position_expiry = 30 s gives an admitted visitor less than 60 s" in result.stderr
+    assert "warning: event sale: admission every 0.5 s is shorter than the scheduler interval" in result.stderr
+    path.write_text("[events.sale]\nqueue_position_expiry = 900\n")
+    assert "warning" not in run_cli("check-config", "--config", str(path), cwd=tmp_path).stderr
+
+
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("serve", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
     assert result.returncode == 2 and "config file not found" in result.stderr

@@ -6,7 +6,7 @@ Single-table layout (partition key ``pk``, sort key ``sk``, both strings; TTL at
 pk                    sk                           what
 ====================  ===========================  ==================================================
 ``EVENT#<event>``     ``COUNTERS``                 serving, last_position, issued, ... , expiry_cursor,
-                                                   reached (highest serving ever), moves (history seq)
+                                                   reached (highest REACH# high), moves (history seq)
 ``EVENT#<event>``     ``REQ#<request id>``         position, entered_at, idempotency_key; claim and claimed_at
                                                    (without a position: an entry being written)
 ``EVENT#<event>``     ``POS#<position:012>``       request_id and, once tokens are issued, the session
@@ -16,7 +16,8 @@ pk                    sk                           what
 ``EVENT#<event>``     ``IDEM#<idempotency key>``   request_id, claim, claimed_at: makes a retried
                                                    ``enter`` return the first ticket
 ``EVENT#<event>``     ``HIST#<at>#<seq>``          serving counter after each move (serving_history)
-``EVENT#<event>``     ``REACH#<serving:012>``      time the counter first reached a new high (admission times)
+``EVENT#<event>``     ``REACH#<serving:012>``      time the counter reached a new high since it was last moved
+                                                   back below it (admission times)
 ``EVENT#<event>``     ``SESS#<expires_at>#<pos>``  index of issued sessions by expiry (timed-out sweep)
 ``EVENT#<event>``     ``ENDED#<at>#<pos>``         expired / timed-out places, newest last (admin view)
 ``EVENT#<event>``     ``TICK#<name>``              claimed scheduler ticks
@@ -64,7 +65,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
-from ..model import Counters, Session, Status, SweepResult, Ticket
+from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, check_issuable, redeem_for_session_in_steps
 from .dynamodb_retry import backoff, call_with_retries
 
@@ -77,6 +78,7 @@ TTL_ATTRIBUTE = "ttl"
 _COUNTER_FIELDS = ("serving", "last_position", "issued", "completed", "abandoned", "expired", "timed_out")
 _STATE_FIELDS = (*_COUNTER_FIELDS, "expiry_cursor", "reached", "moves")
 _HIGH = "~"  # sorts after every digit and letter used in sort keys
+_MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
 _PARALLEL_CALLS = 20  # claim puts sent at once: two per entry of a batch of ten
 
 T = TypeVar("T")
@@ -297,7 +299,7 @@ class DynamoDbStore:
         return Counters(*(state[name] for name in _COUNTER_FIELDS))
 
     def _admitted_at(self, event_id: str, position: int) -> float | None:
-        """When the serving counter first reached ``position``: the earliest new high at or above it."""
+        """When ``position`` was last admitted: the earliest high at or above it."""
         for item in self._query(f"EVENT#{event_id}", _pos_key(position).replace("POS#", "REACH#"),
                                 "REACH#" + _HIGH, limit=1):
             return float(_num(item, "at"))
@@ -315,6 +317,24 @@ class DynamoDbStore:
             expression += ", reached = :serving"
             puts.append({"Put": {"TableName": self.table, "Item": {
                 **self._key(event_id, f"REACH#{target:012d}"), "at": _n(now)}}})
+        elif target < state["reached"]:
+            # Moved back: positions above ``target`` are no longer admitted and a later move
+            # forward admits them anew, so the highs above it are forgotten with the move. Those
+            # that do not fit in the transaction go first: a missing high only makes an
+            # admission time later (never an expiry earlier) until the move lands. Positions up
+            # to ``target`` stay admitted since they were: it becomes a high of its own, with
+            # the time of the first high it replaces.
+            expression += ", reached = :serving"
+            highs = list(self._query(f"EVENT#{event_id}", f"REACH#{target:012d}", "REACH#" + _HIGH))
+            if target > 0 and highs and highs[0][SORT_KEY]["S"] != f"REACH#{target:012d}":
+                puts.append({"Put": {"TableName": self.table, "Item": {
+                    **self._key(event_id, f"REACH#{target:012d}"), "at": highs[0]["at"]}}})
+            stale = [{PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]} for item in highs
+                     if item[SORT_KEY]["S"] != f"REACH#{target:012d}"]
+            room = _MAX_TRANSACTION_ITEMS - 10
+            for start in range(room, len(stale), 25):
+                self._batch_write([{"DeleteRequest": {"Key": key}} for key in stale[start:start + 25]])
+            puts.extend({"Delete": {"TableName": self.table, "Key": key}} for key in stale[:room])
         return expression, values, puts
 
     def _guard(self, state: Mapping[str, int], names: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
@@ -424,9 +444,65 @@ class DynamoDbStore:
     # after all), the claims are released, and the sweep counts a hole as an expired place.
     # A claim whose caller died before releasing it is taken over once older than the lease.
 
-    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
-        """:meth:`enter_many` with one entry: three calls without a key, four with one."""
-        return self.enter_many(event_id, [(request_id, idempotency_key)], now)[0]
+    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
+              door: DoorRule | None = None) -> Ticket:
+        """:meth:`enter_many` with one entry: three calls without a key, four with one; with
+        ``door``, the admission at the door follows (:meth:`_admit_at_door`)."""
+        ticket = self.enter_many(event_id, [(request_id, idempotency_key)], now)[0]
+        if door is None or ticket.status is not Status.WAITING:
+            return ticket
+        return self._admit_at_door(event_id, ticket, door, now)
+
+    def _admit_at_door(self, event_id: str, ticket: Ticket, door: DoorRule, now: float) -> Ticket:
+        """Admit ``ticket``'s new place if :class:`core.model.DoorRule` lets it in: one
+        transaction that moves the serving counter to its position, conditioned on every
+        counter the rule read (serving, the ended counts, the history sequence) and on the event
+        not being paused, so concurrent arrivals never admit past the limit. Positions are
+        allocated without a transaction here, so this is the step right after the place is
+        written; a lost race is read again, and the place waits when the rule says no."""
+
+        def attempt() -> Ticket:
+            state = self._state(event_id)
+            if ticket.position <= state["serving"]:  # admitted meanwhile, with a place behind it
+                found = self._read_ticket(event_id, ticket.request_id)
+                return ticket if found is None else found[0]
+            if not self._door_opens(event_id, state, ticket.position, door):
+                return ticket
+            guard, values = self._guard(state, ("serving", "completed", "abandoned", "expired", "timed_out",
+                                                "moves", "reached"))
+            move, move_values, puts = self._serving_move(event_id, state, ticket.position, now)
+            self._transact([
+                self._counters_update(event_id, "SET " + move, {**values, **move_values}, guard),
+                *puts,
+                {"ConditionCheck": {
+                    "TableName": self.table, "Key": self._key(event_id, "CTRL#paused"),
+                    "ConditionExpression": "attribute_not_exists(sk) OR #v <> :paused",
+                    "ExpressionAttributeNames": {"#v": "value"}, "ExpressionAttributeValues": {":paused": _s("1")}}},
+            ])
+            return Ticket(event_id, ticket.request_id, ticket.position, ticket.entered_at, Status.ADMITTED, now)
+
+        return self._retrying(attempt)
+
+    def _door_opens(self, event_id: str, state: Mapping[str, int], position: int, door: DoorRule) -> bool:
+        """Whether :class:`core.model.DoorRule` admits ``position``, with every place still
+        waiting ahead of it, by the counters as read in ``state``: the event is not paused and
+        the limit holds for all of them. Positions are allocated without serialising entries, so
+        a place may reach this step before one ahead of it; letting both in when both fit keeps
+        the line's order and fills the free slots whatever order concurrent arrivals come in."""
+        paused = self._get(event_id, "CTRL#paused")
+        if paused is not None and _str(paused, "value") == "1":
+            return False
+        joining = position - state["serving"]  # this place and those still waiting ahead of it
+        # active counts admitted places: every position up to serving (all below this one)
+        if door.max_active > 0 and self._counters_of({**state, "last_position": state["serving"]}).active \
+                + joining > door.max_active:
+            return False
+        if door.budget > 0:
+            before = next(self._query(f"EVENT#{event_id}", "HIST#", f"HIST#{_time_key(door.since)}",
+                                      forward=False, limit=1), None)
+            if state["serving"] - (0 if before is None else int(_num(before, "serving"))) + joining > door.budget:
+                return False
+        return door.max_active > 0 or door.budget > 0
 
     def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
         """Claim every entry's names (in parallel), reserve the block of positions of the new

@@ -51,8 +51,8 @@ hash tables, which costs memory, not correctness.
 
 Derived, not stored: the public ticket id (:func:`core.model.ticket_id_for`), the status of a
 place without a session (waiting / admitted from the serving counter; expired when its position
-is at or below the expiry cursor), and the admission time of a position (the first time the
-serving counter reached it: the earliest record high at or above it).
+is at or below the expiry cursor), and the admission time of a position (the time the serving
+counter last reached it: the earliest record high at or above it).
 
 Memory, measured with INFO memory on Redis 7.0 (jemalloc) after 1,000,000 visitors entered one
 event (``bench/store_cost.py``, figures in docs/performance.md): about 85 bytes per waiting
@@ -88,7 +88,7 @@ from ..errors import (
     StoreUnavailable,
     WaitingRoomError,
 )
-from ..model import Counters, Session, Status, SweepResult, Ticket
+from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, redeem_for_session_in_steps
 from . import redis_client, redis_eviction
 
@@ -192,7 +192,8 @@ local function position_of(rid)
   return nil
 end
 
--- The first time the serving counter reached pos: the earliest record high >= pos.
+-- When pos was last admitted: the earliest record high >= pos (highs above a counter that
+-- moved back are forgotten, so a position admitted again is timed from then).
 local function admitted_at(pos)
   local m = redis.call('ZRANGEBYSCORE', HV, pos, '+inf', 'LIMIT', 0, 1)
   if #m == 0 then return false end
@@ -244,6 +245,21 @@ local function record_serving(serving, now)
     redis.call('HSET', C, 'top', serving)
     redis.call('ZADD', HV, serving, pad(serving))
     redis.call('ZADD', HT, now, pad(serving))
+  elseif serving < top then
+    -- Moved back: positions above it are no longer admitted, and a later move forward admits
+    -- them anew, so their claim window starts then. Forget the highs above it. Positions up to
+    -- it stay admitted since they were: it becomes a high of its own, with the time of the
+    -- first high it replaces.
+    local gone = redis.call('ZRANGEBYSCORE', HV, '(' .. serving, '+inf')
+    if serving > 0 and #gone > 0 and not redis.call('ZSCORE', HV, pad(serving)) then
+      redis.call('ZADD', HT, redis.call('ZSCORE', HT, gone[1]), pad(serving))
+      redis.call('ZADD', HV, serving, pad(serving))
+    end
+    for i = 1, #gone, 1000 do
+      redis.call('ZREM', HT, unpack(gone, i, math.min(i + 999, #gone)))
+    end
+    redis.call('ZREMRANGEBYSCORE', HV, '(' .. serving, '+inf')
+    redis.call('HSET', C, 'top', serving)
   end
 end
 """.replace("__PER_BUCKET__", str(PLACES_PER_BUCKET)).replace("__INDEX_BUCKETS__", str(INDEX_BUCKETS))
@@ -294,8 +310,30 @@ end
 """.replace("__BUCKETS__", str(_IDEMPOTENCY_BUCKETS))
 
 _ENTER = _PRELUDE + _ENTER_ONE + r"""
--- ARGV: request id, now, idempotency digest ('' for none), bucket ttl, newest bucket, sub-bucket
-return enter(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+-- ARGV: request id, now, idempotency digest ('' for none), bucket ttl, newest bucket, sub-bucket,
+-- then the door rule (core.model.DoorRule; '' for none): max_active, budget, since.
+local reply = enter(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+if not ARGV[7] or ARGV[7] == '' or reply[4] ~= 'waiting' then return reply end
+-- Admit at the door: nobody waits ahead, the event is not paused, and the rule's limit holds.
+local pos = tonumber(reply[2])
+local serving = tonumber(redis.call('HGET', C, 'serving')) or 0
+if pos ~= serving + 1 or redis.call('HGET', PREFIX .. 'o', 'paused') == '1' then return reply end
+local max_active, budget = tonumber(ARGV[7]), tonumber(ARGV[8])
+local admit = max_active > 0 or budget > 0
+if max_active > 0 then
+  local c = redis.call('HMGET', C, 'completed', 'abandoned', 'expired', 'timed_out')
+  local active = serving - (tonumber(c[1]) or 0) - (tonumber(c[2]) or 0) - (tonumber(c[3]) or 0)
+    - (tonumber(c[4]) or 0)
+  admit = admit and active < max_active
+end
+if budget > 0 then
+  local m = redis.call('ZREVRANGEBYSCORE', H, '(' .. ARGV[9], '-inf', 'LIMIT', 0, 1)
+  local before = (#m > 0) and tonumber(string.match(m[1], ':(%d+)$')) or 0
+  admit = admit and serving - before < budget
+end
+if not admit then return reply end
+record_serving(pos, ARGV[2])
+return {reply[1], reply[2], reply[3], 'admitted', ARGV[2]}
 """
 
 _ENTER_MANY = _PRELUDE + _ENTER_ONE + r"""
@@ -735,11 +773,13 @@ class RedisStore:
     def _bucket_ttl(self) -> int:
         return math.ceil(self.idempotency_ttl * (1 + 1 / _IDEMPOTENCY_BUCKETS))
 
-    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
+    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
+              door: DoorRule | None = None) -> Ticket:
         digest, sub = self._idempotency(idempotency_key)
+        rule = ["", "", ""] if door is None else [door.max_active, door.budget, _num(door.since)]
         with self._errors():
             reply = self._enter(keys=self._keys(event_id), args=[request_id, _num(now), digest, self._bucket_ttl(),
-                                                                 self._time_bucket(now), sub])
+                                                                 self._time_bucket(now), sub, *rule])
         return self._ticket(event_id, reply)
 
     def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:

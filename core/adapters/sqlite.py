@@ -33,7 +33,7 @@ from ..errors import (
     SessionEnded,
     StoreUnavailable,
 )
-from ..model import Counters, Session, Status, SweepResult, Ticket
+from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import check_issuable, place_of_grant
 
 SCHEMA = """
@@ -246,10 +246,37 @@ class SqliteStore:
 
     @staticmethod
     def _admitted_at(db: sqlite3.Connection, event_id: str, position: int) -> float | None:
+        """When ``position`` was last admitted: the first move to ``serving >= position`` after
+        the counter was last below it (a counter moved back and forward again re-admits)."""
         row = db.execute(
-            "SELECT MIN(at) FROM serving_history WHERE event_id = ? AND serving >= ?", (event_id, position)
+            "SELECT MIN(at) FROM serving_history WHERE event_id = ? AND serving >= ? AND rowid >"
+            " (SELECT COALESCE(MAX(rowid), 0) FROM serving_history WHERE event_id = ? AND serving < ?)",
+            (event_id, position, event_id, position),
         ).fetchone()
         return None if row is None else row[0]
+
+    @staticmethod
+    def _admitted_since(db: sqlite3.Connection, event_id: str, cutoff: float) -> int:
+        """The highest position admitted without a break since ``cutoff`` or earlier: the least
+        serving value in force at any instant from ``cutoff`` on (0 if none was reached by then)."""
+        then = SqliteStore._serving_at(db, event_id, cutoff)
+        if then is None:
+            return 0
+        (lowest_after,) = db.execute(
+            "SELECT MIN(serving) FROM serving_history WHERE event_id = ? AND at > ?", (event_id, cutoff)
+        ).fetchone()
+        return then if lowest_after is None else min(then, int(lowest_after))
+
+    @staticmethod
+    def _serving_at(db: sqlite3.Connection, event_id: str, at: float, before: bool = False) -> int | None:
+        """The serving counter in force at instant ``at`` (its last move at or before it; with
+        ``before``, strictly before it), or None if it had not moved by then."""
+        row = db.execute(
+            "SELECT serving FROM serving_history WHERE event_id = ? AND at " + ("<" if before else "<=")
+            + " ? ORDER BY at DESC, rowid DESC LIMIT 1",
+            (event_id, at),
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def _ticket(self, db: sqlite3.Connection, event_id: str, request_id: str) -> Ticket | None:
         row = db.execute(
@@ -283,7 +310,7 @@ class SqliteStore:
     # -- QueueStore ---------------------------------------------------------------------------
 
     def _enter(self, db: sqlite3.Connection, event_id: str, request_id: str, idempotency_key: str | None,
-               now: float) -> Ticket:
+               now: float, door: DoorRule | None = None) -> Ticket:
         """One visitor's enter, inside the caller's write transaction."""
         if idempotency_key is not None:
             row = db.execute(
@@ -307,13 +334,31 @@ class SqliteStore:
             " VALUES (?, ?, ?, ?, ?)",
             (event_id, request_id, position, now, idempotency_key),
         )
+        if door is not None and self._door_opens(db, event_id, position, door):
+            self._record_serving(db, event_id, position, now)
         ticket = self._ticket(db, event_id, request_id)
         assert ticket is not None
         return ticket
 
-    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float) -> Ticket:
+    def _door_opens(self, db: sqlite3.Connection, event_id: str, position: int, door: DoorRule) -> bool:
+        """Whether :class:`core.model.DoorRule` admits the new ``position``, inside the enter's
+        write transaction (so concurrent enters see each other's admissions)."""
+        counters = self._counters(db, event_id)
+        if position != counters.serving + 1 or db.execute(
+            "SELECT 1 FROM controls WHERE event_id = ? AND key = 'paused' AND value = '1'", (event_id,)
+        ).fetchone():
+            return False
+        if door.max_active > 0 and counters.active >= door.max_active:
+            return False
+        if door.budget > 0 and counters.serving - (self._serving_at(db, event_id, door.since, before=True) or 0) \
+                >= door.budget:
+            return False
+        return door.max_active > 0 or door.budget > 0
+
+    def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
+              door: DoorRule | None = None) -> Ticket:
         with self._write() as db:
-            return self._enter(db, event_id, request_id, idempotency_key, now)
+            return self._enter(db, event_id, request_id, idempotency_key, now, door)
 
     def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
         """Every entry in one ``BEGIN IMMEDIATE`` transaction: the whole list is entered or none
@@ -450,13 +495,9 @@ class SqliteStore:
                 (cursor, serving) = db.execute(
                     "SELECT expiry_cursor, serving FROM counters WHERE event_id = ?", (event_id,)
                 ).fetchone()
-                # Positions are admitted in order, so everything up to the highest serving value
-                # reached by (now - expiry) has been admitted for at least the expiry period.
-                (reached,) = db.execute(
-                    "SELECT MAX(serving) FROM serving_history WHERE event_id = ? AND at <= ?",
-                    (event_id, now - position_expiry),
-                ).fetchone()
-                bound = min(reached or 0, serving)
+                # Positions are admitted in order, so everything the counter stayed at or above
+                # from (now - expiry) on has been admitted for at least the expiry period.
+                bound = min(self._admitted_since(db, event_id, now - position_expiry), serving)
                 if bound > cursor:
                     expired = db.execute(
                         "INSERT INTO sessions (event_id, position, request_id, status, ended_at)"

@@ -6,6 +6,19 @@ from typing import Any
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 
+def check_store_url(url: str) -> None:
+    """Raise ValueError unless ``url`` names a store :func:`open_store` opens, without opening it."""
+    if url.startswith("sqlite:///"):
+        from .sqlite import path_from_url
+
+        path_from_url(url)
+    elif not url.startswith((*REDIS_SCHEMES, "dynamodb://")):
+        # The scheme only: the rest of a URL may hold a password.
+        scheme = url.partition(":")[0] if ":" in url else url[:20]
+        raise ValueError(f"unsupported store URL (scheme {scheme!r}): use sqlite:///PATH, redis://HOST:PORT/DB, "
+                         "redis+cluster://HOST:PORT or dynamodb://TABLE")
+
+
 
 def open_store(url: str, allow_redis_eviction: bool = False, **options: Any) -> Any:
     """A store implementing :class:`core.ports.QueueStore` and :class:`core.ports.KeyValueStore`.

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify
 
+from core.admission import OVERRIDABLE
 from core.messages import OperatorMessage, shown
 from core.model import AdmissionPolicy, Status
 from core.room import MAX_INCREMENT, WaitingRoom
@@ -139,20 +140,24 @@ def generate_token() -> Response:
 @blueprint.get("/events")
 @require_admin
 def list_events() -> Response:
+    """Every event with its configured admission and what applies now: ``effective_admission``
+    (the configured policy with the operators' ``overrides`` applied) and ``paused``."""
     room = _room()
-    return jsonify(
-        events=[
-            {
-                "event_id": settings.event_id,
-                "name": settings.display_name,
-                "token_validity": settings.token_validity,
-                "queue_position_expiry": settings.queue_position_expiry,
-                "incr_serving_on_expiry": settings.incr_serving_on_expiry,
-                "admission": _policy_body(settings.admission),
-            }
-            for settings in room.events.values()
-        ]
-    )
+    events = []
+    for settings in room.events.values():
+        overrides = room.overrides(settings.event_id)
+        events.append({
+            "event_id": settings.event_id,
+            "name": settings.display_name,
+            "token_validity": settings.token_validity,
+            "queue_position_expiry": settings.queue_position_expiry,
+            "incr_serving_on_expiry": settings.incr_serving_on_expiry,
+            "admission": _policy_body(settings.admission),
+            "effective_admission": _policy_body(room.policy(settings.event_id)),
+            "overrides": overrides,
+            "paused": room.is_paused(settings.event_id),
+        })
+    return jsonify(events=events)
 
 
 def _path_event(event_id: str) -> str:
@@ -175,6 +180,8 @@ def event_counts(event_id: str) -> Response:
         admission_rate=round(room.admission_rate(event_id), 3),
         paused=state.paused,
         policy=_policy_body(state.policy),
+        configured_policy=_policy_body(room.event(event_id).admission),
+        overrides=room.overrides(event_id),
         message=_message_body(shown(state.message, services().clock.now())),
     )
 
@@ -207,10 +214,13 @@ def _set_paused(event_id: str, paused: bool) -> Response:
 @blueprint.post("/events/<event_id>/admission")
 @require_event_admin(path_event)
 def set_admission(event_id: str) -> Response:
-    """Change the admission policy at run time; a field set to null returns to the configured value."""
+    """Change the admission policy at run time; a field set to null returns to the configured value.
+
+    ``start_at`` / ``end_at`` take an ISO 8601 date-time with an offset or POSIX seconds, or ``""``
+    to run without that bound whatever the configuration says."""
     event_id = _path_event(event_id)
     body = params.json_object()
-    allowed = ("strategy", "increment_by", "every", "max_active")
+    allowed = OVERRIDABLE
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise params.BadRequest(f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(allowed)}")
@@ -224,6 +234,9 @@ def set_admission(event_id: str) -> Response:
             values[name] = params.body_int(body, name, required=False, minimum=0, maximum=MAX_INCREMENT)
     if "every" in body:
         values["every"] = params.body_number(body, "every")
+    for name in ("start_at", "end_at"):
+        if name in body:
+            values[name] = params.body_instant(body, name)
     policy = _room().set_rate(event_id, **values)
     _audit("set_admission", event_id, changes={k: v for k, v in values.items()})
     return jsonify(event_id=event_id, policy=_policy_body(policy))

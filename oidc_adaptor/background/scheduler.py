@@ -14,6 +14,8 @@ from flask import Flask
 from core.errors import WaitingRoomError
 from core.room import WaitingRoom
 
+from . import waiting_history
+
 log = logging.getLogger("waitingroom.scheduler")
 
 
@@ -33,6 +35,7 @@ class AdmissionScheduler:
                 if self.room.store.claim_tick(event_id, "sweep", now_tick):
                     self.room.sweep(event_id, self.room.clock_skew)
                 admitted[event_id] = self.room.tick(event_id, self.room.clock_skew)
+                waiting_history.record(self.room, event_id)
             except WaitingRoomError as exc:
                 log.warning("scheduler step for %s failed: %s", event_id, exc)
             except Exception:

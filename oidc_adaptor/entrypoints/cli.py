@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from core.adapters.stores import REDIS_SCHEMES
 from core.errors import StoreUnavailable
 from core.settings import ServerSettings, Settings, SettingsError, check_admin_key_strength
 
@@ -241,13 +240,18 @@ def serve_settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from oidc_adaptor.app import check_settings
+
     settings = serve_settings(args)
+    check_settings(settings)  # a bad configuration is one line here, not a traceback from every worker
     check_admin_key_strength(settings)
-    from .server import prepare, run_gunicorn
+    from .server import override_notes, prepare, run_gunicorn
 
     _progress(f"waitingroom: configuration {settings.source}, {len(settings.events)} event(s), "
               f"store {redact_url(settings.server.store)}")
-    prepare(settings, progress=_progress)
+    prepare(settings, progress=_progress)  # a store or key file that cannot be opened: main() says so in one line
+    for note in override_notes(settings):
+        _progress(f"waitingroom: {note}")
     _progress(f"waitingroom: serving on http://{args.host}:{args.port} with {args.workers} worker(s) "
               f"x {args.threads} thread(s); issuer {settings.server.issuer}; Ctrl-C to stop")
     return run_gunicorn(settings, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
@@ -296,8 +300,8 @@ def config_summary(settings: Settings) -> str:
     lines = [
         f"configuration: {settings.source}",
         f"issuer:        {server.issuer}",
-        f"store:         {redact_url(server.store)}",
-        f"keys file:     {server.keys_file}",
+        f"store:         {redact_url(server.store)}{_store_file(server.store)}",
+        f"keys file:     {Path(server.keys_file).resolve()}",
         f"admin API:     {server.admin_prefix} ({len(server.admin_keys)} key(s) configured)"
         if server.admin_keys else f"admin API:     {server.admin_prefix} (disabled: no admin_keys)",
         f"CORS origins:  {', '.join(server.cors_origins) or 'none'}",
@@ -313,6 +317,10 @@ def config_summary(settings: Settings) -> str:
             admission = f"max_active, at most {policy.max_active} active (checked every {policy.every:g} s)"
         else:
             admission = "manual (admin API only)"
+        if policy.start_at is not None:
+            admission += f"; opens {_when(policy.start_at)}"
+        if policy.end_at is not None:
+            admission += f"; closes {_when(policy.end_at)}"
         expiry = f"{event.queue_position_expiry} s" if event.queue_position_expiry else "off"
         lines.append(
             f"  {event.event_id}: {event.display_name!r}; tokens valid {event.token_validity} s; "
@@ -342,16 +350,58 @@ def page_warnings(settings: Settings) -> list[str]:
     return warnings
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config, store=args.store)
-    check_admin_key_strength(settings)
-    if not settings.server.store.startswith(("sqlite:///", *REDIS_SCHEMES)):
-        raise SettingsError(f"[server] store {redact_url(settings.server.store)!r} is not a sqlite:///, redis:// "
-                            "or redis+cluster:// URL")
-    print(config_summary(settings))
+MIN_CLAIM_WINDOW = 60
+"""Seconds below which an admitted visitor is unlikely to reach the site before the place expires."""
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """Settings that pass validation but cannot work as meant, one sentence each."""
+    server = settings.server
+    warnings = []
     if not settings.events:
-        print("warning: no events are configured; add an [events.<id>] table", file=sys.stderr)
-    for warning in page_warnings(settings):
+        warnings.append("no events are configured; add an [events.<id>] table")
+    for event in settings.events.values():
+        expiry = event.queue_position_expiry
+        if 0 < expiry < MIN_CLAIM_WINDOW:
+            warnings.append(
+                f"event {event.event_id}: queue_position_expiry = {expiry} s gives an admitted visitor less than "
+                f"{MIN_CLAIM_WINDOW} s to reach the site; a page in a background tab, or without JavaScript, "
+                "may lose its place before it checks again")
+        if 0 < expiry <= 3 * server.scheduler_interval + server.clock_skew:
+            warnings.append(
+                f"event {event.event_id}: queue_position_expiry = {expiry} s is not longer than three scheduler "
+                f"passes ({server.scheduler_interval:g} s each) plus clock_skew ({server.clock_skew:g} s)")
+        policy = event.admission
+        if policy.strategy.value != "manual" and policy.every < server.scheduler_interval:
+            warnings.append(
+                f"event {event.event_id}: admission every {policy.every:g} s is shorter than the scheduler "
+                f"interval ({server.scheduler_interval:g} s), so admission steps run less often than configured")
+        if policy.start_at is not None and policy.end_at is not None and policy.end_at <= policy.start_at:
+            warnings.append(f"event {event.event_id}: admission end_at is not after start_at: nobody is ever let in")
+        if policy.end_at is not None and policy.end_at <= time.time():
+            warnings.append(f"event {event.event_id}: admission end_at has passed: nobody is let in automatically")
+    if not server.scheduler:
+        warnings.append("the scheduler is off: no admission strategy or expiry runs in this server")
+    return warnings
+
+
+def _store_file(url: str) -> str:
+    """For a SQLite store, the file it resolves to from the current directory (as serve opens it)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return ""
+    from core.adapters.sqlite import path_from_url
+
+    return f" (file {Path(path_from_url(url)).resolve()})"
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from oidc_adaptor.app import check_settings
+
+    settings = load_settings(args.config, store=args.store)
+    check_settings(settings)
+    check_admin_key_strength(settings)
+    print(config_summary(settings))
+    for warning in [*config_warnings(settings), *page_warnings(settings)]:
         print(f"warning: {warning}", file=sys.stderr)
     print("configuration OK")
     return EXIT_OK

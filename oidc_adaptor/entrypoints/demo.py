@@ -16,6 +16,7 @@ and nothing is left behind; the temporary folder is removed unless ``--state-dir
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import mimetypes
@@ -23,6 +24,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -36,6 +38,19 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 log = logging.getLogger("waitingroom.demo")
+
+
+def _server(host: str, port: int, app: Any) -> BaseWSGIServer:
+    """A threaded server on ``host:port``. The socket is bound here, so a busy port is an OSError
+    (naming the port) for the caller to explain, not werkzeug's own message and exit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listening = socket.create_server((host.strip("[]"), port), family=family)
+    except OSError as exc:
+        exc.filename = str(port)
+        raise
+    with listening:
+        return make_server(host, port, app, threaded=True, fd=listening.fileno())
 
 DEMO_EVENT_ID = "demo-sale"
 DEMO_EVENT_NAME = "Spring ticket sale"
@@ -255,8 +270,7 @@ def start_demo(plan: DemoPlan, site_dir: Path | None = None) -> RunningDemo:
             (int(plan.site_origin.rsplit(":", 1)[1]), site_app),
             (int(plan.api_origin.rsplit(":", 1)[1]), checkout_app),
         ):
-            server = make_server(plan.host, port, app, threaded=True)
-            servers.append(server)
+            servers.append(_server(plan.host, port, app))
     except OSError as exc:
         for server in servers:
             server.server_close()
@@ -264,6 +278,10 @@ def start_demo(plan: DemoPlan, site_dir: Path | None = None) -> RunningDemo:
             hook()
         if cleanup:
             shutil.rmtree(cleanup, ignore_errors=True)
+        if exc.errno == errno.EADDRINUSE:
+            raise SystemExit(f"cannot start the demo: port {exc.filename} is in use. Choose other ports with "
+                             f"--port N (the waiting room takes N, the sample site N+1 and its API N+2), for "
+                             f"example: waitingroom demo --port {plan.port + 10}") from None
         raise SystemExit(f"cannot start the demo: {exc}") from None
     for server in servers:
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)

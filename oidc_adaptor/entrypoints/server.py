@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from core.settings import Settings
 from oidc_adaptor.plumbing.logging_setup import configure_logging
@@ -56,6 +57,37 @@ def prepare(settings: Settings, progress: Callable[[str], None] = lambda _m: Non
         store.close()
 
 
+def override_notes(settings: Settings) -> list[str]:
+    """One line per event whose admission is changed at run time by overrides kept in the store
+    (they outlive restarts and win over the configuration file), or why the store could not be
+    asked. Opens the store and closes it again before any worker starts."""
+    from core.adapters.stores import open_store
+    from core.errors import StoreUnavailable
+    from core.room import STATE_CONTROLS
+
+    try:
+        store = open_store(settings.server.store, timeout=settings.server.store_timeout)
+    except (OSError, ValueError, StoreUnavailable) as exc:
+        return [f"cannot read runtime overrides: {exc}"]
+    notes = []
+    try:
+        for event in settings.events.values():
+            controls = store.get_control(event.event_id)
+            changed = {k: v for k, v in sorted(controls.items()) if k not in STATE_CONTROLS}
+            if changed:
+                pairs = ", ".join(f"{k}={v!r} (file: {getattr(event.admission, k, None)!r})"
+                                  for k, v in changed.items())
+                notes.append(f"event {event.event_id}: runtime override(s) win over the file: {pairs}; "
+                             "return to the file's values from the control panel")
+            if controls.get("paused") == "1":
+                notes.append(f"event {event.event_id}: automatic admission is paused")
+    except StoreUnavailable as exc:
+        notes.append(f"cannot read runtime overrides: {exc}")
+    finally:
+        store.close()
+    return notes
+
+
 def _multiprocess_dir() -> tuple[str, bool]:
     """The directory for prometheus samples of all workers; created (and later removed) if not set."""
     existing = os.environ.get(MULTIPROC_ENV)
@@ -92,6 +124,18 @@ class WaitingRoomServer(BaseApplication):
         return app
 
 
+class RootLogger(GunicornLogger):
+    """Gunicorn's own messages (starting, booting workers, worker timeouts) through the process's
+    log handler, so with ``json_logs`` they are JSON lines like every other, not plain text."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
+
+
 def _child_exit(server: Any, worker: Any) -> None:
     from oidc_adaptor.plumbing.metrics import mark_worker_dead
 
@@ -112,6 +156,7 @@ def run_gunicorn(settings: Settings, *, host: str, port: int, workers: int, thre
         "keepalive": 5,
         "accesslog": None,  # the app logs each request itself, without query strings
         "errorlog": "-",
+        "logger_class": RootLogger,
         "loglevel": settings.server.log_level.lower(),
         "proc_name": "waitingroom",
         "child_exit": _child_exit,

@@ -22,7 +22,10 @@ from flask import Flask, current_app, url_for
 from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader
 
 from core.page_look import PageLook
+from oidc_adaptor.plumbing import i18n
 from oidc_adaptor.plumbing.services import services
+
+from .cookie_check import without_marker
 
 EXTENSION = "waitingroom_page_templates"
 ASSET_MAX_AGE = 300
@@ -61,8 +64,11 @@ def render(event_id: str | None, name: str, /, **context: Any) -> str:
     """Template ``name`` for the event (or for none), with Flask's usual context (``request``,
     ``url_for``, and the visitor's language: ``lang``, ``dir``, ``languages`` from
     :func:`oidc_adaptor.plumbing.i18n.page_language`) and, for an event, ``page``
-    (:func:`page_variables`) added to ``context``."""
+    (:func:`page_variables`) added to ``context``. The language links leave out the cookie
+    check's marker, as "Check again" does (a link followed later must not claim the redirect)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    links: Any = i18n.page_language()["languages"]
+    context.setdefault("languages", [dict(link, url=without_marker(link["url"])) for link in links])
     if event_id is not None:
         context.setdefault("page", page_variables(event_id))
     app.update_template_context(context)

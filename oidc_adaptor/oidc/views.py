@@ -35,12 +35,20 @@ from oidc_adaptor.plumbing import counter_cache, params, ratelimit
 from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
-from . import page
+from . import cookie_check, page
 from .clients import CLAIMS, SCOPES, Client, ClientError
 from .places import COOKIE_NAME, PLACE_TTL, PlaceRef, cookie_is_secure, new_handle, valid_handle
 from .responses import QUERY, RESPONSE_MODES, authorization_response, response_mode
 from .server import OidcProvider, Visitor, email_claims, repeated_parameter
-from .waiting import LIVE_STATUSES, estimate_wait, status_view
+from .waiting import (
+    LIVE_STATUSES,
+    EarlierPlace,
+    earlier_place,
+    estimate_wait,
+    line_state,
+    no_js_refresh_seconds,
+    status_view,
+)
 
 log = logging.getLogger("waitingroom.oidc")
 
@@ -51,7 +59,6 @@ HTML_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-NO_JS_REFRESH_SECONDS = 120
 MAX_AGE_PATTERN = re.compile(r"[0-9]+")
 MAX_AGE_DIGITS = 12
 PROMPT_VALUES = ("none", "login")
@@ -150,12 +157,13 @@ def authorization_error(error: OAuth2Error, redirect_uri: str | None, state: str
 
 
 def authorization_url() -> str:
-    """The URL that re-requests this authorization (a POSTed request becomes the same GET)."""
+    """The URL that re-requests this authorization (a POSTed request becomes the same GET),
+    without the cookie check's marker."""
     base = url_for("oidc.authorize")
     if request.method == "POST":
-        return f"{base}?{urlencode(list(request.form.items(multi=True)))}"
+        return cookie_check.without_marker(f"{base}?{urlencode(list(request.form.items(multi=True)))}")
     query = request.query_string.decode("latin-1")
-    return f"{base}?{query}" if query else base
+    return cookie_check.without_marker(f"{base}?{query}" if query else base)
 
 
 def _max_age() -> int | None:
@@ -302,7 +310,17 @@ def authorize() -> Response:
     except OAuth2Error as error:
         return authorization_error(error, redirect_uri if error.error != "invalid_client" else None, state, mode)
 
-    handle = handle or new_handle()
+    if handle is None:  # no place for a browser that has not shown it returns the cookie
+        now = services().clock.now()
+        if cookie_check.returned_before(values.get(cookie_check.MARKER), now):
+            return cookie_check.cookies_needed_page(
+                page.render(event_id, "cookies_needed.html", authorize_url=authorization_url()))
+        response = cookie_check.ask_for_cookie(authorization_url(), now)
+        _set_cookie(response, new_handle())
+        return response
+    room = services().room
+    previous = earlier_place(ticket, room.event(event_id).queue_position_expiry, services().clock.now(),
+                             room.claim_deadline(event_id))
     if visitor is None:
         ref, ticket = _enter(handle, event_id, ref, ticket, login or max_age is not None)
         visitor = _visitor(ref, ticket, max_age, login)
@@ -316,19 +334,20 @@ def authorize() -> Response:
         return response
 
     assert ticket is not None
-    response = waiting_page(event_id, ticket)
+    response = waiting_page(event_id, ticket, previous)
     _set_cookie(response, handle)
     return response
 
 
-def waiting_page(event_id: str, ticket: Ticket) -> Response:
+def waiting_page(event_id: str, ticket: Ticket, previous: EarlierPlace | None = None) -> Response:
     room = services().room
     cache = counter_cache.for_app()
     rate = cache.admission_rate(event_id)
     view = status_view(ticket, cache.serving_seen_by(ticket), rate)
-    estimate = estimate_wait(view["ahead"], rate)
-    message = cache.event_state(event_id).message
+    state = room.event_state(event_id)  # live: a pause or message set a moment ago shows on this page
     now = services().clock.now()
+    line = line_state(state.policy, state.paused, now)
+    estimate = estimate_wait(view["ahead"], rate) if line.moving else None
     html = page.render(
         event_id,
         "waiting.html",
@@ -340,8 +359,10 @@ def waiting_page(event_id: str, ticket: Ticket) -> Response:
         authorize_url=authorization_url(),
         event_status_url=url_for("api.event_status", event_id=event_id),
         rendered_at=int(now),
-        message=shown(message, now),
-        refresh_seconds=NO_JS_REFRESH_SECONDS,
+        message=shown(state.message, now),
+        refresh_seconds=no_js_refresh_seconds(room.claim_deadline(event_id)),
+        previous=previous,
+        line=line,
     )
     return make_response(html, 200)
 

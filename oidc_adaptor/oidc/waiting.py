@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
-from core.model import Status, Ticket
+from core.model import AdmissionPolicy, Status, Ticket
 
 LIVE_STATUSES = (Status.WAITING, Status.ADMITTED, Status.ISSUED)
 
@@ -31,6 +32,91 @@ def estimate_wait(ahead: int, rate_per_second: float) -> Estimate | None:
     low = max(0, math.floor(seconds * 0.75 / 60))
     high = max(low + 1, math.ceil(seconds * 1.5 / 60))
     return Estimate(low, high)
+
+
+@dataclass(frozen=True)
+class EarlierPlace:
+    """What became of the place a browser held before the new one it is given now."""
+
+    position: int
+    status: Status
+    at: float | None  # when it expired or ended (POSIX seconds), if known
+    claim_minutes: int  # the event's claim window, in whole minutes (at least 1)
+
+    @property
+    def at_iso(self) -> str:
+        return "" if self.at is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at))
+
+    @property
+    def at_text(self) -> str:
+        return "" if self.at is None else time.strftime("%H:%M UTC", time.gmtime(self.at))
+
+
+def earlier_place(ticket: Ticket | None, queue_position_expiry: int, now: float | None = None,
+                  claim_window: float = 0.0) -> EarlierPlace | None:
+    """The place a browser held, if it expired or its session ended (so the visitor is told why
+    they get a new place instead of being silently re-queued); None for a live place or none.
+
+    With ``now``, a place a sweep has not marked yet counts too: admitted ``claim_window``
+    seconds or more ago without tokens (expired), or a session whose tokens ran out (timed out)."""
+    if ticket is None:
+        return None
+    if now is not None and ticket.status is Status.ADMITTED and claim_window > 0 \
+            and ticket.admitted_at is not None and ticket.admitted_at <= now - claim_window:
+        ticket = replace(ticket, status=Status.EXPIRED)
+    elif now is not None and ticket.status is Status.ISSUED and ticket.session is not None \
+            and ticket.session.expires_at <= now:
+        ticket = replace(ticket, status=Status.TIMED_OUT)
+    if ticket.status in LIVE_STATUSES:
+        return None
+    at: float | None = None
+    if ticket.status is Status.EXPIRED and ticket.admitted_at is not None and queue_position_expiry:
+        at = ticket.admitted_at + queue_position_expiry
+    elif ticket.session is not None:
+        at = ticket.session.ended_at or float(ticket.session.expires_at)
+    return EarlierPlace(ticket.position, ticket.status, at, max(1, round(queue_position_expiry / 60)))
+
+
+MAX_REFRESH_SECONDS = 120
+MIN_REFRESH_SECONDS = 5
+
+
+def no_js_refresh_seconds(claim_window: float) -> int:
+    """How often the page re-requests itself without JavaScript: a third of the claim window
+    (``queue_position_expiry`` plus the allowed clock skew), so an admitted visitor who keeps the
+    page open is taken to the site well before the place expires; between 5 and 120 seconds, and
+    the longest when places never expire (``claim_window`` 0)."""
+    if claim_window <= 0:
+        return MAX_REFRESH_SECONDS
+    return int(max(MIN_REFRESH_SECONDS, min(MAX_REFRESH_SECONDS, claim_window / 3)))
+
+
+@dataclass(frozen=True)
+class LineState:
+    """Why the line is or is not moving, as the waiting page says it (no estimate unless it moves)."""
+
+    paused: bool = False
+    opens_at: float | None = None  # a scheduled opening still ahead (POSIX seconds)
+
+    @property
+    def moving(self) -> bool:
+        return not self.paused and self.opens_at is None
+
+    @property
+    def opens_iso(self) -> str:
+        return "" if self.opens_at is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.opens_at))
+
+    @property
+    def opens_text(self) -> str:
+        if self.opens_at is None:
+            return ""
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.opens_at))
+
+
+def line_state(policy: AdmissionPolicy, paused: bool, now: float) -> LineState:
+    """The line's state for a visitor at ``now``: paused, or before a scheduled opening, or moving."""
+    opens = policy.start_at if policy.start_at is not None and now < policy.start_at else None
+    return LineState(paused=paused, opens_at=opens)
 
 
 def status_view(ticket: Ticket, serving: int, rate_per_second: float) -> dict[str, Any]:

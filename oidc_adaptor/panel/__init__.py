@@ -9,13 +9,15 @@ key does not.
 Besides the page, this blueprint adds the one read the admin API lacks for the chart: the
 serving counter's history (``GET {admin_prefix}/panel/history``).
 
-May import :mod:`core` and :mod:`oidc_adaptor.plumbing`; ``aws_proxy`` is a separate local tool.
+May import :mod:`core`, :mod:`oidc_adaptor.plumbing` and :mod:`oidc_adaptor.background`;
+``aws_proxy`` is a separate local tool.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from oidc_adaptor.background import waiting_history
 from oidc_adaptor.plumbing.auth import query_event, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
@@ -65,8 +67,9 @@ def history() -> Response:
     """The serving counter over the last hour: ``{"points": [[time, serving], ...]}``, oldest first.
 
     Each point is a moment the counter moved; a last point at ``now`` holds the current value,
-    so a chart can draw steps up to the right edge. Waiting visitors are not stored over time:
-    the panel samples them from the counts while it is open.
+    so a chart can draw steps up to the right edge. ``waiting`` is ``[[time, waiting], ...]``,
+    sampled by the scheduler every few seconds (:mod:`oidc_adaptor.background.waiting_history`),
+    so the chart shows the line from before the panel was opened.
     """
     room = services().room
     event_id = request.args.get("event_id", "")
@@ -86,4 +89,5 @@ def history() -> Response:
         points=[[round(t, 3), s] for t, s in points],
         serving_counter=counters.serving,
         last_position=counters.last_position,
+        waiting=[*waiting_history.waiting_history(room, event_id), [round(now, 3), counters.waiting]],
     )

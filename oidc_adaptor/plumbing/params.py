@@ -13,6 +13,7 @@ from typing import Any
 from flask import request
 
 from core.model import EVENT_ID_PATTERN, REQUEST_ID_PATTERN
+from core.settings import parse_instant
 
 from .errors import BadRequest
 
@@ -109,6 +110,20 @@ def body_int(
         high = "" if maximum is None else f" <= {maximum}"
         raise BadRequest(f"'{name}' must be{low}{' and' if low and high else ''}{high}")
     return value
+
+
+def body_instant(body: dict[str, Any], name: str) -> float | str | None:
+    """An optional point in time: POSIX seconds, or an ISO 8601 date-time with an offset
+    (``2026-03-01T09:00:00Z``); ``""`` stands for "no time" and is returned as it is."""
+    value = body.get(name)
+    if value is None or value == "":
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not 0 < value < 10**11:
+        raise BadRequest(f"'{name}' must be a date-time like 2026-03-01T09:00:00Z or POSIX seconds")
+    try:
+        return parse_instant(value, f"'{name}'")
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def body_number(body: dict[str, Any], name: str, *, minimum_exclusive: float = 0.0) -> float | None:

@@ -44,7 +44,7 @@
   var numbers = window.Intl ? new Intl.NumberFormat(document.documentElement.lang || undefined) : null;
   function num(value) { return numbers ? numbers.format(value) : String(value); }
 
-  function render(ahead, est) {
+  function render(ahead, est, doc) {
     setText("wr-position", num(position));
     setText("wr-ahead", num(ahead));
     if (est) {
@@ -54,6 +54,23 @@
     show("wr-estimate-range", !!est && est.high_minutes > 1);
     show("wr-estimate-soon", !!est && est.high_minutes <= 1);
     show("wr-estimate-unknown", !est);
+    // Why there is no estimate: paused, not open yet, at the front, or no rate to go by.
+    var opens = !doc.paused && opensLater(doc);
+    var why = doc.paused ? "paused" : opens ? "opens" : ahead === 0 ? "next" : "rate";
+    ["paused", "opens", "next", "rate"].forEach(function (name) { show("wr-unknown-" + name, why === name); });
+    show("wr-paused", !!doc.paused);
+    show("wr-opens", opens);
+    if (opens) { setText("wr-opens-time", new Date(doc.start_at * 1000).toLocaleString(document.documentElement.lang || undefined)); }
+  }
+
+  function opensLater(doc) {
+    return typeof doc.start_at === "number" && typeof doc.server_time === "number" && doc.start_at > doc.server_time;
+  }
+
+  // Since when the figures on the page are, and whether the last polls failed.
+  function reconnecting(failed) {
+    show("wr-reconnecting", failed);
+    show("wr-updating", !failed);
   }
 
   function proceed() {
@@ -124,18 +141,30 @@
           return;
         }
         var ahead = Math.max(0, position - serving - 1);
-        var est = estimateWait(ahead, doc.admission_rate);
-        var key = ahead + "/" + JSON.stringify(est) + "/" + JSON.stringify(doc.message);
-        render(ahead, est);
+        var moving = !doc.paused && !opensLater(doc);
+        var est = moving ? estimateWait(ahead, doc.admission_rate) : null;
+        var key = ahead + "/" + JSON.stringify(est) + "/" + doc.paused + "/" + doc.start_at + "/" +
+          JSON.stringify(doc.message);
+        updatedAt = new Date();
+        reconnecting(false);
+        render(ahead, est, doc);
         schedule(key !== last);
         last = key;
       })
       .catch(function () {
+        setText("wr-updated-at", updatedAt.toLocaleTimeString(document.documentElement.lang || undefined));
+        reconnecting(true);
         delay = Math.min(maxDelay, delay * 2);
         window.setTimeout(poll, delay + Math.floor(Math.random() * 500));
       });
   }
 
+  var updatedAt = new Date();   // the figures the server rendered are from now
+  // The address bar may carry the cookie check's marker: show the plain authorization URL, the
+  // one a visitor may bookmark or copy.
+  if (window.history && window.history.replaceState && window.location.search.indexOf("wr_cookie_check=") !== -1) {
+    window.history.replaceState(null, "", authorizeUrl);
+  }
   show("wr-updating", true);
   window.setTimeout(poll, delay);
 }());

@@ -134,6 +134,7 @@ def _drive(client: FlaskClient, down: FlaskClient, app: Flask, clock: ManualCloc
     for path in ("/admin/expired_tokens", "/admin/num_active_tokens"):
         down.get(path, query_string={"event_id": EVENT}, headers=H)
     down.get(f"/admin/events/{EVENT}/counts", headers=H)
+    down.get("/admin/events", headers=H)
     down.post(f"/admin/events/{EVENT}/pause", headers=H)
     down.post(f"/admin/events/{EVENT}/resume", headers=H)
     down.post(f"/admin/events/{EVENT}/admission", json={"increment_by": 3}, headers=H)

@@ -13,6 +13,7 @@ import pytest
 from flask import Flask, jsonify, make_response, request
 
 from core.errors import StoreUnavailable
+from core.room import new_request_id
 from oidc_adaptor.entrypoints import lambda_handlers
 from tests.support import RoundTrips
 
@@ -278,8 +279,8 @@ def test_sqs_consumer_enters_a_batch_in_one_redis_round_trip(
 
 def test_admission_and_expiry_handlers(app: Flask) -> None:
     room = app.extensions["waitingroom"].room
-    for _ in range(5):
-        room.enter("spring-sale")
+    for _ in range(5):  # straight into the store: entering through the room may admit at the door
+        room.store.enter("spring-sale", new_request_id(), None, room.clock.now())
     result = lambda_handlers.admission_handler(load("eventbridge_scheduled.json"), Context())
     assert result == {"admitted": {"spring-sale": 2, "quiet": 0}}
     assert room.counters("spring-sale").serving == 2
@@ -303,8 +304,8 @@ def test_status_handler_publishes_events_and_metrics(app: Flask, aws: None) -> N
     import boto3
 
     room = app.extensions["waitingroom"].room
-    for _ in range(3):
-        room.enter("spring-sale")
+    for _ in range(3):  # straight into the store: entering through the room may admit at the door
+        room.store.enter("spring-sale", new_request_id(), None, room.clock.now())
     room.advance("spring-sale", 1)
     sqs = boto3.client("sqs", region_name=REGION)
     events = boto3.client("events", region_name=REGION)

@@ -75,6 +75,13 @@ def test_panel_changes_the_rate_and_resets_with_a_confirmation(demo: Demo, new_p
     card.get_by_role("button", name="Change rate").click()
     card.locator('[data-field="policy"]', has_text="7 visitor(s) every 4 s").wait_for()
     assert demo.counts()["policy"]["increment_by"] == 7
+    card.locator('[data-field="confirmation"]', has_text="7 visitor(s) every 4 s").wait_for()  # visible, in the card
+    assert card.locator('[data-field="confirmation"]').inner_text().startswith("Done at ")
+    card.locator('[data-field="override-hint"]', has_text="increment_by 7 (file: ").wait_for()
+    card.get_by_role("button", name="Return to configured values").click()
+    card.locator('[data-field="override-hint"]', has_text="The configuration file's values apply.").wait_for()
+    assert demo.counts()["overrides"] == {}
+    assert demo.counts()["policy"] == demo.counts()["configured_policy"]
 
     card.get_by_role("button", name="Reset…").click()
     dialog = panel.get_by_role("dialog")
@@ -86,6 +93,24 @@ def test_panel_changes_the_rate_and_resets_with_a_confirmation(demo: Demo, new_p
     dialog.get_by_role("button", name="Reset event").click()
     wait_for_stat(card, "last_position", "0")
     assert demo.counts()["last_position"] == 0
+
+
+def test_the_panel_ends_a_session_by_the_token_id_a_site_has(demo: Demo, new_page: Any) -> None:
+    import jwt
+    import requests
+
+    pause(demo)
+    place = requests.post(demo.issuer + "/assign_queue_num", json={"event_id": "demo-sale"}, timeout=5).json()
+    demo.admin("POST", "/increment_serving_counter", json={"event_id": "demo-sale", "increment_by": 1})
+    tokens = requests.post(demo.issuer + "/generate_token",
+                           json={"event_id": "demo-sale", "request_id": place["request_id"]}, timeout=5).json()
+    jti = jwt.decode(tokens["access_token"], options={"verify_signature": False})["jti"]
+    panel = new_page()
+    card = sign_in(panel, demo)
+    card.get_by_label("Token id").fill(jti)
+    card.get_by_role("button", name="End session").click()
+    card.locator('[data-field="confirmation"]', has_text="Session marked completed.").wait_for()
+    assert demo.counts()["completed"] == 1
 
 
 def test_a_wrong_admin_key_is_refused(demo: Demo, new_page: Any) -> None:

@@ -58,7 +58,7 @@ def test_advance_is_clamped_to_the_line(store: Any, line: int, moves: list[int],
     assert store.counters(EVENT).serving == expected[-1]
 
 
-def test_admission_time_is_when_the_counter_first_reached_the_position(store: Any) -> None:
+def test_admission_time_is_when_the_counter_last_reached_the_position(store: Any) -> None:
     ids = [rid() for _ in range(5)]
     for r in ids:
         store.enter(EVENT, r, None, T0)
@@ -66,7 +66,8 @@ def test_admission_time_is_when_the_counter_first_reached_the_position(store: An
     store.advance_serving(EVENT, 3, T0 + 20)
     store.advance_serving(EVENT, -4, T0 + 30)
     store.advance_serving(EVENT, 4, T0 + 40)
-    assert [store.get_ticket(EVENT, r, T0).admitted_at for r in ids] == [T0 + 10, T0 + 10, T0 + 20, T0 + 20, T0 + 20]
+    # Position 1 stayed admitted throughout; 2-5 were admitted again by the last move.
+    assert [store.get_ticket(EVENT, r, T0).admitted_at for r in ids] == [T0 + 10] + [T0 + 40] * 4
 
 
 def test_concurrent_advances_add_up_without_passing_the_line(store: Any) -> None:

@@ -163,3 +163,35 @@ def test_expired_request_ids_newest_last(store: Any) -> None:
     assert store.expired_request_ids(EVENT, 100) == ids
     assert store.expired_request_ids(EVENT, 2) == ids[-2:]
     assert store.expired_request_ids("other-event", 10) == []
+
+
+def test_a_position_admitted_again_is_timed_from_its_last_admission(store: Any) -> None:
+    """The counter moved back and then forward again: the claim window of the re-admitted
+    positions starts at the second admission, for the token step and for the sweep alike."""
+    first, second = rid(), rid()
+    store.enter(EVENT, first, None, T0)
+    store.enter(EVENT, second, None, T0)
+    store.enter(EVENT, rid(), None, T0)  # one waiting, so the counter can move
+    store.advance_serving(EVENT, 2, T0)
+    store.advance_serving(EVENT, -1, T0 + 10)  # the second place waits again
+    assert store.get_ticket(EVENT, second, T0 + 10).status is Status.WAITING
+    store.advance_serving(EVENT, 1, T0 + 40)  # and is admitted again, 40 s after the first time
+    assert store.get_ticket(EVENT, second, T0 + 40).admitted_at == T0 + 40
+    assert store.get_ticket(EVENT, first, T0 + 40).admitted_at == T0
+    assert store.sweep(EVENT, T0 + EXPIRY, EXPIRY, False).expired == 1  # only the first place
+    assert store.get_ticket(EVENT, second, T0 + EXPIRY).status is Status.ADMITTED
+    assert store.issue_session(EVENT, second, "jti", 1, 2, T0 + EXPIRY + 30, EXPIRY).status is Status.ISSUED
+    assert store.get_ticket(EVENT, first, T0 + EXPIRY).status is Status.EXPIRED
+
+
+def test_moving_back_and_forward_past_earlier_highs_keeps_order(store: Any) -> None:
+    ids = [rid() for _ in range(6)]
+    for r in ids:
+        store.enter(EVENT, r, None, T0)
+    store.advance_serving(EVENT, 2, T0)
+    store.advance_serving(EVENT, 2, T0 + 5)  # positions 3-4 at T0 + 5
+    store.advance_serving(EVENT, -3, T0 + 10)  # back to 1
+    store.advance_serving(EVENT, 5, T0 + 20)  # 2-6 admitted again at T0 + 20
+    assert [store.get_ticket(EVENT, r, T0 + 20).admitted_at for r in ids] == [T0] + [T0 + 20] * 5
+    assert store.sweep(EVENT, T0 + 20 + EXPIRY - 1, EXPIRY, False).expired == 1
+    assert store.sweep(EVENT, T0 + 20 + EXPIRY, EXPIRY, False).expired == 5

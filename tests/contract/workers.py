@@ -39,3 +39,21 @@ def enter_in_batches(url: str, event_id: str, batches: int, size: int, barrier: 
         results.put(got)
     finally:
         store.close()
+
+
+def enter_at_door(url: str, event_id: str, count: int, max_active: int, barrier: Any, results: Any) -> None:
+    """Enter ``count`` times under a door rule of ``max_active`` once every process is ready; put
+    [(position, status), ...] on ``results``."""
+    from core.model import DoorRule
+
+    store = open_store(url)
+    try:
+        barrier.wait(timeout=60)
+        got = []
+        for _ in range(count):
+            door = DoorRule(max_active=max_active)
+            ticket = store.enter(event_id, secrets.token_urlsafe(24), None, time.time(), door)
+            got.append((ticket.position, ticket.status.value))
+        results.put(got)
+    finally:
+        store.close()

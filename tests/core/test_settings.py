@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         "WAITINGROOM_SERVER_ADMIN_KEYS": "one, two",
         "WAITINGROOM_STORE_TIMEOUT": "1.5",
         "WAITINGROOM_SCHEDULER": "false",
-        "WAITINGROOM_EVENTS__SPRING-SALE__QUEUE_POSITION_EXPIRY": "0",
-        "WAITINGROOM_EVENTS__LAUNCH__ADMISSION": '{ strategy = "max_active", max_active = 20, every = 5 }',
+        "WAITINGROOM_EVENTS__SPRING_SALE__QUEUE_POSITION_EXPIRY": "0",
+        "WAITINGROOM_EVENTS__SPRING_SALE__ADMISSION": '{ strategy = "max_active", max_active = 20, every = 5 }',
         "WAITINGROOM_CLIENTS__SHOP__REDIRECT_URIS": '["https://a.example/cb", "https://b.example/cb"]',
         "UNRELATED": "x",
     }
@@ -81,8 +82,9 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert settings.server.store_timeout == 1.5 and settings.server.scheduler is False
     assert settings.events["spring-sale"].queue_position_expiry == 0
     assert settings.events["spring-sale"].token_validity == 3600  # the rest comes from the file
-    launch = settings.events["launch"].admission
-    assert (launch.strategy, launch.max_active, launch.every) == (Strategy.MAX_ACTIVE, 20, 5)
+    sale = settings.events["spring-sale"].admission
+    assert (sale.strategy, sale.max_active, sale.every) == (Strategy.MAX_ACTIVE, 20, 5)
+    assert list(settings.events) == ["spring-sale"]
     assert settings.clients["shop"].redirect_uris == ("https://a.example/cb", "https://b.example/cb")
 
 
@@ -136,6 +138,39 @@ def test_environment_reaches_events_whose_ids_have_capitals(tmp_path: Path) -> N
     settings = Settings.load(path, environ={"WAITINGROOM_EVENTS__SPRING-SALE__TOKEN_VALIDITY": "60"})
     assert list(settings.events) == ["Spring-Sale"]
     assert settings.events["Spring-Sale"].token_validity == 60
+
+
+def test_every_event_and_client_has_a_name_a_shell_can_export(tmp_path: Path) -> None:
+    path = write(tmp_path, DESIGN_EXAMPLE)
+    script = ("export WAITINGROOM_EVENTS__SPRING_SALE__TOKEN_VALIDITY=600 WAITINGROOM_CLIENTS__SHOP__TOKEN_LIFETIME=60"
+              " && env")
+    shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, env={})
+    environ = dict(line.split("=", 1) for line in shell.stdout.splitlines() if line.startswith("WAITINGROOM_"))
+    settings = Settings.load(path, environ=environ)
+    assert settings.events["spring-sale"].token_validity == 600
+    assert settings.clients["shop"].token_lifetime == 60
+    assert list(settings.events) == ["spring-sale"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("WAITINGROOM_EVENTS__SPRING_SALES__TOKEN_VALIDITY", "names event 'SPRING_SALES', which the configuration "
+         "does not define \\(defined, as spelt in variable names: SPRING_SALE\\)"),
+        ("WAITINGROOM_CLIENTS__SHOPP__TOKEN_LIFETIME", "names client 'SHOPP', which the configuration "
+         "does not define \\(defined, as spelt in variable names: SHOP\\)"),
+    ],
+)
+def test_a_variable_naming_an_undefined_event_or_client_is_an_error(tmp_path: Path, variable: str,
+                                                                    message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.load(write(tmp_path, DESIGN_EXAMPLE), environ={variable: "60"})
+
+
+def test_two_ids_spelt_alike_in_variable_names_are_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "[events.a-b]\n[events.a_b]\n")
+    with pytest.raises(SettingsError, match="could mean events a-b, a_b"):
+        Settings.load(path, environ={"WAITINGROOM_EVENTS__A_B__TOKEN_VALIDITY": "60"})
 
 
 def test_a_quoted_boolean_is_not_silently_true() -> None:

@@ -17,6 +17,7 @@ from werkzeug.test import Client
 
 from authorizer.config import AuthorizerConfig
 from core.clock import ManualClock
+from core.room import new_request_id
 from oidc_adaptor.app import create_app
 from oidc_adaptor.entrypoints import demo as demo_module
 from oidc_adaptor.entrypoints.demo_checkout import create_checkout_app
@@ -174,6 +175,28 @@ def test_panel_history_needs_the_admin_key_and_follows_the_serving_counter(app: 
     assert history is not None
     assert [serving for _, serving in history["points"]] == [1, 3, 3]
     assert history["points"][-1][0] == pytest.approx(history["now"], abs=0.01)
+
+
+def test_panel_history_keeps_the_waiting_count_from_before_the_panel_was_opened(
+    app: Flask, clock: ManualClock
+) -> None:
+    """The scheduler samples the line every few seconds, once across workers, into the store."""
+    from oidc_adaptor.background.scheduler import AdmissionScheduler
+
+    room = app.extensions["waitingroom"].room
+    scheduler = AdmissionScheduler(room)
+    waited = []
+    for n in (2, 3, 1):
+        for _ in range(n):
+            room.store.enter(EVENT, new_request_id(), None, clock.now())
+        scheduler.run_once()
+        scheduler.run_once()  # the same window: no second sample
+        waited.append(room.counters(EVENT).waiting)
+        clock.advance(10)
+    clock.advance(3600 - 25)  # the first sample leaves the hour
+    history = app.test_client().get("/admin/panel/history", query_string={"event_id": EVENT}, headers=ADMIN).json
+    assert [waiting for _, waiting in history["waiting"]] == [*waited[1:], waited[-1]]  # and the count now
+    assert history["waiting"][-1][0] == pytest.approx(history["now"], abs=0.01)
 
 
 # -- the demo process ---------------------------------------------------------------------------------
@@ -341,3 +364,18 @@ def test_an_unconfirmed_admission_places_no_order(tmp_path: Path) -> None:
     assert response.status_code == 503 and response.headers["Retry-After"]
     assert response.json is not None and response.json["error"] == "temporarily_unavailable"
     assert services.room.counters(EVENT).completed == 0
+
+
+def test_demo_on_a_busy_port_names_the_option_to_choose_another(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "oidc_adaptor.cli", "demo", "--port", str(port), "--state-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )
+    assert result.returncode != 0
+    assert f"port {port} is in use. Choose other ports with --port N" in result.stderr
+    assert "different port" not in result.stderr and "Traceback" not in result.stderr

@@ -64,8 +64,13 @@ class Flow:
         params.update(extra)
         return {k: v for k, v in params.items() if v is not None}
 
-    def authorize(self, **extra: Any) -> TestResponse:
-        return self.browser.get("/authorize", query_string=self.params(**extra))
+    def authorize(self, headers: dict[str, str] | None = None, **extra: Any) -> TestResponse:
+        """One authorization request as a browser makes it (with ``headers``): a first visit
+        follows the redirect that checks the place cookie comes back."""
+        response = self.browser.get("/authorize", query_string=self.params(**extra), headers=headers)
+        if response.status_code == 303 and "wr_cookie_check=" in response.headers.get("Location", ""):
+            response = self.browser.get(response.headers["Location"], headers=headers)
+        return response
 
     def admit(self, count: int = 1) -> None:
         """Move the counter as the admin API does: this worker's poll cache shows it at once."""

@@ -96,13 +96,18 @@ def visible_texts(html: str) -> set[str]:
 
 
 def pages(app: Flask, language: str) -> str:
-    """The waiting page (with an operator message and an estimate) and the error page, in ``language``."""
+    """The waiting page (with an operator message and an estimate), the error page and the page
+    for a browser that keeps no cookies, in ``language``."""
     headers = {"Accept-Language": language}
     flow = Flow(app)
-    waiting = flow.browser.get("/authorize", query_string=flow.params(), headers=headers).get_data(as_text=True)
+    waiting = flow.authorize(headers=headers).get_data(as_text=True)
     error = flow.browser.get("/authorize", query_string={"client_id": "nope"}, headers=headers)
     assert error.status_code == 400
-    return waiting + error.get_data(as_text=True)
+    no_cookies = app.test_client(use_cookies=False)
+    asked = no_cookies.get("/authorize", query_string=flow.params(), headers=headers)
+    refused = no_cookies.get(asked.headers["Location"], headers=headers)
+    assert refused.status_code == 200 and 'id="wr-retry"' in refused.get_data(as_text=True)
+    return waiting + error.get_data(as_text=True) + refused.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("tag", TRANSLATED)
@@ -122,7 +127,7 @@ def test_the_language_comes_from_ui_locales_then_accept_language(app: Flask) -> 
     flow = Flow(app)
 
     def page(headers: dict[str, str], **extra: str) -> str:
-        return flow.browser.get("/authorize", query_string=flow.params(**extra), headers=headers).get_data(as_text=True)
+        return flow.authorize(headers=headers, **extra).get_data(as_text=True)
 
     assert '<html lang="de" dir="ltr">' in page({"Accept-Language": "de-CH, en;q=0.5"})
     assert "Ihr Platz in der Warteschlange" in page({"Accept-Language": "de"})
@@ -150,8 +155,8 @@ def test_the_rate_limit_page_is_translated_too(tmp_path: Path, clock: ManualCloc
     app = create_app(settings, clock=clock, start_scheduler=False)
     headers = {"Accept-Language": "de"}
     first, second = Flow(app), Flow(app)
-    assert first.browser.get("/authorize", query_string=first.params(), headers=headers).status_code == 200
-    refused = second.browser.get("/authorize", query_string=second.params(), headers=headers)
+    assert first.authorize(headers=headers).status_code == 200
+    refused = second.authorize(headers=headers)
     assert refused.status_code == 429
     html = refused.get_data(as_text=True)
     assert '<html lang="de" dir="ltr">' in html and "Bitte versuchen Sie es in" in html and "Sekunden" in html

@@ -22,7 +22,7 @@ REDIRECT = "https://rp.example/callback"
 def browser_until_redirect(provider: Any, url: str) -> str:
     """Visit the authorization URL, wait, get admitted, check again; return the redirect Location."""
     browser = requests.Session()
-    page = browser.get(url, timeout=10, allow_redirects=False)
+    page = browser.get(url, timeout=10)  # follows the redirect that checks the cookie comes back
     assert page.status_code == 200 and "Your place in line" in page.text
     provider.admit(1)
     response = browser.get(check_again_url(page.text, url), timeout=10, allow_redirects=False)

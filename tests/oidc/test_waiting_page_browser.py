@@ -112,6 +112,43 @@ def test_form_post_response_submits_itself_under_the_csp(tmp_path: Path) -> None
     assert not [e for e in errors if "Content Security Policy" in e], errors  # (favicon 404s are not ours)
 
 
+def test_waiting_page_says_paused_and_reconnecting_in_chromium(tmp_path: Path) -> None:
+    """The page follows the event's status document: it says when admission is paused (and drops
+    the estimate), and when its polls fail it says it is reconnecting and since when its figures are.
+    A first visit's address (the cookie check's marker) is replaced by the plain authorization URL."""
+    import requests
+
+    _verifier, challenge = pkce_pair()
+    callback = f"http://127.0.0.1:{free_port()}/callback"
+    clients = {"spa": {"event": EVENT, "redirect_uris": [callback]}}
+    with live_provider(tmp_path, clients) as provider:
+        url = (f"{provider.url}/authorize?response_type=code&client_id=spa&scope=openid&state=s1"
+               f"&redirect_uri={callback}&code_challenge={challenge}&code_challenge_method=S256")
+        admin = {"Authorization": "Bearer test-admin-key"}
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            try:
+                context = browser.new_context()
+                page = context.new_page()
+                page.goto(url)
+                assert page.locator("#wr-position").inner_text() == "1"
+                assert "wr_cookie_check" not in page.url and page.url.endswith("code_challenge_method=S256")
+                assert not page.locator("#wr-paused").is_visible()
+                r = requests.post(f"{provider.url}/admin/events/{EVENT}/pause", headers=admin, timeout=5)
+                assert r.status_code == 200
+                playwright_api.expect(page.locator("#wr-paused")).to_be_visible(timeout=30_000)
+                playwright_api.expect(page.locator("#wr-unknown-paused")).to_be_visible()
+                assert not page.locator("#wr-reconnecting").is_visible()
+                context.set_offline(True)
+                playwright_api.expect(page.locator("#wr-reconnecting")).to_be_visible(timeout=40_000)
+                assert page.locator("#wr-updated-at").inner_text()
+                assert not page.locator("#wr-updating").is_visible()
+                context.set_offline(False)
+                playwright_api.expect(page.locator("#wr-reconnecting")).to_be_hidden(timeout=60_000)
+            finally:
+                browser.close()
+
+
 def test_form_post_reaches_a_relying_party_whose_callback_redirects_to_another_origin(tmp_path: Path) -> None:
     """Chromium applies a page's ``form-action`` to every redirect after the form's submission:
     a relying party whose callback sends the visitor on to another origin (``localhost`` here,

@@ -18,6 +18,8 @@ import pytest
 import redis
 import requests
 
+from oidc_adaptor.oidc.places import COOKIE_NAME, new_handle
+
 from ..support import ADMIN_KEY, serve_process, server_config, wait_until
 from .procs import EVENT, aof_redis, children, open_files
 
@@ -50,7 +52,8 @@ def _requests(place: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"/admin/events/{EVENT}/counts", {"headers": ADMIN}),
         ("POST", f"/admin/events/{EVENT}/pause", {"headers": ADMIN}),
         ("POST", f"/admin/events/{EVENT}/admission", {"json": {"increment_by": 2}, "headers": ADMIN}),
-        ("GET", authorize, {"allow_redirects": False}),
+        # a browser that has shown it keeps the place cookie (one without it needs no store yet)
+        ("GET", authorize, {"allow_redirects": False, "cookies": {COOKIE_NAME: new_handle()}}),
         ("GET", "/authorize/status", {"params": {"event": EVENT}, "cookies": {"wr_place": "h" * 43}}),
         ("POST", "/token", {"data": {"grant_type": "authorization_code", "code": "c" * 40, "redirect_uri": CALLBACK,
                                      "code_verifier": "v" * 43}, "auth": ("shop", "shop-secret-0123456789")}),

@@ -14,6 +14,7 @@ from core.settings import SettingsError, parse_rate
 from oidc_adaptor.oidc.places import COOKIE_NAME
 from oidc_adaptor.plumbing.ratelimit import client_address
 
+from ..support import browser_get
 from .conftest import EVENT, SHOP_CB, build, counters, pkce_pair
 
 
@@ -104,7 +105,7 @@ def _authorize_url() -> str:
 def test_one_cookie_holds_one_place_however_often_it_replays(app: Flask) -> None:
     browser = app.test_client()
     url = _authorize_url()
-    first = browser.get(url)
+    first = browser_get(browser, url)
     assert first.status_code == 200
     cookie = browser.get_cookie(COOKIE_NAME)
     assert cookie is not None
@@ -118,8 +119,13 @@ def test_one_cookie_holds_one_place_however_often_it_replays(app: Flask) -> None
     for _ in range(5):
         assert replay.get(url).status_code == 200
     assert counters(app).last_position == 1
-    # forged or malformed cookies are not a way around it: each one is a new browser, rate limited
-    assert app.test_client().get(url, headers={"Cookie": f"{COOKIE_NAME}=../../etc"}).status_code == 200
+    # forged or malformed cookies are not a way around it: each one is a new browser, which gets a
+    # real cookie first, and is rate limited
+    forged = app.test_client()
+    forged.set_cookie(COOKIE_NAME, "../../etc")
+    assert forged.get(url).status_code == 303
+    assert counters(app).last_position == 1
+    assert browser_get(forged, url).status_code == 200
     assert counters(app).last_position == 2
 
 
@@ -127,9 +133,9 @@ def test_new_places_at_authorize_are_rate_limited_but_held_places_are_not(tmp_pa
     app = build(tmp_path, clock, server={"enter_rate_limit": "2/minute"})
     holder = app.test_client()
     url = _authorize_url()
-    assert holder.get(url).status_code == 200
-    assert app.test_client().get(url).status_code == 200
-    refused = app.test_client().get(url)  # a third browser from the same address
+    assert browser_get(holder, url).status_code == 200
+    assert browser_get(app.test_client(), url).status_code == 200
+    refused = browser_get(app.test_client(), url)  # a third browser from the same address
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert "text/html" in refused.content_type and "try again" in refused.get_data(as_text=True)
     assert refused.headers["Content-Security-Policy"]

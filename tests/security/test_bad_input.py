@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from core.clock import ManualClock
 
+from ..support import browser_get
 from .conftest import ADMIN_KEY, EVENT, SHOP_CB, bearer, build, pkce_pair
 
 RETRY_KEY = "retry-1-retry-key-0123456789"  # an idempotency key with room for 128 random bits
@@ -154,7 +155,7 @@ def _authorize(client: FlaskClient, **overrides: str) -> Any:
     _verifier, challenge = pkce_pair()
     params = {"response_type": "code", "client_id": "shop", "redirect_uri": SHOP_CB, "scope": "openid",
               "state": "st", "code_challenge": challenge, "code_challenge_method": "S256", **overrides}
-    return client.get("/authorize?" + urlencode(params))
+    return browser_get(client, "/authorize?" + urlencode(params))
 
 
 INJECTIONS = ["\r\nSet-Cookie: evil=1", "\nLocation: https://evil.example", "%0d%0aSet-Cookie:%20evil=1",

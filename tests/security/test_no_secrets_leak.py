@@ -24,6 +24,7 @@ from core.clock import ManualClock
 from oidc_adaptor.oidc.places import COOKIE_NAME
 from oidc_adaptor.plumbing.logging_setup import JsonFormatter, PlainFormatter
 
+from ..support import browser_get
 from .conftest import ADMIN_KEY, CLIENT_SECRET, EVENT, EVENT_KEY, OTHER_KEY, SHOP_CB, SPA_CB, bearer, build, pkce_pair
 
 RETRY_KEY = "idem-1-retry-key-0123456789"  # an idempotency key with room for 128 random bits
@@ -79,7 +80,7 @@ def _oidc_flow(app: Flask, client_id: str, redirect_uri: str, secret: str | None
               "state": "state-value", "nonce": "nonce-value", "code_challenge": challenge,
               "code_challenge_method": "S256"}
     url = "/authorize?" + urlencode(params)
-    assert browser.get(url).status_code == 200
+    assert browser_get(browser, url).status_code == 200
     cookie = browser.get_cookie(COOKIE_NAME)
     assert cookie is not None
     found += [cookie.value, verifier]

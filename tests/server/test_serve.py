@@ -57,6 +57,10 @@ def test_served_api_end_to_end(tmp_path: Path) -> None:
         assert 'waitingroom_serving_counter{event_id="spring-sale"} 1.0' in text
     log = server.log_text()
     assert '"route":"/generate_token"' in log  # JSON request logs
+    # gunicorn's own lines are JSON too; only the command's start-up lines are plain text
+    assert '"logger":"gunicorn.error"' in log and "Booting worker" in log
+    for line in log.splitlines():
+        assert line.startswith(("{", "waitingroom: ")), line
     assert place["request_id"] not in log and r.json()["access_token"] not in log and ADMIN_KEY not in log
     assert server.process.returncode == 0
 

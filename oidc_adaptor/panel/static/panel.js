@@ -159,6 +159,7 @@
         if (!card) return;
         var offset = Date.now() - payload.now * 1000; // server clock to browser clock
         card.history = payload.points.map(function (p) { return [p[0] * 1000 + offset, p[1]]; });
+        card.waitingHistory = (payload.waiting || []).map(function (p) { return [p[0] * 1000 + offset, p[1]]; });
         drawChart(card);
       }).catch(function () { /* the counts poll reports errors */ });
     });
@@ -174,8 +175,21 @@
     var policy = counts.policy || {};
     field(root, "policy").textContent = describePolicy(policy);
     var state = field(root, "state");
-    state.textContent = counts.paused ? "paused" : (policy.strategy === "manual" ? "manual" : "admitting");
-    state.className = "pill state " + (counts.paused ? "paused" : "running");
+    var nowSeconds = Date.now() / 1000;
+    var waitingToOpen = policy.start_at !== null && policy.start_at !== undefined && nowSeconds < policy.start_at;
+    var closed = policy.end_at !== null && policy.end_at !== undefined && nowSeconds >= policy.end_at;
+    state.textContent = counts.paused ? "paused" : policy.strategy === "manual" ? "manual"
+      : waitingToOpen ? "opens " + formatTime(policy.start_at) : closed ? "closed" : "admitting";
+    state.className = "pill state " + (counts.paused || waitingToOpen || closed ? "paused" : "running");
+    var overrides = counts.overrides || {};
+    var names = Object.keys(overrides);
+    var configured = counts.configured_policy || {};
+    field(root, "override-hint").textContent = names.length
+      ? "Changed at run time (kept across restarts, wins over the configuration file): " + names.map(function (name) {
+        return name + " " + describeValue(name, policy[name]) + " (file: " + describeValue(name, configured[name]) + ")";
+      }).join(", ") + "."
+      : "The configuration file's values apply.";
+    root.querySelector('[data-role="configured"]').disabled = !names.length;
     var pauseButton = root.querySelector('[data-role="pause"]');
     pauseButton.textContent = counts.paused ? "Resume" : "Pause";
     field(root, "pause-hint").textContent = counts.paused
@@ -206,12 +220,29 @@
     return (perMinute >= 10 ? Math.round(perMinute) : perMinute.toFixed(1)) + " / min";
   }
 
+  function formatTime(seconds) {
+    return new Date(seconds * 1000).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  function describeValue(name, value) {
+    if (name === "start_at" || name === "end_at") return value === null || value === undefined ? "none" : formatTime(value);
+    return String(value);
+  }
+
+  function describeSchedule(policy) {
+    var parts = [];
+    if (policy.start_at !== null && policy.start_at !== undefined) parts.push("opens " + formatTime(policy.start_at));
+    if (policy.end_at !== null && policy.end_at !== undefined) parts.push("closes " + formatTime(policy.end_at));
+    return parts.length ? " Schedule: " + parts.join(", ") + "." : "";
+  }
+
   function describePolicy(policy) {
     if (policy.strategy === "periodic") {
-      return "Strategy: periodic, " + policy.increment_by + " visitor(s) every " + policy.every + " s.";
+      return "Strategy: periodic, " + policy.increment_by + " visitor(s) every " + policy.every + " s." + describeSchedule(policy);
     }
     if (policy.strategy === "max_active") {
-      return "Strategy: keep up to " + policy.max_active + " active sessions, checked every " + policy.every + " s.";
+      return "Strategy: keep up to " + policy.max_active + " active sessions, checked every " + policy.every + " s."
+        + describeSchedule(policy);
     }
     return "Strategy: manual, only operators let visitors in.";
   }
@@ -249,10 +280,18 @@
   }
 
   function drawChart(card) {
-    var width = 640, height = 220, left = 44, right = 12, top = 12, bottom = 28;
+    // Drawn at the box's own width, one unit per CSS pixel: the chart fills the card at any
+    // width and its labels keep their size on a narrow phone instead of shrinking with it.
+    var box = card.root.querySelector(".chart-box");
+    var width = Math.max(280, Math.round(box.clientWidth || 640));
+    var height = width < 480 ? 180 : 240, left = 44, right = 12, top = 12, bottom = 28;
     var span = card.windowMs, now = Date.now(), from = now - span;
     var admitted = card.history.length ? card.history.slice() : card.samples.map(function (s) { return [s[0], s[2]]; });
-    var waiting = card.samples.map(function (s) { return [s[0], s[1]]; });
+    // The server's samples (kept while no panel was open), then this tab's newer ones.
+    var served = card.waitingHistory || [];
+    var after = served.length ? served[served.length - 1][0] : -Infinity;
+    var waiting = served.concat(card.samples.filter(function (s) { return s[0] > after; })
+      .map(function (s) { return [s[0], s[1]]; }));
     var maxValue = 1;
     admitted.concat(waiting).forEach(function (p) { if (p[1] > maxValue) maxValue = p[1]; });
     maxValue = niceCeiling(maxValue);
@@ -280,10 +319,15 @@
     });
     chart.appendChild(svg("path", { d: stepPath(admitted, x, y, now), "class": "line admitted" }));
     chart.appendChild(svg("path", { d: linePath(waiting, x, y), "class": "line waiting" }));
-    var box = card.root.querySelector(".chart-box");
     box.innerHTML = "";
     box.appendChild(chart);
   }
+
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(resizeTimer);
+    resizeTimer = window.setTimeout(function () { Object.keys(cards).forEach(function (id) { drawChart(cards[id]); }); }, 150);
+  });
 
   function niceCeiling(value) {
     var magnitude = Math.pow(10, Math.floor(Math.log10(value)));
@@ -309,6 +353,12 @@
 
   function wireActions(card) {
     var root = card.root, id = card.id, path = "/events/" + encodeURIComponent(id);
+    var confirmation = field(root, "confirmation");
+    // What the last action did, in the card itself (screen readers also hear it once).
+    function confirm(text) {
+      confirmation.textContent = "Done at " + new Date().toLocaleTimeString() + ": " + text;
+      confirmation.hidden = false;
+    }
     function on(action, handler) {
       var form = root.querySelector('[data-action="' + action + '"]');
       form.addEventListener("submit", function (event) {
@@ -316,7 +366,7 @@
         var button = form.querySelector("button[type=submit]");
         button.disabled = true;
         Promise.resolve().then(function () { return handler(form); }).then(function (text) {
-          if (text) { showError(""); announce(text); }
+          if (text) { showError(""); announce(text); confirm(text); }
           refreshCounts();
           refreshHistory();
         }).catch(function (error) {
@@ -360,10 +410,20 @@
       });
     });
 
+    on("configured", function () {
+      var body = {};
+      Object.keys((card.last && card.last.overrides) || {}).forEach(function (name) { body[name] = null; });
+      if (!Object.keys(body).length) return "The configuration file's values already apply.";
+      return api("POST", path + "/admission", body).then(function (r) {
+        fillRateForm(root, r.policy);
+        return "Back to the configured values. " + describePolicy(r.policy);
+      });
+    });
+
     on("end", function (form) {
-      var body = { event_id: id, request_id: form.elements.request_id.value.trim(), status: form.elements.status.value };
-      return api("POST", "/update_session", body).then(function (r) {
-        form.elements.request_id.value = "";
+      var body = { event_id: id, jti: form.elements.jti.value.trim(), status: form.elements.status.value };
+      return api("POST", "/sessions/end", body).then(function (r) {
+        form.elements.jti.value = "";
         return "Session marked " + r.status + ".";
       });
     });
