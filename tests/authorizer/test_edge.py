@@ -53,6 +53,9 @@ def sign_in(edge_room: ServerProcess, gate: EdgeGate, uri: str = "/tickets", que
     login = cookie_value(set_cookies(first)[LOGIN_COOKIE])
     visitor = requests.Session()
     waiting = visitor.get(authorize_url, allow_redirects=False, timeout=10)
+    if waiting.status_code == 303:  # a first visit: the place cookie is set, then seen coming back
+        waiting = visitor.get(urllib.parse.urljoin(authorize_url, waiting.headers["Location"]),
+                              allow_redirects=False, timeout=10)
     assert waiting.status_code == 200 and "wr-check" in waiting.text  # the waiting page, not a redirect
     admit_over_http(edge_room)
     admitted = visitor.get(authorize_url, allow_redirects=False, timeout=10)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -50,10 +50,15 @@ def test_one_trusted_hop_gives_scheme_host_and_address(tmp_path: Path) -> None:
         query = urlencode({"response_type": "code", "client_id": "shop", "redirect_uri": CALLBACK,
                            "scope": "openid", "state": "s1", "code_challenge": CHALLENGE,
                            "code_challenge_method": "S256"})
-        waiting = _from_balancer(server.port, "GET", f"/authorize?{query}")
+        check = _from_balancer(server.port, "GET", f"/authorize?{query}")
+        # a first visit sets the place cookie and comes back to see it returned (the cookie check)
+        assert check.status == 303 and (check.getheader("Location") or "").startswith("/authorize?")
+        place_cookie = (check.getheader("Set-Cookie") or "")
+        assert "Secure" in place_cookie  # the app knows it is served over https
+        waiting = _from_balancer(server.port, "GET", urlsplit(check.getheader("Location") or "")._replace(
+            scheme="", netloc="").geturl(), headers={"Cookie": place_cookie.split(";", 1)[0]})
         assert "insecure_transport" not in (waiting.getheader("Location") or "")
         assert waiting.status == 200  # the waiting page: the visitor holds a place
-        assert "Secure" in (waiting.getheader("Set-Cookie") or "")  # the app knows it is served over https
 
         token = _from_balancer(server.port, "POST", "/token", body=urlencode({
             "grant_type": "authorization_code", "code": "not-a-code", "redirect_uri": CALLBACK,
