@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.aws.conftest import aws  # noqa: F401 - moto for every AWS service, shared with the AWS tests
+
 ROOT = Path(__file__).resolve().parents[2]
 pytest.importorskip("aws_cdk", reason="install the infra extra to test the CDK app")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from ..aws.conftest import REGION
 from .conftest import rendered, template
 
-REGION = "eu-west-1"
 SITE = "https://site.example"
 EVENTS = Path(__file__).resolve().parents[1] / "aws" / "events"
 CHECKOUT_API = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/live"
@@ -36,17 +35,6 @@ def function_env(stack: Any, handler: str, values: dict[str, str]) -> dict[str, 
             return {name: values[name] if name in values else rendered(value, urlsplit(SITE).hostname or "")
                     for name, value in env.items()}
     raise AssertionError(f"no function runs {handler}")
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from moto import mock_aws
-
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
 
 
 def rest_event(method: str, path: str, headers: dict[str, str], body: str | None = None) -> dict[str, Any]:
