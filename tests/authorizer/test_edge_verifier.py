@@ -111,7 +111,9 @@ def test_both_verifiers_agree(name: str) -> None:
     accepted = name in ("genuine", "audience in a list", "no nbf", "expired within leeway")
     assert isinstance(reference, dict) == accepted, reference
     if name in PARSED_DIFFERENTLY:
-        assert isinstance(edge, str) and reference.startswith("invalid token")
+        # both refuse; PyJWT's wording depends on whether it notices while decoding or, for a
+        # truncated signature that still decodes (rarely, by the signature's bytes), at the check
+        assert isinstance(edge, str) and reference.startswith(("invalid token", "bad signature")), reference
     else:
         assert edge == reference
 
