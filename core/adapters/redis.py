@@ -79,6 +79,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, OutOfMemoryError, RedisClusterException  # type: ignore[attr-defined,unused-ignore]
 
+from ..draw import DrawState
 from ..errors import (
     GrantRevoked,
     InvalidTransition,
@@ -91,6 +92,7 @@ from ..errors import (
 from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, redeem_for_session_in_steps
 from . import redis_client, redis_eviction
+from .redis_draw import DRAW_LUA
 
 IDEMPOTENCY_TTL = 24 * 3600
 """Seconds an idempotency key is remembered at least: long past any client's retries, short
@@ -120,10 +122,34 @@ INDEX_BUCKETS = 16384
 """Buckets of the request id index and of each idempotency time bucket: about 61 entries each with
 a million visitors, so each stays a listpack up to about two million."""
 
-_PRELUDE = r"""
+_PRELUDE = DRAW_LUA + r"""
 local C, HV, HT, H, LIVE, X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local PREFIX = string.sub(C, 1, -2)
 local STATUS = {i = 'issued', c = 'completed', a = 'abandoned', t = 'timed_out'}
+
+-- The event's draw (core.draw), read once per run of a script: DSIZE 0 while there is no open
+-- draw (positions are arrival indexes), else its size and DSECRET its secret. nil: not read yet.
+local DSIZE, DSECRET
+local function note_draw(size, secret)
+  DSIZE, DSECRET = tonumber(size) or 0, secret
+end
+local function read_draw()
+  if DSIZE == nil then
+    local d = redis.call('HMGET', C, 'dsize', 'dsecret')
+    note_draw(d[1], d[2])
+  end
+end
+
+-- The position of the place with arrival index idx (core.draw.position_of), and its inverse
+-- (core.draw.index_at). Call read_draw or note_draw first.
+local function sigma(idx)
+  if DSIZE == 0 or idx > DSIZE then return idx end
+  return permute(DSECRET, DSIZE, idx)
+end
+local function sigma_inverse(pos)
+  if DSIZE == 0 or pos > DSIZE then return pos end
+  return unpermute(DSECRET, DSIZE, pos)
+end
 
 -- Split a session record into its 5 fields (status letter, issued_at, expires_at - issued_at,
 -- ended_at or '', jti); the jti (last) may contain anything.
@@ -142,31 +168,31 @@ local function pad(n)
   return string.format('%015d', n)
 end
 
--- The position bucket holding pos, and pos's field in it.
-local function place_key(pos)
-  return PREFIX .. 'p:' .. math.floor(pos / __PER_BUCKET__), pos % __PER_BUCKET__
+-- The position bucket holding arrival index idx, and idx's field in it.
+local function place_key(idx)
+  return PREFIX .. 'p:' .. fmt(math.floor(idx / __PER_BUCKET__)), idx % __PER_BUCKET__
 end
 
--- The session bucket holding pos's session, and pos's field in it.
-local function session_key(pos)
-  return PREFIX .. 's:' .. math.floor(pos / __PER_BUCKET__), pos % __PER_BUCKET__
+-- The session bucket holding the session of arrival index idx, and idx's field in it.
+local function session_key(idx)
+  return PREFIX .. 's:' .. fmt(math.floor(idx / __PER_BUCKET__)), idx % __PER_BUCKET__
 end
 
--- The fields of pos's session (see parse), or nil.
-local function session(pos)
-  local key, field = session_key(pos)
+-- The fields of idx's session (see parse), or nil.
+local function session(idx)
+  local key, field = session_key(idx)
   local v = redis.call('HGET', key, field)
   return v and parse(v)
 end
 
-local function set_session(pos, f)
-  local key, field = session_key(pos)
+local function set_session(idx, f)
+  local key, field = session_key(idx)
   redis.call('HSET', key, field, table.concat(f, '|'))
 end
 
--- The request id and entry time of the place at pos, or nil.
-local function place(pos)
-  local key, field = place_key(pos)
+-- The request id and entry time of the place with arrival index idx, or nil.
+local function place(idx)
+  local key, field = place_key(idx)
   local v = redis.call('HGET', key, field)
   if not v then return nil end
   return string.match(v, '^(.*)|([^|]*)$')
@@ -178,16 +204,16 @@ local function index_of(rid)
   return PREFIX .. 'r:' .. (tonumber(string.sub(h, 1, 4), 16) % __INDEX_BUCKETS__), string.sub(h, 5, 16)
 end
 
--- Position and entry time of a request id, or nil. An index field names every position whose
--- request id has that digest (almost always one); the place itself confirms the request id.
-local function position_of(rid)
+-- Arrival index and entry time of a request id, or nil. An index field names every arrival
+-- index whose request id has that digest (almost always one); the place confirms the request id.
+local function arrival_of(rid)
   local key, field = index_of(rid)
   local v = redis.call('HGET', key, field)
   if not v then return nil end
   for p in string.gmatch(v, '[^,]+') do
-    local pos = tonumber(p)
-    local r, entered = place(pos)
-    if r == rid then return pos, entered end
+    local idx = tonumber(p)
+    local r, entered = place(idx)
+    if r == rid then return idx, entered end
   end
   return nil
 end
@@ -200,15 +226,19 @@ local function admitted_at(pos)
   return redis.call('ZSCORE', HT, m[1]) or false
 end
 
--- {reply, session fields or nil, position} of the place rid holds at pos. reply = {rid,
--- position, entered_at, status, admitted_at, jti, issued_at, expires_at, ended_at}.
-local function ticket_at(rid, pos, entered)
-  local f = session(pos)
-  local status
+-- {reply, session fields or nil, arrival index} of the place rid holds at arrival index idx.
+-- reply = {rid, position, entered_at, status, admitted_at, jti, issued_at, expires_at, ended_at}.
+local function ticket_at(rid, idx, entered)
+  local f = session(idx)
+  local status, pos
   if f then
+    read_draw()
+    pos = sigma(idx)
     status = STATUS[f[1]]
   else
-    local cnt = redis.call('HMGET', C, 'serving', 'cursor')
+    local cnt = redis.call('HMGET', C, 'serving', 'cursor', 'dsize', 'dsecret')
+    note_draw(cnt[3], cnt[4])
+    pos = sigma(idx)
     if pos <= (tonumber(cnt[2]) or 0) then
       status = 'expired'
     elseif pos <= (tonumber(cnt[1]) or 0) then
@@ -219,21 +249,21 @@ local function ticket_at(rid, pos, entered)
   end
   local adm = false
   if status ~= 'waiting' then adm = admitted_at(pos) end
-  local r = {rid, tostring(pos), entered, status, adm}
+  local r = {rid, fmt(pos), entered, status, adm}
   if f then
     r[6] = f[5]
     r[7] = f[2]
-    r[8] = tostring(tonumber(f[2]) + tonumber(f[3]))
+    r[8] = fmt(tonumber(f[2]) + tonumber(f[3]))
     if f[4] ~= '' then r[9] = f[4] end
   end
-  return {r, f, pos}
+  return {r, f, idx}
 end
 
 -- ticket_at() for a request id, or nil.
 local function ticket(rid)
-  local pos, entered = position_of(rid)
-  if not pos then return nil end
-  return ticket_at(rid, pos, entered)
+  local idx, entered = arrival_of(rid)
+  if not idx then return nil end
+  return ticket_at(rid, idx, entered)
 end
 
 local function record_serving(serving, now)
@@ -291,21 +321,23 @@ local function enter(rid, now, digest, ttl, newest, sub)
     local existing = ticket(rid)
     if existing then return existing[1] end
   end
-  local pos = redis.call('HINCRBY', C, 'last', 1)
-  local key, field = place_key(pos)
+  local idx = redis.call('HINCRBY', C, 'last', 1)
+  local key, field = place_key(idx)
   redis.call('HSET', key, field, rid .. '|' .. now)
-  redis.call('HSET', ikey, ifield, others and (others .. ',' .. pos) or pos)
+  redis.call('HSET', ikey, ifield, others and (others .. ',' .. idx) or idx)
   if digest ~= '' then
     local bucket = PREFIX .. 'i:' .. newest .. ':' .. sub
-    redis.call('HSET', bucket, digest, gen == '0' and pos or (pos .. ':' .. gen))
+    redis.call('HSET', bucket, digest, gen == '0' and idx or (idx .. ':' .. gen))
     if redis.call('TTL', bucket) < 0 then redis.call('EXPIRE', bucket, ttl) end
   end
-  -- The serving counter never passes the last position, so a new place waits; what ticket() would
-  -- read back is known without reading it (the check keeps that true whatever moved the counter).
-  if pos > (tonumber(redis.call('HGET', C, 'serving')) or 0) then
-    return {rid, tostring(pos), now, 'waiting', false}
+  -- A new arrival index is its position: before an opening there is no draw, after it the
+  -- index is above the draw's size. The serving counter never passes the last position, so a
+  -- new place waits; what ticket() would read back is known without reading it (the check keeps
+  -- that true whatever moved the counter).
+  if idx > (tonumber(redis.call('HGET', C, 'serving')) or 0) then
+    return {rid, fmt(idx), now, 'waiting', false}
   end
-  return ticket_at(rid, pos, now)[1]
+  return ticket_at(rid, idx, now)[1]
 end
 """.replace("__BUCKETS__", str(_IDEMPOTENCY_BUCKETS))
 
@@ -410,7 +442,7 @@ if KEYS[8] then
 end
 local tk = ticket(rid)
 if not tk then return redis.error_reply('INVALID_TRANSITION unknown request id') end
-local r, pos = tk[1], tk[3]
+local r, idx = tk[1], tk[3]
 local st = r[4]
 if st == 'waiting' then return redis.error_reply('NOT_ADMITTED this place in line is not admitted yet') end
 if st == 'expired' or (st == 'admitted' and ARGV[5] ~= '' and r[5] and tonumber(r[5]) <= tonumber(ARGV[5])) then
@@ -418,11 +450,11 @@ if st == 'expired' or (st == 'admitted' and ARGV[5] ~= '' and r[5] and tonumber(
 end
 if st == 'issued' then return r end
 if st ~= 'admitted' then return redis.error_reply('SESSION_ENDED this session is ' .. st) end
-set_session(pos, {'i', ARGV[3], tonumber(ARGV[4]) - tonumber(ARGV[3]), '', ARGV[2]})
-redis.call('ZADD', LIVE, ARGV[4], pos)
+set_session(idx, {'i', ARGV[3], tonumber(ARGV[4]) - tonumber(ARGV[3]), '', ARGV[2]})
+redis.call('ZADD', LIVE, ARGV[4], idx)
 redis.call('HINCRBY', C, 'issued', 1)
 redis.call('SET', KEYS[7], rid, 'PX', ARGV[7])
-return ticket_at(rid, pos, r[3])[1]
+return ticket_at(rid, idx, r[3])[1]
 """
 
 _SESSION_TICKET = _PRELUDE + r"""
@@ -442,11 +474,11 @@ local st = tk and tk[1][4] or 'unknown'
 if st ~= 'issued' then
   return redis.error_reply('INVALID_TRANSITION only an issued session can end; this one is ' .. st)
 end
-local f, pos = tk[2], tk[3]
-set_session(pos, {ARGV[2], f[2], f[3], ARGV[4], f[5]})
-redis.call('ZREM', LIVE, pos)
+local f, idx = tk[2], tk[3]
+set_session(idx, {ARGV[2], f[2], f[3], ARGV[4], f[5]})
+redis.call('ZREM', LIVE, idx)
 redis.call('HINCRBY', C, ARGV[3], 1)
-return ticket_at(rid, pos, tk[1][3])[1]
+return ticket_at(rid, idx, tk[1][3])[1]
 """
 
 _SWEEP = _PRELUDE + r"""
@@ -456,7 +488,8 @@ local expiry = tonumber(ARGV[2])
 local ended = {}  -- {position, request id} of places expired or timed out by this sweep
 local expired = 0
 if expiry > 0 then
-  local cnt = redis.call('HMGET', C, 'cursor', 'serving', 'last')
+  local cnt = redis.call('HMGET', C, 'cursor', 'serving', 'last', 'dsize', 'dsecret')
+  note_draw(cnt[4], cnt[5])
   local cursor, serving, last = tonumber(cnt[1]) or 0, tonumber(cnt[2]) or 0, tonumber(cnt[3]) or 0
   -- Positions are admitted in order, so everything up to the highest serving value reached
   -- by (now - expiry) has been admitted for at least the expiry period.
@@ -465,9 +498,10 @@ if expiry > 0 then
   local bound = math.min(reached, serving)
   if bound > cursor then
     for pos = cursor + 1, bound do
-      local skey, sfield = session_key(pos)
+      local idx = sigma_inverse(pos)  -- the place at this position: after a draw, not pos itself
+      local skey, sfield = session_key(idx)
       if redis.call('HEXISTS', skey, sfield) == 0 then  -- admitted, never claimed
-        local rid = place(pos)
+        local rid = place(idx)
         if rid then
           expired = expired + 1
           ended[#ended + 1] = {pos, rid}
@@ -485,13 +519,14 @@ end
 local timed_out = 0
 local late = redis.call('ZRANGEBYSCORE', LIVE, '-inf', ARGV[5])
 for _, p in ipairs(late) do
-  local pos = tonumber(p)
-  local f = session(pos)
+  local idx = tonumber(p)  -- LIVE holds arrival indexes
+  local f = session(idx)
   if f then
     if f[1] == 'i' then
-      set_session(pos, {'t', f[2], f[3], now, f[5]})
+      set_session(idx, {'t', f[2], f[3], now, f[5]})
       timed_out = timed_out + 1
-      ended[#ended + 1] = {pos, place(pos)}
+      read_draw()
+      ended[#ended + 1] = {sigma(idx), place(idx)}
     end
   end
 end
@@ -541,6 +576,52 @@ if last > 0 or gen > 0 then redis.call('HSET', C, 'gen', gen + 1) end
 if amax then redis.call('HSET', C, 'amax', amax) end
 return 0
 """.replace("__PER_BUCKET__", str(PLACES_PER_BUCKET)).replace("__INDEX_BUCKETS__", str(INDEX_BUCKETS))
+
+_PREPARE_DRAW = r"""
+-- KEYS[1]: the event's counters (C), which keep the draw in fields dsecret, dsize, dopened.
+-- ARGV: a secret, kept unless one is. Returns the kept {secret, size, opened_at}.
+redis.call('HSETNX', KEYS[1], 'dsecret', ARGV[1])
+return redis.call('HMGET', KEYS[1], 'dsecret', 'dsize', 'dopened')
+"""
+
+_OPEN_DRAW = r"""
+-- KEYS[1]: the event's counters (C). ARGV: now. The opening: the draw's size becomes the last
+-- arrival index, once; every script reads it with the counters from then on. Returns
+-- {secret, size, opened_at}.
+local d = redis.call('HMGET', KEYS[1], 'dsecret', 'dsize', 'dopened', 'serving', 'last')
+if not d[1] then return redis.error_reply('INVALID_TRANSITION no draw secret was prepared for this event') end
+if d[2] then return {d[1], d[2], d[3]} end
+if (tonumber(d[4]) or 0) > 0 then
+  return redis.error_reply('INVALID_TRANSITION places were admitted in arrival order; the draw cannot open')
+end
+local size = d[5] or '0'
+redis.call('HSET', KEYS[1], 'dsize', size, 'dopened', ARGV[1])
+return {d[1], size, ARGV[1]}
+"""
+
+_ARRIVALS = r"""
+-- KEYS[1]: the event's counters (C). ARGV: first arrival index, count. Returns the request id
+-- of each place from first on (false for a hole), cut short at the last index handed out:
+-- one HMGET per position bucket.
+local PREFIX = string.sub(KEYS[1], 1, -2)
+local first = tonumber(ARGV[1])
+local stop = math.min(first + tonumber(ARGV[2]) - 1, tonumber(redis.call('HGET', KEYS[1], 'last')) or 0)
+local out = {}
+local idx = first
+while idx <= stop do
+  local bucket = math.floor(idx / __PER_BUCKET__)
+  local upto = math.min(stop, bucket * __PER_BUCKET__ + __PER_BUCKET__ - 1)
+  local fields = {}
+  for i = idx, upto do fields[#fields + 1] = i % __PER_BUCKET__ end
+  local values = redis.call('HMGET', PREFIX .. 'p:' .. string.format('%d', bucket), unpack(fields))
+  for i = 1, #fields do
+    local v = values[i]
+    out[#out + 1] = v and string.match(v, '^(.*)|[^|]*$') or false
+  end
+  idx = upto + 1
+end
+return out
+""".replace("__PER_BUCKET__", str(PLACES_PER_BUCKET))
 
 _REDEEM_RECORD = r"""
 -- Redeem the key-value record at key: returns value, replayed (false where absent).
@@ -682,6 +763,9 @@ class RedisStore:
         self._redeem = _Script(client, _REDEEM)
         self._take = _Script(client, _TAKE)
         self._reset = _Script(client, _RESET)
+        self._prepare_draw = _Script(client, _PREPARE_DRAW)
+        self._open_draw = _Script(client, _OPEN_DRAW)
+        self._arrivals = _Script(client, _ARRIVALS)
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 0.5, allow_eviction: bool = False, **options: Any) -> RedisStore:
@@ -926,6 +1010,35 @@ class RedisStore:
                 self.client.hdel(name, key)
             else:
                 self.client.hset(name, key, value)
+
+    @staticmethod
+    def _draw(reply: Sequence[Any]) -> DrawState:
+        secret, size, opened_at = reply
+        return DrawState(secret, None if size is None else int(size), _opt_float(opened_at))
+
+    def prepare_draw(self, event_id: str, secret: str) -> DrawState:
+        """One script: HSETNX of the secret into the event's counters hash, and the kept state."""
+        with self._errors():
+            return self._draw(self._prepare_draw(keys=[self._prefix(event_id) + "c"], args=[secret]))
+
+    def open_draw(self, event_id: str, now: float) -> DrawState:
+        """One script writing two fields of the counters hash (size and time), whatever the
+        number of places: every other script reads the draw with the counters and computes
+        positions itself (:mod:`core.adapters.redis_draw`)."""
+        with self._errors():
+            return self._draw(self._open_draw(keys=[self._prefix(event_id) + "c"], args=[_num(now)]))
+
+    def draw_state(self, event_id: str) -> DrawState | None:
+        with self._errors():
+            reply = self.client.hmget(self._prefix(event_id) + "c", ["dsecret", "dsize", "dopened"])
+        return None if reply[0] is None else self._draw(reply)
+
+    def arrivals(self, event_id: str, first: int, count: int) -> list[str | None]:
+        """One script reading the places' buckets (one HMGET per hundred places)."""
+        if count <= 0:
+            return []
+        with self._errors():
+            return list(self._arrivals(keys=[self._prefix(event_id) + "c"], args=[max(1, int(first)), int(count)]))
 
     def reset(self, event_id: str) -> None:
         """One script: every key of the event goes but its idempotency buckets, which expire on
