@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 
 from core import draw
+from core.adapters.redis import RedisStore
 from core.adapters.redis_draw import DRAW_LUA
+
+from .helpers import EVENT, T0, rid
+from .test_redis_adapter import CommandCounter
 
 _BOTH_WAYS = DRAW_LUA + r"""
 -- ARGV: secret, size, then values v: returns {permute(v), unpermute(v)} for each, as text.
@@ -65,3 +70,61 @@ def test_a_small_draw_is_a_permutation_in_lua(client: redis.Redis) -> None:
         positions = [int(p) for p, _ in got]
         assert sorted(positions) == list(range(1, size + 1))
         assert positions != list(range(1, size + 1)) or size <= 2
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rstore(redis_url: str) -> Iterator[RedisStore]:
+    store = RedisStore.from_url(redis_url, timeout=5.0)
+    store.client.flushdb()
+    yield store
+    store.close()
+
+
+def _snapshot(client: Any) -> dict[str, bytes]:
+    """Every key's serialized value (DUMP), by name."""
+    return {key: client.dump(key) for key in client.scan_iter(count=1000)}
+
+
+def test_the_opening_writes_the_counters_hash_only(rstore: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The opening costs one command and rewrites no place, whatever the number of places."""
+    secret = SECRETS[3]
+    rstore.prepare_draw(EVENT, secret)
+    ids = [rid() for _ in range(1_000)]
+    for start in range(0, len(ids), 250):
+        rstore.enter_many(EVENT, [(r, None) for r in ids[start:start + 250]], T0)
+    rstore.open_draw(EVENT, T0)  # loads the scripts, then the steady state on a fresh event is counted
+    rstore.get_ticket(EVENT, ids[0], T0)
+    rstore.reset(EVENT)
+    rstore.prepare_draw(EVENT, secret)
+    for start in range(0, len(ids), 250):
+        rstore.enter_many(EVENT, [(r, None) for r in ids[start:start + 250]], T0)
+    counters = RedisStore._prefix(EVENT) + "c"
+    before = _snapshot(rstore.client)
+    counter = CommandCounter(rstore, monkeypatch)
+    assert rstore.open_draw(EVENT, T0 + 1) == draw.DrawState(secret, len(ids), T0 + 1)
+    assert counter.take() == ["EVALSHA"]
+    after = _snapshot(rstore.client)
+    assert after.keys() == before.keys()
+    assert [k for k in after if after[k] != before[k]] == [counters]
+    counter.take()
+    ticket = rstore.get_ticket(EVENT, ids[0], T0 + 2)
+    assert counter.take() == ["EVALSHA"]
+    assert ticket is not None and ticket.position == draw.permute(secret, len(ids), 1)
+
+
+def test_a_fifo_event_reads_the_same_commands(rstore: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beside a drawn event, a fifo event's reads and writes cost what they did: one command each."""
+    rstore.prepare_draw("drawn", SECRETS[4])
+    rstore.enter("drawn", rid(), None, T0)
+    rstore.open_draw("drawn", T0)
+    for _ in range(2):  # scripts load on first use; count the steady state
+        r = rid()
+        counter = CommandCounter(rstore, monkeypatch)
+        rstore.enter(EVENT, r, None, T0)
+        rstore.get_ticket(EVENT, r, T0)
+        rstore.sweep(EVENT, T0, 60, True)
+        assert counter.take() == ["EVALSHA"] * 3
+    assert rstore.draw_state(EVENT) is None
