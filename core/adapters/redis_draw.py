@@ -32,42 +32,58 @@ local function half_bits(size)
   return h
 end
 
--- The round function: the first 32 bits of SHA-1 over "<secret>:<round>:<value>", reduced to
--- h bits (half = 2^h).
-local function round_value(secret, r, value, half)
-  local d = redis.sha1hex(secret .. ':' .. fmt(r) .. ':' .. fmt(value))
-  return tonumber(string.sub(d, 1, 8), 16) % half
+-- The Feistel network of one draw: its half (2^h) and the text before the value in each
+-- round's input, "<secret>:<round>:". Built once per script run and draw: a read computes one
+-- position, the sweep many, and building the text is a good part of a round's cost.
+local NETWORK = {}
+local function network(secret, size)
+  local key = secret .. '/' .. fmt(size)
+  local n = NETWORK[key]
+  if not n then
+    n = {half = 2 ^ half_bits(size), prefix = {}}
+    for r = 0, __ROUNDS__ - 1 do n.prefix[r] = secret .. ':' .. fmt(r) .. ':' end
+    NETWORK[key] = n
+  end
+  return n
 end
 
-local function feistel(secret, half, x)
+-- The round function: the first 32 bits of SHA-1 over "<secret>:<round>:<value>", reduced to
+-- h bits.
+local function round_value(n, r, value)
+  return tonumber(string.sub(redis.sha1hex(n.prefix[r] .. fmt(value)), 1, 8), 16) % n.half
+end
+
+local function feistel(n, x)
+  local half = n.half
   local left, right = math.floor(x / half), x % half
   for r = 0, __ROUNDS__ - 1 do
-    left, right = right, bit.bxor(left, round_value(secret, r, right, half))
+    left, right = right, bit.bxor(left, round_value(n, r, right))
   end
   return left * half + right
 end
 
-local function feistel_inverse(secret, half, x)
+local function feistel_inverse(n, x)
+  local half = n.half
   local left, right = math.floor(x / half), x % half
   for r = __ROUNDS__ - 1, 0, -1 do
-    left, right = bit.bxor(right, round_value(secret, r, left, half)), left
+    left, right = bit.bxor(right, round_value(n, r, left)), left
   end
   return left * half + right
 end
 
 -- core.draw.permute: the position (1..size) of arrival index (1..size), cycle walking into the draw.
 local function permute(secret, size, index)
-  local half = 2 ^ half_bits(size)
-  local x = feistel(secret, half, index - 1)
-  while x >= size do x = feistel(secret, half, x) end
+  local n = network(secret, size)
+  local x = feistel(n, index - 1)
+  while x >= size do x = feistel(n, x) end
   return x + 1
 end
 
 -- core.draw.unpermute: the arrival index permute sends to position.
 local function unpermute(secret, size, position)
-  local half = 2 ^ half_bits(size)
-  local x = feistel_inverse(secret, half, position - 1)
-  while x >= size do x = feistel_inverse(secret, half, x) end
+  local n = network(secret, size)
+  local x = feistel_inverse(n, position - 1)
+  while x >= size do x = feistel_inverse(n, x) end
   return x + 1
 end
 """.replace("__MIN_HALF_BITS__", str(MIN_HALF_BITS)).replace("__ROUNDS__", str(ROUNDS))

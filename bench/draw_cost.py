@@ -1,0 +1,168 @@
+"""What the fair opening costs a store: the opening step against the size of the pre-queue, and
+a position read after the draw against a read in a ``fifo`` event of the same size.
+
+Works over any :class:`core.ports.QueueStore`. Places are entered at the store level with
+``enter_many`` (batches of :data:`BATCH`), as the SQS consumer does, so filling a million is quick.
+The opening (``open_draw``) is timed on ``repeats`` events of each size and its median reported,
+with the ratio of each size's median to the smallest size's: the opening is one write, so the
+ratios should stay near 1 whatever N. Reads are ``get_ticket`` of the same sample of places in a
+drawn and in a fifo event of the same N, alternated ``rounds`` times, the best round of each side
+counting (as elsewhere in the suite); the ratio drawn / fifo is the target (at most 1.1).
+
+Every drawn position read is checked against :func:`core.draw.position_of`, so the benchmark
+also proves the store computes the reference permutation at that size.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from core import draw
+from core.ports import QueueStore
+from core.room import new_request_id
+
+BATCH = 1_000
+"""Entries per ``enter_many`` call while filling."""
+SAMPLE = 2_000
+"""Places whose positions are read, spread over the whole line."""
+OPENING_TARGET = 2.0
+"""Largest ratio of an opening's median time to the smallest size's: the same one write (the
+slack is for a loaded machine's noise on a step of well under a millisecond)."""
+READ_TARGET = 1.1
+"""Largest ratio of a drawn event's position read to a fifo event's."""
+
+StoreOpener = Callable[[], AbstractContextManager[QueueStore]]
+
+
+def fill(store: QueueStore, event_id: str, count: int, now: float, sample: int = SAMPLE) -> dict[int, str]:
+    """Enter ``count`` places (new request ids, no idempotency key) with ``enter_many``; returns
+    ``sample`` of them (arrival index -> request id), spread evenly over the line."""
+    step = max(1, count // max(1, sample))
+    kept: dict[int, str] = {}
+    entered = 0
+    while entered < count:
+        ids = [new_request_id() for _ in range(min(BATCH, count - entered))]
+        tickets = store.enter_many(event_id, [(rid, None) for rid in ids], now)
+        for ticket in tickets:
+            if (ticket.position - 1) % step == 0 and len(kept) < sample:
+                kept[ticket.position] = ticket.request_id
+        entered += len(ids)
+    return kept
+
+
+def time_opening(store: QueueStore, event_id: str, count: int, now: float) -> tuple[float, dict[int, str]]:
+    """Prepare a draw, fill ``count`` places, open it: seconds the opening took, and the sample."""
+    store.prepare_draw(event_id, draw.new_secret())
+    sample = fill(store, event_id, count, now)
+    started = time.perf_counter()
+    state = store.open_draw(event_id, now + 1)
+    seconds = time.perf_counter() - started
+    if state.size != count:
+        raise RuntimeError(f"{event_id}: the draw holds {state.size} places, {count} were entered")
+    return seconds, sample
+
+
+def _read_all(store: QueueStore, event_id: str, ids: list[str], now: float) -> tuple[float, list[int]]:
+    started = time.perf_counter()
+    positions = []
+    for rid in ids:
+        ticket = store.get_ticket(event_id, rid, now)
+        if ticket is None:
+            raise RuntimeError(f"{event_id}: a place entered was not found")
+        positions.append(ticket.position)
+    return time.perf_counter() - started, positions
+
+
+def measure(open_store: StoreOpener, sizes: tuple[int, ...], repeats: int = 3, rounds: int = 3,
+            label: str = "store") -> dict[str, Any]:
+    """Openings at each of ``sizes`` (``repeats`` events each) and reads at the largest size."""
+    now = time.time()
+    openings: dict[int, list[float]] = {}
+    largest = max(sizes)
+    with open_store() as store:
+        drawn_event, drawn_sample, secret = "", {}, ""
+        for size in sorted(sizes):
+            openings[size] = []
+            for k in range(repeats):
+                event_id = f"draw-{size}-{k}"
+                seconds, sample = time_opening(store, event_id, size, now)
+                openings[size].append(seconds)
+                if size == largest and k == repeats - 1:
+                    drawn_event, drawn_sample = event_id, sample
+                    state = store.draw_state(event_id)
+                    assert state is not None
+                    secret = state.secret
+                else:
+                    store.reset(event_id)
+        fifo_event = f"fifo-{largest}"
+        fifo_sample = fill(store, fifo_event, largest, now)
+        drawn_ids = list(drawn_sample.values())
+        fifo_ids = list(fifo_sample.values())
+        random.Random(18).shuffle(drawn_ids)
+        random.Random(18).shuffle(fifo_ids)
+        expected = {rid: draw.position_of(secret, largest, index) for index, rid in drawn_sample.items()}
+        fifo_index = {rid: index for index, rid in fifo_sample.items()}
+        best = {"drawn": float("inf"), "fifo": float("inf")}
+        for _ in range(rounds):
+            seconds, positions = _read_all(store, drawn_event, drawn_ids, now + 2)
+            if positions != [expected[rid] for rid in drawn_ids]:
+                raise RuntimeError(f"{label}: a drawn position differs from core.draw.position_of")
+            best["drawn"] = min(best["drawn"], seconds)
+            seconds, positions = _read_all(store, fifo_event, fifo_ids, now + 2)
+            if positions != [fifo_index[rid] for rid in fifo_ids]:
+                raise RuntimeError(f"{label}: a fifo position is not its arrival index")
+            best["fifo"] = min(best["fifo"], seconds)
+        store.reset(drawn_event)
+        store.reset(fifo_event)
+    medians = {size: statistics.median(times) for size, times in openings.items()}
+    smallest = min(sizes)
+    read_us = {side: round(seconds / len(drawn_ids) * 1e6, 1) for side, seconds in best.items()}
+    return {
+        "store": label,
+        "opening_ms": {f"{size:,}": round(medians[size] * 1e3, 3) for size in sorted(sizes)},
+        "opening_runs_ms": {f"{size:,}": [round(t * 1e3, 3) for t in openings[size]] for size in sorted(sizes)},
+        "opening_ratio": {f"{size:,}": round(medians[size] / medians[smallest], 3) for size in sorted(sizes)},
+        "read_us": read_us,
+        "read_ratio": round(read_us["drawn"] / read_us["fifo"], 3),
+        "reads": len(drawn_ids),
+        "read_size": largest,
+    }
+
+
+def results(measured: dict[str, Any]) -> list[dict[str, Any]]:
+    """The suite's result rows for one store's :func:`measure`."""
+    label = measured["store"]
+    worst_opening = max(measured["opening_ratio"].values())
+    opening_text = ", ".join(f"N={n}: {ms:g} ms" for n, ms in measured["opening_ms"].items())
+    return [
+        {"name": f"draw opening ({label})",
+         "headline": f"open_draw median {opening_text}",
+         "ratio": worst_opening, "unit": "x the smallest N's opening",
+         "target_text": f"independent of N (one write): <= {OPENING_TARGET}x", "pass": worst_opening <= OPENING_TARGET,
+         "metrics": measured},
+        {"name": f"draw position read ({label})",
+         "headline": f"get_ticket after the draw {measured['read_us']['drawn']:g} us, fifo "
+                     f"{measured['read_us']['fifo']:g} us (N={measured['read_size']:,})",
+         "ratio": measured["read_ratio"], "unit": "x a fifo event's read",
+         "target_text": f"within 10 % of a fifo read: <= {READ_TARGET}x", "pass": measured["read_ratio"] <= READ_TARGET,
+         "metrics": {"read_us": measured["read_us"], "reads": measured["reads"]}},
+    ]
+
+
+def opener(factory: Callable[[], QueueStore]) -> StoreOpener:
+    """A :data:`StoreOpener` that makes a store with ``factory`` and closes it after."""
+
+    @contextmanager
+    def open_store() -> Iterator[QueueStore]:
+        store = factory()
+        try:
+            yield store
+        finally:
+            store.close()
+
+    return open_store
