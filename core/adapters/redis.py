@@ -4,8 +4,8 @@ Every use case that touches more than one key is one Lua script, run with EVALSH
 atomic on the server and costs one round trip. Commands per operation: ``enter`` 1,
 ``get_ticket`` 1, ``set_alias`` 1, ``resolve_alias`` 1, ``counters`` 1, ``issue_session`` 1,
 ``session_ticket`` 1, ``revoke_grant`` 1, ``end_session`` 1, ``advance_serving`` 1, ``sweep`` 1,
-``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete`` 1 each; ``enter_many`` 1
-for the whole list.
+``claim_tick`` 1, ``prepare_draw`` 1, ``open_draw`` 1, ``draw_state`` 1, ``arrivals`` 1; KV
+``put``/``get``/``take``/``redeem``/``delete`` 1 each; ``enter_many`` 1 for the whole list.
 
 Keys of one event share a Redis Cluster hash tag, so they all live in one slot: a script
 receives the event's fixed keys below (its slot) and names the event's bucket keys itself (the
@@ -13,24 +13,25 @@ same slot), on one server and on a Redis Cluster alike::
 
     wr:{EVENT}:c      hash   counters: serving, last, issued, completed, abandoned, expired,
                              timed_out, cursor (expiry cursor), top (highest serving reached),
-                             hseq (history sequence); gen (resets so far) and amax (longest alias
+                             hseq (history sequence); the draw: dsecret, and once open dsize and
+                             dopened (see below); gen (resets so far) and amax (longest alias
                              ttl), which a reset keeps
-    wr:{EVENT}:p:B    hash   position bucket B (positions 100*B .. 100*B+99): position mod 100 ->
+    wr:{EVENT}:p:B    hash   place bucket B (arrival indexes 100*B .. 100*B+99): index mod 100 ->
                              "request id|entered_at"
     wr:{EVENT}:r:K    hash   request id index bucket K (of 16,384, from SHA-1 of the request id):
-                             48 more bits of that SHA-1 -> position (",".join of positions in the
-                             rare case two request ids share them; the place confirms which)
-    wr:{EVENT}:s:B    hash   session bucket B, like p:B: position mod 100 ->
+                             48 more bits of that SHA-1 -> arrival index (",".join of indexes in
+                             the rare case two request ids share them; the place confirms which)
+    wr:{EVENT}:s:B    hash   session bucket B, like p:B: arrival index mod 100 ->
                              "S|issued_at|expires_at - issued_at|ended_at|jti" once tokens were
                              issued (S: i issued, c completed, a abandoned, t timed out)
     wr:{EVENT}:hv     zset   record highs of the serving counter, scored by serving value
     wr:{EVENT}:ht     zset   the same record highs scored by the time they were reached
     wr:{EVENT}:h      zset   every move of the serving counter, scored by time ("seq:serving")
-    wr:{EVENT}:live   zset   positions of issued sessions scored by expires_at (time-outs)
+    wr:{EVENT}:live   zset   arrival indexes of issued sessions scored by expires_at (time-outs)
     wr:{EVENT}:x      list   request ids of expired positions and timed-out sessions, oldest first
     wr:{EVENT}:k      hash   scheduler ticks claimed, by name
     wr:{EVENT}:o      hash   operators' runtime overrides
-    wr:{EVENT}:i:N:K  hash   96-bit digest of an idempotency key -> position (":" and the event's
+    wr:{EVENT}:i:N:K  hash   96-bit digest of an idempotency key -> arrival index (":" and the event's
                              generation after a reset), for the keys first seen in time bucket N
                              (a quarter of ``idempotency_ttl`` wide), split in 16,384 by the key's
                              SHA-256; each hash expires as a whole
@@ -43,6 +44,18 @@ same slot), on one server and on a Redis Cluster alike::
                              issue script
     wr:kv:NS:KEY      string "expires_at|value" of a key-value record; "r" + "kept_until|value" once
                              it was redeemed (one key either way, so ``redeem`` touches one slot)
+
+Places are kept by *arrival index*: the counter ``last`` hands them out, 1, 2, 3, ... The
+fair opening's draw (:mod:`core.draw`) changes no key: ``prepare_draw`` writes the secret into C
+(HSETNX), and the opening (``open_draw``) writes the draw's size and time into C, one command
+whatever the number of places. Every script reads the draw with the counters, in the same HMGET
+where it reads them, and computes the position of arrival index ``i`` as
+:func:`core.draw.position_of` in Lua (:mod:`core.adapters.redis_draw`): in a ticket, its status
+against the serving counter and expiry cursor, its admission time, the door; the expiry sweep
+walks positions and finds each place by the inverse. Before an opening, and in fifo events, which
+never have a draw, positions are arrival indexes and the scripts do what they did (one more field
+in one HMGET). A position read after a draw costs a few SHA-1s more inside Redis (six per
+cycle-walking step: figures in docs/performance.md).
 
 Every bucket hash holds up to about 128 small entries, so Redis keeps it as a listpack (a few
 bytes of overhead per entry instead of about 60 in a hash table); with more than about two

@@ -7,8 +7,9 @@ exactly the numbers of :func:`core.draw.permute` and :func:`core.draw.unpermute`
 test in ``tests/contract/test_redis_draw.py`` holds them to it), and ``fmt(n)`` for writing an
 integer.
 
-Redis runs Lua 5.1, whose numbers are doubles: every value stays an exact integer below 2**53
-(:data:`core.draw.MAX_SIZE` keeps draws below that), the halves are split with division and
+Redis runs Lua 5.1, whose numbers are doubles: every value of a draw of fewer than 2**52
+places (4**26, halves of 26 bits) stays an exact integer below 2**52; only a draw of exactly
+:data:`core.draw.MAX_SIZE` places would need 54 bits, which no event comes near. The halves are split with division and
 modulo by ``2**h`` rather than shifts, and XOR comes from the ``bit`` library, whose 32-bit
 operands hold a half (at most 27 bits). Lua prints a number with ``%.14g`` (1e+14, and 5 for
 5.0 only by luck), so every number that goes into the round function's text or out of a script
