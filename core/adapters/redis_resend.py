@@ -14,8 +14,8 @@ timeout :class:`ReplyTimedOut`; neither is resent by :class:`UnsentOnlyRetry` no
 client's retry loop (which retries only the exact error types it names). Both are
 :class:`redis.RedisError`, so the store reports them as :class:`core.errors.StoreUnavailable`
 (HTTP 503 with Retry-After) and the caller decides: a client retrying ``enter`` with its
-idempotency key gets its place back; a read may simply be read again
-(:func:`read_again_if_lost`).
+idempotency key gets its place back; a call that running twice leaves as running once (a read,
+an entry under its own request id) may simply be made again (:func:`again_if_lost`).
 
 Connections get the rule from :class:`UnsentOnlyPool`, which gives every connection class
 redis-py picks for a URL (TCP, TLS, Unix socket) the :class:`_SentOnce` behaviour. Written
@@ -161,10 +161,12 @@ class UnsentOnlyRetry(Retry):
         raise error  # outside the handler: the error keeps its own cause, not the carrier
 
 
-def read_again_if_lost(call: Callable[[], T]) -> T:
-    """Make ``call``, which only reads, once more if its connection broke before the reply came
-    (:class:`ReplyLost`): reading twice changes nothing. A timeout is not made again, so a
-    stalled server costs one timeout, not two."""
+def again_if_lost(call: Callable[[], T]) -> T:
+    """Make ``call`` once more if its connection broke before the reply came (:class:`ReplyLost`).
+
+    Only for a call that, run twice, leaves things as run once: a read, or a script that is
+    idempotent by its arguments. A timeout is not made again, so a stalled server costs one
+    timeout, not two."""
     try:
         return call()
     except ReplyLost:

@@ -2,16 +2,18 @@
 
 Between the store and Redis sits a real TCP proxy (:mod:`.lossy_proxy`) that lets one request
 through and drops the connection instead of forwarding its reply. The write ran once on the
-server; the store must report it as unavailable (HTTP 503: the caller retries, with its
-idempotency key where it has one) and must not resend it, which would hand out a second place,
-move the serving counter twice or count a hit twice. A read whose reply was lost is read again,
-since reading twice changes nothing.
+server; the store must report it as unavailable (HTTP 503: the caller retries) and must not
+resend it, which would move the serving counter twice, end a session twice (and answer that it
+had already ended), count a hit twice or answer a claimed tick as claimed by another. A read
+whose reply was lost is read again, and so is an entry, which finds the place its first run
+took: both change nothing when run twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,6 +22,7 @@ from redis.cluster import RedisCluster
 from core.adapters import redis_client
 from core.adapters.redis import RedisStore
 from core.errors import StoreUnavailable
+from core.model import Status
 
 from .helpers import EVENT, T0, rid
 from .lossy_proxy import Trap, lossy_proxies
@@ -27,29 +30,40 @@ from .lossy_proxy import Trap, lossy_proxies
 
 @dataclass(frozen=True)
 class Write:
-    """A store write that is not idempotent: ``before`` sets the scene (and loads the script, so
-    the lost reply is the script's own and not a ``NOSCRIPT``), ``write`` is the call whose reply
-    is lost (its request contains ``trigger``), ``count`` reads what it changed, and ``grows`` is
-    how much one run of it changes that."""
+    """A store write that is not idempotent: ``before`` sets the scene and returns what the
+    write needs (it also loads the script, so the lost reply is the script's own and not a
+    ``NOSCRIPT``), ``write`` is the call whose reply is lost (its request contains
+    ``trigger``), ``count`` reads what it changed, and ``grows`` is how much one run changes it."""
 
-    before: Callable[[RedisStore], object]
+    before: Callable[[RedisStore], Any]
     trigger: bytes
-    write: Callable[[RedisStore], object]
+    write: Callable[[RedisStore, Any], object]
     count: Callable[[RedisStore], int]
     grows: int
 
 
+def _issued(store: RedisStore) -> list[str]:
+    """Three visitors admitted with tokens issued: their request ids."""
+    tickets = store.enter_many(EVENT, [(rid(), None) for _ in range(3)], T0)
+    store.advance_serving(EVENT, 3, T0)
+    for i, ticket in enumerate(tickets):
+        store.issue_session(EVENT, ticket.request_id, f"jti-{i}", int(T0), int(T0) + 600, T0)
+    store.end_session(EVENT, tickets[0].request_id, Status.COMPLETED, T0)
+    return [t.request_id for t in tickets[1:]]
+
+
 WRITES = {
-    "enter without an idempotency key": Write(
-        before=lambda s: s.enter(EVENT, rid(), None, T0), trigger=b"EVALSHA",
-        write=lambda s: s.enter(EVENT, rid(), None, T0), count=lambda s: s.counters(EVENT).last_position, grows=1),
     "advance the serving counter": Write(
         before=lambda s: (s.enter_many(EVENT, [(rid(), None) for _ in range(20)], T0), s.advance_serving(EVENT, 1, T0)),
-        trigger=b"EVALSHA", write=lambda s: s.advance_serving(EVENT, 3, T0),
+        trigger=b"EVALSHA", write=lambda s, _: s.advance_serving(EVENT, 3, T0),
         count=lambda s: s.counters(EVENT).serving, grows=3),
+    "end a session": Write(
+        before=_issued, trigger=b"EVALSHA",
+        write=lambda s, rids: s.end_session(EVENT, rids.pop(0), Status.COMPLETED, T0),
+        count=lambda s: s.counters(EVENT).completed, grows=1),
     "count a hit (MULTI/EXEC)": Write(
         before=lambda s: s.incr("hits", "client-1", 60, T0), trigger=b"EXEC",
-        write=lambda s: s.incr("hits", "client-1", 60, T0),
+        write=lambda s, _: s.incr("hits", "client-1", 60, T0),
         count=lambda s: int(s.client.get("wr:kv:hits:client-1")), grows=1),
 }
 
@@ -110,25 +124,52 @@ def store(request: pytest.FixtureRequest) -> RedisStore:
 def test_a_write_whose_reply_is_lost_runs_once_and_is_store_unavailable(
         store: RedisStore, trap: Trap, name: str) -> None:
     write = WRITES[name]
-    write.before(store)
+    scene = write.before(store)
     before = write.count(store)
     trap.arm(write.trigger)
-    outcome = _outcome(lambda: write.write(store))
+    outcome = _outcome(lambda: write.write(store, scene))
     assert trap.sprung == 1  # the request reached the server and its reply was lost
     assert write.count(store) == before + write.grows, "the write was resent and ran twice"
     assert isinstance(outcome, StoreUnavailable), outcome
-    write.write(store)  # the store works again at once
+    write.write(store, scene)  # the store works again at once
     assert write.count(store) == before + 2 * write.grows
 
 
-def test_a_lost_place_is_told_apart_from_the_next_one(store: RedisStore, trap: Trap) -> None:
-    """The place the lost reply held stays taken: the next visitor gets the one after it, and a
-    client that retries with its idempotency key gets the place it was given, not a new one."""
+def test_a_tick_whose_reply_was_lost_is_not_told_as_claimed_by_another(store: RedisStore, trap: Trap) -> None:
+    """Resent, the claim would find its own first run and answer False: the scheduler would skip
+    the tick as another worker's, and nobody would run it."""
+    assert store.claim_tick(EVENT, "admit", 1)
     trap.arm(b"EVALSHA")
-    with pytest.raises(StoreUnavailable):
-        store.enter(EVENT, rid(), "key-1", T0)
-    assert store.enter(EVENT, rid(), "key-1", T0).position == 1  # the retry: the same place
-    assert store.enter(EVENT, rid(), None, T0).position == 2
+    outcome = _outcome(lambda: store.claim_tick(EVENT, "admit", 2))
+    assert trap.sprung == 1
+    assert isinstance(outcome, StoreUnavailable), outcome
+    assert not store.claim_tick(EVENT, "admit", 2)  # it was claimed, once
+    assert store.claim_tick(EVENT, "admit", 3)
+
+
+@pytest.mark.parametrize("key", [None, "key-1"])
+def test_an_entry_whose_reply_was_lost_is_made_again_and_holds_one_place(
+        store: RedisStore, trap: Trap, key: str | None) -> None:
+    """Entering is idempotent by request id (and by idempotency key): made again, the script
+    finds the place its first run took, so the visitor gets it and the line grows by one."""
+    store.enter(EVENT, rid(), None, T0)
+    request_id = rid()
+    trap.arm(b"EVALSHA")
+    ticket = store.enter(EVENT, request_id, key, T0)
+    assert trap.sprung == 1
+    assert (ticket.request_id, ticket.position) == (request_id, 2)
+    assert store.counters(EVENT).last_position == 2
+    assert store.enter(EVENT, rid(), key, T0).position == (2 if key else 3)  # a retry with its key: its place
+
+
+def test_a_batch_whose_reply_was_lost_is_made_again_and_holds_one_place_each(store: RedisStore, trap: Trap) -> None:
+    store.enter_many(EVENT, [(rid(), None)], T0)
+    entries = [(rid(), None), (rid(), "key-1"), (rid(), None)]
+    trap.arm(b"EVALSHA")
+    tickets = store.enter_many(EVENT, entries, T0)
+    assert trap.sprung == 1
+    assert [(t.request_id, t.position) for t in tickets] == [(entries[i][0], 2 + i) for i in range(3)]
+    assert store.counters(EVENT).last_position == 4
 
 
 def test_a_read_whose_reply_is_lost_is_read_again(store: RedisStore, trap: Trap) -> None:
