@@ -3,9 +3,11 @@ after its request reached the server and before the answer came back (a failover
 balancer closing an idle connection, a network cut).
 
 Everything is forwarded byte for byte, except that once a :class:`Trap` is armed, the reply to
-the next request that contains the trap's trigger is read from the server and thrown away, and
-the client's connection is closed instead: the server ran the request, the client never learns
-its outcome. The trap springs exactly once, across all the proxies that share it.
+the next request that contains the trap's trigger is read from the server and thrown away: the
+server ran the request, the client never learns its outcome. Then the proxy either closes the
+client's connection at once (a broken connection) or forwards nothing more on it until the
+client gives up and closes it (a reply that never comes: the client's timeout). The trap
+springs exactly once, across all the proxies that share it.
 """
 
 from __future__ import annotations
@@ -17,25 +19,28 @@ from contextlib import contextmanager, suppress
 
 
 class Trap:
-    """When armed, springs on the first request (one read from a client) containing ``trigger``."""
+    """When armed, springs on the first request (one read from a client) containing ``trigger``;
+    ``hold``: keep the connection open and silent instead of closing it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._trigger: bytes | None = None
+        self._hold = False
         self.sprung = 0
 
-    def arm(self, trigger: bytes) -> None:
+    def arm(self, trigger: bytes, hold: bool = False) -> None:
         with self._lock:
-            self._trigger = trigger
+            self._trigger, self._hold = trigger, hold
 
-    def take(self, request: bytes) -> bool:
-        """True once, for the first request containing the trigger since :meth:`arm`."""
+    def take(self, request: bytes) -> str | None:
+        """"close" or "hold" once, for the first request containing the trigger since
+        :meth:`arm`; None for every other request."""
         with self._lock:
             if self._trigger is None or self._trigger not in request:
-                return False
+                return None
             self._trigger = None
             self.sprung += 1
-            return True
+            return "hold" if self._hold else "close"
 
 
 class LossyProxy:
@@ -69,24 +74,25 @@ class LossyProxy:
                     server.close()
                     return
                 self._sockets += [client, server]
-            drop_next_reply = threading.Event()
-            threading.Thread(target=self._requests, args=(client, server, drop_next_reply), daemon=True).start()
-            threading.Thread(target=self._replies, args=(server, client, drop_next_reply), daemon=True).start()
+            lose: list[str] = []  # what to do with the next reply, once the trap sprang here
+            threading.Thread(target=self._requests, args=(client, server, lose), daemon=True).start()
+            threading.Thread(target=self._replies, args=(server, client, lose), daemon=True).start()
 
-    def _requests(self, client: socket.socket, server: socket.socket, drop_next_reply: threading.Event) -> None:
+    def _requests(self, client: socket.socket, server: socket.socket, lose: list[str]) -> None:
         with suppress(OSError):
             while chunk := client.recv(65536):
-                if self.trap.take(chunk):
-                    drop_next_reply.set()  # before forwarding: the reply cannot overtake it
+                if (how := self.trap.take(chunk)) is not None:
+                    lose.append(how)  # before forwarding: the reply cannot overtake it
                 server.sendall(chunk)
-        _close(client, server)
+        _close(client, server)  # the client closed: so does the proxy
 
-    def _replies(self, server: socket.socket, client: socket.socket, drop_next_reply: threading.Event) -> None:
+    def _replies(self, server: socket.socket, client: socket.socket, lose: list[str]) -> None:
         with suppress(OSError):
             while chunk := server.recv(65536):
-                if drop_next_reply.is_set():  # the server answered: lose it, and the connection
+                if "close" in lose:  # the server answered: lose it, and the connection
                     break
-                client.sendall(chunk)
+                if "hold" not in lose:  # held: answers go nowhere until the client closes
+                    client.sendall(chunk)
         _close(client, server)
 
     def close(self) -> None:

@@ -87,27 +87,26 @@ def trap() -> Trap:
     return Trap()
 
 
-@pytest.fixture
-def one_server(redis_url: str, trap: Trap) -> Iterator[RedisStore]:
+def _one_server(request: pytest.FixtureRequest, trap: Trap, timeout: float) -> Iterator[RedisStore]:
     """A store on one Redis server, reached through a lossy proxy."""
-    with lossy_proxies([_address(redis_url)], trap) as [proxy]:
-        store = RedisStore.from_url(f"redis://127.0.0.1:{proxy.port}/0", timeout=5.0)
+    url: str = request.getfixturevalue("redis_url")
+    with lossy_proxies([_address(url)], trap) as [proxy]:
+        store = RedisStore.from_url(f"redis://127.0.0.1:{proxy.port}/0", timeout=timeout)
         store.client.flushdb()
         yield store
         store.close()
 
 
-@pytest.fixture
-def cluster(redis_cluster_url: str, trap: Trap) -> Iterator[RedisStore]:
+def _cluster(request: pytest.FixtureRequest, trap: Trap, timeout: float) -> Iterator[RedisStore]:
     """A store on a three-primary Redis Cluster, every node reached through its own lossy proxy
     (the client is told the proxies' addresses for the nodes the cluster names)."""
-    direct = redis_client.connect(redis_cluster_url, 5.0)
+    direct = redis_client.connect(request.getfixturevalue("redis_cluster_url"), 5.0)
     assert isinstance(direct, RedisCluster)
     nodes = [(node.host, node.port) for node in direct.get_nodes()]
     direct.close()
     with lossy_proxies(nodes, trap) as proxies:
         remap = {node: ("127.0.0.1", proxy.port) for node, proxy in zip(nodes, proxies, strict=True)}
-        client = redis_client.connect(f"redis+cluster://127.0.0.1:{proxies[0].port}", 5.0,
+        client = redis_client.connect(f"redis+cluster://127.0.0.1:{proxies[0].port}", timeout,
                                       address_remap=lambda address: remap.get(address, address))
         store = RedisStore(client)
         client.flushdb(target_nodes=RedisCluster.PRIMARIES)
@@ -115,9 +114,18 @@ def cluster(redis_cluster_url: str, trap: Trap) -> Iterator[RedisStore]:
         store.close()
 
 
+def _disconnect(store: RedisStore) -> None:
+    """Close every pooled connection, so that the next command opens a new one."""
+    client = store.client
+    nodes = [node.redis_connection for node in client.get_nodes()] if isinstance(client, RedisCluster) else [client]
+    for node in nodes:
+        assert node is not None
+        node.connection_pool.disconnect()
+
+
 @pytest.fixture(params=["one server", "cluster"])
-def store(request: pytest.FixtureRequest) -> RedisStore:
-    return request.getfixturevalue("one_server" if request.param == "one server" else "cluster")
+def store(request: pytest.FixtureRequest, trap: Trap) -> Iterator[RedisStore]:
+    yield from (_one_server if request.param == "one server" else _cluster)(request, trap, 5.0)
 
 
 @pytest.mark.parametrize("name", sorted(WRITES))
@@ -133,6 +141,39 @@ def test_a_write_whose_reply_is_lost_runs_once_and_is_store_unavailable(
     assert isinstance(outcome, StoreUnavailable), outcome
     write.write(store, scene)  # the store works again at once
     assert write.count(store) == before + 2 * write.grows
+
+
+@pytest.fixture(params=["one server", "cluster"])
+def impatient_store(request: pytest.FixtureRequest, trap: Trap) -> Iterator[RedisStore]:
+    """A store as :func:`store`, whose client waits 1 s for a reply (still many times what a busy
+    machine needs for these calls)."""
+    yield from (_one_server if request.param == "one server" else _cluster)(request, trap, 1.0)
+
+
+def test_a_write_whose_reply_timed_out_runs_once_and_is_store_unavailable(
+        impatient_store: RedisStore, trap: Trap) -> None:
+    """A reply that never comes within the timeout: not resent either (redis-py's cluster
+    transaction pipeline resends after a timeout on its own)."""
+    store = impatient_store
+    write = WRITES["count a hit (MULTI/EXEC)"]
+    write.before(store)
+    trap.arm(write.trigger, hold=True)
+    outcome = _outcome(lambda: write.write(store, None))
+    assert trap.sprung == 1
+    assert write.count(store) == 2, "the write was resent and ran twice"
+    assert isinstance(outcome, StoreUnavailable), outcome
+
+
+def test_a_connection_lost_before_the_command_was_written_is_retried(store: RedisStore, trap: Trap) -> None:
+    """What is still retried: a connection that broke while it was being set up (here the reply
+    to its handshake is lost), before any byte of the command was written."""
+    write = WRITES["advance the serving counter"]
+    write.before(store)
+    _disconnect(store)
+    trap.arm(b"SETINFO")  # redis-py names itself in every new connection's handshake
+    assert store.advance_serving(EVENT, 3, T0) == 4
+    assert trap.sprung == 1
+    assert store.counters(EVENT).serving == 4
 
 
 def test_a_tick_whose_reply_was_lost_is_not_told_as_claimed_by_another(store: RedisStore, trap: Trap) -> None:
