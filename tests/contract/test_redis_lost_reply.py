@@ -17,10 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 
 from core.adapters import redis_client
 from core.adapters.redis import RedisStore
+from core.adapters.redis_resend import ReplyLost, UnsentOnlyRetry
 from core.errors import StoreUnavailable
 from core.model import Status
 
@@ -221,3 +223,28 @@ def test_a_read_whose_reply_is_lost_is_read_again(store: RedisStore, trap: Trap)
     trap.arm(b"HMGET")
     assert store.counters(EVENT).last_position == 1
     assert trap.sprung == 2
+
+
+def test_the_retry_policy_resends_only_what_was_not_written() -> None:
+    """redis-py's retry loop, as the client gets it: a connection error before the command was
+    written is tried again, an unanswered command is raised at once with its cause."""
+    retry = redis_client.connect("redis://127.0.0.1:1/0", 0.1).connection_pool.connection_kwargs["retry"]
+    assert isinstance(retry, UnsentOnlyRetry)
+    calls: list[Exception] = []
+
+    def failing_once(error: Exception) -> Callable[[], str]:
+        def do() -> str:
+            calls.append(error)
+            if len(calls) == 1:
+                raise error
+            return "ran again"
+        return do
+
+    assert retry.call_with_retry(failing_once(redis.ConnectionError("refused")), lambda error: None) == "ran again"
+    assert len(calls) == 2
+    calls.clear()
+    lost = ReplyLost("Connection closed by server.")
+    lost.__cause__ = redis.ConnectionError("Connection closed by server.")
+    with pytest.raises(ReplyLost) as raised:
+        retry.call_with_retry(failing_once(lost), lambda error: None)
+    assert len(calls) == 1 and raised.value is lost and isinstance(raised.value.__cause__, redis.ConnectionError)
