@@ -10,8 +10,9 @@ A command is sent again only when it is known not to have reached the server: th
 its handshake or its health check failed before the command's first byte was written. Once it
 was written, a broken connection or a timeout is :class:`core.errors.StoreUnavailable` to the
 store and is never resent by the client, because the script may have run and running it twice
-would hand out a second place or move the serving counter twice
-(:mod:`core.adapters.redis_resend` keeps that rule, for one server and for a cluster alike).
+would move the serving counter twice or end a session twice (:mod:`core.adapters.redis_resend`
+keeps that rule, for one server and for a cluster alike; the store itself makes reads and
+entries, which running twice does not change, once more).
 """
 
 from __future__ import annotations
@@ -65,10 +66,10 @@ class _Cluster(RedisCluster):
 
 def connect(url: str, timeout: float, **options: Any) -> redis.Redis | RedisCluster:
     """A client with replies decoded as text and ``timeout`` seconds for connecting and for
-    every reply. A connection that broke before the command was written is retried once; a
-    timeout never, and nothing once the command was written (see :mod:`core.adapters.redis_resend`):
-    then the client raises :class:`~core.adapters.redis_resend.ReplyLost` or
-    :class:`~core.adapters.redis_resend.ReplyTimedOut`.
+    every reply. A connection that broke before the command was written (connecting, the
+    handshake, the health check) is retried once; a timeout never, and nothing once the command
+    was written (see :mod:`core.adapters.redis_resend`): then the client raises
+    :class:`~core.adapters.redis_resend.ReplyLost` or :class:`~core.adapters.redis_resend.ReplyTimedOut`.
 
     A cluster client reads the topology at once: :class:`core.errors.StoreUnavailable` if no
     node of a cluster answers. A one-server client connects on first use."""

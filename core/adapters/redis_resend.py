@@ -4,8 +4,8 @@ redis-py resends a command after a broken connection (its ``Retry``; the cluster
 retry loop and its transaction pipelines too, which also resend after a timeout), whether the
 connection broke while connecting, while writing the command or while reading its reply. In the
 last case the server has read the command and may well have run it: resending a store script
-then runs it twice (two places in line for one visitor, the serving counter moved twice, a hit
-counted twice).
+then runs it twice (the serving counter moved twice, a session ended twice and the caller told
+it had already ended, a hit counted twice, a scheduler tick answered as claimed by another).
 
 The rule kept here: a command is resent only when the failure came before its first byte was
 handed to the socket (connecting, the handshake, the PING health check: each idempotent and
@@ -19,9 +19,9 @@ an entry under its own request id) may simply be made again (:func:`again_if_los
 
 Connections get the rule from :class:`UnsentOnlyPool`, which gives every connection class
 redis-py picks for a URL (TCP, TLS, Unix socket) the :class:`_SentOnce` behaviour. Written
-against redis-py's public connection methods (``connect``, ``check_health``,
-``send_packed_command``, ``read_response``) and ``Retry.call_with_retry``, which redis-py 5 to 8
-share.
+against redis-py's connection methods ``connect``, ``check_health``, ``send_packed_command`` and
+``read_response`` and against ``Retry.call_with_retry``, which redis-py 5 to 8 all have (tested
+with 8: ``tests/contract/test_redis_lost_reply.py``).
 """
 
 from __future__ import annotations
