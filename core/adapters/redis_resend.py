@@ -26,8 +26,7 @@ with 8: ``tests/contract/test_redis_lost_reply.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
@@ -69,21 +68,21 @@ class _SentOnce:
 
     _preparing = False
 
-    @contextmanager
-    def _preparation(self) -> Iterator[None]:
+    # Both run before every command (the pool connects what it hands out; the health check
+    # pings an idle connection), hence plain try/finally rather than a context manager.
+    def connect(self) -> Any:
         outer, self._preparing = self._preparing, True
         try:
-            yield
+            return super().connect()  # type: ignore[misc]
         finally:
             self._preparing = outer
 
-    def connect(self) -> Any:
-        with self._preparation():
-            return super().connect()  # type: ignore[misc]
-
     def check_health(self) -> Any:
-        with self._preparation():
+        outer, self._preparing = self._preparing, True
+        try:
             return super().check_health()  # type: ignore[misc]
+        finally:
+            self._preparing = outer
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if self._preparing:
