@@ -304,3 +304,18 @@ def test_open_now_on_a_fifo_event_lets_admission_start(make_room: RoomFactory, c
     room.enter("sale")
     assert room.open_now("sale").state is OpeningState.OPEN  # every worker's clock finds it passed
     assert room.tick("sale") == 1
+
+
+def test_an_event_made_random_after_admitting_stays_shut(make_room: RoomFactory, clock: ManualClock) -> None:
+    """A draw never reorders people admitted already: the event waits for a reset."""
+    fifo = make_room(EventSettings("sale", admission=ROOMY))
+    fifo.enter("sale")
+    assert fifo.counters("sale").serving == 1  # admitted at the door
+    room = make_room(random_event(opens_at=clock.now() - 10))  # the same store, reconfigured
+    room.enter("sale")
+    assert room.opening("sale").state is OpeningState.PRE_QUEUE
+    assert room.tick("sale") == 0
+    with pytest.raises(InvalidTransition):
+        room.open_now("sale")
+    room.reset("sale")
+    assert room.opening("sale").state is OpeningState.OPEN
