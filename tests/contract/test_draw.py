@@ -8,6 +8,7 @@ the door, the expiry sweep, sessions. See :meth:`core.ports.QueueStore.open_draw
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -242,6 +243,25 @@ def test_sessions_of_drawn_places_are_found_by_jti(store: Any) -> None:
     assert store.get_ticket(EVENT, first, OPENS + 5).status is Status.ADMITTED
     counters = store.counters(EVENT)
     assert (counters.issued, counters.completed, counters.active) == (1, 1, 1)
+
+
+def test_codes_and_aliases_of_drawn_places_carry_drawn_positions(store: Any) -> None:
+    """The one-step code redemption and the cookie alias read the place as every other step does."""
+    _, expected = drawn(store, 6)
+    first, second, third = by_position(expected)[:3]
+    store.advance_serving(EVENT, 2, OPENS + 1)
+    store.put("oidc-code", "code-1", json.dumps({"request_id": second, "event_id": EVENT}), 60, OPENS + 1)
+    value, replayed, ticket = store.redeem_for_session("oidc-code", "code-1", 3600, EVENT, "jti-code",
+                                                       int(OPENS), int(OPENS) + 600, OPENS + 2)
+    assert value is not None and replayed is None
+    assert ticket.request_id == second and ticket.position == 2 and ticket.status is Status.ISSUED
+    store.put("oidc-code", "code-2", json.dumps({"request_id": third, "event_id": EVENT}), 60, OPENS + 1)
+    with pytest.raises(NotAdmitted):
+        store.redeem_for_session("oidc-code", "code-2", 3600, EVENT, "jti-early", int(OPENS), int(OPENS) + 600,
+                                 OPENS + 2)
+    store.set_alias(EVENT, "cookie-digest", first, "note", 60, OPENS + 2)
+    request_id, note, aliased = store.resolve_alias(EVENT, "cookie-digest", OPENS + 3)
+    assert (request_id, note, aliased.position, aliased.status) == (first, "note", 1, Status.ADMITTED)
 
 
 def test_the_sweep_expires_by_drawn_position(store: Any) -> None:
