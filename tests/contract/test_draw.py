@@ -290,11 +290,13 @@ def test_the_sweep_expires_by_drawn_position(store: Any) -> None:
 
 def test_the_door_admits_late_entries_at_serving_plus_one(store: Any) -> None:
     _, expected = drawn(store, 4)
-    room = DoorRule(max_active=10)
     store.advance_serving(EVENT, 3, OPENS)
-    assert store.enter(EVENT, rid(), None, OPENS + 1, room).status is Status.WAITING  # position 5 behind 4
+    # position 5 waits behind drawn position 4: room for one more only, so neither is let in
+    # (a store that admits the places ahead with the new one, as DoorRule allows, cannot here)
+    assert store.enter(EVENT, rid(), None, OPENS + 1, DoorRule(max_active=4)).status is Status.WAITING
+    assert store.counters(EVENT).serving == 3
     store.advance_serving(EVENT, 2, OPENS + 2)
-    admitted = store.enter(EVENT, rid(), None, OPENS + 3, room)
+    admitted = store.enter(EVENT, rid(), None, OPENS + 3, DoorRule(max_active=10))
     assert (admitted.position, admitted.status, admitted.admitted_at) == (6, Status.ADMITTED, OPENS + 3)
     assert store.counters(EVENT).serving == 6
     drawn_last = by_position(expected)[3]
