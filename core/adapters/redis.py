@@ -1052,7 +1052,8 @@ class RedisStore:
         return self._draw(self._repeatable(lambda: self._open_draw(keys=keys, args=[_num(now)])))
 
     def draw_state(self, event_id: str) -> DrawState | None:
-        reply = self._repeatable(lambda: self.client.hmget(self._prefix(event_id) + "c", ["dsecret", "dsize", "dopened"]))
+        name = self._prefix(event_id) + "c"
+        reply = self._repeatable(lambda: self.client.hmget(name, ["dsecret", "dsize", "dopened"]))
         return None if reply[0] is None else self._draw(reply)
 
     def arrivals(self, event_id: str, first: int, count: int) -> list[str | None]:
