@@ -132,6 +132,11 @@ layout before position buckets, so a reset also clears what an older version lef
 
 PLACES_PER_BUCKET = 100
 """Places per position bucket: under the 128 entries up to which Redis keeps a hash as a listpack."""
+DRAWN_HINTS = 1 << 16
+"""Drawn places whose position a store object remembers between reads (event id and request id
+-> arrival index, draw size and secret, position: about 300 bytes each). A draw's secret is
+public once it is open, which is the only time a hint is kept; the script uses a hint only for
+the same arrival index of a draw with the same size and secret, so a reset never makes one wrong."""
 ALIAS_WINDOW = 6 * 3600
 """Seconds of one window of alias records (a lookup reads one hash per window of the longest ttl)."""
 INDEX_BUCKETS = 16384
@@ -161,6 +166,14 @@ end
 local function sigma(idx)
   if DSIZE == 0 or idx > DSIZE then return idx end
   return permute(DSECRET, DSIZE, idx)
+end
+-- A position the caller computed before for this place and draw ({idx, size, secret, pos}; only
+-- _GET_TICKET sets it): used when it names the same arrival index of the same draw, which makes
+-- it exactly sigma(idx), so a place read again costs no permutation.
+local HINT
+local function position_at(idx)
+  if HINT and HINT[1] == idx and HINT[2] == DSIZE and HINT[3] == DSECRET then return HINT[4] end
+  return sigma(idx)
 end
 local function sigma_inverse(pos)
   if DSIZE == 0 or pos > DSIZE then return pos end
@@ -249,12 +262,12 @@ local function ticket_at(rid, idx, entered)
   local status, pos
   if f then
     read_draw()
-    pos = sigma(idx)
+    pos = position_at(idx)
     status = STATUS[f[1]]
   else
     local cnt = redis.call('HMGET', C, 'serving', 'cursor', 'dsize', 'dsecret')
     note_draw(cnt[3], cnt[4])
-    pos = sigma(idx)
+    pos = position_at(idx)
     if pos <= (tonumber(cnt[2]) or 0) then
       status = 'expired'
     elseif pos <= (tonumber(cnt[1]) or 0) then
@@ -395,9 +408,19 @@ return replies
 """
 
 _GET_TICKET = _PRELUDE + r"""
+-- ARGV: request id, then optionally the hint of an earlier read: arrival index, draw size, draw
+-- secret, position. Returns the ticket reply; for a place in an open draw, padded to 9 fields
+-- and followed by its arrival index, the draw's size and secret (public once open), the hint
+-- for a later read.
+if ARGV[5] then HINT = {tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])} end
 local tk = ticket(ARGV[1])
 if not tk then return false end
-return tk[1]
+local r, idx = tk[1], tk[3]
+if DSIZE > 0 and idx <= DSIZE then
+  for k = 6, 9 do r[k] = r[k] or false end
+  r[10], r[11], r[12] = fmt(idx), fmt(DSIZE), DSECRET
+end
+return r
 """
 
 _SET_ALIAS = r"""
@@ -764,6 +787,7 @@ class RedisStore:
         self._policy_warning: str | None = None
         self.idempotency_ttl = idempotency_ttl
         self._event_keys: dict[str, tuple[str, ...]] = {}
+        self._drawn_hints: dict[tuple[str, str], tuple[str, str, str, str]] = {}
         self._enter = _Script(client, _ENTER)
         self._enter_many = _Script(client, _ENTER_MANY)
         self._get_ticket = _Script(client, _GET_TICKET)
@@ -909,8 +933,21 @@ class RedisStore:
         return [self._ticket(event_id, reply) for reply in replies]
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
-        reply = self._repeatable(lambda: self._get_ticket(keys=self._keys(event_id), args=[request_id]))
-        return None if reply is None else self._ticket(event_id, reply)
+        """One script. A place of an open draw read before by this store object is read with
+        the position computed then (the script checks it names the same place of the same
+        draw), so a waiting visitor's repeated reads cost what a fifo read costs; the first
+        read computes the permutation in Lua (see :data:`DRAWN_HINTS`)."""
+        key = (event_id, request_id)
+        args = [request_id, *self._drawn_hints.get(key, ())]
+        reply = self._repeatable(lambda: self._get_ticket(keys=self._keys(event_id), args=args))
+        if reply is None:
+            return None
+        if len(reply) > 9:  # a drawn place: keep the hint for its next read
+            if len(self._drawn_hints) >= DRAWN_HINTS:
+                self._drawn_hints.clear()
+            self._drawn_hints[key] = (reply[9], reply[10], reply[11], reply[1])
+            reply = reply[:9]
+        return self._ticket(event_id, reply)
 
     def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
         """One script: the record goes in the alias's hash of the current window (see ``_SET_ALIAS``).

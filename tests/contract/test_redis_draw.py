@@ -129,3 +129,41 @@ def test_a_fifo_event_reads_the_same_commands(rstore: RedisStore, monkeypatch: p
         rstore.sweep(EVENT, T0, 60, True)
     assert counter.take() == ["EVALSHA"] * 3
     assert rstore.draw_state(EVENT) is None
+
+
+def test_a_drawn_place_read_again_uses_its_hint_only_for_the_same_draw(rstore: RedisStore) -> None:
+    ids = [rid() for _ in range(50)]
+
+    def drawn(secret: str) -> None:
+        rstore.prepare_draw(EVENT, secret)
+        rstore.enter_many(EVENT, [(r, None) for r in ids], T0)
+        rstore.open_draw(EVENT, T0 + 1)
+
+    old, new = SECRETS[0], SECRETS[1]
+    index = next(i for i in range(1, 51) if draw.permute(old, 50, i) != draw.permute(new, 50, i))
+    key = (EVENT, ids[index - 1])
+    drawn(old)
+    first = rstore.get_ticket(EVENT, ids[index - 1], T0 + 2)
+    assert first is not None and first.position == draw.permute(old, 50, index)
+    assert rstore._drawn_hints[key] == (str(index), "50", old, str(first.position))
+    again = rstore.get_ticket(EVENT, ids[index - 1], T0 + 2)
+    assert again == first
+
+    # The hint is what a second read uses: the script takes it for the same place of the same draw...
+    rstore._drawn_hints[key] = (str(index), "50", old, "49")
+    tampered = rstore.get_ticket(EVENT, ids[index - 1], T0 + 2)
+    assert tampered is not None and tampered.position == 49
+    # ...and never for another place,
+    rstore._drawn_hints[key] = (str(index + 1), "50", old, "49")
+    assert rstore.get_ticket(EVENT, ids[index - 1], T0 + 2) == first
+    # nor after a reset, for a new draw of the same size with the same places in the same order.
+    rstore.get_ticket(EVENT, ids[index - 1], T0 + 2)
+    rstore.reset(EVENT)
+    drawn(new)
+    after = rstore.get_ticket(EVENT, ids[index - 1], T0 + 3)
+    assert after is not None and after.position == draw.permute(new, 50, index) != first.position
+    # A fifo place leaves no hint.
+    fifo = rid()
+    rstore.enter("fifo", fifo, None, T0)
+    rstore.get_ticket("fifo", fifo, T0)
+    assert ("fifo", fifo) not in rstore._drawn_hints
