@@ -28,6 +28,7 @@ def test_the_document_shows_the_line_and_is_the_same_bytes_for_every_visitor(cli
     assert first.json == {
         "event_id": EVENT, "serving_counter": 2, "last_position": 5, "waiting": 3,
         "admission_rate": 0.1, "paused": False, "start_at": None, "end_at": None, "message": None,
+        "opens_at": None, "queueing": "fifo", "draw_state": "none", "pre_queue_size": None,
         "server_time": int(clock.now()),
     }
     assert "Set-Cookie" not in first.headers and "Vary" not in first.headers
