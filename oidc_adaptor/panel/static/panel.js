@@ -178,18 +178,19 @@
     var nowSeconds = Date.now() / 1000;
     var waitingToOpen = policy.start_at !== null && policy.start_at !== undefined && nowSeconds < policy.start_at;
     var closed = policy.end_at !== null && policy.end_at !== undefined && nowSeconds >= policy.end_at;
-    var opening = counts.opening || { state: "none" };
-    var beforeOpening = opening.state === "pre_queue";
+    var opening = counts.opening || { draw_state: "none" };
+    var beforeOpening = opening.draw_state === "pre_queue";
     state.textContent = counts.paused ? "paused" : beforeOpening ? "pre-queue until " + formatTime(opening.opens_at)
       : policy.strategy === "manual" ? "manual"
       : waitingToOpen ? "opens " + formatTime(policy.start_at) : closed ? "closed" : "admitting";
     state.className = "pill state " + (counts.paused || beforeOpening || waitingToOpen || closed ? "paused" : "running");
-    showOpening(root, opening);
+    showOpening(root, opening, card.id);
     var overrides = counts.overrides || {};
     var names = Object.keys(overrides);
     var configured = counts.configured_policy || {};
     field(root, "override-hint").textContent = names.length
       ? "Changed at run time (kept across restarts, wins over the configuration file): " + names.map(function (name) {
+        if (name === "opens_at") return "opening time " + describeValue(name, opening.opens_at);
         return name + " " + describeValue(name, policy[name]) + " (file: " + describeValue(name, configured[name]) + ")";
       }).join(", ") + "."
       : "The configuration file's values apply.";
@@ -212,25 +213,25 @@
   }
 
   // The opening: when, how the pre-queue is ordered, how many wait in it, and the draw's state.
-  function describeOpening(opening) {
-    if (!opening || opening.state === "none") return "No opening time: the line is open.";
+  function describeOpening(opening, id) {
+    if (!opening || opening.draw_state === "none") return "No opening time: the line is open.";
     var random = opening.queueing === "random_before_opening";
     var order = random ? "random draw at the opening" : "arrival order";
-    if (opening.state === "pre_queue") {
+    if (opening.draw_state === "pre_queue") {
       return "Opens " + formatTime(opening.opens_at) + " (" + order + "). Pre-queue: " + opening.pre_queue_size +
         (random ? ". Draw: not yet; commitment " + opening.commitment + "." : ".");
     }
     return "Opened " + formatTime(opening.opened_at || opening.opens_at) + " (" + order + ")." +
-      (random ? " Draw: done, " + opening.pre_queue_size + " place(s) drawn; published at /events/…/draw." : "");
+      (random ? " Draw: done, " + opening.pre_queue_size + " place(s) drawn; published at /events/" + id + "/draw." : "");
   }
 
-  function showOpening(root, opening) {
-    field(root, "opening").textContent = describeOpening(opening);
-    var movable = opening.state === "pre_queue";
-    root.querySelector('[data-role="move-opening"]').disabled = opening.state === "open";
+  function showOpening(root, opening, id) {
+    field(root, "opening").textContent = describeOpening(opening, id);
+    var movable = opening.draw_state === "pre_queue";
+    root.querySelector('[data-role="move-opening"]').disabled = opening.draw_state === "open";
     root.querySelector('[data-role="open-now"]').disabled = !movable;
-    field(root, "open-hint").textContent = opening.state === "open" ? "The line is open."
-      : opening.state === "none" ? "No opening time to bring forward."
+    field(root, "open-hint").textContent = opening.draw_state === "open" ? "The line is open."
+      : opening.draw_state === "none" ? "No opening time to bring forward."
       : "Opens the line at once; with a random draw, draws the pre-queue now.";
   }
 
@@ -260,7 +261,9 @@
   }
 
   function describeValue(name, value) {
-    if (name === "start_at" || name === "end_at") return value === null || value === undefined ? "none" : formatTime(value);
+    if (name === "start_at" || name === "end_at" || name === "opens_at") {
+      return value === null || value === undefined ? "none" : formatTime(value);
+    }
     return String(value);
   }
 
@@ -439,13 +442,13 @@
     on("opening", function (form) {
       var opensAt = localSeconds(form.elements.opens_at.value);
       return api("POST", path + "/opening", { opens_at: opensAt }).then(function (r) {
-        return "Opening of " + id + ": " + describeOpening(r.opening);
+        return "Opening of " + id + ": " + describeOpening(r.opening, id);
       });
     });
 
     on("open-now", function () {
       return api("POST", path + "/open").then(function (r) {
-        return "Opened " + id + " now. " + describeOpening(r.opening);
+        return "Opened " + id + " now. " + describeOpening(r.opening, id);
       });
     });
 
