@@ -181,7 +181,7 @@ def test_public_and_admin_apis(built: Any) -> None:
     methods = resources(t, "AWS::ApiGateway::Method")
     admin = [m for m in methods.values() if m["Properties"].get("AuthorizationType") == "AWS_IAM"]
     public = [m for m in methods.values() if m["Properties"].get("AuthorizationType") == "NONE"]
-    assert len(admin) == 16  # every admin route, /admin/clients among them
+    assert len(admin) == 18  # every admin route, /admin/clients and the opening's among them
     assert {m["Properties"]["HttpMethod"] for m in public} == {"GET", "POST", "OPTIONS"}
     assert all(m["Properties"]["HttpMethod"] != "ANY" for m in methods.values())
     t.has_resource_properties("AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["PRIVATE"]},
