@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask, Response
 
 from core import draw
+from core.clock import ManualClock
 from core.model import ticket_id_for
-from oidc_adaptor.entrypoints import cli
-from tests.oidc.helpers import serve_wsgi
+from oidc_adaptor.entrypoints import cli, verify_draw
+from tests.oidc.helpers import live_provider, serve_wsgi
 from tests.support import free_port
 
 SECRET = "5a" * 32
@@ -112,3 +115,30 @@ def test_another_algorithm_is_not_taken_for_ours(origin: Origin, capsys: pytest.
     origin.document = published(algorithm="something-else")
     assert verify(origin) == 1
     assert "FAILED: the draw uses 'something-else'" in capsys.readouterr().out
+
+
+def test_a_large_draw_reports_progress_while_it_recomputes(origin: Origin, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify_draw, "LARGE_DRAW", 30)
+    monkeypatch.setattr(verify_draw, "PROGRESS_EVERY", 0.001)
+    assert verify(origin) == 0
+    captured = capsys.readouterr()
+    assert "recomputing 40 positions (about" in captured.err and "recomputed in" in captured.err
+    assert "VERIFIED" in captured.out
+
+
+def test_the_draw_a_waiting_room_publishes_verifies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end: places taken over the REST API before the opening, the draw opened by the
+    first read after it, and the command agrees with the position the API gives each place."""
+    clock = ManualClock()
+    events = {"sale": {"queueing": "random_before_opening", "opens_at": clock.now() + 60}}
+    with live_provider(tmp_path, {}, clock=clock, events=events) as provider:
+        places = [requests.post(f"{provider.url}/assign_queue_num", json={"event_id": "sale"}, timeout=10).json()
+                  for _ in range(9)]
+        clock.advance(65)
+        mine = places[4]["request_id"]
+        answer = requests.get(f"{provider.url}/queue_num", params={"event_id": "sale", "request_id": mine},
+                              timeout=10).json()
+        assert cli.main(["verify-draw", provider.url, "sale", "--ticket", ticket_id_for(mine)]) == 0
+    out = capsys.readouterr().out
+    assert f"arrival 5 of 9 in the pre-queue, drawn position {answer['queue_number']}" in out

@@ -11,6 +11,7 @@ to check yet (the draw is not open), 3 when the document cannot be fetched or re
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import sys
 import time
@@ -28,7 +29,11 @@ FETCH_TIMEOUT = 120.0
 """Seconds to fetch the document: a draw of a million places is a list of about 30 MB."""
 MAX_DOCUMENT_BYTES = 1 << 30
 LARGE_DRAW = 50_000
-"""From this many places on, the command says what it is doing while it recomputes."""
+"""From this many places on, the command says how far it got while it recomputes."""
+SAMPLE = 2_000
+"""Positions computed first to estimate the time the whole list takes."""
+PROGRESS_EVERY = 5.0
+"""Seconds between progress lines."""
 
 EPILOG = """\
 examples:
@@ -120,12 +125,7 @@ def check(document: dict[str, Any], ticket: str | None, out: TextIO, progress: T
     print(f"opened at    {_when(document.get('opened_at'))}", file=out)
     print(f"secret       {secret}", file=out)
     print(f"places       {size:,} in the draw, {len(tickets):,} in the published list", file=out)
-    started = time.monotonic()
-    if len(tickets) >= LARGE_DRAW:
-        print(f"recomputing {len(tickets):,} positions…", file=progress, flush=True)
-    result = draw.verify(committed, secret, tickets, size)
-    if len(tickets) >= LARGE_DRAW:
-        print(f"recomputed in {time.monotonic() - started:.1f} s", file=progress, flush=True)
+    result = _recompute(committed, secret, tickets, size, progress)
     for problem in result.problems:
         print(f"FAILED: {problem}", file=out)
     status = EXIT_VERIFIED if result.ok else EXIT_FAILED
@@ -135,6 +135,34 @@ def check(document: dict[str, Any], ticket: str | None, out: TextIO, progress: T
     if ticket is not None:
         status = max(status, _report_ticket(ticket, tickets, result, out))
     return status
+
+
+def _recompute(committed: str, secret: str, tickets: list[Any], size: int, progress: TextIO) -> draw.Verification:
+    """:func:`core.draw.verify` of the list; for a large draw (:data:`LARGE_DRAW` places or more)
+    it runs in a thread while ``progress`` hears, every :data:`PROGRESS_EVERY` seconds, how far
+    it probably got (from the rate of a short sample: a million places take some seconds)."""
+    if len(tickets) < LARGE_DRAW or not 1 <= size <= draw.MAX_SIZE:
+        return draw.verify(committed, secret, tickets, size)
+    sample = min(SAMPLE, size)
+    started = time.monotonic()
+    for index in range(1, sample + 1):
+        draw.permute(secret, size, index)
+    per_place = (time.monotonic() - started) / sample
+    estimate = per_place * len(tickets)
+    print(f"recomputing {len(tickets):,} positions (about {estimate:.0f} s)…", file=progress, flush=True)
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(draw.verify, committed, secret, tickets, size)
+        while True:
+            try:
+                result = running.result(timeout=PROGRESS_EVERY)
+                break
+            except concurrent.futures.TimeoutError:
+                elapsed = time.monotonic() - started
+                share = min(0.99, elapsed / estimate) if estimate > 0 else 0.0
+                print(f"  {elapsed:.0f} s, about {share:.0%} done", file=progress, flush=True)
+    print(f"recomputed in {time.monotonic() - started:.1f} s", file=progress, flush=True)
+    return result
 
 
 def _report_ticket(ticket: str, tickets: Sequence[Any], result: draw.Verification, out: TextIO) -> int:
