@@ -149,6 +149,10 @@ def test_the_pre_queue_page_counts_down_and_shows_the_drawn_place_after_the_open
     # The server's UTC text is replaced by the visitor's own time zone, and the countdown ticks.
     playwright_api.expect(page.locator("#wr-opens-at")).not_to_contain_text("UTC")
     playwright_api.expect(page.locator("#wr-countdown")).to_have_text(re.compile(r"^0:0[12]:[0-5]\d$"))
+    if AXE_JS.is_file():
+        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
+        result = page.evaluate("axe.run().then(r => r.violations.map(v => [v.id, v.impact]))")
+        assert not [v for v in result if v[1] in ("serious", "critical")], result
     first = page.locator("#wr-countdown").inner_text()
     playwright_api.expect(page.locator("#wr-countdown")).not_to_have_text(first, timeout=5_000)
     ticket = page.locator(".wr-note code").inner_text()

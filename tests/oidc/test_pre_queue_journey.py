@@ -43,6 +43,7 @@ def test_visitors_wait_in_the_pre_queue_then_are_admitted_in_the_drawn_order(tmp
                 assert "The sale opens at" in page.text and "You are in the pre-queue" in page.text
                 assert 'id="wr-position"' not in page.text  # no position before the draw
                 assert 'data-pre-queue="true"' in page.text
+                assert "Time left: <span" in page.text and "about 10 minutes" in page.text  # without JavaScript
                 refresh = int(re.search(r'http-equiv="refresh" content="(\d+)"', page.text).group(1))  # type: ignore[union-attr]
                 assert refresh == 120  # without JavaScript it comes back well before the opening, and at it
                 tickets.append(TICKET.search(page.text).group(1))  # type: ignore[union-attr]
@@ -73,3 +74,27 @@ def test_visitors_wait_in_the_pre_queue_then_are_admitted_in_the_drawn_order(tmp
                 assert done.status_code == 200, done.text
                 claims = done.json()["id_claims"]
                 assert claims["sub"] == ticket and claims["queue_position"] == position
+
+
+LEADS = {"de": ("Der Verkauf beginnt am", "etwa 3 Stunden"), "fr": ("La vente ouvre le", "environ 3 heures"),
+         "es": ("La venta abre el", "unas 3 horas"), "ja": ("販売開始は", "約 3 時間"),
+         "ar": ("يبدأ البيع في", "ساعات")}
+"""The opening sentence and the time left without JavaScript (three hours), in each language."""
+
+
+@pytest.mark.slow
+def test_the_pre_queue_page_speaks_the_visitors_language(tmp_path: Path) -> None:
+    clock = ManualClock()
+    callback = "https://rp.example/callback"
+    clients = {"shop": {"event": FAIR, "redirect_uris": [callback]}}
+    events = {FAIR: {"queueing": "random_before_opening", "opens_at": clock.now() + 3 * 3600}}
+    with live_provider(tmp_path, clients, clock=clock, events=events) as provider:
+        for tag, (lead, left) in LEADS.items():
+            browser = requests.Session()
+            page = browser.get(f"{provider.url}/authorize", headers={"Accept-Language": tag}, timeout=10, params={
+                "client_id": "shop", "response_type": "code", "redirect_uri": callback, "scope": "openid",
+                "code_challenge": "x" * 43, "code_challenge_method": "S256"})
+            assert page.status_code == 200 and f'lang="{tag}"' in page.text
+            assert lead in page.text, tag
+            assert "The sale opens" not in page.text and "pre-queue." not in page.text, tag
+            assert left in page.text, tag
