@@ -283,8 +283,8 @@ class WaitingRoom:
 
     def ensure_opened(self, event_id: str) -> Opening:
         """Open the event's draw if its opening time has come (``now - clock_skew >= opens_at``)
-        and it is not open yet; the event's :class:`Opening` after that, without
-        ``pre_queue_size`` (None; :meth:`opening` reads it).
+        and it is not open yet; the event's :class:`Opening` after that (before the opening
+        without ``pre_queue_size``, which :meth:`opening` reads: None).
 
         Called by the admission scheduler on every pass; every enter and place read does the
         same from this process's recent copies, so the opening happens at the first of them
