@@ -374,7 +374,7 @@ def waiting_page(event_id: str, ticket: Ticket, previous: EarlierPlace | None = 
         event_status_url=url_for("api.event_status", event_id=event_id),
         rendered_at=int(now),
         message=shown(state.message, now),
-        refresh_seconds=refresh_seconds(line, now, room.claim_deadline(event_id)),
+        refresh_seconds=refresh_seconds(line, now, room.claim_deadline(event_id), room.clock_skew),
         previous=previous,
         line=line,
         ticket_id=ticket.ticket_id,

@@ -135,14 +135,15 @@ def line_state(policy: AdmissionPolicy, paused: bool, now: float, opening: Openi
     return LineState(paused=paused, opens_at=opens, pre_queue=pre_queue, minutes_left=minutes)
 
 
-def refresh_seconds(line: LineState, now: float, claim_window: float) -> int:
+def refresh_seconds(line: LineState, now: float, claim_window: float, grace: float = 0.0) -> int:
     """How often the page re-requests itself without JavaScript: as :func:`no_js_refresh_seconds`,
-    but a pre-queue page comes back a second after the opening (so it shows the drawn place
-    then, and its countdown refreshes on the way), never sooner than :data:`MIN_REFRESH_SECONDS`."""
+    but a pre-queue page comes back a second after the opening is due (``grace``: the allowed
+    clock skew, which the opening waits out), so it shows the drawn place then and its countdown
+    refreshes on the way; never sooner than :data:`MIN_REFRESH_SECONDS`."""
     regular = no_js_refresh_seconds(claim_window)
     if not line.pre_queue or line.opens_at is None:
         return regular
-    until = math.ceil(line.opens_at - now) + 1
+    until = math.ceil(line.opens_at + max(0.0, grace) - now) + 1
     return int(max(MIN_REFRESH_SECONDS, min(MAX_REFRESH_SECONDS, until)))
 
 
