@@ -79,6 +79,7 @@ examples:
   waitingroom demo
   waitingroom demo --port 9000 --admit 5 --every 2
   waitingroom demo --state-dir ./.waitingroom-demo     keep the line and keys between runs
+  waitingroom demo --fair-opening 120                 a pre-queue drawn at random two minutes from now
 
 Starts the waiting room with one event that lets a few visitors in every few seconds, the sample
 shop and its checkout API, all on the embedded store. Press Ctrl-C to stop.
