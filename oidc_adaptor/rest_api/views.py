@@ -10,6 +10,7 @@ secret that proves a place in line; it is never logged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -89,7 +90,8 @@ MAX_PRE_QUEUE_RETRY_AFTER = 60
 
 
 def _opens_at(view: PositionView) -> int | None:
-    return None if view.opens_at is None else int(view.opens_at)
+    """The opening time in whole Unix seconds, rounded up as the status document rounds it."""
+    return None if view.opens_at is None else math.ceil(view.opens_at)
 
 
 def _pre_queue_answer(view: PositionView, request_id: str, now: float) -> Response:
