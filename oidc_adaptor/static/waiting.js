@@ -174,28 +174,35 @@
   // A pre-queue place has no position before the draw. The page counts down to the opening in
   // the visitor's time zone (the server's clock, from data-rendered-at, corrects the visitor's),
   // and polls the status document until the draw is open; then it goes back to the
-  // authorization URL, which shows the drawn place. The jitter spreads the pre-queue's return
-  // over several seconds instead of the opening's very second.
+  // authorization URL, which shows the drawn place. A random delay spreads the pre-queue's
+  // return over a window that grows with its size (about RETURNS_PER_SECOND visitors a second,
+  // 2 to 60 s), instead of every visitor arriving in the opening's very second.
+  var RETURNS_PER_SECOND = 2000;
   function preQueue() {
     var lang = document.documentElement.lang || undefined;
     var skew = renderedAt > 0 ? renderedAt * 1000 - Date.now() : 0;
     var clock = document.getElementById("wr-countdown");
     var gone = false;
-    setText("wr-opens-at", new Date(opensAt * 1000).toLocaleString(lang, { dateStyle: "full", timeStyle: "short" }));
+    var ticking = null;
+    function showOpensAt() {
+      setText("wr-opens-at", new Date(opensAt * 1000).toLocaleString(lang, { dateStyle: "full", timeStyle: "short" }));
+    }
     function two(n) { return (n < 10 ? "0" : "") + n; }
-    function back() {
+    function back(size) {
       if (gone) { return; }
       gone = true;
       show("wr-opening", true);
-      window.setTimeout(function () { window.location.assign(authorizeUrl); }, Math.floor(Math.random() * 5000));
+      var spread = Math.max(2000, Math.min(60000, 1000 * (size > 0 ? size : 0) / RETURNS_PER_SECOND));
+      window.setTimeout(function () { window.location.assign(authorizeUrl); }, Math.floor(Math.random() * spread));
     }
     function tick() {
+      window.clearTimeout(ticking);
       var left = Math.max(0, Math.ceil((opensAt * 1000 - (Date.now() + skew)) / 1000));
       if (clock) {
         var hours = Math.floor(left / 3600);
         clock.textContent = hours + ":" + two(Math.floor(left / 60) % 60) + ":" + two(left % 60);
       }
-      if (left > 0) { window.setTimeout(tick, 1000 - ((Date.now() + skew) % 1000)); }
+      if (left > 0) { ticking = window.setTimeout(tick, 1000 - ((Date.now() + skew) % 1000)); }
     }
     function check() {
       fetch(documentUrl, { credentials: "omit", headers: { "Accept": "application/json" } })
@@ -204,10 +211,10 @@
           if (doc) { showMessage(doc.message); }
           if (doc && typeof doc.opens_at === "number" && doc.opens_at !== opensAt && doc.draw_state !== "open") {
             opensAt = doc.opens_at;   // an operator moved the opening
-            setText("wr-opens-at", new Date(opensAt * 1000).toLocaleString(lang, { dateStyle: "full", timeStyle: "short" }));
+            showOpensAt();
             tick();
           }
-          if (doc && doc.draw_state === "open") { back(); return; }
+          if (doc && doc.draw_state === "open") { back(doc.pre_queue_size); return; }
           plan();
         })
         .catch(plan);
@@ -217,7 +224,7 @@
       var left = opensAt * 1000 - (Date.now() + skew);
       window.setTimeout(check, Math.max(2000, Math.min(30000, left / 2)) + Math.floor(Math.random() * 1000));
     }
-    show("wr-countdown-row", true);
+    showOpensAt();
     tick();
     plan();
   }
