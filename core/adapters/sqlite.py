@@ -14,6 +14,14 @@ Durability is ``synchronous`` (``[server] sqlite_synchronous``): ``FULL`` (the d
 the write-ahead log at every commit, so no acknowledged place is lost on a power failure;
 ``NORMAL`` syncs only at checkpoints, faster, but a power failure (not a process crash) can roll
 back the last transactions, places already told to visitors included. ``bench/`` measures both.
+
+Arrival index and position. The ``position`` columns of ``tickets`` and ``sessions`` hold a
+place's *arrival index* (the ``last_position`` counter that handed it out). For every event but
+an opened ``random_before_opening`` draw that is its position. The draw is three columns of the
+event's ``counters`` row (``draw_secret``, ``draw_size``, ``draw_opened_at``), so opening it is
+one UPDATE whatever the pre-queue's size; from then on the position of arrival index ``i`` is
+:func:`core.draw.position_of` (``secret``, ``size``, ``i``), computed where a place is read, and
+the sweep maps the positions it walks back to arrival indexes with :func:`core.draw.index_at`.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from ..draw import DrawState, index_at, position_of
 from ..errors import (
     GrantRevoked,
     InvalidTransition,
@@ -46,7 +55,10 @@ CREATE TABLE IF NOT EXISTS counters (
     abandoned INTEGER NOT NULL DEFAULT 0,
     expired INTEGER NOT NULL DEFAULT 0,
     timed_out INTEGER NOT NULL DEFAULT 0,
-    expiry_cursor INTEGER NOT NULL DEFAULT 0
+    expiry_cursor INTEGER NOT NULL DEFAULT 0,
+    draw_secret TEXT,
+    draw_size INTEGER,
+    draw_opened_at REAL
 );
 CREATE TABLE IF NOT EXISTS tickets (
     event_id TEXT NOT NULL,
@@ -117,6 +129,14 @@ CREATE TABLE IF NOT EXISTS revoked_grants (
 
 _COUNTER_COLUMNS = "serving, last_position, issued, completed, abandoned, expired, timed_out"
 
+_ADDED_COLUMNS = (
+    ("kv", "redeemed", "INTEGER NOT NULL DEFAULT 0"),
+    ("counters", "draw_secret", "TEXT"),
+    ("counters", "draw_size", "INTEGER"),
+    ("counters", "draw_opened_at", "REAL"),
+)
+"""Columns added to tables after their first release: (table, column, declaration)."""
+
 
 def path_from_url(url: str) -> str:
     """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite:///:memory:`` to a path."""
@@ -167,10 +187,11 @@ class SqliteStore:
     def _migrate(self) -> None:
         """Bring a file made by an earlier version up to this schema (columns added since)."""
         db = self._connection()
-        columns = {row[1] for row in db.execute("PRAGMA table_info(kv)")}
-        if "redeemed" not in columns:
+        for table, column, declaration in _ADDED_COLUMNS:
+            if column in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                continue
             try:
-                db.execute("ALTER TABLE kv ADD COLUMN redeemed INTEGER NOT NULL DEFAULT 0")
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             except sqlite3.OperationalError as exc:  # another process added it first
                 if "duplicate column" not in str(exc):
                     raise
@@ -278,17 +299,29 @@ class SqliteStore:
         ).fetchone()
         return None if row is None else int(row[0])
 
+    @staticmethod
+    def _index_of(db: sqlite3.Connection, event_id: str, request_id: str) -> int | None:
+        """The arrival index of ``request_id``'s place, or None."""
+        row = db.execute(
+            "SELECT position FROM tickets WHERE event_id = ? AND request_id = ?", (event_id, request_id)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def _ticket(self, db: sqlite3.Connection, event_id: str, request_id: str) -> Ticket | None:
         row = db.execute(
             "SELECT position, entered_at FROM tickets WHERE event_id = ? AND request_id = ?", (event_id, request_id)
         ).fetchone()
         if row is None:
             return None
-        position, entered_at = row
-        serving = self._counters(db, event_id).serving
+        index, entered_at = row
+        # the serving counter and the draw in the one read: a fifo event's draw columns are NULL
+        serving, secret, size = db.execute(
+            "SELECT serving, draw_secret, draw_size FROM counters WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        position = position_of(secret, size, index)
         srow = db.execute(
             "SELECT status, jti, issued_at, expires_at, ended_at FROM sessions WHERE event_id = ? AND position = ?",
-            (event_id, position),
+            (event_id, index),
         ).fetchone()
         session = None
         if srow is not None:
@@ -428,7 +461,8 @@ class SqliteStore:
         db.execute(
             "INSERT INTO sessions (event_id, position, request_id, status, jti, issued_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event_id, ticket.position, request_id, Status.ISSUED.value, jti, issued_at, expires_at),
+            (event_id, self._index_of(db, event_id, request_id), request_id, Status.ISSUED.value, jti, issued_at,
+             expires_at),
         )
         db.execute("UPDATE counters SET issued = issued + 1 WHERE event_id = ?", (event_id,))
         issued = self._ticket(db, event_id, request_id)
@@ -480,7 +514,7 @@ class SqliteStore:
                 raise InvalidTransition(f"only an issued session can end; this one is {state}")
             db.execute(
                 "UPDATE sessions SET status = ?, ended_at = ? WHERE event_id = ? AND position = ?",
-                (status.value, now, event_id, ticket.position),
+                (status.value, now, event_id, self._index_of(db, event_id, request_id)),
             )
             db.execute(f"UPDATE counters SET {column} = {column} + 1 WHERE event_id = ?", (event_id,))
             ended = self._ticket(db, event_id, request_id)
@@ -499,13 +533,7 @@ class SqliteStore:
                 # from (now - expiry) on has been admitted for at least the expiry period.
                 bound = min(self._admitted_since(db, event_id, now - position_expiry), serving)
                 if bound > cursor:
-                    expired = db.execute(
-                        "INSERT INTO sessions (event_id, position, request_id, status, ended_at)"
-                        " SELECT event_id, position, request_id, ?, ? FROM tickets"
-                        " WHERE event_id = ? AND position > ? AND position <= ?"
-                        " AND position NOT IN (SELECT position FROM sessions WHERE event_id = ?)",
-                        (Status.EXPIRED.value, now, event_id, cursor, bound, event_id),
-                    ).rowcount
+                    expired = self._expire_positions(db, event_id, cursor, bound, now)
                     db.execute(
                         "UPDATE counters SET expiry_cursor = ?, expired = expired + ? WHERE event_id = ?",
                         (bound, expired, event_id),
@@ -522,6 +550,39 @@ class SqliteStore:
             if timed_out:
                 db.execute("UPDATE counters SET timed_out = timed_out + ? WHERE event_id = ?", (timed_out, event_id))
             return SweepResult(expired=expired, timed_out=timed_out, serving=self._counters(db, event_id).serving)
+
+    @staticmethod
+    def _expire_sql(where: str) -> str:
+        """The INSERT that marks EXPIRED every place matching ``where`` (on ``tickets.position``,
+        the arrival index) that has no session row yet."""
+        return (
+            "INSERT INTO sessions (event_id, position, request_id, status, ended_at)"
+            " SELECT event_id, position, request_id, ?, ? FROM tickets t WHERE event_id = ? AND " + where
+            + " AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.event_id = t.event_id AND s.position = t.position)"
+        )
+
+    def _expire_positions(self, db: sqlite3.Connection, event_id: str, after: int, upto: int, now: float) -> int:
+        """Mark EXPIRED every place at a position in (``after``, ``upto``] that has no session row
+        yet; the number marked. Positions a draw gave out are mapped back to arrival indexes one
+        by one; those above the draw (and every position of an event without one) are a range of
+        arrival indexes, expired in one statement as before draws existed."""
+        secret, size = db.execute(
+            "SELECT draw_secret, draw_size FROM counters WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        drawn_upto = min(upto, size) if secret is not None and size else after
+        expired = 0
+        if drawn_upto > after:
+            expired += db.executemany(
+                self._expire_sql("position = ?"),
+                [(Status.EXPIRED.value, now, event_id, index_at(secret, size, p))
+                 for p in range(after + 1, drawn_upto + 1)],
+            ).rowcount
+        start = max(after, drawn_upto)
+        if upto > start:
+            expired += db.execute(
+                self._expire_sql("position > ? AND position <= ?"), (Status.EXPIRED.value, now, event_id, start, upto)
+            ).rowcount
+        return expired
 
     def expired_request_ids(self, event_id: str, limit: int) -> list[str]:
         with self._read() as db:
@@ -564,6 +625,61 @@ class SqliteStore:
                     " ON CONFLICT (event_id, key) DO UPDATE SET value = excluded.value",
                     (event_id, key, value),
                 )
+
+    def prepare_draw(self, event_id: str, secret: str) -> DrawState:
+        """Set-if-absent on the event's counters row, in one write transaction."""
+        with self._write() as db:
+            self._ensure_counters(db, event_id)
+            db.execute(
+                "UPDATE counters SET draw_secret = ? WHERE event_id = ? AND draw_secret IS NULL", (secret, event_id)
+            )
+            state = self._draw_state(db, event_id)
+        assert state is not None
+        return state
+
+    def open_draw(self, event_id: str, now: float) -> DrawState:
+        """One UPDATE of the event's counters row, in the write transaction that checks it: the
+        write lock makes it happen once however many processes call it."""
+        with self._write() as db:
+            state = self._draw_state(db, event_id)
+            if state is None:
+                raise InvalidTransition("the event has no draw prepared; nothing to open")
+            if state.is_open:
+                return state
+            if self._counters(db, event_id).serving > 0:
+                raise InvalidTransition("places were admitted in arrival order already; the draw cannot open")
+            db.execute(
+                "UPDATE counters SET draw_size = last_position, draw_opened_at = ? WHERE event_id = ?",
+                (now, event_id),
+            )
+            opened = self._draw_state(db, event_id)
+        assert opened is not None
+        return opened
+
+    def draw_state(self, event_id: str) -> DrawState | None:
+        with self._read() as db:
+            return self._draw_state(db, event_id)
+
+    @staticmethod
+    def _draw_state(db: sqlite3.Connection, event_id: str) -> DrawState | None:
+        row = db.execute(
+            "SELECT draw_secret, draw_size, draw_opened_at FROM counters WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return DrawState(row[0], row[1], row[2])
+
+    def arrivals(self, event_id: str, first: int, count: int) -> list[str | None]:
+        """One range read of ``tickets`` by arrival index (its primary order)."""
+        with self._read() as db:
+            last = min(first + count - 1, self._counters(db, event_id).last_position)
+            if last < first:
+                return []
+            held = dict(db.execute(
+                "SELECT position, request_id FROM tickets WHERE event_id = ? AND position BETWEEN ? AND ?",
+                (event_id, first, last),
+            ).fetchall())
+        return [held.get(i) for i in range(first, last + 1)]
 
     def reset(self, event_id: str) -> None:
         with self._write() as db:
