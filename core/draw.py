@@ -175,19 +175,23 @@ class Verification:
     """Ticket id -> position, recomputed from the revealed secret and the list."""
 
 
-def verify(committed: str, secret: str, ticket_ids: Sequence[str], size: int | None = None) -> Verification:
+def verify(committed: str, secret: str, ticket_ids: Sequence[str | None], size: int | None = None) -> Verification:
     """Recompute a published draw: check that ``secret`` matches ``committed``, that the list
     names each ticket once, that ``size`` (if given) is its length, and give every ticket its
-    position. The list is in arrival order: the first ticket has arrival index 1."""
+    position. The list is in arrival order: the first ticket has arrival index 1. A None in the
+    list is a hole (an arrival index nobody holds, see :class:`core.ports.QueueStore`): it keeps
+    its index, and the position the draw gives it is nobody's."""
     problems: list[str] = []
     if not matches_commitment(secret, committed):
         problems.append("the revealed secret does not match the commitment published before the opening")
-    if len(set(ticket_ids)) != len(ticket_ids):
+    named = [ticket for ticket in ticket_ids if ticket is not None]
+    if len(set(named)) != len(named):
         problems.append("the list names a ticket more than once")
     if size is not None and size != len(ticket_ids):
         problems.append(f"the draw says {size} places, the list holds {len(ticket_ids)}")
     positions: dict[str, int] = {}
     if ticket_ids and not problems:
         n = len(ticket_ids)
-        positions = {ticket: permute(secret, n, i) for i, ticket in enumerate(ticket_ids, start=1)}
+        positions = {ticket: permute(secret, n, i) for i, ticket in enumerate(ticket_ids, start=1)
+                     if ticket is not None}
     return Verification(not problems, tuple(problems), positions)

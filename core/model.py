@@ -250,6 +250,11 @@ class PositionView:
     status: Status
     entered_at: float
     admitted_at: float | None
+    pre_queue: bool = False
+    """The place is in a random event's pre-queue: its position is decided by the draw at the
+    opening, so ``position`` is 0 and must not be shown."""
+    opens_at: float | None = None
+    """When the event opens (POSIX seconds) while it has not: nobody is admitted before."""
 
     @property
     def ahead(self) -> int:

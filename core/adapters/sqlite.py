@@ -299,15 +299,12 @@ class SqliteStore:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    @staticmethod
-    def _index_of(db: sqlite3.Connection, event_id: str, request_id: str) -> int | None:
-        """The arrival index of ``request_id``'s place, or None."""
-        row = db.execute(
-            "SELECT position FROM tickets WHERE event_id = ? AND request_id = ?", (event_id, request_id)
-        ).fetchone()
-        return None if row is None else int(row[0])
-
     def _ticket(self, db: sqlite3.Connection, event_id: str, request_id: str) -> Ticket | None:
+        place = self._place(db, event_id, request_id)
+        return None if place is None else place[0]
+
+    def _place(self, db: sqlite3.Connection, event_id: str, request_id: str) -> tuple[Ticket, int] | None:
+        """The ticket of ``request_id`` and the arrival index its rows are kept under, or None."""
         row = db.execute(
             "SELECT position, entered_at FROM tickets WHERE event_id = ? AND request_id = ?", (event_id, request_id)
         ).fetchone()
@@ -317,7 +314,7 @@ class SqliteStore:
         # the serving counter and the draw in the one read: a fifo event's draw columns are NULL
         serving, secret, size = db.execute(
             "SELECT serving, draw_secret, draw_size FROM counters WHERE event_id = ?", (event_id,)
-        ).fetchone()
+        ).fetchone() or (0, None, None)
         position = position_of(secret, size, index)
         srow = db.execute(
             "SELECT status, jti, issued_at, expires_at, ended_at FROM sessions WHERE event_id = ? AND position = ?",
@@ -333,7 +330,7 @@ class SqliteStore:
         else:
             status = Status.WAITING
         admitted_at = self._admitted_at(db, event_id, position) if status is not Status.WAITING else None
-        return Ticket(event_id, request_id, position, entered_at, status, admitted_at, session)
+        return Ticket(event_id, request_id, position, entered_at, status, admitted_at, session), index
 
     @staticmethod
     def _record_serving(db: sqlite3.Connection, event_id: str, serving: int, now: float) -> None:
@@ -453,16 +450,16 @@ class SqliteStore:
             (event_id, grant, now),
         ).fetchone():
             raise GrantRevoked("the authorization this issue is made under was revoked")
-        ticket = self._ticket(db, event_id, request_id)
-        if ticket is None:
+        place = self._place(db, event_id, request_id)
+        if place is None:
             raise InvalidTransition("unknown request id")
+        ticket, index = place
         if check_issuable(ticket, now, position_expiry):
             return ticket
         db.execute(
             "INSERT INTO sessions (event_id, position, request_id, status, jti, issued_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event_id, self._index_of(db, event_id, request_id), request_id, Status.ISSUED.value, jti, issued_at,
-             expires_at),
+            (event_id, index, request_id, Status.ISSUED.value, jti, issued_at, expires_at),
         )
         db.execute("UPDATE counters SET issued = issued + 1 WHERE event_id = ?", (event_id,))
         issued = self._ticket(db, event_id, request_id)
@@ -508,13 +505,13 @@ class SqliteStore:
     def end_session(self, event_id: str, request_id: str, status: Status, now: float) -> Ticket:
         column = {Status.COMPLETED: "completed", Status.ABANDONED: "abandoned"}[status]
         with self._write() as db:
-            ticket = self._ticket(db, event_id, request_id)
-            if ticket is None or ticket.status is not Status.ISSUED:
-                state = "unknown" if ticket is None else ticket.status.value
+            place = self._place(db, event_id, request_id)
+            if place is None or place[0].status is not Status.ISSUED:
+                state = "unknown" if place is None else place[0].status.value
                 raise InvalidTransition(f"only an issued session can end; this one is {state}")
             db.execute(
                 "UPDATE sessions SET status = ?, ended_at = ? WHERE event_id = ? AND position = ?",
-                (status.value, now, event_id, self._index_of(db, event_id, request_id)),
+                (status.value, now, event_id, place[1]),
             )
             db.execute(f"UPDATE counters SET {column} = {column} + 1 WHERE event_id = ?", (event_id,))
             ended = self._ticket(db, event_id, request_id)
