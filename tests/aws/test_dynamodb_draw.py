@@ -1,5 +1,6 @@
 """The DynamoDB store's draw, seen from the protocol: the opening's one write, races staged
-between two calls, the sweep over drawn positions. The rules every store keeps are in
+between two calls, the sweep over drawn positions, and a room on DynamoDB whose published draw
+verifies. The rules every store keeps are in
 ``tests/contract/test_draw.py``; holes in a pre-queue are in ``test_dynamodb_failures.py``."""
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import pytest
 
 from core import draw
 from core.adapters.dynamodb import DynamoDbStore
+from core.clock import ManualClock
 from core.draw import DrawState
-from core.model import DoorRule, Status
+from core.model import AdmissionPolicy, DoorRule, EventSettings, Queueing, Status, Strategy
+from core.room import WaitingRoom
+from core.tokens import KeySet, SigningKey, TokenSigner
 from tests.aws import moto_server
 from tests.aws.moto_server import moto_endpoint  # noqa: F401 - the fixture must be visible here
 from tests.aws.test_dynamodb_store import RacingClient
@@ -173,3 +177,24 @@ def test_the_sweep_finds_drawn_positions_by_batch_reads_and_late_ones_by_a_range
         assert ticket is not None and ticket.status is (Status.ISSUED if r in claimed else Status.EXPIRED)
     assert store.get_ticket(E, ids[-1], OPENS + 70).status is Status.WAITING  # type: ignore[union-attr]
     assert store.sweep(E, OPENS + 1 + 61, 60, False).expired == 0  # idempotent
+
+
+def test_a_room_on_dynamodb_publishes_a_draw_that_verifies(dynamodb_store: DynamoDbStore) -> None:
+    clock = ManualClock(T0)
+    keyset = KeySet([SigningKey.generate(T0 - 10)])
+    event = EventSettings(E, opens_at=OPENS, queueing=Queueing.RANDOM_BEFORE_OPENING,
+                          admission=AdmissionPolicy(strategy=Strategy.MAX_ACTIVE, max_active=1000, every=1.0))
+    room = WaitingRoom({E: event}, dynamodb_store, TokenSigner(lambda: keyset, clock.now), clock,
+                       "https://wait.example")
+    committed = room.draw_document(E)["commitment"]
+    tickets = [room.enter(E) for _ in range(12)]
+    assert all(t.status is Status.WAITING for t in tickets)
+    clock.advance(OPENS - T0 + room.clock_skew + 1)
+    late = room.enter(E)  # the first step after the opening time opens the draw, then enters
+    document = room.draw_document(E)
+    assert (document["state"], document["size"], document["commitment"]) == ("open", 12, committed)
+    assert document["tickets"] == [t.ticket_id for t in tickets]
+    checked = draw.verify(committed, document["secret"], document["tickets"], document["size"])
+    assert checked.ok, checked.problems
+    assert {t.ticket_id: room.ticket(E, t.request_id).position for t in tickets} == checked.positions
+    assert late.position == 13
