@@ -538,14 +538,15 @@ class DynamoDbStore:
         def attempt() -> Ticket:
             state = self._state(event_id)
             current = ticket
-            if current.position <= state.drawn:  # maybe entered before the opening: its position now
+            if current.position <= max(state["serving"], state.drawn):
+                # Admitted meanwhile (with a place behind it), or in the drawn range: maybe
+                # entered just before the opening, its position no longer its arrival index.
                 found = self._read_ticket(event_id, ticket.request_id)
-                if found is None or found.ticket.status is not Status.WAITING:
-                    return ticket if found is None else found.ticket
+                if found is None:
+                    return ticket
                 current = found.ticket
-            if current.position <= state["serving"]:  # admitted meanwhile, with a place behind it
-                found = self._read_ticket(event_id, ticket.request_id)
-                return current if found is None else found.ticket
+                if current.status is not Status.WAITING or current.position <= state["serving"]:
+                    return current
             if not self._door_opens(event_id, state, current.position, door):
                 return current
             guard, values = self._guard(state, ("serving", "completed", "abandoned", "expired", "timed_out",
@@ -943,10 +944,11 @@ class DynamoDbStore:
 
         def attempt() -> Ticket:
             found = self._read_ticket(event_id, request_id)
-            ticket = None if found is None else found.ticket
-            if found is None or ticket is None or ticket.status is not Status.ISSUED or ticket.session is None:
-                state = "unknown" if ticket is None else ticket.status.value
+            session = None if found is None else found.ticket.session
+            if found is None or found.ticket.status is not Status.ISSUED or session is None:
+                state = "unknown" if found is None else found.ticket.status.value
                 raise InvalidTransition(f"only an issued session can end; this one is {state}")
+            ticket = found.ticket
             self._transact([
                 {"Update": {
                     "TableName": self.table, "Key": self._key(event_id, _pos_key(found.arrival_index)),
@@ -957,7 +959,7 @@ class DynamoDbStore:
                                                   ":issued": _s(Status.ISSUED.value)}}},
                 self._counters_update(event_id, f"SET {column} = {column} + :one", {":one": _n(1)}),
                 {"Delete": {"TableName": self.table, "Key": self._key(
-                    event_id, f"SESS#{ticket.session.expires_at:012d}#{ticket.position:012d}")}},
+                    event_id, f"SESS#{session.expires_at:012d}#{ticket.position:012d}")}},
             ])
             ended = self._read_ticket(event_id, request_id)
             assert ended is not None
