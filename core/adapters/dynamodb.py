@@ -1163,15 +1163,39 @@ class DynamoDbStore:
     def arrivals(self, event_id: str, first: int, count: int) -> list[str | None]:
         """A read of the counters (for ``last_position``), then one range ``Query`` over the
         ``POS#`` items of those arrival indexes (paged by the service, about 40 places a read
-        unit). A hole, marked or never written, is None."""
-        last = min(first + count - 1, self._state(event_id)["last_position"])
+        unit). A hole is None.
+
+        Just after the opening a drawn index without a place may be an entry that took its index
+        before the opening and is still writing its place (:meth:`enter_many`'s third step).
+        Those are read again (:meth:`_await_places`) so the published list never shows such a
+        place as a hole; only a real hole, never marked, makes this wait."""
+        state = self._state(event_id)
+        last = min(first + count - 1, state["last_position"])
         first = max(first, 1)
         if last < first:
             return []
-        found: dict[int, str | None] = {}
-        for item in self._query(f"EVENT#{event_id}", _pos_key(first), _pos_key(last)):
-            found[int(item[SORT_KEY]["S"].removeprefix("POS#"))] = _str(item, "request_id")
-        return [found.get(index) for index in range(first, last + 1)]
+        found = {int(item[SORT_KEY]["S"].removeprefix("POS#")): item
+                 for item in self._query(f"EVENT#{event_id}", _pos_key(first), _pos_key(last))}
+        missing = [index for index in range(first, min(last, state.drawn) + 1) if index not in found]
+        if missing and state.draw is not None and state.draw.opened_at is not None:
+            found.update(self._await_places(event_id, missing, state.draw.opened_at))
+        return [_str(found[index], "request_id") if index in found else None for index in range(first, last + 1)]
+
+    def _await_places(self, event_id: str, indexes: list[int], opened_at: float) -> dict[int, Item]:
+        """The ``POS#`` items of ``indexes`` that appear while the draw opened at ``opened_at``
+        (POSIX seconds) is younger than twice the store's timeout (an entry writes its place, or
+        gives up and marks a hole, within that of taking its index), read again with backoff for
+        at most the store's timeout."""
+        deadline = time.monotonic() + min(self.timeout, opened_at + 2 * self.timeout - time.time())
+        found: dict[int, Item] = {}
+        attempt = 0
+        while indexes and time.monotonic() < deadline:
+            backoff(attempt, deadline)
+            attempt += 1
+            got = self._batch_get(event_id, [_pos_key(index) for index in indexes])
+            found.update({index: got[_pos_key(index)] for index in indexes if _pos_key(index) in got})
+            indexes = [index for index in indexes if index not in found]
+        return found
 
     def reset(self, event_id: str) -> None:
         """Delete every item of the event. Not atomic: run it while the event takes no traffic.

@@ -5,7 +5,10 @@ verifies. The rules every store keeps are in
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from core.tokens import KeySet, SigningKey, TokenSigner
 from tests.aws import moto_server
 from tests.aws.moto_server import moto_endpoint  # noqa: F401 - the fixture must be visible here
 from tests.aws.test_dynamodb_store import RacingClient
+from tests.contract.helpers import CONCURRENCY_TIMEOUT
 
 E = "spring-sale"
 FIFO = "fifo-sale"
@@ -37,11 +41,11 @@ class CountingClient:
     """A DynamoDB client that records the name of every operation called through it."""
 
     def __init__(self, client: Any) -> None:
-        self._client = client
+        self.inner = client
         self.calls: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
+        method = getattr(self.inner, name)
 
         def call(**kwargs: Any) -> Any:
             self.calls.append(name)  # list.append is atomic: claims and batch reads come from threads
@@ -198,3 +202,54 @@ def test_a_room_on_dynamodb_publishes_a_draw_that_verifies(dynamodb_store: Dynam
     assert checked.ok, checked.problems
     assert {t.ticket_id: room.ticket(E, t.request_id).position for t in tickets} == checked.positions
     assert late.position == 13
+
+
+class HoldingClient:
+    """A DynamoDB client that, at the first call of ``operation``, sets ``reached`` and (with
+    ``hold``) waits for ``release`` before sending it; after the call it sets ``done``."""
+
+    def __init__(self, client: Any, operation: str, hold: bool) -> None:
+        self._client = client
+        self._operation = operation
+        self._hold = hold
+        self.reached, self.release, self.done = threading.Event(), threading.Event(), threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name != self._operation:
+            return method
+
+        def call(**kwargs: Any) -> Any:
+            first = not self.reached.is_set()
+            self.reached.set()
+            if first and self._hold and not self.release.wait(CONCURRENCY_TIMEOUT):
+                raise TimeoutError("the test never released the held call")
+            try:
+                return method(**kwargs)
+            finally:
+                self.done.set()
+
+        return call
+
+
+def test_the_published_list_waits_for_a_place_still_being_written_at_the_opening(served_store: DynamoDbStore) -> None:
+    pre_queue(served_store, 3)
+    plain = served_store.client.inner
+    # the fourth visitor takes arrival index 4, then its place's write is held back
+    writer = HoldingClient(plain, "batch_write_item", hold=True)
+    entering = ThreadPoolExecutor(2)
+    try:
+        entry = entering.submit(DynamoDbStore(served_store.table, client=writer).enter, E, rid(4), None, T0 + 4)
+        assert writer.reached.wait(CONCURRENCY_TIMEOUT), "timed out waiting for the entry to take its index"
+        assert served_store.open_draw(E, time.time()).size == 4  # the opening meets the place in flight
+        # the list is read while the place is missing, and the write is let go only after that read
+        reader = HoldingClient(plain, "query", hold=False)
+        listing = entering.submit(DynamoDbStore(served_store.table, client=reader, timeout=60).arrivals, E, 1, 10)
+        assert reader.done.wait(CONCURRENCY_TIMEOUT), "timed out waiting for the list's first read"
+        writer.release.set()
+        assert listing.result(CONCURRENCY_TIMEOUT) == [rid(1), rid(2), rid(3), rid(4)]
+        assert entry.result(CONCURRENCY_TIMEOUT).position == 4  # as of taking its index, before the opening
+        assert served_store.get_ticket(E, rid(4), T0 + 5).position == draw.position_of(SECRET, 4, 4)  # type: ignore[union-attr]
+    finally:
+        writer.release.set()  # never leave the entry hanging, whatever failed
+        entering.shutdown()
