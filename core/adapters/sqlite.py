@@ -26,6 +26,7 @@ the sweep maps the positions it walks back to arrival indexes with :func:`core.d
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -126,6 +127,11 @@ CREATE TABLE IF NOT EXISTS revoked_grants (
     PRIMARY KEY (event_id, grant_id)
 );
 """
+
+_drawn_position = functools.lru_cache(maxsize=1 << 16)(position_of)
+""":func:`core.draw.position_of`, remembered for the places read lately: a waiting visitor's page
+reads the same place again and again, and the permutation (six SHA-1 rounds, cycle walked) costs
+about as much as the rest of the read. Keyed by secret and size, so a new draw never hits an old entry."""
 
 _COUNTER_COLUMNS = "serving, last_position, issued, completed, abandoned, expired, timed_out"
 
@@ -315,7 +321,7 @@ class SqliteStore:
         serving, secret, size = db.execute(
             "SELECT serving, draw_secret, draw_size FROM counters WHERE event_id = ?", (event_id,)
         ).fetchone() or (0, None, None)
-        position = position_of(secret, size, index)
+        position = index if size is None else _drawn_position(secret, size, index)
         srow = db.execute(
             "SELECT status, jti, issued_at, expires_at, ended_at FROM sessions WHERE event_id = ? AND position = ?",
             (event_id, index),

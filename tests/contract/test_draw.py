@@ -8,6 +8,7 @@ the door, the expiry sweep, sessions. See :meth:`core.ports.QueueStore.open_draw
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -244,6 +245,25 @@ def test_sessions_of_drawn_places_are_found_by_jti(store: Any) -> None:
     assert (counters.issued, counters.completed, counters.active) == (1, 1, 1)
 
 
+def test_codes_and_aliases_of_drawn_places_carry_drawn_positions(store: Any) -> None:
+    """The one-step code redemption and the cookie alias read the place as every other step does."""
+    _, expected = drawn(store, 6)
+    first, second, third = by_position(expected)[:3]
+    store.advance_serving(EVENT, 2, OPENS + 1)
+    store.put("oidc-code", "code-1", json.dumps({"request_id": second, "event_id": EVENT}), 60, OPENS + 1)
+    value, replayed, ticket = store.redeem_for_session("oidc-code", "code-1", 3600, EVENT, "jti-code",
+                                                       int(OPENS), int(OPENS) + 600, OPENS + 2)
+    assert value is not None and replayed is None
+    assert ticket.request_id == second and ticket.position == 2 and ticket.status is Status.ISSUED
+    store.put("oidc-code", "code-2", json.dumps({"request_id": third, "event_id": EVENT}), 60, OPENS + 1)
+    with pytest.raises(NotAdmitted):
+        store.redeem_for_session("oidc-code", "code-2", 3600, EVENT, "jti-early", int(OPENS), int(OPENS) + 600,
+                                 OPENS + 2)
+    store.set_alias(EVENT, "cookie-digest", first, "note", 60, OPENS + 2)
+    request_id, note, aliased = store.resolve_alias(EVENT, "cookie-digest", OPENS + 3)
+    assert (request_id, note, aliased.position, aliased.status) == (first, "note", 1, Status.ADMITTED)
+
+
 def test_the_sweep_expires_by_drawn_position(store: Any) -> None:
     ids, expected = drawn(store, 10)
     order = by_position(expected)
@@ -270,13 +290,13 @@ def test_the_sweep_expires_by_drawn_position(store: Any) -> None:
 
 def test_the_door_admits_late_entries_at_serving_plus_one(store: Any) -> None:
     _, expected = drawn(store, 4)
-    room = DoorRule(max_active=10)
     store.advance_serving(EVENT, 3, OPENS)
-    # position 5 waits behind 4 (a store that admits the places ahead with it when all fit, as
-    # DoorRule allows, finds that 4 and 5 together exceed the limit)
+    # position 5 waits behind drawn position 4: room for one more only, so neither is let in
+    # (a store that admits the places ahead with the new one, as DoorRule allows, cannot here)
     assert store.enter(EVENT, rid(), None, OPENS + 1, DoorRule(max_active=4)).status is Status.WAITING
+    assert store.counters(EVENT).serving == 3
     store.advance_serving(EVENT, 2, OPENS + 2)
-    admitted = store.enter(EVENT, rid(), None, OPENS + 3, room)
+    admitted = store.enter(EVENT, rid(), None, OPENS + 3, DoorRule(max_active=10))
     assert (admitted.position, admitted.status, admitted.admitted_at) == (6, Status.ADMITTED, OPENS + 3)
     assert store.counters(EVENT).serving == 6
     drawn_last = by_position(expected)[3]

@@ -3,17 +3,22 @@ opening at the first step after its time, operators' controls and the public dra
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core import draw, opening
+from core.adapters.sqlite import SqliteStore
 from core.clock import ManualClock
 from core.errors import InvalidArgument, InvalidTransition
 from core.model import AdmissionPolicy, EventSettings, Queueing, Status, Strategy
 from core.opening import OPENS_AT, OpeningState
 from core.room import WaitingRoom
 from core.settings import Settings, SettingsError
+from core.tokens import KeySet, TokenSigner
+from tests.contract.helpers import run_concurrently
 
-from .conftest import RoomFactory
+from .conftest import ISSUER, RoomFactory
 
 T0 = 1_800_000_000.0
 OPENS = T0 + 600
@@ -43,8 +48,8 @@ def test_settings_read_the_opening_time_with_its_offset_and_the_queueing() -> No
     assert (plain.opens_at, plain.queueing) == (None, Queueing.FIFO)
 
 
-def test_settings_from_a_toml_file_and_the_environment(tmp_path: pytest.TempPathFactory) -> None:
-    path = tmp_path / "waitingroom.toml"  # type: ignore[operator]
+def test_settings_from_a_toml_file_and_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "waitingroom.toml"
     path.write_text('[events.spring-sale]\nopens_at = 2026-12-01T09:00:00Z\n')
     event = Settings.load(path, environ={}).events["spring-sale"]
     assert (event.opens_at, event.queueing) == (1796115600.0, Queueing.FIFO)
@@ -304,3 +309,48 @@ def test_open_now_on_a_fifo_event_lets_admission_start(make_room: RoomFactory, c
     room.enter("sale")
     assert room.open_now("sale").state is OpeningState.OPEN  # every worker's clock finds it passed
     assert room.tick("sale") == 1
+
+
+def test_an_event_made_random_after_admitting_stays_shut(make_room: RoomFactory, clock: ManualClock) -> None:
+    """A draw never reorders people admitted already: the event waits for a reset."""
+    fifo = make_room(EventSettings("sale", admission=ROOMY))
+    fifo.enter("sale")
+    assert fifo.counters("sale").serving == 1  # admitted at the door
+    room = make_room(random_event(opens_at=clock.now() - 10))  # the same store, reconfigured
+    room.enter("sale")
+    assert room.opening("sale").state is OpeningState.PRE_QUEUE
+    assert room.tick("sale") == 0
+    with pytest.raises(InvalidTransition):
+        room.open_now("sale")
+    room.reset("sale")
+    assert room.opening("sale").state is OpeningState.OPEN
+
+
+def test_workers_reaching_the_opening_together_make_one_draw(tmp_path: Path, keyset: KeySet,
+                                                            clock: ManualClock) -> None:
+    """Several workers (rooms with their own store connections) enter and read at the opening
+    time at once: one draw, and every place holds one position of it."""
+    url = f"sqlite:///{tmp_path}/shared.db"
+    workers = [WaitingRoom({"sale": random_event()}, SqliteStore.from_url(url), TokenSigner(lambda: keyset, clock.now),
+                           clock, ISSUER) for _ in range(4)]
+    try:
+        early = [workers[i % 4].enter("sale") for i in range(12)]
+        clock.value = OPENS
+
+        def step(i: int) -> list[int]:
+            room = workers[i]
+            late = [room.enter("sale").request_id for _ in range(3)]
+            return [room.ticket("sale", r).position for r in [early[i].request_id, *late]]
+
+        results = run_concurrently(4, step)
+        assert not any(isinstance(r, BaseException) for r in results), results
+        states = {w.opening("sale") for w in workers}
+        assert len(states) == 1
+        (state,) = states
+        assert state.pre_queue_size == 12 and state.opened_at == OPENS
+        everyone = [workers[0].ticket("sale", r).position for r in workers[0].store.arrivals("sale", 1, 100)]
+        assert sorted(everyone) == list(range(1, 25))
+        assert everyone[:12] == [draw.position_of(state.secret, 12, i) for i in range(1, 13)]
+    finally:
+        for w in workers:
+            w.store.close()
