@@ -49,6 +49,9 @@ def test_visitors_wait_in_the_pre_queue_then_are_admitted_in_the_drawn_order(tmp
                 tickets.append(TICKET.search(page.text).group(1))  # type: ignore[union-attr]
                 assert f"/events/{FAIR}/draw/verify?ticket={tickets[-1]}" in page.text
 
+            status = browsers[0].get(f"{provider.url}/authorize/status", params={"event": FAIR}, timeout=10).json()
+            assert status == {"status": "pre_queue", "admitted": False, "position": None,
+                              "opens_at": clock.now() + OPENS_IN}
             published = requests.get(f"{provider.url}/events/{FAIR}/draw", timeout=10).json()
             assert published["state"] == "pre_queue" and published["secret"] is None
             clock.advance(OPENS_IN - 30)
@@ -68,6 +71,8 @@ def test_visitors_wait_in_the_pre_queue_then_are_admitted_in_the_drawn_order(tmp
             for page, position in zip(after, positions, strict=True):
                 assert "You are in line" in page.text and "pre-queue" not in page.text
                 assert f'<dd id="wr-position">{position}</dd>' in page.text
+            status = browsers[0].get(f"{provider.url}/authorize/status", params={"event": FAIR}, timeout=10).json()
+            assert status["status"] == "waiting" and status["position"] == positions[0]
 
             provider.admit(VISITORS, FAIR)
             for browser, page, ticket, position in zip(browsers, after, tickets, positions, strict=True):
