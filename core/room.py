@@ -6,11 +6,19 @@ The web layer (REST API, OIDC provider, Lambda handlers) calls these and nothing
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from . import admission, randomness
-from .errors import InvalidArgument, InvalidTransition, SessionEnded, UnknownEvent, UnknownRequest
+from .errors import (
+    InvalidArgument,
+    InvalidTransition,
+    SessionEnded,
+    StoreUnavailable,
+    UnknownEvent,
+    UnknownRequest,
+)
 from .messages import MESSAGE, OperatorMessage, validated
 from .model import (
     ENDED_STATUSES,
@@ -368,14 +376,26 @@ class WaitingRoom:
         one store step (:meth:`core.ports.QueueStore.redeem_for_session`, the record's key as the
         grant). Returns ``(value, None, opened)`` for the first redemption, ``opened`` to pass to
         :meth:`issue_oidc_tokens`; ``(None, value, None)`` for a replay; ``(None, None, None)``
-        for no live record. Raises :meth:`issue_oidc_tokens`'s errors when the code was used but
-        the place can have no session (UnknownRequest for a record naming no place)."""
+        for no live record. Raises :meth:`issue_oidc_tokens`'s errors when the place can have
+        no session (the code is left unused; UnknownRequest for a record naming no place).
+
+        A step that fails with StoreUnavailable may still have redeemed the code (a reply lost
+        after the store acted): this try is then released (:meth:`core.ports.KeyValueStore.release`),
+        so the client's retry of the same code redeems it as a first redemption, opening (or
+        finding) the same session, instead of passing for a replay that revokes it. The
+        release is best effort; StoreUnavailable is raised either way (503: retry)."""
         now, issued_at, expires_at = self._session_times(event_id, validity)
+        attempt = new_jti()
         try:
             value, replayed, ticket = self.store.redeem_for_session(
-                namespace, key, keep, event_id, new_jti(), issued_at, expires_at, now, self.claim_deadline(event_id))
+                namespace, key, keep, event_id, attempt, issued_at, expires_at, now, self.claim_deadline(event_id))
         except InvalidTransition:
             raise UnknownRequest("the code names no place in line") from None
+        except StoreUnavailable:
+            # If this fails too, the retry (once the store answers) sees a used code: a replay.
+            with suppress(StoreUnavailable):
+                self.store.release(namespace, key, attempt, now)
+            raise
         if ticket is None or ticket.session is None:
             return value, replayed, None
         return value, None, (ticket, ticket.session, now)

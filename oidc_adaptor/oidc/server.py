@@ -224,7 +224,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 
 
 def _refused_grant(exc: Exception) -> Exception:
-    """The token endpoint's answer to a code whose place can have no tokens (the code is used)."""
+    """The token endpoint's answer to a code whose place can have no tokens."""
     if isinstance(exc, errors.GrantRevoked):
         return InvalidGrantError("The authorization code was already used; its tokens are revoked.")
     if isinstance(exc, (errors.NotAdmitted, errors.PositionExpired, errors.SessionEnded, errors.UnknownRequest)):
