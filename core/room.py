@@ -371,6 +371,7 @@ class WaitingRoom:
 
     def redeem_for_oidc_session(
         self, event_id: str, namespace: str, key: str, keep: float, validity: int | None = None,
+        attempt: str | None = None,
     ) -> tuple[str | None, str | None, tuple[Ticket, Session, float] | None]:
         """Redeem an authorization code's record and open the session of the place it names in
         one store step (:meth:`core.ports.QueueStore.redeem_for_session`, the record's key as the
@@ -383,22 +384,31 @@ class WaitingRoom:
         after the store acted): this try is then released (:meth:`core.ports.KeyValueStore.release`),
         so the client's retry of the same code redeems it as a first redemption, opening (or
         finding) the same session, instead of passing for a replay that revokes it. The
-        release is best effort; StoreUnavailable is raised either way (503: retry)."""
+        release is best effort; StoreUnavailable is raised either way (503: retry).
+
+        ``attempt`` (new if None) names this try, for a caller that may have to release it
+        after a successful redemption (:meth:`release_redemption`: its tokens were not sent)."""
         now, issued_at, expires_at = self._session_times(event_id, validity)
-        attempt = new_jti()
+        attempt = attempt or new_jti()
         try:
             value, replayed, ticket = self.store.redeem_for_session(
                 namespace, key, keep, event_id, attempt, issued_at, expires_at, now, self.claim_deadline(event_id))
         except InvalidTransition:
             raise UnknownRequest("the code names no place in line") from None
         except StoreUnavailable:
-            # If this fails too, the retry (once the store answers) sees a used code: a replay.
-            with suppress(StoreUnavailable):
-                self.store.release(namespace, key, attempt, now)
+            self.release_redemption(namespace, key, attempt)
             raise
         if ticket is None or ticket.session is None:
             return value, replayed, None
         return value, None, (ticket, ticket.session, now)
+
+    def release_redemption(self, namespace: str, key: str, attempt: str) -> bool:
+        """Undo the redemption of a record by ``attempt`` whose outcome never reached the client
+        (:meth:`core.ports.KeyValueStore.release`): True if released. Best effort: a store that
+        fails again leaves the record used (False), and a retry is then taken for a replay."""
+        with suppress(StoreUnavailable):
+            return self.store.release(namespace, key, attempt, self.clock.now())
+        return False
 
     def revoke_grant(self, event_id: str, grant: str, ttl: float) -> None:
         """Refuse every later token issue made under ``grant`` for ``ttl`` seconds (a replayed

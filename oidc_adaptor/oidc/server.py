@@ -176,7 +176,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 self.oidc.codes.issued_without_challenge(code, client.client_id, redirect_uri):
             # RFC 9700 section 4.8: a verifier for a code issued without a challenge is refused.
             raise InvalidRequestError("The authorization request had no 'code_challenge'.")
-        self.request.opened_session = redemption.opened
+        self.request.redemption = redemption
         return redemption.code
 
     def delete_authorization_code(self, authorization_code: Any) -> None:
@@ -193,6 +193,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         id_claims: dict[str, Any] = {}
         if client.email_claim:
             id_claims.update(email_claims(code.event_id, user_sub(code.request_id)))
+        redemption = self.request.redemption
         try:
             # The session was opened with the code's redemption, in one store step (a replay
             # after it finds that session and revokes it); this signs its tokens.
@@ -205,10 +206,15 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 scope=code.scope,
                 id_claims=id_claims,
                 grant=code.key,
-                opened=getattr(self.request, "opened_session", None),
+                opened=redemption.opened,
             )
-        except errors.WaitingRoomError as exc:
-            raise _refused_grant(exc) from None
+        except BaseException as exc:
+            # No token leaves, so the code is not used up: a retry gets the tokens once, or
+            # the same refusal, and is never taken for a replay that revokes the session.
+            self.oidc.codes.release(self.oidc.room(), redemption)
+            if isinstance(exc, errors.WaitingRoomError):
+                raise _refused_grant(exc) from None
+            raise
         if issued.access_claims is not None:  # its /userinfo call, if it reaches this worker, skips the check
             self.oidc.access_token_verifier().remember_signed(issued.access_token, issued.access_claims)
         token: dict[str, Any] = {

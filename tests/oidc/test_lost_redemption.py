@@ -121,6 +121,31 @@ def test_a_retry_after_a_failed_redemption_gets_the_tokens_once(
     assert room.counters(EVENT).abandoned == 1
 
 
+def test_signing_that_fails_after_the_redemption_leaves_the_code_to_the_retry(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keys can be unreachable too (Secrets Manager): the store step succeeded, the tokens
+    were never signed, so the code is released and the retry gets them."""
+    flow = Flow(app)
+    code = admitted_code(flow)
+    signer = flow.room.signer
+    real = signer.sign
+    failed: list[bool] = []
+
+    def sign_fails_once(claims: Any) -> str:
+        if not failed:
+            failed.append(True)
+            raise StoreUnavailable("the key set cannot be read (test)")
+        return real(claims)
+
+    monkeypatch.setattr(signer, "sign", sign_fails_once)
+    assert flow.redeem(code).status_code == 503 and failed
+    retry = flow.redeem(code)
+    assert retry.status_code == 200, retry.get_json()
+    assert flow.room.counters(EVENT).abandoned == 0
+    assert flow.redeem(code).get_json()["error"] == "invalid_grant"
+    assert userinfo(flow, retry.get_json()["access_token"]) == 401
+
+
 def test_concurrent_retries_after_a_lost_answer_get_one_token_response(
         app: Flask, store_step: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> None:
     store, step = store_step
