@@ -1001,7 +1001,10 @@ class RedisStore:
                 self.client.delete(self._kv_key(namespace, key))
                 return
             record = f"{_num(now + ttl)}|{value}"
-            self.client.set(self._kv_key(namespace, key), record, px=max(1, math.ceil(ttl * 1000)))
+            # The command itself: redis-py's ``set`` checks its keyword arguments on every call
+            # (an authorization code is written per sign-in).
+            self.client.execute_command("SET", self._kv_key(namespace, key), record,
+                                        "PX", max(1, math.ceil(ttl * 1000)))
 
     @staticmethod
     def _live_value(raw: str | None, now: float) -> str | None:

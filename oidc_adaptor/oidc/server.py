@@ -259,6 +259,21 @@ class _Payload(FlaskOAuth2Payload):
         return self._request.values
 
 
+class _Request(FlaskOAuth2Request):
+    """Authlib's Flask request over the request object itself, with :class:`_Payload`.
+
+    Authlib reads the request's URI only to refuse plain HTTP to another host (RFC 6749
+    section 3.1: ``InsecureTransportError``), for which the scheme and host decide: so it gets
+    ``scheme://host/path``, not werkzeug's full IRI-decoded ``request.url``, which costs more
+    than the rest of this object."""
+
+    def __init__(self, request: Any) -> None:
+        OAuth2Request.__init__(self, method=request.method, uri=f"{request.scheme}://{request.host}{request.path}",
+                               headers=request.headers)
+        self._request = request
+        self.payload = _Payload(request)
+
+
 class WaitingRoomAuthorizationServer(AuthorizationServer):
     """Authlib's Flask authorization server over the client registry and code store."""
 
@@ -274,9 +289,7 @@ class WaitingRoomAuthorizationServer(AuthorizationServer):
         """Authlib's Flask request over the request object itself: Authlib reads the request's
         parameters dozens of times per request, and each read through Flask's context-local
         proxy costs a lookup of its own."""
-        oauth2_request = FlaskOAuth2Request(flask_request._get_current_object())  # type: ignore[attr-defined]
-        oauth2_request.payload = _Payload(oauth2_request._request)
-        return oauth2_request
+        return _Request(flask_request._get_current_object())  # type: ignore[attr-defined]
 
     def create_token_response(self, request: Any = None) -> Any:
         """Authlib's token response, and RFC 6749 ``insecure_transport`` (400) for a request over
