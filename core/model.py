@@ -57,6 +57,13 @@ class Status(enum.StrEnum):
 ENDED_STATUSES = (Status.COMPLETED, Status.ABANDONED)
 
 
+class Queueing(enum.StrEnum):
+    """How an event orders the visitors who arrive before its opening time (``opens_at``)."""
+
+    FIFO = "fifo"  # arrival order, always (the default)
+    RANDOM_BEFORE_OPENING = "random_before_opening"  # a pre-queue, drawn at random at the opening
+
+
 class Strategy(enum.StrEnum):
     PERIODIC = "periodic"
     MAX_ACTIVE = "max_active"
@@ -134,6 +141,11 @@ class EventSettings:
     admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)
     page: PageLook = field(default_factory=PageLook)
     """How the event's waiting page looks (``[events.<id>.page]``)."""
+    opens_at: float | None = None
+    """The opening time (POSIX seconds): nobody is admitted before it. With
+    :attr:`Queueing.RANDOM_BEFORE_OPENING`, visitors arriving earlier wait in a pre-queue and
+    are drawn at random at this instant (:mod:`core.draw`)."""
+    queueing: Queueing = Queueing.FIFO
 
     def __post_init__(self) -> None:
         if not EVENT_ID_PATTERN.match(self.event_id):
@@ -142,6 +154,8 @@ class EventSettings:
             raise ValueError("token_validity must be a positive number of seconds")
         if self.queue_position_expiry < 0:
             raise ValueError("queue_position_expiry must be 0 (off) or a positive number of seconds")
+        if self.queueing is Queueing.RANDOM_BEFORE_OPENING and self.opens_at is None:
+            raise ValueError('queueing = "random_before_opening" needs an opening time (opens_at)')
 
     @property
     def display_name(self) -> str:
@@ -236,6 +250,11 @@ class PositionView:
     status: Status
     entered_at: float
     admitted_at: float | None
+    pre_queue: bool = False
+    """The place is in a random event's pre-queue: its position is decided by the draw at the
+    opening, so ``position`` is 0 and must not be shown."""
+    opens_at: float | None = None
+    """When the event opens (POSIX seconds) while it has not: nobody is admitted before."""
 
     @property
     def ahead(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from .draw import DrawState
 from .model import Counters, DoorRule, Status, SweepResult, Ticket
 
 
@@ -211,8 +212,44 @@ class QueueStore(Protocol):
         """Set (or with None, remove) one runtime override."""
         ...
 
+    def prepare_draw(self, event_id: str, secret: str) -> DrawState:
+        """Keep ``secret`` (hex, :func:`core.draw.new_secret`) as the event's draw secret unless
+        one is kept already, and return the kept state. Atomic set-if-absent: however many
+        workers race, all get the same secret, so the published commitment never changes."""
+        ...
+
+    def open_draw(self, event_id: str, now: float) -> DrawState:
+        """The opening of a ``random_before_opening`` event: one write, whatever the number of
+        places. Atomic and idempotent: the first call fixes ``size`` = the last arrival index
+        handed out (``last_position``) and ``opened_at`` = ``now``; every later call returns
+        that same state unchanged.
+
+        From the same atomic step on, the place with arrival index ``i`` holds position
+        :func:`core.draw.position_of` (``secret``, ``size``, ``i``) in everything the store
+        does: a ticket's ``position`` and status (admitted once position <= serving), admission
+        times, the door rule, the expiry sweep (which walks positions, finding each place by
+        :func:`core.draw.index_at`), sessions and the admin lists. Places entered later get
+        arrival indexes above ``size`` and keep them as positions. Before the opening (and in
+        events that never draw) positions are arrival indexes.
+
+        Raises InvalidTransition when no secret was prepared, or when the serving counter is
+        above 0 (somebody was admitted in arrival order; the domain never lets that happen
+        before the opening).
+        """
+        ...
+
+    def draw_state(self, event_id: str) -> DrawState | None:
+        """The event's draw as kept (secret, and once open its size and time), or None. A read."""
+        ...
+
+    def arrivals(self, event_id: str, first: int, count: int) -> list[str | None]:
+        """Request ids of the places with arrival indexes ``first`` .. ``first + count - 1``,
+        in that order, cut short at ``last_position``; None for an index no place holds (a hole,
+        see the class documentation). A read: the draw's published list is made from it."""
+        ...
+
     def reset(self, event_id: str) -> None:
-        """Forget everything of one event: positions, sessions, counters, ticks, overrides."""
+        """Forget everything of one event: positions, sessions, counters, ticks, overrides, the draw."""
         ...
 
     def ping(self) -> None:

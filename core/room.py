@@ -5,12 +5,15 @@ The web layer (REST API, OIDC provider, Lambda handlers) calls these and nothing
 
 from __future__ import annotations
 
+import datetime
+import math
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from . import admission, randomness
+from . import admission, draw, opening, randomness
+from .draw import DrawState
 from .errors import (
     InvalidArgument,
     InvalidTransition,
@@ -31,13 +34,16 @@ from .model import (
     DoorRule,
     EventSettings,
     PositionView,
+    Queueing,
     Session,
     Status,
     Strategy,
     SweepResult,
     Ticket,
     is_strong_idempotency_key,
+    ticket_id_for,
 )
+from .opening import OPENS_AT, Opening, OpeningState
 from .ports import Clock, QueueStore
 from .rules import SESSION_LOOKUP_GRACE
 from .tokens import TokenSigner, at_hash, new_jti, session_claims
@@ -54,6 +60,10 @@ EXPIRED_WHILE_PAUSED = "expired_while_paused"
 resumes (``incr_serving_on_expiry``). Kept beside the overrides but is not one."""
 STATE_CONTROLS = frozenset({PAUSED, EXPIRED_WHILE_PAUSED, MESSAGE})
 """Control keys that record state (or the operator message) rather than override a configured setting."""
+
+
+ARRIVALS_PAGE = 10_000
+"""Places read per store call when the draw document lists a pre-queue."""
 
 
 def _whole(value: str | None) -> int:
@@ -120,6 +130,9 @@ class WaitingRoom:
         """Seconds the clocks of workers sharing the store may differ; scheduled steps pass it as
         ``grace`` so that no worker with a fast clock expires or admits anyone early."""
         self._controls_seen: dict[str, tuple[float, dict[str, str]]] = {}
+        self._draws_seen: dict[str, tuple[float, DrawState | None]] = {}
+        self._draw_lists: dict[str, tuple[DrawState, list[str | None]]] = {}
+        """event id -> (the open draw, its public ticket list): fixed from the opening to a reset."""
 
     # -- events -------------------------------------------------------------------------------
 
@@ -171,14 +184,18 @@ class WaitingRoom:
         process, so entering costs no extra store round trip; the store checks the pause itself
         in the enter step, so a pause applies to the door at once wherever it was set."""
         now = self.clock.now()
-        seen = self._controls_seen.get(event_id)
-        if seen is None or not 0 <= now - seen[0] < CONTROLS_MAX_AGE:
-            seen = self._controls_seen[event_id] = (now, self.store.get_control(event_id))
-        controls = seen[1]
-        if controls.get(PAUSED) == "1":
+        controls = self._recent_controls(event_id, now)
+        if controls.get(PAUSED) == "1" or self._gate(event_id, now).is_gated:
             return None
         policy = admission.with_overrides(self.event(event_id).admission, controls)
         return admission.door_rule(policy, now, self.clock_skew)
+
+    def _recent_controls(self, event_id: str, now: float) -> dict[str, str]:
+        """The event's controls, read at most once per :data:`CONTROLS_MAX_AGE` seconds per process."""
+        seen = self._controls_seen.get(event_id)
+        if seen is None or not 0 <= now - seen[0] < CONTROLS_MAX_AGE:
+            seen = self._controls_seen[event_id] = (now, self.store.get_control(event_id))
+        return seen[1]
 
     def overrides(self, event_id: str) -> dict[str, str]:
         """The operators' runtime overrides of the configured admission policy (not the pause)."""
@@ -188,8 +205,13 @@ class WaitingRoom:
     def set_rate(self, event_id: str, **values: int | float | str | None) -> AdmissionPolicy:
         """Change the admission policy at run time; None removes an override (back to the
         configured value). ``start_at`` / ``end_at`` take POSIX seconds, or
-        :data:`core.admission.NO_TIME` to run without that bound."""
+        :data:`core.admission.NO_TIME` to run without that bound. ``opens_at`` moves the
+        event's opening as :meth:`set_opens_at` does (checked first, written last)."""
         self.event(event_id)
+        moves_opening = OPENS_AT in values
+        new_opens_at = values.pop(OPENS_AT, None)
+        if moves_opening:
+            self._check_opens_at(event_id, new_opens_at)
         allowed = set(admission.OVERRIDABLE)
         unknown = set(values) - allowed
         if unknown:
@@ -219,8 +241,178 @@ class WaitingRoom:
                 )
         for key, value in values.items():
             self.store.set_control(event_id, key, None if value is None else str(value))
+        if moves_opening:
+            self.set_opens_at(event_id, new_opens_at)
         self._controls_seen.pop(event_id, None)
         return effective
+
+    # -- the opening ------------------------------------------------------------------------
+    # The draw record changes twice in an event's life (prepared, opened) and then only by a
+    # reset, so a process keeps what it read for CONTROLS_MAX_AGE seconds: entering and reading
+    # a place cost no extra store round trip. Correctness does not rest on this copy: the store
+    # computes positions from its own record, and operators' moves read it fresh.
+
+    def _draw_seen(self, event_id: str, now: float, fresh: bool = False) -> DrawState | None:
+        """The draw record of a random event (prepared here if it has none, so its commitment is
+        published before anyone can take a place); None for a fifo event."""
+        if self.event(event_id).queueing is not Queueing.RANDOM_BEFORE_OPENING:
+            return None
+        seen = self._draws_seen.get(event_id)
+        if fresh or seen is None or seen[1] is None or not 0 <= now - seen[0] < CONTROLS_MAX_AGE:
+            state = self.store.draw_state(event_id)
+            if state is None:
+                state = self.store.prepare_draw(event_id, draw.new_secret())
+            seen = self._draws_seen[event_id] = (now, state)
+        return seen[1]
+
+    def _gate(self, event_id: str, now: float, controls: Mapping[str, str] | None = None) -> Opening:
+        """The event's opening, opened first if it is due (:meth:`ensure_opened`), without the
+        pre-queue's size. From this process's recent copies of the controls and the draw, or,
+        given ``controls`` just read, from those and a fresh read of the draw."""
+        settings = self.event(event_id)
+        fresh = controls is not None
+        if controls is None:
+            controls = self._recent_controls(event_id, now)
+        else:
+            self._controls_seen[event_id] = (now, dict(controls))
+        opens_at = opening.opens_at_in_force(settings, controls)
+        if settings.queueing is Queueing.FIFO and opens_at is None:
+            return Opening(event_id, settings.queueing, None, OpeningState.NONE)
+        state = self._draw_seen(event_id, now, fresh)
+        if state is not None and not state.is_open and opening.is_due(opens_at, now, self.clock_skew):
+            try:
+                state = self.store.open_draw(event_id, now)
+            except InvalidTransition:
+                # Places were admitted in arrival order before this event drew (its queueing was
+                # changed while it ran): it stays shut until operators reset it.
+                state = self._draw_seen(event_id, now, fresh=True)
+            self._draws_seen[event_id] = (now, state)
+        return opening.opening_of(settings, opens_at, state, None, now, self.clock_skew)
+
+    def ensure_opened(self, event_id: str) -> Opening:
+        """Open the event's draw if its opening time has come (``now - clock_skew >= opens_at``)
+        and it is not open yet; the event's :class:`Opening` after that (before the opening
+        without ``pre_queue_size``, which :meth:`opening` reads: None).
+
+        Called by the admission scheduler on every pass; every enter and place read does the
+        same from this process's recent copies, so the opening happens at the first of them
+        after the opening time. One store write at most (:meth:`core.ports.QueueStore.open_draw`,
+        atomic: exactly one draw however many workers call it together); nothing for a fifo
+        event, whose opening is only a time. Reads the controls and the draw afresh."""
+        return self._gate(event_id, self.clock.now(), self.store.get_control(self.event(event_id).event_id))
+
+    def opening(self, event_id: str) -> Opening:
+        """The event's :class:`core.opening.Opening` (opening time, state, pre-queue size,
+        commitment, and once open the revealed secret), read afresh from the store. Opens the
+        draw first if it is due, and prepares a random event's draw secret if it has none yet.
+        Raises UnknownEvent."""
+        now = self.clock.now()
+        gate = self.ensure_opened(event_id)
+        if gate.state is OpeningState.NONE:
+            return gate
+        last_position = self.store.counters(event_id).last_position if gate.is_gated else None
+        return opening.opening_of(self.event(event_id), gate.opens_at, self._draw_seen(event_id, now), last_position,
+                                  now, self.clock_skew)
+
+    def open_now(self, event_id: str) -> Opening:
+        """Operators' "open now": the opening time becomes now and a random event's draw opens
+        at once (one store write, as at the configured time). Idempotent: an event already open,
+        or with no opening time, is returned unchanged. Raises InvalidTransition when the draw
+        cannot open (places were admitted before it: see
+        :meth:`core.ports.QueueStore.open_draw`)."""
+        current = self.opening(event_id)
+        if current.state is not OpeningState.PRE_QUEUE:
+            return current
+        now = self.clock.now()
+        # less the allowed clock skew, so every worker finds the opening time passed
+        self.store.set_control(event_id, OPENS_AT, repr(now - max(0.0, self.clock_skew)))
+        self._controls_seen.pop(event_id, None)
+        if current.is_random:
+            self._draws_seen[event_id] = (now, self.store.open_draw(event_id, now))
+        return self.opening(event_id)
+
+    def set_opens_at(self, event_id: str, opens_at: float | str | None) -> Opening:
+        """Move the event's opening time at run time: POSIX seconds, :data:`core.opening.NO_TIME`
+        (a fifo event only: no opening time) or None (back to the configured ``opens_at``). One
+        control write, seen by every worker within :data:`CONTROLS_MAX_AGE` seconds. A time
+        already past opens the event at the next enter, place read or scheduler pass.
+
+        Raises InvalidTransition once the event has opened (the draw's secret is revealed then,
+        so its order is fixed), InvalidArgument for a value that is not a finite time or for no
+        opening time on a random event."""
+        self._check_opens_at(event_id, opens_at)
+        self.store.set_control(event_id, OPENS_AT, None if opens_at is None else str(opens_at))
+        self._controls_seen.pop(event_id, None)
+        return self.opening(event_id)
+
+    def _check_opens_at(self, event_id: str, opens_at: float | str | None) -> None:
+        """Raise as :meth:`set_opens_at` does unless ``opens_at`` may be set now."""
+        settings = self.event(event_id)
+        if opens_at is not None and opens_at != opening.NO_TIME:
+            try:
+                valid = not isinstance(opens_at, bool) and math.isfinite(float(opens_at))
+            except (TypeError, ValueError):
+                valid = False
+            if not valid:
+                raise InvalidArgument("opens_at must be a time in POSIX seconds, \"\" for none, or null")
+        elif opens_at == opening.NO_TIME and settings.queueing is Queueing.RANDOM_BEFORE_OPENING:
+            raise InvalidArgument("a random_before_opening event needs an opening time")
+        if self.opening(event_id).state is OpeningState.OPEN:
+            raise InvalidTransition("the event has opened already; its opening time can no longer move")
+
+    def draw_document(self, event_id: str) -> dict[str, Any]:
+        """The public record of the event's draw (``GET /events/<event_id>/draw``), everything a
+        visitor needs to recompute it (:func:`core.draw.verify`)::
+
+            {"event_id", "queueing", "algorithm", "opens_at", "state", "commitment",
+             "secret" (null until open), "size" (null until open), "opened_at" (null until open),
+             "tickets": [public ticket ids in arrival order, null for a hole] or null until open}
+
+        Ticket ids are :func:`core.model.ticket_id_for` of each place's request id (one-way),
+        never request ids. Times are POSIX seconds. A fifo event has no commitment, secret or
+        list. The list is read from the store in pages of :data:`ARRIVALS_PAGE` once per process
+        after the opening (it cannot change until a reset). Raises UnknownEvent."""
+        current = self.opening(event_id)
+        state = self._draws_seen.get(event_id, (0.0, None))[1]
+        tickets: list[str | None] | None = None
+        if current.is_random and current.state is OpeningState.OPEN and state is not None:
+            tickets = self._draw_list(event_id, state)
+        return {
+            "event_id": event_id,
+            "queueing": current.queueing.value,
+            "algorithm": draw.ALGORITHM,
+            "opens_at": current.opens_at,
+            "state": current.state.value,
+            "commitment": current.commitment,
+            "secret": current.secret,
+            "size": current.size,
+            "opened_at": current.opened_at,
+            "tickets": tickets,
+        }
+
+    def _draw_list(self, event_id: str, state: DrawState) -> list[str | None]:
+        """Public ticket ids of the drawn places, in arrival order (cached per open draw)."""
+        kept = self._draw_lists.get(event_id)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        size = state.size or 0
+        tickets: list[str | None] = []
+        while len(tickets) < size:
+            page = self.store.arrivals(event_id, len(tickets) + 1, min(ARRIVALS_PAGE, size - len(tickets)))
+            if not page:
+                break
+            tickets.extend(None if request_id is None else ticket_id_for(request_id) for request_id in page)
+        self._draw_lists[event_id] = (state, tickets)
+        return tickets
+
+    def _refuse_while_gated(self, event_id: str) -> None:
+        """InvalidTransition while the event has not opened (read afresh): nobody is admitted
+        before the opening, so the draw never reorders admitted people."""
+        gate = self.ensure_opened(event_id)
+        if gate.is_gated:
+            when = "when its draw is opened" if gate.opens_at is None else \
+                datetime.datetime.fromtimestamp(gate.opens_at, datetime.UTC).isoformat(timespec="seconds")
+            raise InvalidTransition(f"the event opens at {when}; open it first")
 
     # -- visitors -----------------------------------------------------------------------------
 
@@ -231,6 +423,7 @@ class WaitingRoom:
         the same atomic store step: the ticket comes back ADMITTED."""
         self.event(event_id)
         self._check_idempotency_key(idempotency_key)
+        self._gate(event_id, self.clock.now())  # the opening happens at the first step after its time
         return self.store.enter(event_id, new_request_id(), idempotency_key, self.clock.now(),
                                 self.door_rule(event_id))
 
@@ -261,6 +454,8 @@ class WaitingRoom:
         entries = list(entries)
         for request_id, idempotency_key in entries:
             self.check_entry(event_id, request_id, idempotency_key)
+        if entries:
+            self._gate(event_id, self.clock.now())
         return self.store.enter_many(event_id, entries, self.clock.now())
 
     @staticmethod
@@ -277,6 +472,7 @@ class WaitingRoom:
         self.event(event_id)
         if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.match(request_id):
             raise UnknownRequest("unknown request id")
+        self._gate(event_id, self.clock.now())  # the opening happens at the first step after its time
         ticket = self.store.get_ticket(event_id, request_id, self.clock.now())
         if ticket is None:
             raise UnknownRequest("unknown request id")
@@ -290,15 +486,24 @@ class WaitingRoom:
         return expiry + max(0.0, self.clock_skew) if expiry > 0 else 0.0
 
     def position(self, event_id: str, request_id: str) -> PositionView:
+        """What the visitor holding ``request_id`` may learn of their place. Before a random
+        event's draw the place is in the pre-queue: ``pre_queue`` is true and ``position`` is 0
+        (not decided yet); while any event waits for its opening ``opens_at`` gives the time.
+        Raises UnknownEvent, UnknownRequest."""
+        self.event(event_id)
+        gate = self._gate(event_id, self.clock.now())  # read before the place: never a stale "drawn"
         ticket = self.ticket(event_id, request_id)
         counters = self.store.counters(event_id)
+        pre_queue = gate.is_gated and gate.is_random
         return PositionView(
             event_id=event_id,
-            position=ticket.position,
+            position=0 if pre_queue else ticket.position,
             serving=counters.serving,
             status=ticket.status,
             entered_at=ticket.entered_at,
             admitted_at=ticket.admitted_at,
+            pre_queue=pre_queue,
+            opens_at=gate.opens_at if gate.is_gated else None,
         )
 
     def issue_tokens(self, event_id: str, request_id: str, validity: int | None = None) -> IssuedTokens:
@@ -513,6 +718,7 @@ class WaitingRoom:
         self.event(event_id)
         if isinstance(by, bool) or not isinstance(by, int) or abs(by) > MAX_INCREMENT:
             raise InvalidArgument(f"increment must be a whole number between -{MAX_INCREMENT} and {MAX_INCREMENT}")
+        self._refuse_while_gated(event_id)
         return self.store.advance_serving(event_id, by, self.clock.now())
 
     def sweep(self, event_id: str, grace: float = 0.0, replace_deferred: bool = True) -> SweepResult:
@@ -549,8 +755,12 @@ class WaitingRoom:
         return result
 
     def reset(self, event_id: str) -> None:
+        """Forget everything of the event, its draw and the operators' controls included. A
+        random event prepares a new draw secret (a new commitment) on its next step."""
         self.event(event_id)
         self.store.reset(event_id)
+        for seen in (self._controls_seen, self._draws_seen, self._draw_lists):
+            seen.pop(event_id, None)
 
     def expired_request_ids(self, event_id: str, limit: int = 1000) -> list[str]:
         self.event(event_id)
@@ -565,10 +775,13 @@ class WaitingRoom:
         ``now - grace`` and ``now + grace``: a worker whose clock is up to ``grace`` seconds off
         never opens the window or a tick before it is due.
         """
-        policy = self.policy(event_id)
-        if policy.strategy.value == "manual" or self.is_paused(event_id):
+        controls = self.store.get_control(self.event(event_id).event_id)
+        policy = admission.with_overrides(self.event(event_id).admission, controls)
+        if policy.strategy.value == "manual" or controls.get(PAUSED) == "1":
             return 0
         now = self.clock.now()
+        if self._gate(event_id, now, controls).is_gated:  # nobody is admitted before the opening
+            return 0
         grace = max(0.0, grace)
         if not (admission.is_open(policy, now - grace) and admission.is_open(policy, now + grace)):
             return 0

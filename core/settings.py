@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import page_look
-from .model import AdmissionPolicy, EventSettings, Strategy
+from .model import AdmissionPolicy, EventSettings, Queueing, Strategy
 
 ENV_PREFIX = "WAITINGROOM_"
 DEFAULT_STORE = "sqlite:///waitingroom-state.db"
@@ -323,7 +323,8 @@ def parse_instant(value: Any, name: str) -> float:
 
 
 def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
-    allowed = {"name", "token_validity", "queue_position_expiry", "incr_serving_on_expiry", "admission", "page"}
+    allowed = {"name", "token_validity", "queue_position_expiry", "incr_serving_on_expiry", "admission", "page",
+               "opens_at", "queueing"}
     unknown = set(raw) - allowed
     if unknown:
         raise SettingsError(f"unknown key(s) in [events.{event_id}]: {', '.join(sorted(unknown))}")
@@ -336,6 +337,9 @@ def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
             if bound in adm:
                 adm[bound] = parse_instant(adm[bound], f"admission {bound}")
         policy = AdmissionPolicy(strategy=strategy, **adm)
+        queueing = str(raw.get("queueing", Queueing.FIFO.value))
+        if queueing not in {q.value for q in Queueing}:
+            raise ValueError(f"queueing must be one of {', '.join(repr(q.value) for q in Queueing)}, not {queueing!r}")
         return EventSettings(
             event_id=event_id,
             name=str(raw.get("name", "")),
@@ -344,6 +348,8 @@ def _build_event(event_id: str, raw: Mapping[str, Any]) -> EventSettings:
             incr_serving_on_expiry=bool(raw.get("incr_serving_on_expiry", True)),
             admission=policy,
             page=page_look.parse(raw.get("page", {}), f"[events.{event_id}.page]"),
+            opens_at=None if raw.get("opens_at") is None else parse_instant(raw["opens_at"], "opens_at"),
+            queueing=Queueing(queueing),
         )
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"[events.{event_id}]: {exc}") from None

@@ -72,9 +72,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
@@ -92,6 +92,9 @@ from ..errors import (
 from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, redeem_for_session_in_steps
 from . import redis_client, redis_eviction
+from .redis_resend import again_if_lost
+
+T = TypeVar("T")
 
 IDEMPOTENCY_TTL = 24 * 3600
 """Seconds an idempotency key is remembered at least: long past any client's retries, short
@@ -722,9 +725,12 @@ class RedisStore:
         Cluster; see :mod:`core.adapters.redis_client`).
 
         ``timeout`` bounds connecting and every reply, so a stalled Redis becomes a quick
-        StoreUnavailable (HTTP 503) instead of hung workers. A broken connection is retried
-        once; a timeout is not, because the script may have run (a client retrying ``enter``
-        with its idempotency key is safe, a blind retry here would not be).
+        StoreUnavailable (HTTP 503) instead of hung workers. A connection that broke before
+        the command was written is retried once; after it was written, a broken connection or a
+        timeout is StoreUnavailable, because the script may have run (a client retrying
+        ``enter`` with its idempotency key is safe, a blind resend here would not be). Only
+        reads and entries (idempotent by request id) are made once more after a broken
+        connection (:meth:`_repeatable`).
 
         The servers' ``maxmemory-policy`` is checked at once (:mod:`core.adapters.redis_eviction`):
         anything but ``noeviction`` raises :class:`~core.adapters.redis_eviction.EvictionPolicyRefused`
@@ -782,6 +788,14 @@ class RedisStore:
         except (redis.RedisError, RedisClusterException) as exc:  # the latter: no cluster node answers
             raise StoreUnavailable(f"Redis store unavailable: {type(exc).__name__}: {exc}") from None
 
+    def _repeatable(self, call: Callable[[], T]) -> T:
+        """``call`` under :meth:`_errors`, made once more if the connection broke before its
+        reply came. Only for calls that running twice leaves as running once: reads, and entering
+        (a request id takes one place, and the script finds it again). Any other write whose reply
+        was lost is StoreUnavailable, never resent (see :mod:`core.adapters.redis_resend`)."""
+        with self._errors():
+            return again_if_lost(call)
+
     # -- QueueStore ---------------------------------------------------------------------------
 
     @staticmethod
@@ -809,9 +823,8 @@ class RedisStore:
               door: DoorRule | None = None) -> Ticket:
         digest, sub = self._idempotency(idempotency_key)
         rule = ["", "", ""] if door is None else [door.max_active, door.budget, _num(door.since)]
-        with self._errors():
-            reply = self._enter(keys=self._keys(event_id), args=[request_id, _num(now), digest, self._bucket_ttl(),
-                                                                 self._time_bucket(now), sub, *rule])
+        args = [request_id, _num(now), digest, self._bucket_ttl(), self._time_bucket(now), sub, *rule]
+        reply = self._repeatable(lambda: self._enter(keys=self._keys(event_id), args=args))
         return self._ticket(event_id, reply)
 
     def enter_many(self, event_id: str, entries: Sequence[tuple[str, str | None]], now: float) -> list[Ticket]:
@@ -827,13 +840,11 @@ class RedisStore:
         args: list[Any] = [_num(now), self._bucket_ttl(), self._time_bucket(now)]
         for request_id, key in entries:
             args += [request_id, *self._idempotency(key)]
-        with self._errors():
-            replies = self._enter_many(keys=self._keys(event_id), args=args)
+        replies = self._repeatable(lambda: self._enter_many(keys=self._keys(event_id), args=args))
         return [self._ticket(event_id, reply) for reply in replies]
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
-        with self._errors():
-            reply = self._get_ticket(keys=self._keys(event_id), args=[request_id])
+        reply = self._repeatable(lambda: self._get_ticket(keys=self._keys(event_id), args=[request_id]))
         return None if reply is None else self._ticket(event_id, reply)
 
     def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
@@ -851,16 +862,14 @@ class RedisStore:
 
     def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
         args = [alias, _num(now), math.floor(now / ALIAS_WINDOW), _index_bucket(alias), ALIAS_WINDOW]
-        with self._errors():
-            reply = self._resolve_alias(keys=self._keys(event_id), args=args)
+        reply = self._repeatable(lambda: self._resolve_alias(keys=self._keys(event_id), args=args))
         if reply is None:
             return None
         request_id, note, ticket = reply
         return request_id, note, None if ticket is None else self._ticket(event_id, ticket)
 
     def counters(self, event_id: str) -> Counters:
-        with self._errors():
-            values = self.client.hmget(self._prefix(event_id) + "c", list(_COUNTER_FIELDS))
+        values = self._repeatable(lambda: self.client.hmget(self._prefix(event_id) + "c", list(_COUNTER_FIELDS)))
         return Counters(*(int(v or 0) for v in values))
 
     def advance_serving(self, event_id: str, by: int, now: float) -> int:
@@ -905,8 +914,8 @@ class RedisStore:
         return value, replayed, None if not reply else self._ticket(event_id, reply)
 
     def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
-        with self._errors():
-            reply = self._session_ticket(keys=[*self._keys(event_id), self._jti_key(event_id, jti)])
+        keys = [*self._keys(event_id), self._jti_key(event_id, jti)]
+        reply = self._repeatable(lambda: self._session_ticket(keys=keys))
         return None if reply is None else self._ticket(event_id, reply)
 
     def _jti_key(self, event_id: str, jti: str) -> str:
@@ -935,21 +944,20 @@ class RedisStore:
     def expired_request_ids(self, event_id: str, limit: int) -> list[str]:
         if limit == 0:
             return []
-        with self._errors():
-            return list(self.client.lrange(self._prefix(event_id) + "x", -limit if limit > 0 else 0, -1))
+        start = -limit if limit > 0 else 0
+        return list(self._repeatable(lambda: self.client.lrange(self._prefix(event_id) + "x", start, -1)))
 
     def claim_tick(self, event_id: str, name: str, tick: int) -> bool:
         with self._errors():
             return bool(self._claim_tick(keys=[self._prefix(event_id) + "k"], args=[name, int(tick)]))
 
     def serving_history(self, event_id: str, since: float) -> list[tuple[float, int]]:
-        with self._errors():
-            rows = self.client.zrangebyscore(self._prefix(event_id) + "h", _num(since), "+inf", withscores=True)
+        name = self._prefix(event_id) + "h"
+        rows = self._repeatable(lambda: self.client.zrangebyscore(name, _num(since), "+inf", withscores=True))
         return [(float(at), int(member.partition(":")[2])) for member, at in rows]
 
     def get_control(self, event_id: str) -> dict[str, str]:
-        with self._errors():
-            return dict(self.client.hgetall(self._prefix(event_id) + "o"))
+        return dict(self._repeatable(lambda: self.client.hgetall(self._prefix(event_id) + "o")))
 
     def set_control(self, event_id: str, key: str, value: str | None) -> None:
         name = self._prefix(event_id) + "o"
@@ -968,8 +976,7 @@ class RedisStore:
     def ping(self) -> None:
         """Raise StoreUnavailable unless every server answers and none may evict keys (unless
         eviction was allowed): what ``/readyz`` asks."""
-        with self._errors():
-            self.client.ping()
+        self._repeatable(self.client.ping)
         try:
             self.check_eviction_policy()
         except redis_eviction.EvictionPolicyRefused as exc:
@@ -978,8 +985,7 @@ class RedisStore:
     def check_eviction_policy(self) -> None:
         """Read ``maxmemory-policy`` on every server: see :func:`core.adapters.redis_eviction.check`.
         A warning is logged once per store, not on every call."""
-        with self._errors():
-            message = redis_eviction.check(self.client, self.allow_eviction)
+        message = self._repeatable(lambda: redis_eviction.check(self.client, self.allow_eviction))
         if message is not None and message != self._policy_warning:
             redis_eviction.log.warning(message)
         self._policy_warning = message
@@ -1014,8 +1020,7 @@ class RedisStore:
         return value if float(expires_at) > now else None
 
     def get(self, namespace: str, key: str, now: float) -> str | None:
-        with self._errors():
-            raw = self.client.get(self._kv_key(namespace, key))
+        raw = self._repeatable(lambda: self.client.get(self._kv_key(namespace, key)))
         return self._live_value(raw, now)
 
     def take(self, namespace: str, key: str, now: float) -> str | None:

@@ -14,10 +14,19 @@ Durability is ``synchronous`` (``[server] sqlite_synchronous``): ``FULL`` (the d
 the write-ahead log at every commit, so no acknowledged place is lost on a power failure;
 ``NORMAL`` syncs only at checkpoints, faster, but a power failure (not a process crash) can roll
 back the last transactions, places already told to visitors included. ``bench/`` measures both.
+
+Arrival index and position. The ``position`` columns of ``tickets`` and ``sessions`` hold a
+place's *arrival index* (the ``last_position`` counter that handed it out). For every event but
+an opened ``random_before_opening`` draw that is its position. The draw is three columns of the
+event's ``counters`` row (``draw_secret``, ``draw_size``, ``draw_opened_at``), so opening it is
+one UPDATE whatever the pre-queue's size; from then on the position of arrival index ``i`` is
+:func:`core.draw.position_of` (``secret``, ``size``, ``i``), computed where a place is read, and
+the sweep maps the positions it walks back to arrival indexes with :func:`core.draw.index_at`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
@@ -25,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from ..draw import DrawState, index_at, position_of
 from ..errors import (
     GrantRevoked,
     InvalidTransition,
@@ -43,7 +53,10 @@ CREATE TABLE IF NOT EXISTS counters (
     abandoned INTEGER NOT NULL DEFAULT 0,
     expired INTEGER NOT NULL DEFAULT 0,
     timed_out INTEGER NOT NULL DEFAULT 0,
-    expiry_cursor INTEGER NOT NULL DEFAULT 0
+    expiry_cursor INTEGER NOT NULL DEFAULT 0,
+    draw_secret TEXT,
+    draw_size INTEGER,
+    draw_opened_at REAL
 );
 CREATE TABLE IF NOT EXISTS tickets (
     event_id TEXT NOT NULL,
@@ -114,7 +127,22 @@ CREATE TABLE IF NOT EXISTS revoked_grants (
 );
 """
 
+_drawn_position = functools.lru_cache(maxsize=1 << 16)(position_of)
+""":func:`core.draw.position_of`, remembered for the places read lately: a waiting visitor's page
+reads the same place again and again, and the permutation (six SHA-1 rounds, cycle walked) costs
+about as much as the rest of the read. Keyed by secret and size, so a new draw never hits an old entry."""
+
 _COUNTER_COLUMNS = "serving, last_position, issued, completed, abandoned, expired, timed_out"
+
+_ADDED_COLUMNS = (
+    ("kv", "redeemed", "INTEGER NOT NULL DEFAULT 0"),
+    ("kv", "redeemed_by", "TEXT"),
+    ("kv", "live_until", "REAL"),
+    ("counters", "draw_secret", "TEXT"),
+    ("counters", "draw_size", "INTEGER"),
+    ("counters", "draw_opened_at", "REAL"),
+)
+"""Columns added to tables after their first release: (table, column, declaration)."""
 
 
 def path_from_url(url: str) -> str:
@@ -166,13 +194,11 @@ class SqliteStore:
     def _migrate(self) -> None:
         """Bring a file made by an earlier version up to this schema (columns added since)."""
         db = self._connection()
-        columns = {row[1] for row in db.execute("PRAGMA table_info(kv)")}
-        added = {"redeemed": "INTEGER NOT NULL DEFAULT 0", "redeemed_by": "TEXT", "live_until": "REAL"}
-        for column, kind in added.items():
-            if column in columns:
+        for table, column, declaration in _ADDED_COLUMNS:
+            if column in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
                 continue
             try:
-                db.execute(f"ALTER TABLE kv ADD COLUMN {column} {kind}")
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             except sqlite3.OperationalError as exc:  # another process added it first
                 if "duplicate column" not in str(exc):
                     raise
@@ -281,16 +307,25 @@ class SqliteStore:
         return None if row is None else int(row[0])
 
     def _ticket(self, db: sqlite3.Connection, event_id: str, request_id: str) -> Ticket | None:
+        place = self._place(db, event_id, request_id)
+        return None if place is None else place[0]
+
+    def _place(self, db: sqlite3.Connection, event_id: str, request_id: str) -> tuple[Ticket, int] | None:
+        """The ticket of ``request_id`` and the arrival index its rows are kept under, or None."""
         row = db.execute(
             "SELECT position, entered_at FROM tickets WHERE event_id = ? AND request_id = ?", (event_id, request_id)
         ).fetchone()
         if row is None:
             return None
-        position, entered_at = row
-        serving = self._counters(db, event_id).serving
+        index, entered_at = row
+        # the serving counter and the draw in the one read: a fifo event's draw columns are NULL
+        serving, secret, size = db.execute(
+            "SELECT serving, draw_secret, draw_size FROM counters WHERE event_id = ?", (event_id,)
+        ).fetchone() or (0, None, None)
+        position = index if size is None else _drawn_position(secret, size, index)
         srow = db.execute(
             "SELECT status, jti, issued_at, expires_at, ended_at FROM sessions WHERE event_id = ? AND position = ?",
-            (event_id, position),
+            (event_id, index),
         ).fetchone()
         session = None
         if srow is not None:
@@ -302,7 +337,7 @@ class SqliteStore:
         else:
             status = Status.WAITING
         admitted_at = self._admitted_at(db, event_id, position) if status is not Status.WAITING else None
-        return Ticket(event_id, request_id, position, entered_at, status, admitted_at, session)
+        return Ticket(event_id, request_id, position, entered_at, status, admitted_at, session), index
 
     @staticmethod
     def _record_serving(db: sqlite3.Connection, event_id: str, serving: int, now: float) -> None:
@@ -422,15 +457,16 @@ class SqliteStore:
             (event_id, grant, now),
         ).fetchone():
             raise GrantRevoked("the authorization this issue is made under was revoked")
-        ticket = self._ticket(db, event_id, request_id)
-        if ticket is None:
+        place = self._place(db, event_id, request_id)
+        if place is None:
             raise InvalidTransition("unknown request id")
+        ticket, index = place
         if check_issuable(ticket, now, position_expiry):
             return ticket
         db.execute(
             "INSERT INTO sessions (event_id, position, request_id, status, jti, issued_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event_id, ticket.position, request_id, Status.ISSUED.value, jti, issued_at, expires_at),
+            (event_id, index, request_id, Status.ISSUED.value, jti, issued_at, expires_at),
         )
         db.execute("UPDATE counters SET issued = issued + 1 WHERE event_id = ?", (event_id,))
         issued = self._ticket(db, event_id, request_id)
@@ -471,13 +507,13 @@ class SqliteStore:
     def end_session(self, event_id: str, request_id: str, status: Status, now: float) -> Ticket:
         column = {Status.COMPLETED: "completed", Status.ABANDONED: "abandoned"}[status]
         with self._write() as db:
-            ticket = self._ticket(db, event_id, request_id)
-            if ticket is None or ticket.status is not Status.ISSUED:
-                state = "unknown" if ticket is None else ticket.status.value
+            place = self._place(db, event_id, request_id)
+            if place is None or place[0].status is not Status.ISSUED:
+                state = "unknown" if place is None else place[0].status.value
                 raise InvalidTransition(f"only an issued session can end; this one is {state}")
             db.execute(
                 "UPDATE sessions SET status = ?, ended_at = ? WHERE event_id = ? AND position = ?",
-                (status.value, now, event_id, ticket.position),
+                (status.value, now, event_id, place[1]),
             )
             db.execute(f"UPDATE counters SET {column} = {column} + 1 WHERE event_id = ?", (event_id,))
             ended = self._ticket(db, event_id, request_id)
@@ -496,13 +532,7 @@ class SqliteStore:
                 # from (now - expiry) on has been admitted for at least the expiry period.
                 bound = min(self._admitted_since(db, event_id, now - position_expiry), serving)
                 if bound > cursor:
-                    expired = db.execute(
-                        "INSERT INTO sessions (event_id, position, request_id, status, ended_at)"
-                        " SELECT event_id, position, request_id, ?, ? FROM tickets"
-                        " WHERE event_id = ? AND position > ? AND position <= ?"
-                        " AND position NOT IN (SELECT position FROM sessions WHERE event_id = ?)",
-                        (Status.EXPIRED.value, now, event_id, cursor, bound, event_id),
-                    ).rowcount
+                    expired = self._expire_positions(db, event_id, cursor, bound, now)
                     db.execute(
                         "UPDATE counters SET expiry_cursor = ?, expired = expired + ? WHERE event_id = ?",
                         (bound, expired, event_id),
@@ -519,6 +549,39 @@ class SqliteStore:
             if timed_out:
                 db.execute("UPDATE counters SET timed_out = timed_out + ? WHERE event_id = ?", (timed_out, event_id))
             return SweepResult(expired=expired, timed_out=timed_out, serving=self._counters(db, event_id).serving)
+
+    @staticmethod
+    def _expire_sql(where: str) -> str:
+        """The INSERT that marks EXPIRED every place matching ``where`` (on ``tickets.position``,
+        the arrival index) that has no session row yet."""
+        return (
+            "INSERT INTO sessions (event_id, position, request_id, status, ended_at)"
+            " SELECT event_id, position, request_id, ?, ? FROM tickets t WHERE event_id = ? AND " + where
+            + " AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.event_id = t.event_id AND s.position = t.position)"
+        )
+
+    def _expire_positions(self, db: sqlite3.Connection, event_id: str, after: int, upto: int, now: float) -> int:
+        """Mark EXPIRED every place at a position in (``after``, ``upto``] that has no session row
+        yet; the number marked. Positions a draw gave out are mapped back to arrival indexes one
+        by one; those above the draw (and every position of an event without one) are a range of
+        arrival indexes, expired in one statement as before draws existed."""
+        secret, size = db.execute(
+            "SELECT draw_secret, draw_size FROM counters WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        drawn_upto = min(upto, size) if secret is not None and size else after
+        expired = 0
+        if drawn_upto > after:
+            expired += db.executemany(
+                self._expire_sql("position = ?"),
+                [(Status.EXPIRED.value, now, event_id, index_at(secret, size, p))
+                 for p in range(after + 1, drawn_upto + 1)],
+            ).rowcount
+        start = max(after, drawn_upto)
+        if upto > start:
+            expired += db.execute(
+                self._expire_sql("position > ? AND position <= ?"), (Status.EXPIRED.value, now, event_id, start, upto)
+            ).rowcount
+        return expired
 
     def expired_request_ids(self, event_id: str, limit: int) -> list[str]:
         with self._read() as db:
@@ -561,6 +624,61 @@ class SqliteStore:
                     " ON CONFLICT (event_id, key) DO UPDATE SET value = excluded.value",
                     (event_id, key, value),
                 )
+
+    def prepare_draw(self, event_id: str, secret: str) -> DrawState:
+        """Set-if-absent on the event's counters row, in one write transaction."""
+        with self._write() as db:
+            self._ensure_counters(db, event_id)
+            db.execute(
+                "UPDATE counters SET draw_secret = ? WHERE event_id = ? AND draw_secret IS NULL", (secret, event_id)
+            )
+            state = self._draw_state(db, event_id)
+        assert state is not None
+        return state
+
+    def open_draw(self, event_id: str, now: float) -> DrawState:
+        """One UPDATE of the event's counters row, in the write transaction that checks it: the
+        write lock makes it happen once however many processes call it."""
+        with self._write() as db:
+            state = self._draw_state(db, event_id)
+            if state is None:
+                raise InvalidTransition("the event has no draw prepared; nothing to open")
+            if state.is_open:
+                return state
+            if self._counters(db, event_id).serving > 0:
+                raise InvalidTransition("places were admitted in arrival order already; the draw cannot open")
+            db.execute(
+                "UPDATE counters SET draw_size = last_position, draw_opened_at = ? WHERE event_id = ?",
+                (now, event_id),
+            )
+            opened = self._draw_state(db, event_id)
+        assert opened is not None
+        return opened
+
+    def draw_state(self, event_id: str) -> DrawState | None:
+        with self._read() as db:
+            return self._draw_state(db, event_id)
+
+    @staticmethod
+    def _draw_state(db: sqlite3.Connection, event_id: str) -> DrawState | None:
+        row = db.execute(
+            "SELECT draw_secret, draw_size, draw_opened_at FROM counters WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return DrawState(row[0], row[1], row[2])
+
+    def arrivals(self, event_id: str, first: int, count: int) -> list[str | None]:
+        """One range read of ``tickets`` by arrival index (its primary order)."""
+        with self._read() as db:
+            last = min(first + count - 1, self._counters(db, event_id).last_position)
+            if last < first:
+                return []
+            held = dict(db.execute(
+                "SELECT position, request_id FROM tickets WHERE event_id = ? AND position BETWEEN ? AND ?",
+                (event_id, first, last),
+            ).fetchall())
+        return [held.get(i) for i in range(first, last + 1)]
 
     def reset(self, event_id: str) -> None:
         with self._write() as db:

@@ -1,4 +1,4 @@
-"""Runs every event's admission strategy and expiry sweep on a timer, inside the server process.
+"""Runs every event's opening, admission strategy and expiry sweep on a timer, inside the server process.
 
 Every worker runs one; the store's tick claims make each step happen once per tick across all
 workers and machines.
@@ -31,6 +31,7 @@ class AdmissionScheduler:
         admitted: dict[str, int] = {}
         for event_id in self.room.events:
             try:
+                self.room.ensure_opened(event_id)  # a draw due now opens before anything else runs
                 now_tick = int(self.room.clock.now() // 1)
                 if self.room.store.claim_tick(event_id, "sweep", now_tick):
                     self.room.sweep(event_id, self.room.clock_skew)

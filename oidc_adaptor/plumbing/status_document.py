@@ -5,12 +5,18 @@
     {"event_id": "spring-sale", "serving_counter": 1200, "last_position": 5300, "waiting": 4100,
      "admission_rate": 5.0, "paused": false, "start_at": null, "end_at": null,
      "message": {"text": "Tickets for Friday are sold out.", "expires_at": 1767229200},
+     "opens_at": null, "queueing": "fifo", "draw_state": "none", "pre_queue_size": null,
      "server_time": 1767225600}
 
 ``admission_rate`` is visitors admitted per second over the last five minutes (what the waiting
 page's estimate divides by; 0 when nobody was admitted lately); ``start_at``/``end_at`` are the
 admission window of a periodic policy in Unix seconds, or null; ``server_time`` (Unix seconds)
 is when this copy was rendered, so a page can tell how old it is and how its own clock is off.
+``opens_at`` is the event's opening time (Unix seconds, rounded up to the whole second; null
+without one), ``queueing`` ``"fifo"`` or ``"random_before_opening"``, ``draw_state`` ``"none"``
+(no opening time), ``"pre_queue"`` (nobody is admitted before the opening; in a random event the
+order is drawn then) or ``"open"``, and ``pre_queue_size`` the places taken before the opening
+(null when not known: no opening time, or a fifo event after it); see :mod:`core.opening`.
 ``message`` is the operator's notice to the line (:mod:`core.messages`; plain text, at most 500
 characters, ``expires_at`` in Unix seconds or null), or null when there is none or it expired:
 it reaches every visitor with the poll they make anyway.
@@ -28,12 +34,14 @@ Nothing is granted from it: a page that sees the serving counter reach its place
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import Response, request
 
 from core.messages import OperatorMessage, shown
 from core.model import AdmissionPolicy, Counters
+from core.opening import Opening, OpeningState
 
 from . import counter_cache
 from .compact_json import json_bytes
@@ -41,8 +49,9 @@ from .services import services
 
 
 def document(event_id: str, counters: Counters, admission_rate: float, policy: AdmissionPolicy, paused: bool,
-             now: float, message: OperatorMessage | None = None) -> dict[str, Any]:
+             now: float, message: OperatorMessage | None = None, opening: Opening | None = None) -> dict[str, Any]:
     """The status document of one event as a JSON object (see the module docstring for the fields)."""
+    opens_at = None if opening is None or opening.opens_at is None else math.ceil(opening.opens_at)
     return {
         "event_id": event_id,
         "serving_counter": counters.serving,
@@ -53,6 +62,10 @@ def document(event_id: str, counters: Counters, admission_rate: float, policy: A
         "start_at": None if policy.start_at is None else int(policy.start_at),
         "end_at": None if policy.end_at is None else int(policy.end_at),
         "message": _message_body(shown(message, now)),
+        "opens_at": opens_at,
+        "queueing": "fifo" if opening is None else opening.queueing.value,
+        "draw_state": (OpeningState.NONE if opening is None else opening.state).value,
+        "pre_queue_size": None if opening is None else opening.pre_queue_size,
         "server_time": int(now),
     }
 
@@ -67,7 +80,7 @@ def render(event_id: str) -> bytes:
     counters = cache.counters(event_id)
     state = cache.event_state(event_id)
     body = document(event_id, counters, cache.admission_rate(event_id), state.policy, state.paused,
-                    services().clock.now(), state.message)
+                    services().clock.now(), state.message, services().room.opening(event_id))
     return json_bytes(body)
 
 

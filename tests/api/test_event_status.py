@@ -7,6 +7,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 
 from core.clock import ManualClock
+from oidc_adaptor.background.scheduler import AdmissionScheduler
 from oidc_adaptor.plumbing import counter_cache
 
 from .conftest import EVENT, advance, build_app, enter
@@ -28,6 +29,7 @@ def test_the_document_shows_the_line_and_is_the_same_bytes_for_every_visitor(cli
     assert first.json == {
         "event_id": EVENT, "serving_counter": 2, "last_position": 5, "waiting": 3,
         "admission_rate": 0.1, "paused": False, "start_at": None, "end_at": None, "message": None,
+        "opens_at": None, "queueing": "fifo", "draw_state": "none", "pre_queue_size": None,
         "server_time": int(clock.now()),
     }
     assert "Set-Cookie" not in first.headers and "Vary" not in first.headers
@@ -69,6 +71,26 @@ def test_pause_and_the_admission_window_are_in_the_document(tmp_path: Path, cloc
     r = client.post(f"/admin/events/{EVENT}/pause", headers={"Authorization": "Bearer test-admin-key"})
     assert r.status_code == 200
     assert client.get(STATUS).json["paused"] is True
+
+
+def test_the_opening_and_its_pre_queue_are_in_the_document(tmp_path: Path, clock: ManualClock) -> None:
+    """Before the opening the document says when it is and how many wait for the draw; the
+    scheduler's first pass after it opens the draw, and the document says so."""
+    opens_at = clock.now() + 600.25
+    events = {EVENT: {"opens_at": opens_at, "queueing": "random_before_opening"}}
+    app = build_app(tmp_path, clock, events=events, server={"status_max_age": 0})
+    client = app.test_client()
+    for _ in range(3):
+        enter(client)
+    before = client.get(STATUS).json
+    assert (before["opens_at"], before["queueing"], before["draw_state"], before["pre_queue_size"]) == \
+        (int(opens_at) + 1, "random_before_opening", "pre_queue", 3)  # never earlier than the real time
+    room = app.extensions["waitingroom"].room
+    clock.value = opens_at + room.clock_skew  # no worker opens before every clock has passed the time
+    AdmissionScheduler(room).run_once()
+    assert room.store.draw_state(EVENT).opened_at == clock.now()
+    after = client.get(STATUS).json
+    assert (after["draw_state"], after["pre_queue_size"], after["last_position"]) == ("open", 3, 3)
 
 
 def test_the_window_is_configurable_and_unknown_events_are_404(tmp_path: Path, clock: ManualClock) -> None:

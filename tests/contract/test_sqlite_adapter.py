@@ -25,3 +25,40 @@ def test_a_file_from_before_redeem_is_migrated_in_place(tmp_path: Path) -> None:
     again = SqliteStore(str(path))  # opening a migrated file changes nothing
     assert again.redeem("codes", "old", 3600, T0 + 2) == (None, "kept")
     again.close()
+
+
+def test_a_file_from_before_draws_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the counters and tickets tables as earlier versions created them
+        db.execute("CREATE TABLE counters (event_id TEXT PRIMARY KEY, serving INTEGER NOT NULL DEFAULT 0,"
+                   " last_position INTEGER NOT NULL DEFAULT 0, issued INTEGER NOT NULL DEFAULT 0,"
+                   " completed INTEGER NOT NULL DEFAULT 0, abandoned INTEGER NOT NULL DEFAULT 0,"
+                   " expired INTEGER NOT NULL DEFAULT 0, timed_out INTEGER NOT NULL DEFAULT 0,"
+                   " expiry_cursor INTEGER NOT NULL DEFAULT 0)")
+        db.execute("CREATE TABLE tickets (event_id TEXT NOT NULL, request_id TEXT NOT NULL, position INTEGER NOT NULL,"
+                   " entered_at REAL NOT NULL, idempotency_key TEXT, PRIMARY KEY (event_id, request_id),"
+                   " UNIQUE (event_id, position), UNIQUE (event_id, idempotency_key))")
+        db.execute("INSERT INTO counters (event_id, last_position) VALUES ('spring-sale', 2)")
+        db.executemany("INSERT INTO tickets VALUES ('spring-sale', ?, ?, ?, NULL)",
+                       [("r" * 32, 1, T0), ("s" * 32, 2, T0)])
+    db.close()
+    store = SqliteStore(str(path))
+    assert store.draw_state("spring-sale") is None
+    assert store.get_ticket("spring-sale", "s" * 32, T0).position == 2
+    store.prepare_draw("spring-sale", "ab" * 32)
+    assert store.open_draw("spring-sale", T0 + 1).size == 2
+    assert sorted(store.get_ticket("spring-sale", r, T0).position for r in ("r" * 32, "s" * 32)) == [1, 2]
+    store.close()
+    SqliteStore(str(path)).close()  # opening a migrated file changes nothing
+
+
+def test_the_opening_writes_one_row_whatever_the_size(tmp_path: Path) -> None:
+    """The draw is one UPDATE of the counters row: no place is rewritten at the opening."""
+    store = SqliteStore(str(tmp_path / "state.db"))
+    store.prepare_draw("spring-sale", "ab" * 32)
+    store.enter_many("spring-sale", [(f"{i:032d}", None) for i in range(500)], T0)
+    db = store._connection()
+    before = db.total_changes
+    assert store.open_draw("spring-sale", T0 + 1).size == 500
+    assert db.total_changes - before == 1
+    store.close()

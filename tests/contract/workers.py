@@ -57,3 +57,14 @@ def enter_at_door(url: str, event_id: str, count: int, max_active: int, barrier:
         results.put(got)
     finally:
         store.close()
+
+
+def open_draw(url: str, event_id: str, now: float, barrier: Any, results: Any) -> None:
+    """Open the event's draw at ``now`` once every process is ready; put (secret, size, opened_at) on ``results``."""
+    store = open_store(url)
+    try:
+        barrier.wait(timeout=60)
+        state = store.open_draw(event_id, now)
+        results.put((state.secret, state.size, state.opened_at))
+    finally:
+        store.close()
