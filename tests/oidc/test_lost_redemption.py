@@ -21,10 +21,13 @@ from flask import Flask
 from core.clock import ManualClock
 from core.errors import StoreUnavailable
 from oidc_adaptor.app import create_app
+from oidc_adaptor.oidc.codes import CODE_NAMESPACE
 from tests.aws.moto_server import moto_endpoint  # noqa: F401 - the DynamoDB store's fixture
 from tests.conftest import make_settings
 from tests.contract.conftest import STORES
 from tests.contract.helpers import run_concurrently
+from tests.contract.lossy_proxy import Trap
+from tests.contract.test_redis_lost_reply import _cluster, _one_server
 
 from .conftest import CLIENTS, Flow
 from .helpers import EVENT, pkce_pair
@@ -162,3 +165,48 @@ def test_concurrent_retries_after_a_lost_answer_get_one_token_response(
     assert statuses in ([200, 400, 400, 400], [400, 400, 400, 400])
     assert all(a.get_json()["error"] == "invalid_grant" for a in answers if a.status_code == 400)  # type: ignore[union-attr]
     assert flow.room.counters(EVENT).issued <= 1
+
+
+LOST_REPLIES = [("one server", "the redemption script"), ("cluster", "the redeem step"), ("cluster", "the issue step")]
+
+
+@pytest.mark.parametrize(("where", "step"), LOST_REPLIES, ids=[f"{w}-{s}" for w, s in LOST_REPLIES])
+def test_a_redis_reply_lost_after_the_script_ran_leaves_the_code_to_the_retry(
+        request: pytest.FixtureRequest, tmp_path: Path, where: str, step: str) -> None:
+    """The real thing on Redis: a TCP proxy between the store and the server drops the
+    connection after the server ran the step and before its reply came back. The store says
+    503 (it never resends such a command); the retry of the code gets the tokens, once."""
+    trap = Trap()
+    stores = (_one_server if where == "one server" else _cluster)(request, trap, 5.0)
+    store = next(stores)
+    try:
+        app = create_app(make_settings(tmp_path, clients=CLIENTS), store=store,
+                         clock=ManualClock(start=time.time()), start_scheduler=False)
+        warm = Flow(app)  # a flow first, so every script is loaded: the reply lost is the step's own
+        assert warm.redeem(admitted_code(warm)).status_code == 200
+        flow = Flow(app)
+        code = admitted_code(flow)
+        keys: list[str] = []
+        real_redeem = flow.room.redeem_for_oidc_session
+
+        def arm_on_the_code(event_id: str, namespace: str, key: str, *args: Any) -> Any:
+            assert namespace == CODE_NAMESPACE
+            if not keys:  # the first presentation only: its own key names the request to lose
+                keys.append(key)
+                trap.arm((f"g:{key}" if step == "the issue step" else key).encode())
+            return real_redeem(event_id, namespace, key, *args)
+
+        flow.room.redeem_for_oidc_session = arm_on_the_code
+        first = flow.redeem(code)
+        assert trap.sprung == 1  # the step reached Redis and ran; its reply was lost
+        assert first.status_code == 503, first.get_json()
+        assert flow.room.counters(EVENT).abandoned == 0
+        retry = flow.redeem(code)
+        assert retry.status_code == 200, retry.get_json()
+        access = retry.get_json()["access_token"]
+        assert userinfo(flow, access) == 200 and flow.room.counters(EVENT).issued == 2
+        replay = flow.redeem(code)
+        assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_grant"
+        assert userinfo(flow, access) == 401
+    finally:
+        stores.close()
