@@ -1256,27 +1256,50 @@ class DynamoDbStore:
             return None
         return _str(item, "value")
 
-    def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
-        """One conditional update of the record's item; only a refused one reads it back."""
+    def redeem(self, namespace: str, key: str, keep: float, now: float,
+               attempt: str | None = None) -> tuple[str | None, str | None]:
+        """One conditional update of the record's item; only a refused one reads it back. The
+        record's own expiry is kept beside (``live_until``) for :meth:`release`."""
         from botocore.exceptions import ClientError
 
         kept_until = now + keep
+        names: dict[str, str] = {"#ttl": TTL_ATTRIBUTE}
+        values: Item = {":yes": _n(1), ":kept": _n(float(kept_until)), ":ttl": _n(int(kept_until) + 1),
+                        ":now": _n(float(now))}
+        update = "SET redeemed = :yes, live_until = expires_at, expires_at = :kept, #ttl = :ttl"
+        if attempt:
+            update += ", redeemed_by = :by"
+            values[":by"] = _s(attempt)
         try:
             response = self._call(
                 "update_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
-                UpdateExpression="SET redeemed = :yes, expires_at = :kept, #ttl = :ttl",
+                UpdateExpression=update,
                 ConditionExpression="attribute_exists(sk) AND attribute_not_exists(redeemed) AND expires_at > :now",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={":yes": _n(1), ":kept": _n(float(kept_until)),
-                                           ":ttl": _n(int(kept_until) + 1), ":now": _n(float(now))},
-                ReturnValues="ALL_NEW")
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
             return _str(response["Attributes"], "value"), None
         except ClientError:
             pass  # not live, or redeemed before
         item = self._kv_item(namespace, key)
         if item is not None and "redeemed" in item and float(_num(item, "expires_at")) > now:
+            if attempt and item.get("redeemed_by") == _s(attempt):
+                return _str(item, "value"), None  # this attempt, sent again after a lost answer
             return None, _str(item, "value")
         return None, None
+
+    def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
+        """One conditional update: live again until its own expiry. DynamoDB's TTL attribute
+        stays at the kept instant: reads compare ``expires_at``; the TTL only reclaims space."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call(
+                "update_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
+                UpdateExpression="SET expires_at = live_until REMOVE redeemed, redeemed_by, live_until",
+                ConditionExpression="attribute_exists(redeemed) AND redeemed_by = :by AND attribute_exists(live_until)",
+                ExpressionAttributeValues={":by": _s(attempt)})
+        except ClientError:
+            return False  # live, redeemed by another attempt, or absent
+        return True
 
     def redeem_for_session(
         self, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
