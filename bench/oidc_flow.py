@@ -41,13 +41,17 @@ def _authorize_params(client_id: str, redirect_uri: str, challenge: str) -> dict
 
 
 async def _take_place(client: Client, client_id: str, redirect_uri: str) -> str:
-    """A browser's first visit: a waiting page and a place cookie; returns the cookie value."""
+    """A browser's first visit: the place cookie and a redirect that checks it comes back, then
+    the waiting page (a place in line); returns the cookie value."""
     _, verifier_challenge = pkce_pair()
-    _, _, resp = await client.call("setup authorize", "GET", "/authorize",
+    _, _, resp = await client.call("setup authorize", "GET", "/authorize", expect=(303,),
                                    params=_authorize_params(client_id, redirect_uri, verifier_challenge))
     morsel = resp.cookies.get(PLACE_COOKIE)
     if morsel is None:
         raise RuntimeError("the authorization endpoint set no place cookie")
+    location = urlsplit(resp.headers["Location"])
+    await client.call("setup authorize", "GET", f"{location.path}?{location.query}",
+                      headers={"Cookie": f"{PLACE_COOKIE}={morsel.value}"})
     return morsel.value
 
 

@@ -134,12 +134,24 @@ class QueueStore(Protocol):
         (and whose ``event_id``, if any, is ``event_id``). Returns ``(value, None, ticket)`` when
         this call redeemed the record, ``ticket`` holding the session (a new one with ``jti``
         and these times, or the one it had); ``(None, value, None)`` for a record redeemed before
-        (a replay, nothing changed); ``(None, None, None)`` for no live record. When the record is
-        redeemed but no session can be opened, the record stays redeemed and the error of
-        :meth:`issue_session` is raised (NotAdmitted, PositionExpired, SessionEnded,
-        GrantRevoked), or InvalidTransition for a value naming no place of ``event_id``.
-        Atomic with respect to :meth:`revoke_grant` as :meth:`issue_session` is.
+        (a replay, nothing changed); ``(None, None, None)`` for no live record.
+
+        The record is marked redeemed (by ``jti`` as the attempt, see :meth:`KeyValueStore.redeem`)
+        only together with the session: a redeemed record means tokens may have been issued
+        under it, which is what makes a later presentation a replay to revoke. The same ``jti``
+        again gets the first answer again (a call resent after a lost reply), and
+        :meth:`KeyValueStore.release` with ``jti`` makes the record live again for the caller
+        whose answer was lost. When no session can be opened, the record is left as it was
+        (live) and the error of :meth:`issue_session` is raised (NotAdmitted, PositionExpired,
+        SessionEnded, GrantRevoked), or InvalidTransition for a value naming no place of
+        ``event_id``. Atomic with respect to :meth:`revoke_grant` as :meth:`issue_session` is.
         """
+        ...
+
+    def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
+        """:meth:`KeyValueStore.release`: undo :meth:`redeem_for_session` by ``attempt`` (its
+        ``jti``) when its answer was lost. The session it may have opened stays (a later
+        redemption of the record finds it)."""
         ...
 
     def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
@@ -269,15 +281,26 @@ class KeyValueStore(Protocol):
         record is not live: take returns None and leaves it in place."""
         ...
 
-    def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
+    def redeem(self, namespace: str, key: str, keep: float, now: float,
+               attempt: str | None = None) -> tuple[str | None, str | None]:
         """Use a single-use record once and remember that it was used. Atomic.
 
-        A live record not redeemed yet is marked redeemed, kept (value unchanged) until
-        ``keep`` seconds after ``now``, and ``(value, None)`` is returned: exactly one caller
-        gets this, however many race. A record redeemed before and still kept gives
-        ``(None, value)``: a replay, the record unchanged. Otherwise ``(None, None)``: no such
-        record, or one that expired unused (the store may forget it).
+        A live record not redeemed yet is marked redeemed by ``attempt`` (an unguessable id of
+        this try), kept (value unchanged) until ``keep`` seconds after ``now``, and ``(value,
+        None)`` is returned: exactly one caller gets this, however many race. The same
+        ``attempt`` again gets ``(value, None)`` again (a call resent after its reply was lost
+        is not its own replay). A record redeemed before by another attempt (or by none) and
+        still kept gives ``(None, value)``: a replay, the record unchanged. Otherwise ``(None,
+        None)``: no such record, or one that expired unused (the store may forget it).
         """
+        ...
+
+    def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
+        """Undo :meth:`redeem` by ``attempt``, whose outcome the caller could not pass on (the
+        store failed, or its reply was lost): the record is live again until the instant it
+        would have expired unused, or forgotten if that is past. Atomic compare-and-set: True
+        if the record was redeemed by ``attempt`` and is released now; False, and nothing
+        changes, for a record live, redeemed by another attempt, or absent. Idempotent."""
         ...
 
     def delete(self, namespace: str, key: str) -> None:

@@ -8,12 +8,20 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from . import admission, draw, opening, randomness
 from .draw import DrawState
-from .errors import InvalidArgument, InvalidTransition, SessionEnded, UnknownEvent, UnknownRequest
+from .errors import (
+    InvalidArgument,
+    InvalidTransition,
+    SessionEnded,
+    StoreUnavailable,
+    UnknownEvent,
+    UnknownRequest,
+)
 from .messages import MESSAGE, OperatorMessage, validated
 from .model import (
     ENDED_STATUSES,
@@ -123,8 +131,6 @@ class WaitingRoom:
         ``grace`` so that no worker with a fast clock expires or admits anyone early."""
         self._controls_seen: dict[str, tuple[float, dict[str, str]]] = {}
         self._draws_seen: dict[str, tuple[float, DrawState | None]] = {}
-        self._draw_lists: dict[str, tuple[DrawState, list[str | None]]] = {}
-        """event id -> (the open draw, its public ticket list): fixed from the opening to a reset."""
 
     # -- events -------------------------------------------------------------------------------
 
@@ -362,8 +368,8 @@ class WaitingRoom:
 
         Ticket ids are :func:`core.model.ticket_id_for` of each place's request id (one-way),
         never request ids. Times are POSIX seconds. A fifo event has no commitment, secret or
-        list. The list is read from the store in pages of :data:`ARRIVALS_PAGE` once per process
-        after the opening (it cannot change until a reset). Raises UnknownEvent."""
+        list. The list is read from the store in pages of :data:`ARRIVALS_PAGE` on each call (callers
+        keep the document: it cannot change from the opening to a reset). Raises UnknownEvent."""
         current = self.opening(event_id)
         state = self._draws_seen.get(event_id, (0.0, None))[1]
         tickets: list[str | None] | None = None
@@ -383,10 +389,9 @@ class WaitingRoom:
         }
 
     def _draw_list(self, event_id: str, state: DrawState) -> list[str | None]:
-        """Public ticket ids of the drawn places, in arrival order (cached per open draw)."""
-        kept = self._draw_lists.get(event_id)
-        if kept is not None and kept[0] == state:
-            return kept[1]
+        """Public ticket ids of the drawn places, in arrival order, read from the store. Not kept
+        here: the web layer keeps the serialised document (a million ids are about 100 MB as
+        Python strings, 30 MB as JSON)."""
         size = state.size or 0
         tickets: list[str | None] = []
         while len(tickets) < size:
@@ -394,7 +399,6 @@ class WaitingRoom:
             if not page:
                 break
             tickets.extend(None if request_id is None else ticket_id_for(request_id) for request_id in page)
-        self._draw_lists[event_id] = (state, tickets)
         return tickets
 
     def _refuse_while_gated(self, event_id: str) -> None:
@@ -568,22 +572,44 @@ class WaitingRoom:
 
     def redeem_for_oidc_session(
         self, event_id: str, namespace: str, key: str, keep: float, validity: int | None = None,
+        attempt: str | None = None,
     ) -> tuple[str | None, str | None, tuple[Ticket, Session, float] | None]:
         """Redeem an authorization code's record and open the session of the place it names in
         one store step (:meth:`core.ports.QueueStore.redeem_for_session`, the record's key as the
         grant). Returns ``(value, None, opened)`` for the first redemption, ``opened`` to pass to
         :meth:`issue_oidc_tokens`; ``(None, value, None)`` for a replay; ``(None, None, None)``
-        for no live record. Raises :meth:`issue_oidc_tokens`'s errors when the code was used but
-        the place can have no session (UnknownRequest for a record naming no place)."""
+        for no live record. Raises :meth:`issue_oidc_tokens`'s errors when the place can have
+        no session (the code is left unused; UnknownRequest for a record naming no place).
+
+        A step that fails with StoreUnavailable may still have redeemed the code (a reply lost
+        after the store acted): this try is then released (:meth:`core.ports.KeyValueStore.release`),
+        so the client's retry of the same code redeems it as a first redemption, opening (or
+        finding) the same session, instead of passing for a replay that revokes it. The
+        release is best effort; StoreUnavailable is raised either way (503: retry).
+
+        ``attempt`` (new if None) names this try, for a caller that may have to release it
+        after a successful redemption (:meth:`release_redemption`: its tokens were not sent)."""
         now, issued_at, expires_at = self._session_times(event_id, validity)
+        attempt = attempt or new_jti()
         try:
             value, replayed, ticket = self.store.redeem_for_session(
-                namespace, key, keep, event_id, new_jti(), issued_at, expires_at, now, self.claim_deadline(event_id))
+                namespace, key, keep, event_id, attempt, issued_at, expires_at, now, self.claim_deadline(event_id))
         except InvalidTransition:
             raise UnknownRequest("the code names no place in line") from None
+        except StoreUnavailable:
+            self.release_redemption(namespace, key, attempt)
+            raise
         if ticket is None or ticket.session is None:
             return value, replayed, None
         return value, None, (ticket, ticket.session, now)
+
+    def release_redemption(self, namespace: str, key: str, attempt: str) -> bool:
+        """Undo the redemption of a record by ``attempt`` whose outcome never reached the client
+        (:meth:`core.ports.KeyValueStore.release`): True if released. Best effort: a store that
+        fails again leaves the record used (False), and a retry is then taken for a replay."""
+        with suppress(StoreUnavailable):
+            return self.store.release(namespace, key, attempt, self.clock.now())
+        return False
 
     def revoke_grant(self, event_id: str, grant: str, ttl: float) -> None:
         """Refuse every later token issue made under ``grant`` for ``ttl`` seconds (a replayed
@@ -729,7 +755,7 @@ class WaitingRoom:
         random event prepares a new draw secret (a new commitment) on its next step."""
         self.event(event_id)
         self.store.reset(event_id)
-        for seen in (self._controls_seen, self._draws_seen, self._draw_lists):
+        for seen in (self._controls_seen, self._draws_seen):
             seen.pop(event_id, None)
 
     def expired_request_ids(self, event_id: str, limit: int = 1000) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import InvalidTransition, NotAdmitted, PositionExpired, SessionEnded
+from .errors import GrantRevoked, InvalidTransition, NotAdmitted, PositionExpired, SessionEnded
 from .model import Status, Ticket
 
 SESSION_LOOKUP_GRACE = 300
@@ -51,12 +51,19 @@ def redeem_for_session_in_steps(
     store: Any, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
     now: float, position_expiry: float = 0.0,
 ) -> tuple[str | None, str | None, Ticket | None]:
-    """:meth:`core.ports.QueueStore.redeem_for_session` as two store steps, for a store that
-    cannot do both in one: ``redeem``, then ``issue_session`` under the record's key as its
-    grant, so a replay that revokes the grant between the two steps is still seen."""
-    value, replayed = store.redeem(namespace, key, keep, now)
+    """:meth:`core.ports.QueueStore.redeem_for_session` as store steps, for a store that cannot
+    do it in one: ``redeem`` by ``jti`` as the attempt, then ``issue_session`` under the
+    record's key as its grant, so a replay that revokes the grant between the two steps is
+    still seen. A refused issue releases the record again (a third step) before its error is
+    raised; a failed one (StoreUnavailable) leaves that to the caller, which alone knows the
+    answer is lost."""
+    value, replayed = store.redeem(namespace, key, keep, now, jti)
     if value is None:
         return None, replayed, None
-    request_id = place_of_grant(value, event_id)
-    ticket = store.issue_session(event_id, request_id, jti, issued_at, expires_at, now, position_expiry, key)
+    try:
+        request_id = place_of_grant(value, event_id)
+        ticket = store.issue_session(event_id, request_id, jti, issued_at, expires_at, now, position_expiry, key)
+    except (GrantRevoked, InvalidTransition, NotAdmitted, PositionExpired, SessionEnded):
+        store.release(namespace, key, jti, now)
+        raise
     return value, None, ticket

@@ -25,7 +25,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 
 @pytest.mark.parametrize(
     "args",
-    [(), ("serve",), ("keys",), ("keys", "rotate"), ("check-config",), ("hash-secret",), ("demo",)],
+    [(), ("serve",), ("keys",), ("keys", "rotate"), ("check-config",), ("hash-secret",), ("demo",),
+     ("verify-draw",)],
 )
 def test_help_reads_well_at_every_level(args: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

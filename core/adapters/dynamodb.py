@@ -6,10 +6,13 @@ Single-table layout (partition key ``pk``, sort key ``sk``, both strings; TTL at
 pk                    sk                           what
 ====================  ===========================  ==================================================
 ``EVENT#<event>``     ``COUNTERS``                 serving, last_position, issued, ... , expiry_cursor,
-                                                   reached (highest REACH# high), moves (history seq)
-``EVENT#<event>``     ``REQ#<request id>``         position, entered_at, idempotency_key; claim and claimed_at
-                                                   (without a position: an entry being written)
-``EVENT#<event>``     ``POS#<position:012>``       request_id and, once tokens are issued, the session
+                                                   reached (highest REACH# high), moves (history seq);
+                                                   the draw: draw_secret, and once open draw_size and
+                                                   draw_opened_at
+``EVENT#<event>``     ``REQ#<request id>``         position (the arrival index), entered_at, idempotency_key;
+                                                   claim and claimed_at (without a position: an entry
+                                                   being written)
+``EVENT#<event>``     ``POS#<index:012>``          request_id and, once tokens are issued, the session
                                                    (status, jti, issued_at, expires_at, ended_at);
                                                    ``hole`` instead of a request id: a position whose
                                                    place could not be written
@@ -18,8 +21,10 @@ pk                    sk                           what
 ``EVENT#<event>``     ``HIST#<at>#<seq>``          serving counter after each move (serving_history)
 ``EVENT#<event>``     ``REACH#<serving:012>``      time the counter reached a new high since it was last moved
                                                    back below it (admission times)
-``EVENT#<event>``     ``SESS#<expires_at>#<pos>``  index of issued sessions by expiry (timed-out sweep)
-``EVENT#<event>``     ``ENDED#<at>#<pos>``         expired / timed-out places, newest last (admin view)
+``EVENT#<event>``     ``SESS#<expires_at>#<pos>``  issued sessions by expiry (timed-out sweep): request_id,
+                                                   position, index (arrival index; absent = position)
+``EVENT#<event>``     ``ENDED#<at>#<pos>``         expired / timed-out places by position, newest last
+                                                   (admin view)
 ``EVENT#<event>``     ``TICK#<name>``              claimed scheduler ticks
 ``EVENT#<event>``     ``CTRL#<key>``               operators' runtime overrides
 ``EVENT#<event>``     ``ALIAS#<alias>``            request_id and note an alias stands for, until ``expires_at``
@@ -29,11 +34,22 @@ pk                    sk                           what
                                                    ``redeemed`` once ``redeem`` used the record
 ====================  ===========================  ==================================================
 
+Places are keyed by their *arrival index*, the number ``last_position`` hands out. Without a
+draw (``fifo`` events, and every event before its opening) an arrival index is the position.
+The draw of a ``random_before_opening`` event lives on the counters item, so every read of the
+counters reads it in the same step: ``open_draw`` is one conditional ``UpdateItem`` that fixes
+``draw_size`` = ``last_position``, and from then on the place with arrival index ``i`` holds
+position :func:`core.draw.position_of` (secret, size, ``i``) in every comparison with the
+counters, and the sweep finds the place at a drawn position ``p`` by its arrival index
+:func:`core.draw.index_at` (``BatchGetItem``) rather than a range ``Query``. Nothing is
+rewritten at the opening.
+
 Entering takes no transaction and no read of the counters item: an entry claims its request id
-and idempotency key with conditional puts, takes its position with one ``UpdateItem`` ``ADD``
-on ``last_position`` (a batch takes a block of positions with one), and writes its place (see
-``enter_many``). Positions never repeat; a failed write leaves a hole that the sweep expires
-(the rule is stated in :class:`core.ports.QueueStore`). Ticket reads are a ``GetItem`` and a
+and idempotency key with conditional puts, takes its arrival index with one ``UpdateItem`` ``ADD``
+on ``last_position`` (a batch takes a block with one; the update returns the item, draw
+included, as of that instant), and writes its place (see ``enter_many``). Indexes never repeat;
+a failed write leaves a hole that the sweep expires (the rule is stated in
+:class:`core.ports.QueueStore`). Ticket reads are a ``GetItem`` and a
 strongly consistent ``BatchGetItem``, never a transaction a concurrent write could cancel.
 
 Every other change of the counters item carries a condition on the values it was computed from
@@ -61,9 +77,10 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from ..draw import DrawState, index_at, position_of
 from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
 from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, check_issuable, redeem_for_session_in_steps
@@ -79,6 +96,7 @@ _COUNTER_FIELDS = ("serving", "last_position", "issued", "completed", "abandoned
 _STATE_FIELDS = (*_COUNTER_FIELDS, "expiry_cursor", "reached", "moves")
 _HIGH = "~"  # sorts after every digit and letter used in sort keys
 _MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
+_MAX_BATCH_GET = 100  # BatchGetItem's limit of keys per call
 _PARALLEL_CALLS = 20  # claim puts sent at once: two per entry of a batch of ten
 
 T = TypeVar("T")
@@ -136,6 +154,48 @@ def _num(item: Mapping[str, Any], name: str, default: float | int = 0) -> Any:
 def _str(item: Mapping[str, Any], name: str) -> str | None:
     raw = item.get(name)
     return None if raw is None else str(raw["S"])
+
+
+def _draw_of(item: Mapping[str, Any]) -> DrawState | None:
+    """The draw kept on a counters item (``draw_secret``, and once open ``draw_size`` and
+    ``draw_opened_at``), or None."""
+    secret = _str(item, "draw_secret")
+    if secret is None:
+        return None
+    if "draw_size" not in item:
+        return DrawState(secret)
+    return DrawState(secret, int(_num(item, "draw_size")), float(_num(item, "draw_opened_at")))
+
+
+class _State(dict[str, int]):
+    """The counters item as read in one step: its numbers by name (:data:`_STATE_FIELDS`) and
+    the event's draw, which lives on the same item so that reading it costs fifo events nothing."""
+
+    def __init__(self, item: Mapping[str, Any]) -> None:
+        super().__init__((name, int(_num(item, name))) for name in _STATE_FIELDS)
+        self.draw = _draw_of(item)
+
+    @property
+    def drawn(self) -> int:
+        """The draw's size once it is open: positions 1..drawn are shuffled; 0 otherwise."""
+        return (self.draw.size or 0) if self.draw is not None else 0
+
+    def position_of(self, index: int) -> int:
+        """The public position of arrival index ``index`` (:func:`core.draw.position_of`)."""
+        return index if self.draw is None else position_of(self.draw.secret, self.draw.size, index)
+
+    def index_at(self, position: int) -> int:
+        """The arrival index of the place at ``position`` (:func:`core.draw.index_at`)."""
+        return position if self.draw is None else index_at(self.draw.secret, self.draw.size, position)
+
+
+class _Read(NamedTuple):
+    """A place as read: its ticket (``position`` is the public one), its arrival index (the key
+    of its ``REQ#``/``POS#`` items) and the counters it was derived from."""
+
+    ticket: Ticket
+    arrival_index: int
+    state: _State
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
@@ -290,9 +350,8 @@ class DynamoDbStore:
                 return
             kwargs["ExclusiveStartKey"] = last
 
-    def _state(self, event_id: str) -> dict[str, int]:
-        item = self._get(event_id, "COUNTERS") or {}
-        return {name: int(_num(item, name)) for name in _STATE_FIELDS}
+    def _state(self, event_id: str) -> _State:
+        return _State(self._get(event_id, "COUNTERS") or {})
 
     @staticmethod
     def _counters_of(state: Mapping[str, int]) -> Counters:
@@ -361,9 +420,10 @@ class DynamoDbStore:
             update["ConditionExpression"] = condition
         return {"Update": update}
 
-    def _ticket_from(self, event_id: str, request_id: str, req: Item, pos: Item | None,
-                     state: Mapping[str, int]) -> Ticket:
-        position = int(_num(req, "position"))
+    def _ticket_from(self, event_id: str, request_id: str, req: Item, pos: Item | None, state: _State) -> Ticket:
+        """The ticket of the place ``req`` (its ``REQ#`` item: ``position`` there is the arrival
+        index) and ``pos`` (its ``POS#`` item), with status and position as of ``state``."""
+        position = state.position_of(int(_num(req, "position")))
         entered_at = float(_num(req, "entered_at"))
         session = None
         raw_status = _str(pos or {}, "status")
@@ -390,7 +450,7 @@ class DynamoDbStore:
         admitted_at = self._admitted_at(event_id, position) if status is not Status.WAITING else None
         return Ticket(event_id, request_id, position, entered_at, status, admitted_at, session)
 
-    def _read_ticket(self, event_id: str, request_id: str) -> tuple[Ticket, dict[str, int]] | None:
+    def _read_ticket(self, event_id: str, request_id: str) -> _Read | None:
         """The ticket of ``request_id`` (None if it holds no place): its ``REQ#`` item, then its
         place and the counters in one strongly consistent ``BatchGetItem``. No transaction: a
         read must never be cancelled by the writes on the counters item."""
@@ -399,17 +459,27 @@ class DynamoDbStore:
             return None
         return self._ticket_of(event_id, request_id, req)
 
-    def _ticket_of(self, event_id: str, request_id: str, req: Item) -> tuple[Ticket, dict[str, int]]:
-        position = int(_num(req, "position"))
-        found = self._batch_get(event_id, [_pos_key(position), "COUNTERS"])
-        state = {name: int(_num(found.get("COUNTERS") or {}, name)) for name in _STATE_FIELDS}
-        return self._ticket_from(event_id, request_id, req, found.get(_pos_key(position)), state), state
+    def _ticket_of(self, event_id: str, request_id: str, req: Item) -> _Read:
+        index = int(_num(req, "position"))
+        found = self._batch_get(event_id, [_pos_key(index), "COUNTERS"])
+        state = _State(found.get("COUNTERS") or {})
+        return _Read(self._ticket_from(event_id, request_id, req, found.get(_pos_key(index)), state), index, state)
 
     def _batch_get(self, event_id: str, sort_keys: Sequence[str]) -> dict[str, Item]:
-        """Items of the event by sort key, strongly consistent, in one ``BatchGetItem`` (keys the
-        service leaves unprocessed under load are asked again, within the store's deadline)."""
+        """Items of the event by sort key, strongly consistent: one ``BatchGetItem`` per 100 keys
+        (several sent at once), keys the service leaves unprocessed under load asked again
+        within the store's deadline. Missing items are absent from the result."""
+        keys = list(dict.fromkeys(sort_keys))
+        found: dict[str, Item] = {}
+        chunks = [keys[start:start + _MAX_BATCH_GET] for start in range(0, len(keys), _MAX_BATCH_GET)]
+        for part in self._parallel([functools.partial(self._batch_get_call, event_id, chunk) for chunk in chunks]):
+            found.update(part)
+        return found
+
+    def _batch_get_call(self, event_id: str, sort_keys: Sequence[str]) -> dict[str, Item]:
+        """One ``BatchGetItem`` of at most 100 keys, asked again for unprocessed keys."""
         pending: dict[str, Any] = {self.table: {
-            "Keys": [self._key(event_id, sk) for sk in dict.fromkeys(sort_keys)], "ConsistentRead": True}}
+            "Keys": [self._key(event_id, sk) for sk in sort_keys], "ConsistentRead": True}}
         found: dict[str, Item] = {}
         deadline = time.monotonic() + self.timeout
         attempt = 0
@@ -459,18 +529,31 @@ class DynamoDbStore:
         counter the rule read (serving, the ended counts, the history sequence) and on the event
         not being paused, so concurrent arrivals never admit past the limit. Positions are
         allocated without a transaction here, so this is the step right after the place is
-        written; a lost race is read again, and the place waits when the rule says no."""
+        written; a lost race is read again, and the place waits when the rule says no.
+
+        The transaction is also conditioned on the draw being as read: a place entered just
+        before a draw opened holds a drawn position, not its arrival index, and is read again
+        (only places in the drawn range are, so fifo events pay nothing for this)."""
 
         def attempt() -> Ticket:
             state = self._state(event_id)
-            if ticket.position <= state["serving"]:  # admitted meanwhile, with a place behind it
+            current = ticket
+            if current.position <= max(state["serving"], state.drawn):
+                # Admitted meanwhile (with a place behind it), or in the drawn range: maybe
+                # entered just before the opening, its position no longer its arrival index.
                 found = self._read_ticket(event_id, ticket.request_id)
-                return ticket if found is None else found[0]
-            if not self._door_opens(event_id, state, ticket.position, door):
-                return ticket
+                if found is None:
+                    return ticket
+                current = found.ticket
+                if current.status is not Status.WAITING or current.position <= state["serving"]:
+                    return current
+            if not self._door_opens(event_id, state, current.position, door):
+                return current
             guard, values = self._guard(state, ("serving", "completed", "abandoned", "expired", "timed_out",
                                                 "moves", "reached"))
-            move, move_values, puts = self._serving_move(event_id, state, ticket.position, now)
+            if state.draw is None or not state.draw.is_open:
+                guard += " AND attribute_not_exists(draw_size)"
+            move, move_values, puts = self._serving_move(event_id, state, current.position, now)
             self._transact([
                 self._counters_update(event_id, "SET " + move, {**values, **move_values}, guard),
                 *puts,
@@ -479,7 +562,7 @@ class DynamoDbStore:
                     "ConditionExpression": "attribute_not_exists(sk) OR #v <> :paused",
                     "ExpressionAttributeNames": {"#v": "value"}, "ExpressionAttributeValues": {":paused": _s("1")}}},
             ])
-            return Ticket(event_id, ticket.request_id, ticket.position, ticket.entered_at, Status.ADMITTED, now)
+            return Ticket(event_id, current.request_id, current.position, current.entered_at, Status.ADMITTED, now)
 
         return self._retrying(attempt)
 
@@ -573,7 +656,7 @@ class DynamoDbStore:
             elif req is None or _str(req, "claim") == claim.token:
                 outcomes.append(None)
             elif "position" in req:
-                outcomes.append(self._ticket_of(event_id, request_id, req)[0])
+                outcomes.append(self._ticket_of(event_id, request_id, req).ticket)
             else:
                 outcomes.append(request_id)  # being entered by another caller right now
         return outcomes
@@ -601,8 +684,8 @@ class DynamoDbStore:
     def _parallel(self, calls: Sequence[Callable[[], T]]) -> list[T]:
         """Run independent store calls at once (one round trip of latency for all of them);
         results in order; the first error is raised once every call has finished."""
-        if len(calls) == 1:
-            return [calls[0]()]
+        if len(calls) <= 1:
+            return [call() for call in calls]
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -623,22 +706,23 @@ class DynamoDbStore:
             response = self._call(
                 "update_item", TableName=self.table, Key=self._key(event_id, "COUNTERS"),
                 UpdateExpression=f"ADD last_position :n SET {zeros}",
-                ExpressionAttributeValues={":n": _n(len(entries)), ":zero": _n(0)}, ReturnValues="UPDATED_NEW")
+                # ALL_NEW: the draw on the same item comes back too, as of this very update
+                ExpressionAttributeValues={":n": _n(len(entries)), ":zero": _n(0)}, ReturnValues="ALL_NEW")
         except StoreUnavailable:
             # No position is known to be this call's (an update that did apply left holes that
             # nobody wrote: the sweep counts missing places as holes). Give the claims back.
             for request_id, key in entries:
                 self._release(event_id, request_id, key, claim)
             raise
-        state = {name: int(_num(response["Attributes"], name)) for name in _STATE_FIELDS}
+        state = _State(response["Attributes"])
         first = state["last_position"] - len(entries) + 1
         writes: list[dict[str, Any]] = []
         reqs: list[Item] = []
-        for position, (request_id, key) in enumerate(entries, start=first):
-            req = {**claim.request_item(key), "position": _n(position)}
+        for index, (request_id, key) in enumerate(entries, start=first):
+            req = {**claim.request_item(key), "position": _n(index)}
             reqs.append(req)
             writes.append({"PutRequest": {"Item": {**self._key(event_id, f"REQ#{request_id}"), **req}}})
-            writes.append({"PutRequest": {"Item": {**self._key(event_id, _pos_key(position)),
+            writes.append({"PutRequest": {"Item": {**self._key(event_id, _pos_key(index)),
                                                    "request_id": _s(request_id)}}})
         try:
             for start in range(0, len(writes), 24):  # a place's two items stay in one call
@@ -709,7 +793,7 @@ class DynamoDbStore:
             elif key is not None and _str(idem or {}, "request_id") != target:
                 target = str(_str(idem or {}, "request_id"))  # taken over meanwhile: follow it
             elif req is not None and "position" in req:
-                return self._ticket_of(event_id, target, req)[0]
+                return self._ticket_of(event_id, target, req).ticket
             elif req is not None and self._stale(req) and self._take_over(event_id, f"REQ#{target}", req, claim):
                 return self._place(event_id, [(target, key)], claim)[0]
             elif req is None and idem is not None and self._stale(idem) and self._take_over(
@@ -745,7 +829,7 @@ class DynamoDbStore:
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
         found = self._read_ticket(event_id, request_id)
-        return None if found is None else found[0]
+        return None if found is None else found.ticket
 
     def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
         expires_at = now + ttl
@@ -759,7 +843,7 @@ class DynamoDbStore:
             return None
         request_id = str(_str(item, "request_id"))
         found = self._read_ticket(event_id, request_id)
-        return request_id, str(_str(item, "note")), None if found is None else found[0]
+        return request_id, str(_str(item, "note")), None if found is None else found.ticket
 
     def counters(self, event_id: str) -> Counters:
         return self._counters_of(self._state(event_id))
@@ -807,17 +891,17 @@ class DynamoDbStore:
             found = self._read_ticket(event_id, request_id)
             if found is None:
                 raise InvalidTransition("unknown request id")
-            ticket, _state = found
+            ticket, index, _state = found
             if check_issuable(ticket, now, position_expiry):
                 return ticket
-            position = ticket.position
+            position = ticket.position  # the public one: compared with the counters, names the session
             self._transact([
                 *grant_check,
                 self._counters_update(
                     event_id, "SET issued = issued + :one", {":one": _n(1), ":pos": _n(position)},
                     "serving >= :pos AND expiry_cursor < :pos"),
                 {"Update": {
-                    "TableName": self.table, "Key": self._key(event_id, _pos_key(position)),
+                    "TableName": self.table, "Key": self._key(event_id, _pos_key(index)),
                     # No existence check: a place whose POS# item was lost to a failed write
                     # (its REQ# item written) is still the visitor's.
                     "UpdateExpression": "SET #st = :st, jti = :jti, issued_at = :iat, expires_at = :exp, "
@@ -831,14 +915,14 @@ class DynamoDbStore:
                                                   ":rid": _s(request_id)}}},
                 {"Put": {"TableName": self.table, "Item": {
                     **self._key(event_id, f"SESS#{expires_at:012d}#{position:012d}"),
-                    "request_id": _s(request_id), "position": _n(position)}}},
+                    "request_id": _s(request_id), "position": _n(position), "index": _n(index)}}},
                 {"Put": {"TableName": self.table, "Item": {
                     **self._key(event_id, f"JTI#{jti}"), "request_id": _s(request_id),
                     TTL_ATTRIBUTE: _n(int(expires_at) + SESSION_LOOKUP_GRACE + 1)}}},
             ])
             issued = self._read_ticket(event_id, request_id)
             assert issued is not None
-            return issued[0]
+            return issued.ticket
 
         return self._retrying(attempt)
 
@@ -847,7 +931,7 @@ class DynamoDbStore:
         if pointer is None:
             return None
         found = self._read_ticket(event_id, str(_str(pointer, "request_id")))
-        return None if found is None else found[0]
+        return None if found is None else found.ticket
 
     def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
         expires_at = now + ttl
@@ -860,13 +944,14 @@ class DynamoDbStore:
 
         def attempt() -> Ticket:
             found = self._read_ticket(event_id, request_id)
-            ticket = None if found is None else found[0]
-            if ticket is None or ticket.status is not Status.ISSUED or ticket.session is None:
-                state = "unknown" if ticket is None else ticket.status.value
+            session = None if found is None else found.ticket.session
+            if found is None or found.ticket.status is not Status.ISSUED or session is None:
+                state = "unknown" if found is None else found.ticket.status.value
                 raise InvalidTransition(f"only an issued session can end; this one is {state}")
+            ticket = found.ticket
             self._transact([
                 {"Update": {
-                    "TableName": self.table, "Key": self._key(event_id, _pos_key(ticket.position)),
+                    "TableName": self.table, "Key": self._key(event_id, _pos_key(found.arrival_index)),
                     "UpdateExpression": "SET #st = :st, ended_at = :now",
                     "ConditionExpression": "#st = :issued",
                     "ExpressionAttributeNames": {"#st": "status"},
@@ -874,11 +959,11 @@ class DynamoDbStore:
                                                   ":issued": _s(Status.ISSUED.value)}}},
                 self._counters_update(event_id, f"SET {column} = {column} + :one", {":one": _n(1)}),
                 {"Delete": {"TableName": self.table, "Key": self._key(
-                    event_id, f"SESS#{ticket.session.expires_at:012d}#{ticket.position:012d}")}},
+                    event_id, f"SESS#{session.expires_at:012d}#{ticket.position:012d}")}},
             ])
             ended = self._read_ticket(event_id, request_id)
             assert ended is not None
-            return ended[0]
+            return ended.ticket
 
         return self._retrying(attempt)
 
@@ -901,11 +986,12 @@ class DynamoDbStore:
             # Every position in the range without a session expires: places not claimed in time
             # and holes (positions whose place was never written, marked or not; see ``enter_many``).
             with_session = 0
-            for item in self._query(f"EVENT#{event_id}", _pos_key(cursor + 1), _pos_key(bound)):
+            for position, item in self._places_at(event_id, state, cursor + 1, bound):
                 if "status" in item:
                     with_session += 1
                 elif "request_id" in item:
-                    expired_positions.append((int(item[SORT_KEY]["S"][4:]), str(_str(item, "request_id"))))
+                    expired_positions.append((position, str(_str(item, "request_id"))))
+            expired_positions.sort()
             expired = bound - cursor - with_session
             # Unchanged ``issued`` proves no place in the range got tokens after it was counted.
             guard, values = self._guard(state, ("expiry_cursor", "issued", "serving", "moves", "reached"))
@@ -929,11 +1015,12 @@ class DynamoDbStore:
         timed_out = 0
         for item in list(self._query(f"EVENT#{event_id}", "SESS#", f"SESS#{int(now):012d}#{_HIGH}")):
             position = int(_num(item, "position"))
+            index = int(_num(item, "index", position))  # items written before draws named the place by position
             request_id = str(_str(item, "request_id"))
             try:
                 self._transact([
                     {"Update": {
-                        "TableName": self.table, "Key": self._key(event_id, _pos_key(position)),
+                        "TableName": self.table, "Key": self._key(event_id, _pos_key(index)),
                         "UpdateExpression": "SET #st = :st, ended_at = :now",
                         "ConditionExpression": "#st = :issued",
                         "ExpressionAttributeNames": {"#st": "status"},
@@ -951,6 +1038,22 @@ class DynamoDbStore:
             ended.append((position, request_id))
         self._record_ended(event_id, ended, now)
         return SweepResult(expired=expired, timed_out=timed_out, serving=self._state(event_id)["serving"])
+
+    def _places_at(self, event_id: str, state: _State, first: int, last: int) -> Iterator[tuple[int, Item]]:
+        """The ``POS#`` items of the places at positions ``first`` .. ``last``, each with its
+        position (a hole never written is missing). Positions the draw shuffled are found one
+        by one by their arrival indexes (:func:`core.draw.index_at`) with ``BatchGetItem``
+        (:meth:`_batch_get`: a read unit per place); the rest is one range ``Query`` (positions
+        are arrival indexes there, about 40 places a read unit)."""
+        drawn_last = min(last, state.drawn)
+        if first <= drawn_last:
+            position_at = {_pos_key(state.index_at(p)): p for p in range(first, drawn_last + 1)}
+            for sk, item in self._batch_get(event_id, list(position_at)).items():
+                yield position_at[sk], item
+        low = max(first, state.drawn + 1)
+        if low <= last:
+            for item in self._query(f"EVENT#{event_id}", _pos_key(low), _pos_key(last)):
+                yield int(item[SORT_KEY]["S"].removeprefix("POS#")), item
 
     def _record_ended(self, event_id: str, ended: list[tuple[int, str]], now: float) -> None:
         """List places that expired or timed out for the admin view (idempotent puts)."""
@@ -1008,6 +1111,91 @@ class DynamoDbStore:
         else:
             self._call("put_item", TableName=self.table,
                        Item={**self._key(event_id, f"CTRL#{key}"), "value": _s(value)})
+
+    # -- the draw -------------------------------------------------------------------------------
+    #
+    # The draw lives on the counters item (``draw_secret``, ``draw_size``, ``draw_opened_at``):
+    # every read of the counters reads it in the same step, each entry's ``ADD`` on
+    # ``last_position`` returns it as of that update, and a reset forgets it with the counters.
+
+    def prepare_draw(self, event_id: str, secret: str) -> DrawState:
+        """One ``UpdateItem`` that sets ``draw_secret`` only if absent (``if_not_exists``) and
+        returns the item as kept (``ALL_NEW``): every racing caller gets the first secret."""
+        response = self._call(
+            "update_item", TableName=self.table, Key=self._key(event_id, "COUNTERS"),
+            UpdateExpression="SET draw_secret = if_not_exists(draw_secret, :secret)",
+            ExpressionAttributeValues={":secret": _s(secret)}, ReturnValues="ALL_NEW")
+        draw = _draw_of(response["Attributes"])
+        assert draw is not None
+        return draw
+
+    def open_draw(self, event_id: str, now: float) -> DrawState:
+        """One conditional ``UpdateItem`` on the counters item: ``draw_size`` = ``last_position``
+        and ``draw_opened_at`` = ``now``, on condition that a secret is kept, the draw is not
+        open yet and ``serving`` is 0. Entries take their arrival indexes with ``ADD`` on the
+        same item, so the size is exactly the indexes handed out before this write. A refused
+        write returns the item (``ReturnValuesOnConditionCheckFailure``), which tells an open
+        draw (returned unchanged: idempotent, and every racing caller gets the same state) from
+        the refusals (InvalidTransition)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self._call(
+                "update_item", TableName=self.table, Key=self._key(event_id, "COUNTERS"),
+                UpdateExpression="SET draw_size = if_not_exists(last_position, :zero), draw_opened_at = :now",
+                ConditionExpression="attribute_exists(draw_secret) AND attribute_not_exists(draw_size) "
+                                    "AND (attribute_not_exists(serving) OR serving = :zero)",
+                ExpressionAttributeValues={":zero": _n(0), ":now": _n(float(now))},
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            item: Item = response["Attributes"]
+        except ClientError as exc:
+            item = exc.response.get("Item") or {}
+        draw = _draw_of(item)
+        if draw is None:
+            raise InvalidTransition("the event has no draw to open: its secret was never prepared")
+        if not draw.is_open:
+            raise InvalidTransition("places were admitted in arrival order already; the draw can no longer open")
+        return draw
+
+    def draw_state(self, event_id: str) -> DrawState | None:
+        return self._state(event_id).draw
+
+    def arrivals(self, event_id: str, first: int, count: int) -> list[str | None]:
+        """A read of the counters (for ``last_position``), then one range ``Query`` over the
+        ``POS#`` items of those arrival indexes (paged by the service, about 40 places a read
+        unit). A hole is None.
+
+        Just after the opening a drawn index without a place may be an entry that took its index
+        before the opening and is still writing its place (:meth:`enter_many`'s third step).
+        Those are read again (:meth:`_await_places`) so the published list never shows such a
+        place as a hole; only a real hole, never marked, makes this wait."""
+        state = self._state(event_id)
+        last = min(first + count - 1, state["last_position"])
+        first = max(first, 1)
+        if last < first:
+            return []
+        found = {int(item[SORT_KEY]["S"].removeprefix("POS#")): item
+                 for item in self._query(f"EVENT#{event_id}", _pos_key(first), _pos_key(last))}
+        missing = [index for index in range(first, min(last, state.drawn) + 1) if index not in found]
+        if missing and state.draw is not None and state.draw.opened_at is not None:
+            found.update(self._await_places(event_id, missing, state.draw.opened_at))
+        return [_str(found[index], "request_id") if index in found else None for index in range(first, last + 1)]
+
+    def _await_places(self, event_id: str, indexes: list[int], opened_at: float) -> dict[int, Item]:
+        """The ``POS#`` items of ``indexes`` that appear while the draw opened at ``opened_at``
+        (POSIX seconds) is younger than twice the store's timeout (an entry writes its place, or
+        gives up and marks a hole, within that of taking its index), read again with backoff for
+        at most the store's timeout."""
+        deadline = time.monotonic() + min(self.timeout, opened_at + 2 * self.timeout - time.time())
+        found: dict[int, Item] = {}
+        attempt = 0
+        while indexes and time.monotonic() < deadline:
+            backoff(attempt, deadline)
+            attempt += 1
+            got = self._batch_get(event_id, [_pos_key(index) for index in indexes])
+            found.update({index: got[_pos_key(index)] for index in indexes if _pos_key(index) in got})
+            indexes = [index for index in indexes if index not in found]
+        return found
 
     def reset(self, event_id: str) -> None:
         """Delete every item of the event. Not atomic: run it while the event takes no traffic.
@@ -1068,27 +1256,50 @@ class DynamoDbStore:
             return None
         return _str(item, "value")
 
-    def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
-        """One conditional update of the record's item; only a refused one reads it back."""
+    def redeem(self, namespace: str, key: str, keep: float, now: float,
+               attempt: str | None = None) -> tuple[str | None, str | None]:
+        """One conditional update of the record's item; only a refused one reads it back. The
+        record's own expiry is kept beside (``live_until``) for :meth:`release`."""
         from botocore.exceptions import ClientError
 
         kept_until = now + keep
+        names: dict[str, str] = {"#ttl": TTL_ATTRIBUTE}
+        values: Item = {":yes": _n(1), ":kept": _n(float(kept_until)), ":ttl": _n(int(kept_until) + 1),
+                        ":now": _n(float(now))}
+        update = "SET redeemed = :yes, live_until = expires_at, expires_at = :kept, #ttl = :ttl"
+        if attempt:
+            update += ", redeemed_by = :by"
+            values[":by"] = _s(attempt)
         try:
             response = self._call(
                 "update_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
-                UpdateExpression="SET redeemed = :yes, expires_at = :kept, #ttl = :ttl",
+                UpdateExpression=update,
                 ConditionExpression="attribute_exists(sk) AND attribute_not_exists(redeemed) AND expires_at > :now",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={":yes": _n(1), ":kept": _n(float(kept_until)),
-                                           ":ttl": _n(int(kept_until) + 1), ":now": _n(float(now))},
-                ReturnValues="ALL_NEW")
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
             return _str(response["Attributes"], "value"), None
         except ClientError:
             pass  # not live, or redeemed before
         item = self._kv_item(namespace, key)
         if item is not None and "redeemed" in item and float(_num(item, "expires_at")) > now:
+            if attempt and item.get("redeemed_by") == _s(attempt):
+                return _str(item, "value"), None  # this attempt, sent again after a lost answer
             return None, _str(item, "value")
         return None, None
+
+    def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
+        """One conditional update: live again until its own expiry. DynamoDB's TTL attribute
+        stays at the kept instant: reads compare ``expires_at``; the TTL only reclaims space."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call(
+                "update_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
+                UpdateExpression="SET expires_at = live_until REMOVE redeemed, redeemed_by, live_until",
+                ConditionExpression="attribute_exists(redeemed) AND redeemed_by = :by AND attribute_exists(live_until)",
+                ExpressionAttributeValues={":by": _s(attempt)})
+        except ClientError:
+            return False  # live, redeemed by another attempt, or absent
+        return True
 
     def redeem_for_session(
         self, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,

@@ -42,8 +42,9 @@ same slot), on one server and on a Redis Cluster alike::
                              script; expires SESSION_LOOKUP_GRACE after the session's tokens
     wr:{EVENT}:g:G    string "expires_at" of a revoked grant G (``revoke_grant``), read by the
                              issue script
-    wr:kv:NS:KEY      string "expires_at|value" of a key-value record; "r" + "kept_until|value" once
-                             it was redeemed (one key either way, so ``redeem`` touches one slot)
+    wr:kv:NS:KEY      string "expires_at|value" of a key-value record; "r" +
+                             "attempt:expires_at:kept_until|value" once it was redeemed (one key
+                             either way, so ``redeem`` and ``release`` touch one slot)
 
 Places are kept by *arrival index*: the counter ``last`` hands them out, 1, 2, 3, ... The
 fair opening's draw (:mod:`core.draw`) changes no key: ``prepare_draw`` writes the secret into C
@@ -663,40 +664,68 @@ return out
 """.replace("__PER_BUCKET__", str(PLACES_PER_BUCKET))
 
 _REDEEM_RECORD = r"""
--- Redeem the key-value record at key: returns value, replayed (false where absent).
-local function redeem_record(key, now, kept_until, keep_ms)
+-- The key-value record at key as of now: state ('none', 'live' or 'used'), value, the instant
+-- it stops (stopped) being live, and the attempt that redeemed it ('' for none). A live record
+-- is "EXPIRES_AT|value"; a redeemed one "rATTEMPT:EXPIRES_AT:KEPT_UNTIL|value" (or, written
+-- by an earlier version, "rKEPT_UNTIL|value": no attempt, never released).
+local function read_record(key, now)
   local raw = redis.call('GET', key)
-  if not raw then return false, false end
-  local used = string.sub(raw, 1, 1) == 'r'
-  local start = used and 2 or 1
-  local bar = string.find(raw, '|', start, true)
-  local live = tonumber(string.sub(raw, start, bar - 1)) > tonumber(now)
+  if not raw then return 'none' end
+  local bar = string.find(raw, '|', 1, true)
+  local head = string.sub(raw, 1, bar - 1)
   local value = string.sub(raw, bar + 1)
-  if used then
-    if live then return false, value end
-    return false, false
-  end
-  if not live then
+  if string.sub(head, 1, 1) ~= 'r' then
+    if tonumber(head) > tonumber(now) then return 'live', value, head, '' end
     redis.call('DEL', key)
-    return false, false
+    return 'none'
   end
-  redis.call('SET', key, 'r' .. kept_until .. '|' .. value, 'PX', keep_ms)
-  return value, false
+  local by, live_until, kept = string.match(head, '^r([^:]*):([^:]*):(.*)$')
+  if not by then by, live_until, kept = '', '', string.sub(head, 2) end
+  if tonumber(kept) > tonumber(now) then return 'used', value, live_until, by end
+  return 'none'
+end
+local function mark_redeemed(key, value, live_until, by, kept_until, keep_ms)
+  redis.call('SET', key, 'r' .. by .. ':' .. live_until .. ':' .. kept_until .. '|' .. value, 'PX', keep_ms)
 end
 """
 
 _REDEEM = _REDEEM_RECORD + r"""
--- KEYS[1]: a key-value record. ARGV: now, kept_until, milliseconds to keep it.
--- Returns {value, replayed value}: {v, nil} redeemed now, {nil, v} redeemed before, {nil, nil}.
-local value, replayed = redeem_record(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
-return {value, replayed}
+-- KEYS[1]: a key-value record. ARGV: now, kept_until, milliseconds to keep it, attempt ('' for none).
+-- Returns {value, replayed value}: {v, nil} redeemed now (or before by this attempt), {nil, v}
+-- redeemed before, {nil, nil}.
+local state, value, live_until, by = read_record(KEYS[1], ARGV[1])
+if state == 'live' then
+  mark_redeemed(KEYS[1], value, live_until, ARGV[4], ARGV[2], ARGV[3])
+  return {value, false}
+end
+if state == 'used' then
+  if ARGV[4] ~= '' and by == ARGV[4] then return {value, false} end
+  return {false, value}
+end
+return {false, false}
+"""
+
+_RELEASE = _REDEEM_RECORD + r"""
+-- KEYS[1]: a key-value record. ARGV: now, attempt. A record redeemed by the attempt is live
+-- again until its own expiry (deleted if that is past). Returns 1 if released, else 0.
+local state, value, live_until, by = read_record(KEYS[1], ARGV[1])
+if state ~= 'used' or ARGV[2] == '' or by ~= ARGV[2] then return 0 end
+local ms = math.ceil((tonumber(live_until) - tonumber(ARGV[1])) * 1000)
+if ms > 0 then
+  redis.call('SET', KEYS[1], live_until .. '|' .. value, 'PX', ms)
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1
 """
 
 _REDEEM_FOR_SESSION = _REDEEM_RECORD + r"""
 -- _ISSUE's keys and arguments (its request id left empty, a grant key always given), then
 -- KEYS[11]: a key-value record; ARGV[8..10]: the event id, kept_until, milliseconds to keep it.
--- Redeems the record as _REDEEM does; a first redemption then runs _ISSUE for the place the
--- record's JSON value names. Returns {value, replayed, ticket reply} or _ISSUE's error.
+-- Reads the record as _REDEEM does; for a live one (or one this attempt, ARGV[2] = the jti,
+-- redeemed) runs _ISSUE for the place the record's JSON value names, and only when that
+-- succeeds marks the record redeemed by this attempt. Returns {value, replayed, ticket reply}
+-- or _ISSUE's error (the record left as it was).
 local record = table.remove(KEYS)
 local keep_ms = table.remove(ARGV)
 local kept_until = table.remove(ARGV)
@@ -704,8 +733,9 @@ local event = table.remove(ARGV)
 local function issue()
 """ + _ISSUE + r"""
 end
-local value, replayed = redeem_record(record, ARGV[6], kept_until, keep_ms)
-if not value then return {false, replayed, false} end
+local state, value, live_until, by = read_record(record, ARGV[6])
+if state == 'none' then return {false, false, false} end
+if state == 'used' and by ~= ARGV[2] then return {false, value, false} end
 local ok, grant = pcall(cjson.decode, value)
 if not ok or type(grant) ~= 'table' or type(grant.request_id) ~= 'string'
     or (grant.event_id ~= nil and grant.event_id ~= event) then
@@ -714,6 +744,7 @@ end
 ARGV[1] = grant.request_id
 local r = issue()
 if r.err then return r end
+if state == 'live' then mark_redeemed(record, value, live_until, ARGV[2], kept_until, keep_ms) end
 return {value, false, r}
 """
 
@@ -801,6 +832,7 @@ class RedisStore:
         self._sweep = _Script(client, _SWEEP)
         self._claim_tick = _Script(client, _CLAIM_TICK)
         self._redeem = _Script(client, _REDEEM)
+        self._release = _Script(client, _RELEASE)
         self._take = _Script(client, _TAKE)
         self._reset = _Script(client, _RESET)
         self._prepare_draw = _Script(client, _PREPARE_DRAW)
@@ -1140,7 +1172,10 @@ class RedisStore:
                 self.client.delete(self._kv_key(namespace, key))
                 return
             record = f"{_num(now + ttl)}|{value}"
-            self.client.set(self._kv_key(namespace, key), record, px=max(1, math.ceil(ttl * 1000)))
+            # The command itself: redis-py's ``set`` checks its keyword arguments on every call
+            # (an authorization code is written per sign-in).
+            self.client.execute_command("SET", self._kv_key(namespace, key), record,
+                                        "PX", max(1, math.ceil(ttl * 1000)))
 
     @staticmethod
     def _live_value(raw: str | None, now: float) -> str | None:
@@ -1158,12 +1193,18 @@ class RedisStore:
             raw = self._take(keys=[self._kv_key(namespace, key)])
         return self._live_value(raw, now)
 
-    def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
+    def redeem(self, namespace: str, key: str, keep: float, now: float,
+               attempt: str | None = None) -> tuple[str | None, str | None]:
         """One script on the record's own key: read, check, mark redeemed (or drop if expired)."""
-        args = [_num(now), _num(now + keep), max(1, math.ceil(keep * 1000))]
+        args = [_num(now), _num(now + keep), max(1, math.ceil(keep * 1000)), attempt or ""]
         with self._errors():
             value, replayed = self._redeem(keys=[self._kv_key(namespace, key)], args=args)
         return value, replayed
+
+    def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
+        """One script on the record's own key: compare the attempt, make it live again."""
+        with self._errors():
+            return bool(self._release(keys=[self._kv_key(namespace, key)], args=[_num(now), attempt]))
 
     def delete(self, namespace: str, key: str) -> None:
         with self._errors():

@@ -38,9 +38,6 @@ from ..draw import DrawState, index_at, position_of
 from ..errors import (
     GrantRevoked,
     InvalidTransition,
-    NotAdmitted,
-    PositionExpired,
-    SessionEnded,
     StoreUnavailable,
 )
 from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
@@ -109,6 +106,8 @@ CREATE TABLE IF NOT EXISTS kv (
     value TEXT NOT NULL,
     expires_at REAL NOT NULL,
     redeemed INTEGER NOT NULL DEFAULT 0,
+    redeemed_by TEXT,
+    live_until REAL,
     PRIMARY KEY (namespace, key)
 );
 CREATE INDEX IF NOT EXISTS kv_by_expiry ON kv (expires_at);
@@ -137,6 +136,8 @@ _COUNTER_COLUMNS = "serving, last_position, issued, completed, abandoned, expire
 
 _ADDED_COLUMNS = (
     ("kv", "redeemed", "INTEGER NOT NULL DEFAULT 0"),
+    ("kv", "redeemed_by", "TEXT"),
+    ("kv", "live_until", "REAL"),
     ("counters", "draw_secret", "TEXT"),
     ("counters", "draw_size", "INTEGER"),
     ("counters", "draw_opened_at", "REAL"),
@@ -477,19 +478,14 @@ class SqliteStore:
         now: float, position_expiry: float = 0.0,
     ) -> tuple[str | None, str | None, Ticket | None]:
         """One write transaction: the record is redeemed and the session opened together. A
-        refused issue wrote nothing, so the redemption alone is committed before it is raised."""
+        refused issue rolls the transaction back, so the record stays as it was."""
         with self._write() as db:
-            value, replayed = self._redeem(db, namespace, key, keep, now)
+            value, replayed = self._redeem(db, namespace, key, keep, now, jti)
             if value is None:
                 return None, replayed, None
-            try:
-                ticket = self._issue(db, event_id, place_of_grant(value, event_id), jti, issued_at, expires_at, now,
-                                     position_expiry, key)
-            except (GrantRevoked, InvalidTransition, NotAdmitted, PositionExpired, SessionEnded) as exc:
-                refused = exc
-            else:
-                return value, None, ticket
-        raise refused
+            ticket = self._issue(db, event_id, place_of_grant(value, event_id), jti, issued_at, expires_at, now,
+                                 position_expiry, key)
+            return value, None, ticket
 
     def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
         """The sessions table holds the jti: found for as long as the session's row exists."""
@@ -715,7 +711,7 @@ class SqliteStore:
             db.execute(
                 "INSERT INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at,"
-                " redeemed = 0",
+                " redeemed = 0, redeemed_by = NULL, live_until = NULL",
                 (namespace, key, value, now + ttl),
             )
 
@@ -737,28 +733,41 @@ class SqliteStore:
             return None
         return str(row[0])
 
-    def redeem(self, namespace: str, key: str, keep: float, now: float) -> tuple[str | None, str | None]:
+    def redeem(self, namespace: str, key: str, keep: float, now: float,
+               attempt: str | None = None) -> tuple[str | None, str | None]:
         """One write transaction: mark a live record redeemed, else tell a replay from nothing."""
         with self._write() as db:
-            return self._redeem(db, namespace, key, keep, now)
+            return self._redeem(db, namespace, key, keep, now, attempt)
 
     @staticmethod
-    def _redeem(db: sqlite3.Connection, namespace: str, key: str, keep: float,
-                now: float) -> tuple[str | None, str | None]:
+    def _redeem(db: sqlite3.Connection, namespace: str, key: str, keep: float, now: float,
+                attempt: str | None) -> tuple[str | None, str | None]:
         row = db.execute(
-            "UPDATE kv SET redeemed = 1, expires_at = ? WHERE namespace = ? AND key = ? AND redeemed = 0"
-            " AND expires_at > ? RETURNING value",
-            (now + keep, namespace, key, now),
+            "UPDATE kv SET redeemed = 1, redeemed_by = ?, live_until = expires_at, expires_at = ?"
+            " WHERE namespace = ? AND key = ? AND redeemed = 0 AND expires_at > ? RETURNING value",
+            (attempt, now + keep, namespace, key, now),
         ).fetchone()
         if row is not None:
             return str(row[0]), None
         row = db.execute(
-            "SELECT value, redeemed FROM kv WHERE namespace = ? AND key = ? AND expires_at > ?",
+            "SELECT value, redeemed, redeemed_by FROM kv WHERE namespace = ? AND key = ? AND expires_at > ?",
             (namespace, key, now),
         ).fetchone()
         if row is not None and row[1]:
+            if attempt is not None and row[2] == attempt:
+                return str(row[0]), None  # this attempt, sent again
             return None, str(row[0])
         return None, None
+
+    def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
+        """One conditional update: live again until its own expiry (a past one leaves it dead)."""
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE kv SET redeemed = 0, redeemed_by = NULL, expires_at = live_until, live_until = NULL"
+                " WHERE namespace = ? AND key = ? AND redeemed = 1 AND redeemed_by = ? RETURNING 1",
+                (namespace, key, attempt),
+            ).fetchone()
+        return row is not None
 
     def delete(self, namespace: str, key: str) -> None:
         with self._write() as db:

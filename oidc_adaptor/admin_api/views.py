@@ -156,6 +156,9 @@ def list_events() -> Response:
             "effective_admission": _policy_body(room.policy(settings.event_id)),
             "overrides": overrides,
             "paused": room.is_paused(settings.event_id),
+            "opens_at": settings.opens_at,
+            "queueing": settings.queueing.value,
+            "opening": room.opening(settings.event_id).as_dict(),
         })
     return jsonify(events=events)
 
@@ -183,6 +186,7 @@ def event_counts(event_id: str) -> Response:
         configured_policy=_policy_body(room.event(event_id).admission),
         overrides=room.overrides(event_id),
         message=_message_body(shown(state.message, services().clock.now())),
+        opening=room.opening(event_id).as_dict(),
     )
 
 
@@ -263,3 +267,33 @@ def set_message(event_id: str) -> Response:
     _audit("set_message", event_id, cleared=message is None, length=0 if message is None else len(message.text),
            expires_at=None if message is None else message.expires_at)
     return jsonify(event_id=event_id, message=_message_body(message))
+
+
+@blueprint.post("/events/<event_id>/opening")
+@require_event_admin(path_event)
+def move_opening(event_id: str) -> Response:
+    """Move the opening time (:meth:`core.room.WaitingRoom.set_opens_at`): ``{"opens_at": ISO
+    8601 date-time with an offset | POSIX seconds | "" (a fifo event: no opening time) | null
+    (back to the configured time)}``. 409 once the event has opened (a draw's secret is out)."""
+    event_id = _path_event(event_id)
+    body = params.json_object()
+    if set(body) != {"opens_at"}:
+        raise params.BadRequest("give exactly one field: opens_at (a date-time, POSIX seconds, \"\" or null)")
+    opening = _room().set_opens_at(event_id, params.body_instant(body, "opens_at"))
+    counter_cache.for_app().counters_changed(event_id)  # this worker's status document shows it at once
+    _audit("set_opens_at", event_id, opens_at=opening.opens_at)
+    return jsonify(event_id=event_id, opening=opening.as_dict())
+
+
+@blueprint.post("/events/<event_id>/open")
+@require_event_admin(path_event)
+def open_now(event_id: str) -> Response:
+    """Open the event now (:meth:`core.room.WaitingRoom.open_now`): the opening time becomes now
+    and a random event's draw happens at once, one store write. Idempotent: an event already
+    open answers its opening unchanged. 409 when the draw cannot open (places were admitted in
+    arrival order before it)."""
+    event_id = _path_event(event_id)
+    opening = _room().open_now(event_id)
+    counter_cache.for_app().counters_changed(event_id)
+    _audit("open_now", event_id, pre_queue_size=opening.pre_queue_size)
+    return jsonify(event_id=event_id, opening=opening.as_dict())

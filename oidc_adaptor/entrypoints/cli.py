@@ -1,4 +1,4 @@
-"""The ``waitingroom`` command: serve, demo, keys rotate, check-config, edge bundle.
+"""The ``waitingroom`` command: serve, demo, keys rotate, check-config, edge bundle, verify-draw.
 
 Settings precedence, lowest first: built-in defaults, the config file (``--config`` or
 ``WAITINGROOM_CONFIG``), ``WAITINGROOM_*`` environment variables, then command-line flags.
@@ -35,6 +35,7 @@ examples:
   waitingroom serve --config waitingroom.toml --store redis://127.0.0.1:6379/0
   waitingroom keys rotate --config waitingroom.toml
   waitingroom edge bundle --config edge.toml --out build/edge
+  waitingroom verify-draw https://wr.example spring-sale   check an event's published random draw
 
 Every [server] key of the config file can also come from an environment variable
 (WAITINGROOM_STORE, WAITINGROOM_ISSUER, WAITINGROOM_ADMIN_KEYS, ...); flags win over both.
@@ -78,6 +79,7 @@ examples:
   waitingroom demo
   waitingroom demo --port 9000 --admit 5 --every 2
   waitingroom demo --state-dir ./.waitingroom-demo     keep the line and keys between runs
+  waitingroom demo --fair-opening 120                 a pre-queue drawn at random two minutes from now
 
 Starts the waiting room with one event that lets a few visitors in every few seconds, the sample
 shop and its checkout API, all on the embedded store. Press Ctrl-C to stop.
@@ -170,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="same as --state-dir")
     demo.set_defaults(handler=cmd_demo)
     _add_edge_parser(commands)
+    from . import verify_draw
+
+    verify_draw.add_parser(commands, _formatter)
     return parser
 
 

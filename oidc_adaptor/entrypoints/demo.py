@@ -28,6 +28,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -86,6 +87,9 @@ class DemoPlan:
     queue_position_expiry: int = 120
     state_dir: str | None = None
     sale_opens_at: str | None = None
+    opens_at: float | None = None
+    """A fair opening (POSIX seconds): visitors who come earlier wait in a pre-queue and are drawn
+    at random at this time (``--fair-opening SECONDS``); None for a line in arrival order."""
 
     @property
     def issuer(self) -> str:
@@ -124,6 +128,7 @@ def demo_config(plan: DemoPlan, state_dir: str | Path) -> dict[str, Any]:
                 "queue_position_expiry": plan.queue_position_expiry,
                 "incr_serving_on_expiry": True,
                 "admission": {"strategy": "periodic", "increment_by": plan.increment_by, "every": plan.every},
+                **({} if plan.opens_at is None else {"opens_at": plan.opens_at, "queueing": "random_before_opening"}),
             }
         },
         "clients": {
@@ -145,7 +150,8 @@ def site_config(plan: DemoPlan) -> dict[str, Any]:
         "event_id": DEMO_EVENT_ID,
         "api_url": plan.api_origin,
         "event_name": DEMO_EVENT_NAME,
-        "sale_opens_at": plan.sale_opens_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        "sale_opens_at": plan.sale_opens_at or datetime.fromtimestamp(
+            plan.opens_at if plan.opens_at is not None else time.time(), UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -324,6 +330,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--admit", type=int, default=3, help="visitors let in per admission step (default 3)")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between admission steps (default 5)")
     parser.add_argument("--state-dir", default=None, help="keep the store and keys here (default: a temporary folder)")
+    parser.add_argument("--fair-opening", type=float, default=None, metavar="SECONDS",
+                        help="open the sale SECONDS from now with a random draw of everyone who came earlier")
 
 
 def plan_from_args(args: argparse.Namespace) -> DemoPlan:
@@ -335,6 +343,7 @@ def plan_from_args(args: argparse.Namespace) -> DemoPlan:
         "increment_by": args.admit,
         "every": args.every,
         "state_dir": args.state_dir,
+        "opens_at": None if args.fair_opening is None else time.time() + args.fair_opening,
     }
     if args.admin_key:
         values["admin_key"] = args.admin_key

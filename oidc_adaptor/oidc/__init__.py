@@ -4,6 +4,7 @@ and the admin API for relying parties. Registered by :func:`oidc_adaptor.app.cre
 May import :mod:`core`, :mod:`oidc_adaptor.plumbing` and :mod:`oidc_adaptor.background`.
 """
 
+from . import draw_check  # noqa: F401  (registers the draw check page on the blueprint)
 from .views import blueprint
 
 __all__ = ["blueprint"]

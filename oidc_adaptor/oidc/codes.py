@@ -13,6 +13,13 @@ and opens the session of the place it names, so two concurrent redemptions never
 succeed, on any number of workers sharing the store. The used record is kept for
 :data:`GRANT_MEMORY`, so a second redemption is recognised as a replay (RFC 6749 section
 4.1.2) and what the first one issued revoked.
+
+A record is marked used only together with the session its tokens are signed for, and a
+redemption whose answer was lost (StoreUnavailable: the store may have acted) releases it
+again: the client's retry of the same code, as the same client with the same verifier,
+completes the issue for the same session, and only one token response ever succeeds per
+code. So a replay, and a revocation, is only ever a second presentation after tokens were
+issued under the code.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 from authlib.oidc.core import AuthorizationCodeMixin
 
 from core import randomness
+from core.tokens import new_jti
 
 CODE_TTL = 60.0
 """Seconds a code stays redeemable (OIDC and RFC 6749 ask for short; we say at most 60)."""
@@ -115,6 +123,8 @@ class Redemption:
     replayed: AuthorizationCode | None = None
     opened: Any = None
     """With ``code``: the session its redemption opened, for ``WaitingRoom.issue_oidc_tokens``."""
+    attempt: str | None = None
+    """With ``code``: the id of the try that redeemed it, for :meth:`CodeStore.release`."""
 
 
 class CodeStore:
@@ -139,17 +149,27 @@ class CodeStore:
         store step (a second one only when a ``redirect_uri`` finds nothing: a code whose request
         had none). A code used before gives the grant as ``replayed``; an unknown or expired
         one, or one presented by another client, with another verifier or redirect URI, gives
-        nothing and leaves the code as it was. Raises the room's errors of a used code whose
-        place can have no session (the code stays used)."""
+        nothing and leaves the code as it was. Raises the room's errors when the place can
+        have no session (the code stays unused), and StoreUnavailable (the code released, so
+        a retry redeems it as the first time)."""
         challenge = s256_challenge(code_verifier) if code_verifier else None
+        attempt = new_jti()
         for key in _keys_for(code, client_id, challenge, redirect_uri):
             first, replayed, opened = room.redeem_for_oidc_session(event_id, CODE_NAMESPACE, key, GRANT_MEMORY,
-                                                                   validity)
+                                                                   validity, attempt)
             if first is not None:
-                return Redemption(AuthorizationCode.from_json(first), opened=opened)
+                return Redemption(AuthorizationCode.from_json(first), opened=opened, attempt=attempt)
             if replayed is not None:
                 return Redemption(None, replayed=AuthorizationCode.from_json(replayed))
         return Redemption(None)
+
+    @staticmethod
+    def release(room: Any, redemption: Redemption) -> None:
+        """Make a redeemed code usable again by its own client, with its verifier: its tokens
+        could not be sent (signing failed, say). The session it opened stays, for the retry.
+        Best effort (``WaitingRoom.release_redemption``)."""
+        if redemption.code is not None and redemption.attempt is not None:
+            room.release_redemption(CODE_NAMESPACE, redemption.code.key, redemption.attempt)
 
     def issued_without_challenge(self, code: str, client_id: str, redirect_uri: str | None) -> bool:
         """Whether ``code`` is live and unused for ``client_id`` with no PKCE challenge. A read:

@@ -176,7 +176,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 self.oidc.codes.issued_without_challenge(code, client.client_id, redirect_uri):
             # RFC 9700 section 4.8: a verifier for a code issued without a challenge is refused.
             raise InvalidRequestError("The authorization request had no 'code_challenge'.")
-        self.request.opened_session = redemption.opened
+        self.request.redemption = redemption
         return redemption.code
 
     def delete_authorization_code(self, authorization_code: Any) -> None:
@@ -193,6 +193,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         id_claims: dict[str, Any] = {}
         if client.email_claim:
             id_claims.update(email_claims(code.event_id, user_sub(code.request_id)))
+        redemption = self.request.redemption
         try:
             # The session was opened with the code's redemption, in one store step (a replay
             # after it finds that session and revokes it); this signs its tokens.
@@ -205,10 +206,15 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 scope=code.scope,
                 id_claims=id_claims,
                 grant=code.key,
-                opened=getattr(self.request, "opened_session", None),
+                opened=redemption.opened,
             )
-        except errors.WaitingRoomError as exc:
-            raise _refused_grant(exc) from None
+        except BaseException as exc:
+            # No token leaves, so the code is not used up: a retry gets the tokens once, or
+            # the same refusal, and is never taken for a replay that revokes the session.
+            self.oidc.codes.release(self.oidc.room(), redemption)
+            if isinstance(exc, errors.WaitingRoomError):
+                raise _refused_grant(exc) from None
+            raise
         if issued.access_claims is not None:  # its /userinfo call, if it reaches this worker, skips the check
             self.oidc.access_token_verifier().remember_signed(issued.access_token, issued.access_claims)
         token: dict[str, Any] = {
@@ -224,7 +230,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 
 
 def _refused_grant(exc: Exception) -> Exception:
-    """The token endpoint's answer to a code whose place can have no tokens (the code is used)."""
+    """The token endpoint's answer to a code whose place can have no tokens."""
     if isinstance(exc, errors.GrantRevoked):
         return InvalidGrantError("The authorization code was already used; its tokens are revoked.")
     if isinstance(exc, (errors.NotAdmitted, errors.PositionExpired, errors.SessionEnded, errors.UnknownRequest)):
@@ -253,6 +259,21 @@ class _Payload(FlaskOAuth2Payload):
         return self._request.values
 
 
+class _Request(FlaskOAuth2Request):
+    """Authlib's Flask request over the request object itself, with :class:`_Payload`.
+
+    Authlib reads the request's URI only to refuse plain HTTP to another host (RFC 6749
+    section 3.1: ``InsecureTransportError``), for which the scheme and host decide: so it gets
+    ``scheme://host/path``, not werkzeug's full IRI-decoded ``request.url``, which costs more
+    than the rest of this object."""
+
+    def __init__(self, request: Any) -> None:
+        OAuth2Request.__init__(self, method=request.method, uri=f"{request.scheme}://{request.host}{request.path}",
+                               headers=request.headers)
+        self._request = request
+        self.payload = _Payload(request)
+
+
 class WaitingRoomAuthorizationServer(AuthorizationServer):
     """Authlib's Flask authorization server over the client registry and code store."""
 
@@ -268,9 +289,7 @@ class WaitingRoomAuthorizationServer(AuthorizationServer):
         """Authlib's Flask request over the request object itself: Authlib reads the request's
         parameters dozens of times per request, and each read through Flask's context-local
         proxy costs a lookup of its own."""
-        oauth2_request = FlaskOAuth2Request(flask_request._get_current_object())  # type: ignore[attr-defined]
-        oauth2_request.payload = _Payload(oauth2_request._request)
-        return oauth2_request
+        return _Request(flask_request._get_current_object())  # type: ignore[attr-defined]
 
     def create_token_response(self, request: Any = None) -> Any:
         """Authlib's token response, and RFC 6749 ``insecure_transport`` (400) for a request over

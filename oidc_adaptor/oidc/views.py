@@ -28,7 +28,8 @@ from flask_babel import gettext
 
 from core.errors import WaitingRoomError
 from core.messages import shown
-from core.model import Status, Ticket
+from core.model import Queueing, Status, Ticket
+from core.opening import Opening
 from core.rules import check_issuable
 from core.tokens import TokenError
 from oidc_adaptor.plumbing import counter_cache, params, ratelimit
@@ -46,7 +47,7 @@ from .waiting import (
     earlier_place,
     estimate_wait,
     line_state,
-    no_js_refresh_seconds,
+    refresh_seconds,
     status_view,
 )
 
@@ -339,14 +340,27 @@ def authorize() -> Response:
     return response
 
 
+def _opening(event_id: str) -> Opening | None:
+    """The event's opening, for an event that has one configured (random or fifo); None for the
+    others, whose waiting page then costs no extra store read."""
+    settings = services().room.event(event_id)
+    if settings.opens_at is None and settings.queueing is Queueing.FIFO:
+        return None
+    return services().room.opening(event_id)
+
+
 def waiting_page(event_id: str, ticket: Ticket, previous: EarlierPlace | None = None) -> Response:
     room = services().room
     cache = counter_cache.for_app()
     rate = cache.admission_rate(event_id)
+    opening = _opening(event_id)  # opens a due draw, before the place's position is used
+    drawn = opening is not None and opening.is_random
+    if drawn and opening is not None and not opening.is_gated and ticket.position <= (opening.pre_queue_size or 0):
+        ticket = room.ticket(event_id, ticket.request_id)  # read before the draw: its arrival index
     view = status_view(ticket, cache.serving_seen_by(ticket), rate)
     state = room.event_state(event_id)  # live: a pause or message set a moment ago shows on this page
     now = services().clock.now()
-    line = line_state(state.policy, state.paused, now)
+    line = line_state(state.policy, state.paused, now, opening)
     estimate = estimate_wait(view["ahead"], rate) if line.moving else None
     html = page.render(
         event_id,
@@ -360,9 +374,11 @@ def waiting_page(event_id: str, ticket: Ticket, previous: EarlierPlace | None = 
         event_status_url=url_for("api.event_status", event_id=event_id),
         rendered_at=int(now),
         message=shown(state.message, now),
-        refresh_seconds=no_js_refresh_seconds(room.claim_deadline(event_id)),
+        refresh_seconds=refresh_seconds(line, now, room.claim_deadline(event_id), room.clock_skew),
         previous=previous,
         line=line,
+        ticket_id=ticket.ticket_id,
+        draw_check_url=url_for("oidc.draw_verify", event_id=event_id, ticket=ticket.ticket_id) if drawn else None,
     )
     return make_response(html, 200)
 
@@ -408,8 +424,12 @@ def waiting_status() -> Response:
     if ticket is None:
         response = jsonify(status="unknown", admitted=False)
         response.status_code = 404
+    elif (opening := _opening(event_id)) is not None and opening.is_random and opening.is_gated:
+        response = jsonify(status="pre_queue", admitted=False, position=None, opens_at=opening.opens_at)
     else:
         cache = counter_cache.for_app()
+        if opening is not None and opening.is_random and ticket.position <= (opening.pre_queue_size or 0):
+            ticket = services().room.ticket(event_id, ticket.request_id)  # may predate the draw
         response = jsonify(status_view(ticket, cache.serving_seen_by(ticket), cache.admission_rate(event_id)))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from core.model import AdmissionPolicy, Status, Ticket
+from core.opening import Opening, OpeningState
 
 LIVE_STATUSES = (Status.WAITING, Status.ADMITTED, Status.ISSUED)
 
@@ -97,6 +98,10 @@ class LineState:
 
     paused: bool = False
     opens_at: float | None = None  # a scheduled opening still ahead (POSIX seconds)
+    pre_queue: bool = False
+    """The visitor's place is in the pre-queue of a random draw: it has no position until the opening."""
+    minutes_left: int = 0
+    """Whole minutes until ``opens_at`` (rounded up), 0 when there is none."""
 
     @property
     def moving(self) -> bool:
@@ -113,10 +118,33 @@ class LineState:
         return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.opens_at))
 
 
-def line_state(policy: AdmissionPolicy, paused: bool, now: float) -> LineState:
-    """The line's state for a visitor at ``now``: paused, or before a scheduled opening, or moving."""
-    opens = policy.start_at if policy.start_at is not None and now < policy.start_at else None
-    return LineState(paused=paused, opens_at=opens)
+def line_state(policy: AdmissionPolicy, paused: bool, now: float, opening: Opening | None = None) -> LineState:
+    """The line's state for a visitor at ``now``: paused, or before a scheduled opening (the
+    admission window's ``start_at`` or the event's ``opening``, whichever is later), or moving.
+    A place in a random event's pre-queue (the draw not open yet) is ``pre_queue``."""
+    candidates = [policy.start_at]
+    pre_queue = False
+    if opening is not None and opening.state is OpeningState.PRE_QUEUE:
+        candidates.append(opening.opens_at)
+        pre_queue = opening.is_random
+    later = [t for t in candidates if t is not None and now < t]
+    opens = max(later) if later else None
+    if pre_queue and opens is None and opening is not None:
+        opens = opening.opens_at  # the opening time passed a moment ago; the draw is not read yet
+    minutes = 0 if opens is None else max(0, math.ceil((opens - now) / 60))
+    return LineState(paused=paused, opens_at=opens, pre_queue=pre_queue, minutes_left=minutes)
+
+
+def refresh_seconds(line: LineState, now: float, claim_window: float, grace: float = 0.0) -> int:
+    """How often the page re-requests itself without JavaScript: as :func:`no_js_refresh_seconds`,
+    but a pre-queue page comes back a second after the opening is due (``grace``: the allowed
+    clock skew, which the opening waits out), so it shows the drawn place then and its countdown
+    refreshes on the way; never sooner than :data:`MIN_REFRESH_SECONDS`."""
+    regular = no_js_refresh_seconds(claim_window)
+    if not line.pre_queue or line.opens_at is None:
+        return regular
+    until = math.ceil(line.opens_at + max(0.0, grace) - now) + 1
+    return int(max(MIN_REFRESH_SECONDS, min(MAX_REFRESH_SECONDS, until)))
 
 
 def status_view(ticket: Ticket, serving: int, rate_per_second: float) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from typing import TypeVar
 
 from flask import Flask, current_app
 
-from core.model import AdmissionPolicy, Counters, PositionView, Status, Ticket
+from core.model import AdmissionPolicy, Counters, PositionView, Queueing, Status, Ticket
 from core.room import EventState, WaitingRoom
 
 DEFAULT_TTL = 0.5
@@ -157,7 +157,8 @@ class CounterCache:
         answered from memory while the cached serving counter is below it; otherwise the ticket
         (and so the status) is read live, and the cached serving counter is clamped to agree
         with it, so a visitor never sees "admitted" beside a counter below their number, nor
-        "waiting" beside one at or above it.
+        "waiting" beside one at or above it. A place in a random event's pre-queue is answered
+        by :meth:`WaitingRoom.position` (``pre_queue`` true, no position).
         """
         counters = self.counters(event_id)  # also raises UnknownEvent first
         now = self._monotonic()
@@ -169,6 +170,13 @@ class CounterCache:
                 return PositionView(event_id=event_id, position=position, serving=counters.serving,
                                     status=Status.WAITING, entered_at=entered_at, admitted_at=None)
             self._places.pop(key, None)
+        if self.room.event(event_id).queueing is Queueing.RANDOM_BEFORE_OPENING:
+            # Before the draw a place has no position (its arrival index is not one): ask the
+            # room, which reads the opening's state before the place. Only a drawn place is
+            # remembered, so memory never answers with an arrival index.
+            view = self.room.position(event_id, request_id)
+            if view.pre_queue:
+                return view
         ticket = self.room.ticket(event_id, request_id)
         serving = self.serving_seen_by(ticket)
         if ticket.status is Status.WAITING and self.place_ttl > 0:

@@ -76,6 +76,14 @@ def event_id_from(value: Any, name: str = "event_id") -> str:
     return _matching(name, value, EVENT_ID_PATTERN, "event id")
 
 
+TICKET_ID_PATTERN = re.compile(r"^t_[A-Za-z0-9_-]{24}$")
+"""A public ticket id (:func:`core.model.ticket_id_for`): ``t_`` and 18 bytes of URL-safe base64."""
+
+
+def ticket_id_from(value: Any, name: str = "ticket") -> str:
+    return _matching(name, value, TICKET_ID_PATTERN, "ticket id")
+
+
 def request_id_from(value: Any, name: str = "request_id") -> str:
     return _matching(name, value, REQUEST_ID_PATTERN, "request id")
 

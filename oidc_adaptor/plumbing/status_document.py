@@ -89,10 +89,12 @@ def current(event_id: str) -> counter_cache.Rendered:
     return counter_cache.for_app().document(event_id, services().settings.server.status_max_age, render)
 
 
-def cacheable_response(rendered: counter_cache.Rendered) -> Response:
-    """``rendered`` as a public JSON answer any cache may keep for ``[server] status_max_age``
-    seconds, or ``304 Not Modified`` (no body) when the request's ``If-None-Match`` names it."""
-    max_age = services().settings.server.status_max_age
+def cacheable_response(rendered: counter_cache.Rendered, max_age: int | None = None) -> Response:
+    """``rendered`` as a public JSON answer any cache may keep for ``max_age`` seconds (default
+    ``[server] status_max_age``), or ``304 Not Modified`` (no body) when the request's
+    ``If-None-Match`` names it."""
+    if max_age is None:
+        max_age = services().settings.server.status_max_age
     etag = f'"{rendered.etag}"'
     headers = {"Cache-Control": f"public, max-age={max_age}, s-maxage={max_age}", "ETag": etag}
     if "If-None-Match" in request.headers and request.if_none_match.contains_weak(rendered.etag):

@@ -4,6 +4,7 @@
 May import :mod:`core`, :mod:`oidc_adaptor.plumbing` and :mod:`oidc_adaptor.background`.
 """
 
+from . import draw  # noqa: F401  (registers GET /events/<id>/draw on the blueprint)
 from .views import blueprint
 
 __all__ = ["blueprint"]

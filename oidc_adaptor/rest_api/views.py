@@ -10,13 +10,15 @@ secret that proves a place in line; it is never logged.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from core.errors import PositionExpired, UnknownRequest
-from core.model import Counters, PositionView, Status
+from core.model import Counters, PositionView, Queueing, Status
 from oidc_adaptor.background import queued_entry
 from oidc_adaptor.plumbing import counter_cache, params, ratelimit, status_document
 from oidc_adaptor.plumbing.compact_json import json_bytes, json_response
@@ -55,7 +57,22 @@ def assign_queue_num() -> Response:
         # 200 with the request id, as the AWS solution's API answers: its clients accept nothing else.
         request_id = queued_entry.enter_via_queue(queue, services().room, services().store, event_id, key)
         return jsonify(api_request_id=request_id, request_id=request_id, event_id=event_id, status="queued")
-    ticket = services().room.enter(event_id, key)
+    room = services().room
+    ticket = room.enter(event_id, key)
+    if room.event(event_id).queueing is Queueing.RANDOM_BEFORE_OPENING:
+        # Whether the place is in the pre-queue is known only after the store's step (the draw
+        # may open between two steps): the place's view says, read after the opening's state.
+        view = room.position(event_id, ticket.request_id)
+        if view.pre_queue:
+            return json_response({
+                "api_request_id": ticket.request_id,
+                "request_id": ticket.request_id,
+                "event_id": event_id,
+                "status": PRE_QUEUE,
+                "opens_at": _opens_at(view),
+                "entry_time": int(ticket.entered_at),
+            })
+        ticket = replace(ticket, position=view.position, status=view.status)
     return json_response({
         "api_request_id": ticket.request_id,
         "request_id": ticket.request_id,
@@ -64,6 +81,36 @@ def assign_queue_num() -> Response:
         "entry_time": int(ticket.entered_at),
         "status": ticket.status.value,
     })
+
+
+PRE_QUEUE = "pre_queue"
+"""The REST status of a place in a random event's pre-queue: no position until the draw."""
+MAX_PRE_QUEUE_RETRY_AFTER = 60
+"""The longest Retry-After for a pre-queue place: the opening may be brought forward."""
+
+
+def _opens_at(view: PositionView) -> int | None:
+    """The opening time in whole Unix seconds, rounded up as the status document rounds it."""
+    return None if view.opens_at is None else math.ceil(view.opens_at)
+
+
+def _pre_queue_answer(view: PositionView, request_id: str, now: float) -> Response:
+    """202 for a place in the pre-queue, the shape of a queued entry's answer (which clients of
+    the AWS solution already handle by asking again later) with ``opens_at``; Retry-After runs
+    to the opening, at most :data:`MAX_PRE_QUEUE_RETRY_AFTER` seconds."""
+    opens_at = view.opens_at
+    wait = QUEUED_RETRY_AFTER if opens_at is None else int(min(MAX_PRE_QUEUE_RETRY_AFTER, max(1, opens_at - now + 1)))
+    response = json_response({
+        "event_id": view.event_id,
+        "request_id": request_id,
+        "status": PRE_QUEUE,
+        "opens_at": _opens_at(view),
+        "entry_time": int(view.entered_at),
+        "message": "the place is in the pre-queue: its position is drawn at the opening; ask again after it",
+    })
+    response.status_code = 202
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 QUEUED_RETRY_AFTER = 1
@@ -86,6 +133,8 @@ def queue_num() -> Response:
         response.status_code = 202
         response.headers["Retry-After"] = str(QUEUED_RETRY_AFTER)
         return response
+    if view.pre_queue:
+        return _pre_queue_answer(view, request_id, services().clock.now())
     return json_response(_position_body(view))
 
 

@@ -15,6 +15,11 @@
   var authorizeUrl = main.getAttribute("data-authorize-url");
   var position = parseInt(main.getAttribute("data-position"), 10);
   var renderedAt = parseInt(main.getAttribute("data-rendered-at"), 10);
+  var opensAt = parseInt(main.getAttribute("data-opens-at"), 10);
+  if (main.getAttribute("data-pre-queue") === "true") {
+    if (documentUrl && authorizeUrl && opensAt > 0) { preQueue(); }
+    return;
+  }
   if (!documentUrl || !authorizeUrl || !(position > 0)) { return; }
   var delay = 2000;           // first poll after 2 s
   var maxDelay = 30000;       // never wait more than 30 s between polls
@@ -55,16 +60,23 @@
     show("wr-estimate-soon", !!est && est.high_minutes <= 1);
     show("wr-estimate-unknown", !est);
     // Why there is no estimate: paused, not open yet, at the front, or no rate to go by.
-    var opens = !doc.paused && opensLater(doc);
+    var opens = !doc.paused && opensLater(doc) > 0;
     var why = doc.paused ? "paused" : opens ? "opens" : ahead === 0 ? "next" : "rate";
     ["paused", "opens", "next", "rate"].forEach(function (name) { show("wr-unknown-" + name, why === name); });
     show("wr-paused", !!doc.paused);
     show("wr-opens", opens);
-    if (opens) { setText("wr-opens-time", new Date(doc.start_at * 1000).toLocaleString(document.documentElement.lang || undefined)); }
+    if (opens) { setText("wr-opens-time", new Date(opensLater(doc) * 1000).toLocaleString(document.documentElement.lang || undefined)); }
   }
 
+  // When the line opens, if later than the copy's time (POSIX seconds), else 0: the event's
+  // opening time (opens_at) or the admission window's start (start_at), whichever is later.
   function opensLater(doc) {
-    return typeof doc.start_at === "number" && typeof doc.server_time === "number" && doc.start_at > doc.server_time;
+    if (typeof doc.server_time !== "number") { return 0; }
+    var later = 0;
+    [doc.opens_at, doc.start_at].forEach(function (t) {
+      if (typeof t === "number" && t > doc.server_time && t > later) { later = t; }
+    });
+    return later;
   }
 
   // Since when the figures on the page are, and whether the last polls failed.
@@ -143,7 +155,7 @@
         var ahead = Math.max(0, position - serving - 1);
         var moving = !doc.paused && !opensLater(doc);
         var est = moving ? estimateWait(ahead, doc.admission_rate) : null;
-        var key = ahead + "/" + JSON.stringify(est) + "/" + doc.paused + "/" + doc.start_at + "/" +
+        var key = ahead + "/" + JSON.stringify(est) + "/" + doc.paused + "/" + opensLater(doc) + "/" +
           JSON.stringify(doc.message);
         updatedAt = new Date();
         reconnecting(false);
@@ -157,6 +169,64 @@
         delay = Math.min(maxDelay, delay * 2);
         window.setTimeout(poll, delay + Math.floor(Math.random() * 500));
       });
+  }
+
+  // A pre-queue place has no position before the draw. The page counts down to the opening in
+  // the visitor's time zone (the server's clock, from data-rendered-at, corrects the visitor's),
+  // and polls the status document until the draw is open; then it goes back to the
+  // authorization URL, which shows the drawn place. A random delay spreads the pre-queue's
+  // return over a window that grows with its size (about RETURNS_PER_SECOND visitors a second,
+  // 2 to 60 s), instead of every visitor arriving in the opening's very second.
+  var RETURNS_PER_SECOND = 2000;
+  function preQueue() {
+    var lang = document.documentElement.lang || undefined;
+    var skew = renderedAt > 0 ? renderedAt * 1000 - Date.now() : 0;
+    var clock = document.getElementById("wr-countdown");
+    var gone = false;
+    var ticking = null;
+    function showOpensAt() {
+      setText("wr-opens-at", new Date(opensAt * 1000).toLocaleString(lang, { dateStyle: "full", timeStyle: "short" }));
+    }
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    function back(size) {
+      if (gone) { return; }
+      gone = true;
+      show("wr-opening", true);
+      var spread = Math.max(2000, Math.min(60000, 1000 * (size > 0 ? size : 0) / RETURNS_PER_SECOND));
+      window.setTimeout(function () { window.location.assign(authorizeUrl); }, Math.floor(Math.random() * spread));
+    }
+    function tick() {
+      window.clearTimeout(ticking);
+      var left = Math.max(0, Math.ceil((opensAt * 1000 - (Date.now() + skew)) / 1000));
+      if (clock) {
+        var hours = Math.floor(left / 3600);
+        clock.textContent = hours + ":" + two(Math.floor(left / 60) % 60) + ":" + two(left % 60);
+      }
+      if (left > 0) { ticking = window.setTimeout(tick, 1000 - ((Date.now() + skew) % 1000)); }
+    }
+    function check() {
+      fetch(documentUrl, { credentials: "omit", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (doc) {
+          if (doc) { showMessage(doc.message); }
+          if (doc && typeof doc.opens_at === "number" && doc.opens_at !== opensAt && doc.draw_state !== "open") {
+            opensAt = doc.opens_at;   // an operator moved the opening
+            showOpensAt();
+            tick();
+          }
+          if (doc && doc.draw_state === "open") { back(doc.pre_queue_size); return; }
+          plan();
+        })
+        .catch(plan);
+    }
+    // Poll rarely while the opening is far, every few seconds once it is near.
+    function plan() {
+      var left = opensAt * 1000 - (Date.now() + skew);
+      window.setTimeout(check, Math.max(2000, Math.min(30000, left / 2)) + Math.floor(Math.random() * 1000));
+    }
+    showOpensAt();
+    tick();
+    plan();
   }
 
   var updatedAt = new Date();   // the figures the server rendered are from now

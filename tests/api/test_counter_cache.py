@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from core.errors import UnknownRequest
-from core.model import Counters, Status, Ticket
+from core.model import Counters, EventSettings, PositionView, Queueing, Status, Ticket
 from oidc_adaptor.plumbing.counter_cache import CounterCache
 
 
@@ -36,6 +36,19 @@ class FakeRoom:
             return self.tickets[request_id]
         except KeyError:
             raise UnknownRequest("unknown request id") from None
+
+    queueing: Queueing = Queueing.FIFO
+    drawn: bool = False  # a random event's draw is open
+    position_reads: int = 0
+
+    def event(self, event_id: str) -> EventSettings:
+        return EventSettings(event_id, queueing=self.queueing, opens_at=None if self.queueing is Queueing.FIFO else 9e9)
+
+    def position(self, event_id: str, request_id: str) -> PositionView:
+        self.position_reads += 1
+        ticket = self.ticket(event_id, request_id)
+        return PositionView(event_id, 0 if not self.drawn else ticket.position, self.serving, ticket.status,
+                            ticket.entered_at, None, pre_queue=not self.drawn, opens_at=None if self.drawn else 9e9)
 
 
 class Tick:
@@ -74,6 +87,25 @@ def test_position_keeps_the_cached_counter_consistent_with_the_live_status() -> 
     assert (view.serving, view.ahead, view.status) == (4, 0, Status.ADMITTED)
     view = cache.position("e", "waiting")  # the counter went back (an operator moved it down)
     assert (view.serving, view.ahead, view.status) == (1, 0, Status.WAITING)
+
+
+def test_a_pre_queue_place_is_never_answered_with_its_arrival_index() -> None:
+    """Before a random event's draw the room answers (no position); only a drawn place is remembered."""
+    room, tick = FakeRoom(serving=0, queueing=Queueing.RANDOM_BEFORE_OPENING), Tick()
+    room.tickets["p"] = Ticket("e", "p", 3, 1.0, Status.WAITING)  # arrival index 3
+    cache = CounterCache(room, ttl=0.5, monotonic=tick, place_ttl=30)  # type: ignore[arg-type]
+    for _ in range(3):
+        view = cache.position("e", "p")
+        assert view.pre_queue and view.position == 0
+        tick.now += 1
+    assert room.position_reads == 3  # asked every time: nothing was remembered
+    room.drawn = True
+    room.tickets["p"] = Ticket("e", "p", 8, 1.0, Status.WAITING)  # the draw gave it position 8
+    assert cache.position("e", "p").position == 8
+    reads = room.ticket_reads
+    tick.now += 1
+    assert cache.position("e", "p").position == 8
+    assert room.ticket_reads == reads  # a drawn place is remembered like any other
 
 
 def _waiting_room_with(position: int, serving: int = 2) -> tuple[FakeRoom, Tick, CounterCache]:

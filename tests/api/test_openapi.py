@@ -155,6 +155,9 @@ def test_every_documented_status_is_produced(tmp_path: Path, clock: ManualClock)
     queued_client = queued.test_client()
     request_id = queued_client.post("/assign_queue_num", json={"event_id": EVENT}).json["request_id"]
     queued_client.get("/queue_num", query_string={"event_id": EVENT, "request_id": request_id})  # 202: not in line yet
+    from .test_fair_opening import drive_every_status
+
+    drive_every_status(tmp_path / "opening", clock)  # the pre-queue, the draw document, moving the opening
     limited = build_app(tmp_path / "limited", clock, server={"enter_rate_limit": "1/minute"})
     for _ in range(2):  # the second entry from one address is over the limit: 429
         limited.test_client().post("/assign_queue_num", json={"event_id": EVENT})

@@ -15,6 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from core import draw
 from core.adapters.dynamodb import DynamoDbStore
 from core.errors import PositionExpired, StoreUnavailable
 from core.model import Status
@@ -126,6 +127,43 @@ def test_a_place_whose_write_failed_is_a_hole_that_the_sweep_expires(
     assert (counters.expired, counters.active) == (1, 3)
     assert store.expired_request_ids(E, 10) == []  # a hole has no request id to list
     assert store.sweep(E, T0 + 2 + 61, 60, True).expired == 0  # idempotent
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["hole recorded", "recording failed too"])
+def test_a_hole_in_the_pre_queue_expires_at_its_drawn_position(
+        store: DynamoDbStore, failing: FailingClient, recorded: bool) -> None:
+    secret, size, opens = "5ec7e7" * 10 + "0123", 6, T0 + 100
+    store.prepare_draw(E, secret)
+    store.enter(E, rid(1), None, T0)
+    failing.fail("batch_write_item", _internal_error, times=1,
+                 then=None if recorded else lambda: [failing.fail(op, _internal_error) for op in ("put_item",
+                                                                                                   "delete_item")])
+    with pytest.raises(StoreUnavailable):
+        store.enter(E, rid(2), None, T0 + 1)  # arrival index 2 is a hole
+    failing.failures.clear()
+    for n in range(2, 6):  # indexes 3..6 (the failed request enters again, behind the hole)
+        store.enter(E, rid(n), None, T0 + n)
+    assert store.open_draw(E, opens).size == size
+    assert store.arrivals(E, 1, 10) == [rid(1), None, rid(2), rid(3), rid(4), rid(5)]
+    hole = draw.position_of(secret, size, 2)
+    assert 1 < hole < size, "the fixed secret must draw the hole into the middle"
+    places = {rid(n): store.get_ticket(E, rid(n), opens) for n in range(1, 6)}
+    assert sorted([hole, *(t.position for t in places.values() if t is not None)]) == list(range(1, size + 1))
+
+    # admitted up to just before the hole, every place claims its tokens: nothing expires
+    store.advance_serving(E, hole - 1, opens + 1)
+    ahead = [r for r, t in places.items() if t is not None and t.position < hole]
+    for n, r in enumerate(ahead):
+        store.issue_session(E, r, f"jti-{n}", int(opens), int(opens) + 10_000, opens + 2)
+    assert store.sweep(E, opens + 1 + 61, 60, True).expired == 0
+    # the hole is admitted next and never claimed: it expires at its drawn position and the line moves on
+    store.advance_serving(E, 1, opens + 70)
+    result = store.sweep(E, opens + 70 + 61, 60, True)
+    assert (result.expired, result.serving) == (1, hole + 1)
+    after = next(r for r, t in places.items() if t is not None and t.position == hole + 1)
+    assert store.get_ticket(E, after, opens + 132).status is Status.ADMITTED  # type: ignore[union-attr]
+    assert store.expired_request_ids(E, 10) == []  # a hole has no request id to list
+    assert store.counters(E).expired == 1
 
 
 def test_a_failed_batch_leaves_holes_and_its_retry_enters_every_entry_once(

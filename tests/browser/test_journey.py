@@ -8,6 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from core import draw
+
 from .conftest import Demo
 
 
@@ -134,3 +136,34 @@ def test_two_visitors_get_different_places_and_are_admitted_in_order(demo_factor
     second.wait_for_selector("#signed-in:not([hidden])")
     assert first.locator("#signed-in").inner_text() == "Admitted visitor #1"
     assert second.locator("#signed-in").inner_text() == "Admitted visitor #2"
+
+
+def test_a_fair_opening_draws_the_pre_queue_and_every_visitor_can_check_it(demo_factory: Any, new_page: Any) -> None:
+    """`waitingroom demo --fair-opening`: visitors who join before the opening wait without a
+    position, the operator opens the sale, each gets the drawn place, reaches the checkout, and the
+    visitors' check page agrees with the place they were given."""
+    demo = demo_factory(extra=("--fair-opening", "3600"))
+    visitors = [new_page() for _ in range(3)]
+    tickets = []
+    for page in visitors:
+        page.goto(demo.site + "/")
+        page.get_by_role("button", name="Get tickets").click()
+        page.wait_for_url(demo.issuer + "/authorize?*")
+        page.wait_for_selector("#wr-countdown")
+        assert page.locator("#wr-position").count() == 0
+        tickets.append(page.locator(".wr-note code").inner_text())
+
+    opened = demo.admin("POST", "/events/demo-sale/open")["opening"]
+    assert opened["draw_state"] == "open" and opened["pre_queue_size"] == 3
+    document = requests.get(f"{demo.issuer}/events/demo-sale/draw", timeout=10).json()
+    assert sorted(document["tickets"]) == sorted(tickets)
+    drawn = draw.verify(document["commitment"], document["secret"], document["tickets"], document["size"])
+    assert drawn.ok
+    for page, ticket in zip(visitors, tickets, strict=True):  # each page notices the opening by itself
+        page.wait_for_url(demo.site + "/checkout.html", timeout=60_000)
+        assert page.locator("#signed-in").inner_text() == f"Admitted visitor #{drawn.positions[ticket]}"
+        assert page.errors == []
+    check = new_page()
+    check.goto(f"{demo.issuer}/events/demo-sale/draw/verify?ticket={tickets[1]}")
+    check.wait_for_selector("#wr-draw-ok:not([hidden])")
+    assert check.locator("#wr-ticket-position").inner_text() in {"1", "2", "3"}

@@ -139,3 +139,33 @@ def test_waiting_page_panel_and_shop_have_no_serious_accessibility_violations(
     shop = new_page()
     shop.goto(demo.site + "/")
     assert serious_violations(shop, axe_source) == []
+
+
+def test_panel_moves_the_opening_and_opens_now(demo: Demo, new_page: Any) -> None:
+    """An opening time set from the panel holds admission (the card says so, with the pre-queue's
+    size); "Open now" lets the line move again. The demo's event keeps arrival order (fifo)."""
+    panel = new_page()
+    card = sign_in(panel, demo)
+    card.get_by_label("Opening time").fill("2099-06-01T10:30")  # the browser's time zone
+    card.get_by_role("button", name="Move opening").click()
+    panel.wait_for_function(
+        "sel => document.querySelector(sel).textContent.startsWith('pre-queue until')",
+        arg='section.event[data-event-id="demo-sale"] [data-field="state"]', timeout=15_000)
+    assert "arrival order" in stat(card, "opening") and "Pre-queue: 0" in stat(card, "opening")
+    listed = demo.admin("GET", "/events")["events"][0]
+    assert listed["opening"]["draw_state"] == "pre_queue"
+    assert listed["opening"]["opens_at"] == panel.evaluate("new Date('2099-06-01T10:30').getTime() / 1000")
+
+    visitor = new_page()
+    join_line(visitor, demo)  # before the opening nobody is admitted, not even at the door
+    wait_for_stat(card, "last_position", "1")
+    panel.wait_for_function("sel => document.querySelector(sel).textContent.includes('Pre-queue: 1')",
+                            arg='section.event[data-event-id="demo-sale"] [data-field="opening"]')
+    assert stat(card, "serving_counter") == "0"
+
+    card.get_by_role("button", name="Open now").click()
+    panel.wait_for_function("sel => document.querySelector(sel).textContent.startsWith('Opened')",
+                            arg='section.event[data-event-id="demo-sale"] [data-field="opening"]', timeout=15_000)
+    assert demo.admin("GET", "/events/demo-sale/counts")["opening"]["draw_state"] == "open"
+    visitor.wait_for_url(demo.site + "/checkout.html", timeout=40_000)  # the line moves again
+    assert card.get_by_role("button", name="Open now").is_disabled()

@@ -42,6 +42,41 @@ def test_namespaces_are_separate_and_delete_removes(store: Any) -> None:
     assert store.take("tx", "k", T0) == "transaction|with:separators"
 
 
+def test_redeem_by_an_attempt_is_that_attempt_s_own_again(store: Any) -> None:
+    """A call resent after its answer was lost (same attempt) gets the first answer again;
+    any other attempt, or none, is a replay."""
+    store.put("codes", "c", "grant", 60, T0)
+    assert store.redeem("codes", "c", 3600, T0 + 1, "try-1") == ("grant", None)
+    assert store.redeem("codes", "c", 3600, T0 + 2, "try-1") == ("grant", None)
+    assert store.redeem("codes", "c", 3600, T0 + 3, "try-2") == (None, "grant")
+    assert store.redeem("codes", "c", 3600, T0 + 4) == (None, "grant")
+
+
+def test_release_makes_a_record_live_again_until_its_own_expiry(store: Any) -> None:
+    store.put("codes", "c", "grant", 60, T0)
+    store.redeem("codes", "c", 3600, T0 + 1, "try-1")
+    assert store.release("codes", "c", "try-2", T0 + 2) is False  # another attempt: nothing changes
+    assert store.redeem("codes", "c", 3600, T0 + 3, "try-3") == (None, "grant")
+    assert store.release("codes", "c", "try-1", T0 + 4) is True
+    assert store.release("codes", "c", "try-1", T0 + 4) is False  # once
+    assert store.get("codes", "c", T0 + 5) == "grant"  # live, as before its redemption...
+    assert store.get("codes", "c", T0 + 60) is None  # ...until the expiry it had
+    store.put("codes", "d", "grant", 60, T0)
+    assert store.release("codes", "d", "try-1", T0 + 1) is False  # never redeemed
+    assert store.release("codes", "missing", "try-1", T0 + 1) is False
+    # Released again, the record is redeemed as a first redemption by the next attempt.
+    assert store.redeem("codes", "c", 3600, T0 + 6, "try-4") == ("grant", None)
+    assert store.redeem("codes", "c", 3600, T0 + 7, "try-5") == (None, "grant")
+
+
+def test_a_record_released_after_its_expiry_is_gone(store: Any) -> None:
+    store.put("codes", "c", "grant", 60, T0)
+    store.redeem("codes", "c", 3600, T0 + 59, "try-1")
+    assert store.release("codes", "c", "try-1", T0 + 61) is True
+    assert store.get("codes", "c", T0 + 61) is None
+    assert store.redeem("codes", "c", 3600, T0 + 61, "try-2") == (None, None)  # neither live nor a replay
+
+
 def test_concurrent_takes_have_exactly_one_winner(store: Any) -> None:
     for n in range(3):
         store.put("codes", f"code-{n}", f"value-{n}", 60, T0)

@@ -54,14 +54,18 @@ def test_no_live_record_opens_nothing(store: Any) -> None:
     assert store.counters(EVENT).issued == 0
 
 
-def test_a_refused_issue_still_uses_the_record(store: Any) -> None:
+def test_a_refused_issue_leaves_the_record_unused(store: Any) -> None:
+    """A record is marked redeemed only with the session it opens: a refusal leaves nothing
+    that a later presentation could take for a replay of issued tokens."""
     (adm,) = admitted(store, 1)
     waiting = rid()
     store.enter(EVENT, waiting, None, T0)
     store.put(NS, "w", grant(waiting), 60, T0)
     with pytest.raises(NotAdmitted):
         redeem(store, "w", "jti-w")
-    assert redeem(store, "w", "jti-w2") == (None, grant(waiting), None)  # used: now a replay
+    assert store.get(NS, "w", T0 + 1) == grant(waiting)  # still live, not a replay
+    with pytest.raises(NotAdmitted):
+        redeem(store, "w", "jti-w2")
     assert store.session_ticket(EVENT, "jti-w", T0 + 1) is None
     # A record naming a place of another event, or no place, opens nothing.
     for key, value in (("other", grant(adm, "another-event")), ("junk", "not json"), ("list", "[1]"),
@@ -69,6 +73,7 @@ def test_a_refused_issue_still_uses_the_record(store: Any) -> None:
         store.put(NS, key, value, 60, T0)
         with pytest.raises(InvalidTransition):
             redeem(store, key, f"jti-{key}")
+        assert store.get(NS, key, T0 + 1) == value
     assert store.get_ticket(EVENT, adm, T0 + 1).status is Status.ADMITTED
     # An ended session is not reopened.
     store.issue_session(EVENT, adm, "jti-a", int(T0), int(T0) + 600, T0)
@@ -76,6 +81,43 @@ def test_a_refused_issue_still_uses_the_record(store: Any) -> None:
     store.put(NS, "ended", grant(adm), 60, T0)
     with pytest.raises(SessionEnded):
         redeem(store, "ended", "jti-e")
+    assert store.get(NS, "ended", T0 + 1) == grant(adm)
+
+
+def test_the_same_attempt_again_gets_its_session_again(store: Any) -> None:
+    """A redemption resent after its answer was lost (same jti) is not its own replay."""
+    (r,) = admitted(store, 1)
+    store.put(NS, "k", grant(r), 60, T0)
+    _, _, ticket = redeem(store, "k", "jti-1")
+    value, replayed, again = redeem(store, "k", "jti-1", T0 + 2)
+    assert (value, replayed) == (grant(r), None)
+    assert again.session == ticket.session and store.counters(EVENT).issued == 1
+    assert redeem(store, "k", "jti-2", T0 + 3) == (None, grant(r), None)
+
+
+def test_a_released_redemption_is_redeemed_again_for_the_same_session(store: Any) -> None:
+    """The caller whose answer was lost releases its try: the next try is a first redemption
+    that finds the session the lost one opened, and after it the record is used again."""
+    (r,) = admitted(store, 1)
+    store.put(NS, "k", grant(r), 60, T0)
+    _, _, lost = redeem(store, "k", "jti-lost")
+    assert store.release(NS, "k", "jti-lost", T0 + 2) is True
+    value, replayed, ticket = redeem(store, "k", "jti-retry", T0 + 3)
+    assert (value, replayed) == (grant(r), None)
+    assert ticket.session == lost.session and store.counters(EVENT).issued == 1
+    assert redeem(store, "k", "jti-late", T0 + 4) == (None, grant(r), None)
+    assert store.release(NS, "k", "jti-lost", T0 + 5) is False  # the lost try has nothing left to release
+
+
+def test_concurrent_retries_of_a_released_redemption_take_it_once(store: Any) -> None:
+    (r,) = admitted(store, 1)
+    store.put(NS, "k", grant(r), 60, T0)
+    redeem(store, "k", "jti-lost")
+    store.release(NS, "k", "jti-lost", T0 + 2)
+    results = run_concurrently(6, lambda i: redeem(store, "k", f"jti-{i}", T0 + 3))
+    assert not [x for x in results if isinstance(x, BaseException)]
+    assert len([x for x in results if x[0] is not None]) == 1  # type: ignore[index]
+    assert store.counters(EVENT).issued == 1
 
 
 def test_a_revoked_grant_is_refused(store: Any) -> None:

@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import socket
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,20 @@ def test_demo_config_registers_a_public_client_for_the_site_callback(tmp_path: P
     assert client.redirect_uris == ("http://127.0.0.1:9500/callback.html",)
     assert settings.server.cors_origins == ("http://127.0.0.1:9500",)
     assert settings.events["demo-sale"].admission.strategy.value == "periodic"
+    assert settings.events["demo-sale"].queueing.value == "fifo" and settings.events["demo-sale"].opens_at is None
+
+
+def test_demo_with_a_fair_opening_draws_its_pre_queue_at_the_time_given() -> None:
+    from core.settings import Settings
+
+    args = demo_module.argparse.ArgumentParser()
+    demo_module.add_arguments(args)
+    plan = demo_module.plan_from_args(args.parse_args(["--fair-opening", "120"]))
+    assert plan.opens_at is not None and abs(plan.opens_at - (time.time() + 120)) < 5
+    event = Settings.from_mapping(demo_module.demo_config(plan, "/tmp/unused")).events["demo-sale"]
+    assert event.queueing.value == "random_before_opening" and event.opens_at == plan.opens_at
+    opens = demo_module.site_config(plan)["sale_opens_at"]  # the shop's landing page counts down to it
+    assert abs(datetime.fromisoformat(opens).timestamp() - plan.opens_at) < 1
 
 
 # -- ending a session by jti -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ as the configuration's comments tell users to set it up. One worker process, so 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ EVENT = "spring-sale"
 OTHER_EVENT = "autumn-sale"
 QUIET_EVENT = "winter-sale"
 """An event no other test polls, so its first request through the front is a cache miss."""
+FAIR_EVENT = "fair-sale"
+"""An event with a random draw an hour after the stack starts."""
 SECRET = "front-test-client-secret-long-enough"
 WINDOW = 2
 """[server] status_max_age of the origin under test."""
@@ -62,7 +65,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         work, issuer=f"http://127.0.0.1:{front_port}", trusted_proxies=1, status_max_age=WINDOW, scheduler=False,
         enter_rate_limit=f"{ENTRY_LIMIT}/minute",
         events={EVENT: {"name": "Spring sale"}, OTHER_EVENT: {"name": "Autumn sale"},
-                QUIET_EVENT: {"name": "Winter sale"}},
+                QUIET_EVENT: {"name": "Winter sale"},
+                FAIR_EVENT: {"name": "Fair sale", "queueing": "random_before_opening", "opens_at": time.time() + 3600}},
         clients={"shop": {"event": EVENT, "redirect_uris": [callback], "secret": SECRET},
                  "spa": {"event": EVENT, "redirect_uris": [callback]}},
     )

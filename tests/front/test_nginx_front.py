@@ -19,10 +19,22 @@ import pytest
 import requests
 
 from bench.servers import NGINX_CONF
+from core.model import ticket_id_for
 from tests.oidc.helpers import check_again_url, serve_wsgi
 from tests.oidc.test_authlib_client import relying_party
+from tests.support import ADMIN_KEY
 
-from .conftest import ENTRY_LIMIT, EVENT, OTHER_EVENT, QUIET_EVENT, SECRET, WINDOW, Stack, waiting_page_position
+from .conftest import (
+    ENTRY_LIMIT,
+    EVENT,
+    FAIR_EVENT,
+    OTHER_EVENT,
+    QUIET_EVENT,
+    SECRET,
+    WINDOW,
+    Stack,
+    waiting_page_position,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nginx_front")]
 
@@ -175,6 +187,40 @@ def test_slow_request_bodies_hold_no_server_thread(stack: Stack) -> None:
                          b"Content-Length: 200\r\n\r\n{\"event_id\": ")
         answer = requests.post(f"{stack.url}/assign_queue_num", json={"event_id": OTHER_EVENT}, timeout=8)
         assert answer.status_code == 200, answer.text
+
+
+def test_the_draw_document_is_cached_by_the_front_short_before_the_opening_long_after(stack: Stack) -> None:
+    route = "/events/<event_id>/draw"
+    before = stack.origin_requests(route)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda i: requests.get(f"{stack.url}/events/{FAIR_EVENT}/draw", params={"v": i},
+                                                       cookies={"wr_place": f"v{i}"}, timeout=20), range(40)))
+    elapsed = time.monotonic() - started
+    assert {r.json()["state"] for r in answers} == {"pre_queue"}
+    assert len({r.json()["commitment"] for r in answers}) == 1
+    assert answers[0].headers["Cache-Control"] == f"public, max-age={WINDOW}, s-maxage={WINDOW}"
+    assert 1 <= stack.origin_requests(route) - before <= int(elapsed // WINDOW) + 2
+
+    entered = requests.post(f"{stack.url}/assign_queue_num", json={"event_id": FAIR_EVENT}, timeout=10).json()
+    assert entered["status"] == "pre_queue"
+    opened = requests.post(f"{stack.url}/admin/events/{FAIR_EVENT}/open",
+                           headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+    assert opened.status_code == 200 and opened.json()["opening"]["draw_state"] == "open"
+    time.sleep(WINDOW + 0.5)  # the pre-opening copy's window ends
+    deadline = time.monotonic() + 10 * WINDOW
+    document = requests.get(f"{stack.url}/events/{FAIR_EVENT}/draw", timeout=20)
+    while document.json()["state"] != "open" and time.monotonic() < deadline:  # a stale copy while refreshed
+        time.sleep(0.5)
+        document = requests.get(f"{stack.url}/events/{FAIR_EVENT}/draw", timeout=20)
+    assert document.json()["state"] == "open", "the front kept the pre-opening copy past its window"
+    assert document.json()["tickets"] == [ticket_id_for(entered["request_id"])]
+    assert document.headers["Cache-Control"] == "public, max-age=3600, s-maxage=3600"
+    fetched = stack.origin_requests(route)
+    for _ in range(5):
+        again = requests.get(f"{stack.url}/events/{FAIR_EVENT}/draw", timeout=20)
+        assert again.content == document.content and again.headers["X-Cache-Status"] == "HIT"
+    assert stack.origin_requests(route) == fetched  # an open draw stays at the front
 
 
 def test_the_server_sees_the_address_the_front_saw_not_one_a_client_claims(stack: Stack) -> None:

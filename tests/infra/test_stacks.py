@@ -181,7 +181,7 @@ def test_public_and_admin_apis(built: Any) -> None:
     methods = resources(t, "AWS::ApiGateway::Method")
     admin = [m for m in methods.values() if m["Properties"].get("AuthorizationType") == "AWS_IAM"]
     public = [m for m in methods.values() if m["Properties"].get("AuthorizationType") == "NONE"]
-    assert len(admin) == 16  # every admin route, /admin/clients among them
+    assert len(admin) == 18  # every admin route, /admin/clients and the opening's among them
     assert {m["Properties"]["HttpMethod"] for m in public} == {"GET", "POST", "OPTIONS"}
     assert all(m["Properties"]["HttpMethod"] != "ANY" for m in methods.values())
     t.has_resource_properties("AWS::ApiGateway::RestApi", {"EndpointConfiguration": {"Types": ["PRIVATE"]},
@@ -202,17 +202,21 @@ def test_public_and_admin_apis(built: Any) -> None:
 
 def test_cloudfront_caches_what_every_visitor_polls_keyed_on_the_event_only(built: Any) -> None:
     t = template(built.api)
-    policies = {p["Properties"]["CachePolicyConfig"]["Name"]: p["Properties"]["CachePolicyConfig"]
-                for p in resources(t, "AWS::CloudFront::CachePolicy").values()}
-    assert len(policies) == 3
+    policy_ids = {lid: p["Properties"]["CachePolicyConfig"]
+                  for lid, p in resources(t, "AWS::CloudFront::CachePolicy").items()}
+    policies = {config["Name"]: config for config in policy_ids.values()}
+    assert len(policies) == 4
     queries = {}
     for config in policies.values():
-        # The server's Cache-Control sets the window (status_max_age); 1 s where it names none.
-        assert (config["DefaultTTL"], config["MinTTL"], config["MaxTTL"]) == (1, 0, 300)
+        # The server's Cache-Control sets the window (status_max_age); 1 s where it names none. An
+        # open draw's document may stay an hour (it is final and large), everything else 5 minutes.
+        longest = 3600 if "draw" in config["Comment"] else 300
+        assert (config["DefaultTTL"], config["MinTTL"], config["MaxTTL"]) == (1, 0, longest)
         key = config["ParametersInCacheKeyAndForwardedToOrigin"]
         assert key["CookiesConfig"] == {"CookieBehavior": "none"} and key["HeadersConfig"] == {"HeaderBehavior": "none"}
         queries[config["Comment"]] = key["QueryStringsConfig"]
     assert sorted(queries.values(), key=str) == sorted([
+        {"QueryStringBehavior": "none"},
         {"QueryStringBehavior": "none"},
         {"QueryStringBehavior": "whitelist", "QueryStrings": ["event_id"]},
         {"QueryStringBehavior": "whitelist", "QueryStrings": ["event_id", "format"]},
@@ -221,12 +225,14 @@ def test_cloudfront_caches_what_every_visitor_polls_keyed_on_the_event_only(buil
         "DistributionConfig"]
     behaviours = {b["PathPattern"]: b for b in distribution["CacheBehaviors"]}
     assert set(behaviours) == {"/serving_num", "/waiting_num", "/events/*/status", "/.well-known/jwks.json",
-                               "/public_key", "/static/*"}
+                               "/public_key", "/events/*/draw", "/static/*"}
     caching_disabled = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # AWS managed CachingDisabled
     assert distribution["DefaultCacheBehavior"]["CachePolicyId"] == caching_disabled
     assert "POST" in distribution["DefaultCacheBehavior"]["AllowedMethods"]
     status_policy = behaviours["/events/*/status"]["CachePolicyId"]
     assert behaviours["/.well-known/jwks.json"]["CachePolicyId"] == status_policy
+    draw_policy = policy_ids[behaviours["/events/*/draw"]["CachePolicyId"]["Ref"]]
+    assert draw_policy["MaxTTL"] == 3600 and draw_policy["Comment"] == "Waiting room draw documents: per event"
     assert behaviours["/serving_num"]["CachePolicyId"] == behaviours["/waiting_num"]["CachePolicyId"] != status_policy
     for behaviour in behaviours.values():
         assert behaviour["CachePolicyId"] != caching_disabled

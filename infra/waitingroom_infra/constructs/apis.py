@@ -40,6 +40,8 @@ ADMIN_ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "events/{event_id}/pause"),
     ("POST", "events/{event_id}/resume"),
     ("POST", "events/{event_id}/admission"),
+    ("POST", "events/{event_id}/opening"),
+    ("POST", "events/{event_id}/open"),
     ("GET", "clients"),
     ("POST", "clients"),
     ("GET", "clients/{client_id}"),

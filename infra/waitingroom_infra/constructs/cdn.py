@@ -30,6 +30,11 @@ STATUS_PATHS = ("/events/*/status", "/.well-known/jwks.json")
 """Keyed on the path alone (the event is in it): no query string, header or cookie."""
 KEY_PATHS = ("/public_key",)
 """Keyed on ``event_id`` and ``format``."""
+DRAW_PATHS = ("/events/*/draw",)
+"""An event's public draw document: keyed on the path alone, kept as long as its own ``max-age``
+says (a few seconds before the opening, an hour after it, when the list is large and final)."""
+DRAW_MAX_WINDOW = 3600
+"""The longest an open draw's document stays here before it is revalidated (its ``ETag``)."""
 
 STATIC_PATH = "/static/*"
 """The waiting page's files (AWS managed CachingOptimized: at least a second, a day when allowed)."""
@@ -46,7 +51,8 @@ class ApiDistribution(Construct):
     What every visitor polls is cached at the edge for the window the server's ``Cache-Control``
     gives (``[server] status_max_age``, 1 s by default): each event's status document
     (``/events/<id>/status``), ``/serving_num`` and ``/waiting_num``, and the public keys
-    (``/.well-known/jwks.json``, ``/public_key``), and the waiting page's static files. Each is keyed
+    (``/.well-known/jwks.json``, ``/public_key``), each event's draw document (``/events/<id>/draw``,
+    up to an hour once the draw is open), and the waiting page's static files. Each is keyed
     on the event only, never on cookies, headers or other query strings, so a million waiting
     browsers cost the API one request per event, edge location and window."""
 
@@ -66,10 +72,13 @@ class ApiDistribution(Construct):
                                                cloudfront.CacheQueryStringBehavior.allow_list("event_id"))
         self.key_cache = self._cache_policy("KeyCache", "Waiting room public key: per event and format",
                                             cloudfront.CacheQueryStringBehavior.allow_list("event_id", "format"))
+        self.draw_cache = self._cache_policy("DrawCache", "Waiting room draw documents: per event",
+                                             cloudfront.CacheQueryStringBehavior.none(), max_window=DRAW_MAX_WINDOW)
         behaviours = {
             **{path: self._cached(origin, self.counts_cache) for path in COUNT_PATHS},
             **{path: self._cached(origin, self.status_cache) for path in STATUS_PATHS},
             **{path: self._cached(origin, self.key_cache) for path in KEY_PATHS},
+            **{path: self._cached(origin, self.draw_cache) for path in DRAW_PATHS},
             # The waiting page's script and style: every arriving visitor loads them once.
             STATIC_PATH: self._cached(origin, cloudfront.CachePolicy.CACHING_OPTIMIZED),
         }
@@ -88,12 +97,13 @@ class ApiDistribution(Construct):
             price_class=cloudfront.PriceClass.PRICE_CLASS_100, web_acl_id=web_acl_id,
         )
 
-    def _cache_policy(self, id: str, comment: str,
-                      query_strings: cloudfront.CacheQueryStringBehavior) -> cloudfront.CachePolicy:
-        """Seconds, as the answer's ``Cache-Control`` says (:data:`STATUS_MAX_AGE` if it says nothing)."""
+    def _cache_policy(self, id: str, comment: str, query_strings: cloudfront.CacheQueryStringBehavior,
+                      max_window: int = MAX_WINDOW) -> cloudfront.CachePolicy:
+        """Seconds, as the answer's ``Cache-Control`` says (:data:`STATUS_MAX_AGE` if it says nothing),
+        at most ``max_window``."""
         return cloudfront.CachePolicy(
             self, id, comment=comment, default_ttl=Duration.seconds(STATUS_MAX_AGE), min_ttl=Duration.seconds(0),
-            max_ttl=Duration.seconds(MAX_WINDOW), query_string_behavior=query_strings,
+            max_ttl=Duration.seconds(max_window), query_string_behavior=query_strings,
             header_behavior=cloudfront.CacheHeaderBehavior.none(),
             cookie_behavior=cloudfront.CacheCookieBehavior.none(),
             enable_accept_encoding_gzip=True, enable_accept_encoding_brotli=True)

@@ -178,14 +178,19 @@
     var nowSeconds = Date.now() / 1000;
     var waitingToOpen = policy.start_at !== null && policy.start_at !== undefined && nowSeconds < policy.start_at;
     var closed = policy.end_at !== null && policy.end_at !== undefined && nowSeconds >= policy.end_at;
-    state.textContent = counts.paused ? "paused" : policy.strategy === "manual" ? "manual"
+    var opening = counts.opening || { draw_state: "none" };
+    var beforeOpening = opening.draw_state === "pre_queue";
+    state.textContent = counts.paused ? "paused" : beforeOpening ? "pre-queue until " + formatTime(opening.opens_at)
+      : policy.strategy === "manual" ? "manual"
       : waitingToOpen ? "opens " + formatTime(policy.start_at) : closed ? "closed" : "admitting";
-    state.className = "pill state " + (counts.paused || waitingToOpen || closed ? "paused" : "running");
+    state.className = "pill state " + (counts.paused || beforeOpening || waitingToOpen || closed ? "paused" : "running");
+    showOpening(root, opening, card.id);
     var overrides = counts.overrides || {};
     var names = Object.keys(overrides);
     var configured = counts.configured_policy || {};
     field(root, "override-hint").textContent = names.length
       ? "Changed at run time (kept across restarts, wins over the configuration file): " + names.map(function (name) {
+        if (name === "opens_at") return "opening time " + describeValue(name, opening.opens_at);
         return name + " " + describeValue(name, policy[name]) + " (file: " + describeValue(name, configured[name]) + ")";
       }).join(", ") + "."
       : "The configuration file's values apply.";
@@ -207,6 +212,37 @@
     drawChart(card);
   }
 
+  // The opening: when, how the pre-queue is ordered, how many wait in it, and the draw's state.
+  function describeOpening(opening, id) {
+    if (!opening || opening.draw_state === "none") return "No opening time: the line is open.";
+    var random = opening.queueing === "random_before_opening";
+    var order = random ? "random draw at the opening" : "arrival order";
+    if (opening.draw_state === "pre_queue") {
+      return "Opens " + formatTime(opening.opens_at) + " (" + order + "). Pre-queue: " + opening.pre_queue_size +
+        (random ? ". Draw: not yet; commitment " + opening.commitment + "." : ".");
+    }
+    return "Opened " + formatTime(opening.opened_at || opening.opens_at) + " (" + order + ")." +
+      (random ? " Draw: done, " + opening.pre_queue_size + " place(s) drawn; published at /events/" + id + "/draw." : "");
+  }
+
+  function showOpening(root, opening, id) {
+    field(root, "opening").textContent = describeOpening(opening, id);
+    var movable = opening.draw_state === "pre_queue";
+    root.querySelector('[data-role="move-opening"]').disabled = opening.draw_state === "open";
+    root.querySelector('[data-role="open-now"]').disabled = !movable;
+    field(root, "open-hint").textContent = opening.draw_state === "open" ? "The line is open."
+      : opening.draw_state === "none" ? "No opening time to bring forward."
+      : "Opens the line at once; with a random draw, draws the pre-queue now.";
+  }
+
+  // A datetime-local value (the browser's time zone) as Unix seconds, or null when empty.
+  function localSeconds(value) {
+    if (!value) return null;
+    var time = new Date(value).getTime();
+    if (isNaN(time)) throw new Error("The opening time is not a date and time.");
+    return Math.floor(time / 1000);
+  }
+
   function fillRateForm(root, policy) {
     var form = root.querySelector('[data-action="rate"]');
     form.elements.strategy.value = policy.strategy || "periodic";
@@ -225,7 +261,9 @@
   }
 
   function describeValue(name, value) {
-    if (name === "start_at" || name === "end_at") return value === null || value === undefined ? "none" : formatTime(value);
+    if (name === "start_at" || name === "end_at" || name === "opens_at") {
+      return value === null || value === undefined ? "none" : formatTime(value);
+    }
     return String(value);
   }
 
@@ -398,6 +436,19 @@
       return api("POST", path + "/admission", body).then(function (r) {
         fillRateForm(root, r.policy);
         return describePolicy(r.policy);
+      });
+    });
+
+    on("opening", function (form) {
+      var opensAt = localSeconds(form.elements.opens_at.value);
+      return api("POST", path + "/opening", { opens_at: opensAt }).then(function (r) {
+        return "Opening of " + id + ": " + describeOpening(r.opening, id);
+      });
+    });
+
+    on("open-now", function () {
+      return api("POST", path + "/open").then(function (r) {
+        return "Opened " + id + " now. " + describeOpening(r.opening, id);
       });
     });
 
