@@ -134,8 +134,8 @@ layout before position buckets, so a reset also clears what an older version lef
 PLACES_PER_BUCKET = 100
 """Places per position bucket: under the 128 entries up to which Redis keeps a hash as a listpack."""
 DRAWN_HINTS = 1 << 16
-"""Drawn places whose position a store object remembers between reads (event id and request id
--> arrival index, draw size and secret, position: about 300 bytes each). A draw's secret is
+"""Drawn places whose position a store object remembers between reads (event id and request id,
+or alias -> arrival index, draw size and secret, position: about 300 bytes each). A draw's secret is
 public once it is open, which is the only time a hint is kept; the script uses a hint only for
 the same arrival index of a draw with the same size and secret, so a reset never makes one wrong."""
 ALIAS_WINDOW = 6 * 3600
@@ -296,6 +296,24 @@ local function ticket(rid)
   return ticket_at(rid, idx, entered)
 end
 
+-- The reads a visitor repeats (_GET_TICKET, _RESOLVE_ALIAS) take the hint of an earlier read
+-- from ARGV[i] .. ARGV[i + 3] (arrival index, draw size, draw secret, position), if given...
+local function take_hint(i)
+  if ARGV[i + 3] then HINT = {tonumber(ARGV[i]), tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])} end
+end
+
+-- ...and answer the reply of ticket() result tk, for a place of an open draw padded to 9
+-- fields and followed by its arrival index, the draw's size and secret (public once open):
+-- the hint for the next read.
+local function hinted(tk)
+  local r, idx = tk[1], tk[3]
+  if DSIZE > 0 and idx <= DSIZE then
+    for k = 6, 9 do r[k] = r[k] or false end
+    r[10], r[11], r[12] = fmt(idx), fmt(DSIZE), DSECRET
+  end
+  return r
+end
+
 local function record_serving(serving, now)
   redis.call('HSET', C, 'serving', serving)
   local seq = redis.call('HINCRBY', C, 'hseq', 1)
@@ -409,19 +427,12 @@ return replies
 """
 
 _GET_TICKET = _PRELUDE + r"""
--- ARGV: request id, then optionally the hint of an earlier read: arrival index, draw size, draw
--- secret, position. Returns the ticket reply; for a place in an open draw, padded to 9 fields
--- and followed by its arrival index, the draw's size and secret (public once open), the hint
--- for a later read.
-if ARGV[5] then HINT = {tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])} end
+-- ARGV: request id, then optionally the hint of an earlier read (see take_hint). Returns the
+-- ticket reply with the hint of a drawn place (see hinted).
+take_hint(2)
 local tk = ticket(ARGV[1])
 if not tk then return false end
-local r, idx = tk[1], tk[3]
-if DSIZE > 0 and idx <= DSIZE then
-  for k = 6, 9 do r[k] = r[k] or false end
-  r[10], r[11], r[12] = fmt(idx), fmt(DSIZE), DSECRET
-end
-return r
+return hinted(tk)
 """
 
 _SET_ALIAS = r"""
@@ -441,9 +452,11 @@ return 0
 """
 
 _RESOLVE_ALIAS = _PRELUDE + r"""
--- ARGV: alias, now, newest alias window, the alias's index bucket, window width in seconds.
--- Returns {request id, note, ticket reply or nil}, or nil. The newest record of the alias is
--- what it stands for; windows older than the longest ttl hold nothing live.
+-- ARGV: alias, now, newest alias window, the alias's index bucket, window width in seconds, then
+-- optionally the hint of an earlier read (see take_hint). Returns {request id, note, ticket reply
+-- (with the hint of a drawn place, see hinted) or nil}, or nil. The newest record of the alias
+-- is what it stands for; windows older than the longest ttl hold nothing live.
+take_hint(6)
 local amax = tonumber(redis.call('HGET', C, 'amax')) or 0
 local oldest = math.floor((tonumber(ARGV[2]) - amax) / tonumber(ARGV[5]))
 local raw
@@ -457,7 +470,7 @@ if tonumber(string.sub(raw, 1, a - 1)) <= tonumber(ARGV[2]) then return false en
 local b = string.find(raw, '|', a + 1, true)
 local rid = string.sub(raw, a + 1, b - 1)
 local tk = ticket(rid)
-return {rid, string.sub(raw, b + 1), tk and tk[1] or false}
+return {rid, string.sub(raw, b + 1), tk and hinted(tk) or false}
 """
 
 _ADVANCE = _PRELUDE + r"""
@@ -972,14 +985,16 @@ class RedisStore:
         key = (event_id, request_id)
         args = [request_id, *self._drawn_hints.get(key, ())]
         reply = self._repeatable(lambda: self._get_ticket(keys=self._keys(event_id), args=args))
-        if reply is None:
-            return None
-        if len(reply) > 9:  # a drawn place: keep the hint for its next read
-            if len(self._drawn_hints) >= DRAWN_HINTS:
-                self._drawn_hints.clear()
-            self._drawn_hints[key] = (reply[9], reply[10], reply[11], reply[1])
-            reply = reply[:9]
-        return self._ticket(event_id, reply)
+        return None if reply is None else self._ticket(event_id, self._keep_hint(key, reply))
+
+    def _keep_hint(self, key: tuple[str, str], reply: Sequence[Any]) -> Sequence[Any]:
+        """The ticket reply of a hinted read, its hint (if any: a drawn place) kept under ``key``."""
+        if len(reply) <= 9:
+            return reply
+        if len(self._drawn_hints) >= DRAWN_HINTS:
+            self._drawn_hints.clear()
+        self._drawn_hints[key] = (reply[9], reply[10], reply[11], reply[1])
+        return reply[:9]
 
     def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
         """One script: the record goes in the alias's hash of the current window (see ``_SET_ALIAS``).
@@ -995,12 +1010,16 @@ class RedisStore:
             self._set_alias(keys=[self._prefix(event_id) + "c"], args=args)
 
     def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
-        args = [alias, _num(now), math.floor(now / ALIAS_WINDOW), _index_bucket(alias), ALIAS_WINDOW]
+        """One script; a drawn place is read with its hint as in :meth:`get_ticket`, kept under
+        the alias (the script checks it names the place the alias now stands for)."""
+        key = (event_id, "alias " + alias)
+        args = [alias, _num(now), math.floor(now / ALIAS_WINDOW), _index_bucket(alias), ALIAS_WINDOW,
+                *self._drawn_hints.get(key, ())]
         reply = self._repeatable(lambda: self._resolve_alias(keys=self._keys(event_id), args=args))
         if reply is None:
             return None
         request_id, note, ticket = reply
-        return request_id, note, None if ticket is None else self._ticket(event_id, ticket)
+        return request_id, note, None if ticket is None else self._ticket(event_id, self._keep_hint(key, ticket))
 
     def counters(self, event_id: str) -> Counters:
         values = self._repeatable(lambda: self.client.hmget(self._prefix(event_id) + "c", list(_COUNTER_FIELDS)))

@@ -167,3 +167,25 @@ def test_a_drawn_place_read_again_uses_its_hint_only_for_the_same_draw(rstore: R
     rstore.enter("fifo", fifo, None, T0)
     rstore.get_ticket("fifo", fifo, T0)
     assert ("fifo", fifo) not in rstore._drawn_hints
+
+
+def test_an_alias_read_again_uses_its_hint_only_for_the_place_it_stands_for(rstore: RedisStore) -> None:
+    secret = SECRETS[2]
+    ids = [rid() for _ in range(40)]
+    rstore.prepare_draw(EVENT, secret)
+    rstore.enter_many(EVENT, [(r, None) for r in ids], T0)
+    rstore.open_draw(EVENT, T0 + 1)
+    rstore.set_alias(EVENT, "browser", ids[4], "0", 600, T0 + 2)
+    found = rstore.resolve_alias(EVENT, "browser", T0 + 2)
+    assert found is not None and found[2] is not None and found[2].position == draw.permute(secret, 40, 5)
+    key = (EVENT, "alias browser")
+    assert rstore._drawn_hints[key] == ("5", "40", secret, str(found[2].position))
+    assert rstore.resolve_alias(EVENT, "browser", T0 + 2) == found
+    rstore._drawn_hints[key] = ("5", "40", secret, "39")  # the hint is what the next read uses
+    tampered = rstore.resolve_alias(EVENT, "browser", T0 + 2)
+    assert tampered is not None and tampered[2] is not None and tampered[2].position == 39
+    # The alias now stands for another place: the hint of the first is not used for it.
+    rstore._drawn_hints[key] = ("5", "40", secret, "39")
+    rstore.set_alias(EVENT, "browser", ids[9], "0", 600, T0 + 3)
+    moved = rstore.resolve_alias(EVENT, "browser", T0 + 3)
+    assert moved is not None and moved[2] is not None and moved[2].position == draw.permute(secret, 40, 10)
