@@ -55,8 +55,9 @@ where it reads them, and computes the position of arrival index ``i`` as
 against the serving counter and expiry cursor, its admission time, the door; the expiry sweep
 walks positions and finds each place by the inverse. Before an opening, and in fifo events, which
 never have a draw, positions are arrival indexes and the scripts do what they did (one more field
-in one HMGET). A position read after a draw costs a few SHA-1s more inside Redis (six per
-cycle-walking step: figures in docs/performance.md).
+in one HMGET). The first read of a drawn place by a store object costs a few SHA-1s more inside
+Redis (six per cycle-walking step: figures in docs/performance.md); later reads pass the position
+back and the script checks it names the same place of the same draw (:data:`DRAWN_HINTS`).
 
 Every bucket hash holds up to about 128 small entries, so Redis keeps it as a listpack (a few
 bytes of overhead per entry instead of about 60 in a hash table); with more than about two
