@@ -86,6 +86,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -134,9 +135,10 @@ layout before position buckets, so a reset also clears what an older version lef
 
 PLACES_PER_BUCKET = 100
 """Places per position bucket: under the 128 entries up to which Redis keeps a hash as a listpack."""
-DRAWN_HINTS = 1 << 16
+DRAWN_HINTS = 1 << 14
 """Drawn places whose position a store object remembers between reads (event id and request id,
-or alias -> arrival index, draw size and secret, position: about 300 bytes each). A draw's secret is
+or alias -> arrival index, draw size, the draw's secret (one string per draw), position: about
+400 bytes each, some 6 MB when full; then it starts again). A draw's secret is
 public once it is open, which is the only time a hint is kept; the script uses a hint only for
 the same arrival index of a draw with the same size and secret, so a reset never makes one wrong."""
 ALIAS_WINDOW = 6 * 3600
@@ -832,7 +834,7 @@ class RedisStore:
         self._policy_warning: str | None = None
         self.idempotency_ttl = idempotency_ttl
         self._event_keys: dict[str, tuple[str, ...]] = {}
-        self._drawn_hints: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+        self._drawn_hints: dict[tuple[str, str], tuple[int, int, str, int]] = {}
         self._enter = _Script(client, _ENTER)
         self._enter_many = _Script(client, _ENTER_MANY)
         self._get_ticket = _Script(client, _GET_TICKET)
@@ -994,7 +996,7 @@ class RedisStore:
             return reply
         if len(self._drawn_hints) >= DRAWN_HINTS:
             self._drawn_hints.clear()
-        self._drawn_hints[key] = (reply[9], reply[10], reply[11], reply[1])
+        self._drawn_hints[key] = (int(reply[9]), int(reply[10]), sys.intern(reply[11]), int(reply[1]))
         return reply[:9]
 
     def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
