@@ -174,9 +174,12 @@ end
 -- A position the caller computed before for this place and draw ({idx, size, secret, pos}; only
 -- _GET_TICKET sets it): used when it names the same arrival index of the same draw, which makes
 -- it exactly sigma(idx), so a place read again costs no permutation.
-local HINT
+local HINT, HINT_USED
 local function position_at(idx)
-  if HINT and HINT[1] == idx and HINT[2] == DSIZE and HINT[3] == DSECRET then return HINT[4] end
+  if HINT and HINT[1] == idx and HINT[2] == DSIZE and HINT[3] == DSECRET then
+    HINT_USED = true
+    return HINT[4]
+  end
   return sigma(idx)
 end
 local function sigma_inverse(pos)
@@ -305,12 +308,12 @@ local function take_hint(i)
   if ARGV[i + 3] then HINT = {tonumber(ARGV[i]), tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])} end
 end
 
--- ...and answer the reply of ticket() result tk, for a place of an open draw padded to 9
--- fields and followed by its arrival index, the draw's size and secret (public once open):
--- the hint for the next read.
+-- ...and answer the reply of ticket() result tk, for a place of an open draw whose hint was not
+-- given (or not for this place) padded to 9 fields and followed by its arrival index, the draw's
+-- size and secret (public once open): the hint for the next read. A hint used stays valid.
 local function hinted(tk)
   local r, idx = tk[1], tk[3]
-  if DSIZE > 0 and idx <= DSIZE then
+  if DSIZE > 0 and idx <= DSIZE and not HINT_USED then
     for k = 6, 9 do r[k] = r[k] or false end
     r[10], r[11], r[12] = fmt(idx), fmt(DSIZE), DSECRET
   end
@@ -991,7 +994,8 @@ class RedisStore:
         return None if reply is None else self._ticket(event_id, self._keep_hint(key, reply))
 
     def _keep_hint(self, key: tuple[str, str], reply: Sequence[Any]) -> Sequence[Any]:
-        """The ticket reply of a hinted read, its hint (if any: a drawn place) kept under ``key``."""
+        """The ticket reply of a hinted read, its new hint (if any: a drawn place read without a
+        valid one) kept under ``key``."""
         if len(reply) <= 9:
             return reply
         if len(self._drawn_hints) >= DRAWN_HINTS:
