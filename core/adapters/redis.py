@@ -171,8 +171,8 @@ local function sigma(idx)
   if DSIZE == 0 or idx > DSIZE then return idx end
   return permute(DSECRET, DSIZE, idx)
 end
--- A position the caller computed before for this place and draw ({idx, size, secret, pos}; only
--- _GET_TICKET sets it): used when it names the same arrival index of the same draw, which makes
+-- A position the caller computed before for this place and draw ({idx, size, secret, pos}, set
+-- by take_hint in the reads a visitor repeats): used when it names the same arrival index of the same draw, which makes
 -- it exactly sigma(idx), so a place read again costs no permutation.
 local HINT, HINT_USED
 local function position_at(idx)
@@ -204,7 +204,7 @@ local function pad(n)
   return string.format('%015d', n)
 end
 
--- The position bucket holding arrival index idx, and idx's field in it.
+-- The place bucket holding arrival index idx, and idx's field in it.
 local function place_key(idx)
   return PREFIX .. 'p:' .. fmt(math.floor(idx / __PER_BUCKET__)), idx % __PER_BUCKET__
 end
