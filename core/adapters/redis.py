@@ -86,7 +86,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -137,8 +136,8 @@ PLACES_PER_BUCKET = 100
 """Places per position bucket: under the 128 entries up to which Redis keeps a hash as a listpack."""
 DRAWN_HINTS = 1 << 14
 """Drawn places whose position a store object remembers between reads (event id and request id,
-or alias -> arrival index, draw size, the draw's secret (one string per draw), position: about
-400 bytes each, some 6 MB when full; then it starts again). A draw's secret is
+or alias -> "arrival index:draw size:position:draw secret", the one argument the next read
+passes: about 350 bytes each, some 6 MB when full; then it starts again). A draw's secret is
 public once it is open, which is the only time a hint is kept; the script uses a hint only for
 the same arrival index of a draw with the same size and secret, so a reset never makes one wrong."""
 ALIAS_WINDOW = 6 * 3600
@@ -303,9 +302,11 @@ local function ticket(rid)
 end
 
 -- The reads a visitor repeats (_GET_TICKET, _RESOLVE_ALIAS) take the hint of an earlier read
--- from ARGV[i] .. ARGV[i + 3] (arrival index, draw size, draw secret, position), if given...
+-- from ARGV[i], if given: "arrival index:draw size:position:draw secret" (one argument)...
 local function take_hint(i)
-  if ARGV[i + 3] then HINT = {tonumber(ARGV[i]), tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])} end
+  if not ARGV[i] then return end
+  local idx, size, pos, secret = string.match(ARGV[i], '^(%d+):(%d+):(%d+):(%x+)$')
+  if secret then HINT = {tonumber(idx), tonumber(size), secret, tonumber(pos)} end
 end
 
 -- ...and answer the reply of ticket() result tk, for a place of an open draw whose hint was not
@@ -837,7 +838,7 @@ class RedisStore:
         self._policy_warning: str | None = None
         self.idempotency_ttl = idempotency_ttl
         self._event_keys: dict[str, tuple[str, ...]] = {}
-        self._drawn_hints: dict[tuple[str, str], tuple[int, int, str, int]] = {}
+        self._drawn_hints: dict[tuple[str, str], str] = {}
         self._enter = _Script(client, _ENTER)
         self._enter_many = _Script(client, _ENTER_MANY)
         self._get_ticket = _Script(client, _GET_TICKET)
@@ -989,18 +990,19 @@ class RedisStore:
         draw), so a waiting visitor's repeated reads cost what a fifo read costs; the first
         read computes the permutation in Lua (see :data:`DRAWN_HINTS`)."""
         key = (event_id, request_id)
-        args = [request_id, *self._drawn_hints.get(key, ())]
+        hint = self._drawn_hints.get(key)
+        args = [request_id] if hint is None else [request_id, hint]
         reply = self._repeatable(lambda: self._get_ticket(keys=self._keys(event_id), args=args))
         return None if reply is None else self._ticket(event_id, self._keep_hint(key, reply))
 
     def _keep_hint(self, key: tuple[str, str], reply: Sequence[Any]) -> Sequence[Any]:
         """The ticket reply of a hinted read, its new hint (if any: a drawn place read without a
-        valid one) kept under ``key``."""
+        valid one) kept under ``key`` as the one argument the next read passes."""
         if len(reply) <= 9:
             return reply
         if len(self._drawn_hints) >= DRAWN_HINTS:
             self._drawn_hints.clear()
-        self._drawn_hints[key] = (int(reply[9]), int(reply[10]), sys.intern(reply[11]), int(reply[1]))
+        self._drawn_hints[key] = f"{reply[9]}:{reply[10]}:{reply[1]}:{reply[11]}"
         return reply[:9]
 
     def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
@@ -1020,8 +1022,10 @@ class RedisStore:
         """One script; a drawn place is read with its hint as in :meth:`get_ticket`, kept under
         the alias (the script checks it names the place the alias now stands for)."""
         key = (event_id, "alias " + alias)
-        args = [alias, _num(now), math.floor(now / ALIAS_WINDOW), _index_bucket(alias), ALIAS_WINDOW,
-                *self._drawn_hints.get(key, ())]
+        args = [alias, _num(now), math.floor(now / ALIAS_WINDOW), _index_bucket(alias), ALIAS_WINDOW]
+        hint = self._drawn_hints.get(key)
+        if hint is not None:
+            args.append(hint)
         reply = self._repeatable(lambda: self._resolve_alias(keys=self._keys(event_id), args=args))
         if reply is None:
             return None

@@ -145,16 +145,16 @@ def test_a_drawn_place_read_again_uses_its_hint_only_for_the_same_draw(rstore: R
     drawn(old)
     first = rstore.get_ticket(EVENT, ids[index - 1], T0 + 2)
     assert first is not None and first.position == draw.permute(old, 50, index)
-    assert rstore._drawn_hints[key] == (index, 50, old, first.position)
+    assert rstore._drawn_hints[key] == f"{index}:50:{first.position}:{old}"
     again = rstore.get_ticket(EVENT, ids[index - 1], T0 + 2)
     assert again == first
 
     # The hint is what a second read uses: the script takes it for the same place of the same draw...
-    rstore._drawn_hints[key] = (index, 50, old, 49)
+    rstore._drawn_hints[key] = f"{index}:50:49:{old}"
     tampered = rstore.get_ticket(EVENT, ids[index - 1], T0 + 2)
     assert tampered is not None and tampered.position == 49
     # ...and never for another place,
-    rstore._drawn_hints[key] = (index + 1, 50, old, 49)
+    rstore._drawn_hints[key] = f"{index + 1}:50:49:{old}"
     assert rstore.get_ticket(EVENT, ids[index - 1], T0 + 2) == first
     # nor after a reset, for a new draw of the same size with the same places in the same order.
     rstore.get_ticket(EVENT, ids[index - 1], T0 + 2)
@@ -179,13 +179,13 @@ def test_an_alias_read_again_uses_its_hint_only_for_the_place_it_stands_for(rsto
     found = rstore.resolve_alias(EVENT, "browser", T0 + 2)
     assert found is not None and found[2] is not None and found[2].position == draw.permute(secret, 40, 5)
     key = (EVENT, "alias browser")
-    assert rstore._drawn_hints[key] == (5, 40, secret, found[2].position)
+    assert rstore._drawn_hints[key] == f"5:40:{found[2].position}:{secret}"
     assert rstore.resolve_alias(EVENT, "browser", T0 + 2) == found
-    rstore._drawn_hints[key] = (5, 40, secret, 39)  # the hint is what the next read uses
+    rstore._drawn_hints[key] = f"5:40:39:{secret}"  # the hint is what the next read uses
     tampered = rstore.resolve_alias(EVENT, "browser", T0 + 2)
     assert tampered is not None and tampered[2] is not None and tampered[2].position == 39
     # The alias now stands for another place: the hint of the first is not used for it.
-    rstore._drawn_hints[key] = (5, 40, secret, 39)
+    rstore._drawn_hints[key] = f"5:40:39:{secret}"
     rstore.set_alias(EVENT, "browser", ids[9], "0", 600, T0 + 3)
     moved = rstore.resolve_alias(EVENT, "browser", T0 + 3)
     assert moved is not None and moved[2] is not None and moved[2].position == draw.permute(secret, 40, 10)
