@@ -50,8 +50,7 @@ def is_html(response: Response) -> bool:
     return content_type is not None and content_type.split(";", 1)[0].strip().lower() == "text/html"
 
 
-def apply(response: Response, *, secure: bool, html: bool | None = None) -> Response:
-    """Fill in the security headers ``response`` lacks (see the module docstring). ``html``:
-    whether it is a page, if the caller already knows (:func:`is_html`)."""
-    fill_missing(response.headers, _FLOORS[is_html(response) if html is None else html, secure])
+def apply(response: Response, *, secure: bool) -> Response:
+    """Fill in the security headers ``response`` lacks (see the module docstring)."""
+    fill_missing(response.headers, _FLOORS[is_html(response), secure])
     return response
