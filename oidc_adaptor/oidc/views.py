@@ -32,7 +32,7 @@ from core.model import Queueing, Status, Ticket
 from core.opening import Opening
 from core.rules import check_issuable
 from core.tokens import TokenError
-from oidc_adaptor.plumbing import counter_cache, params, ratelimit
+from oidc_adaptor.plumbing import counter_cache, params, ratelimit, security_headers
 from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
@@ -65,6 +65,9 @@ MAX_AGE_DIGITS = 12
 PROMPT_VALUES = ("none", "login")
 """The ``prompt`` values this provider honours (and discovery advertises); others are refused."""
 CORS_ENDPOINTS = {"oidc.discovery", "oidc.token", "oidc.userinfo", "oidc.userinfo_alias"}
+CORS_HEADERS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+                ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"))
+"""What the CORS endpoints add to a response that does not set them itself."""
 
 
 @blueprint.record_once
@@ -91,10 +94,8 @@ def issuer() -> str:
 def _headers(response: Response) -> Response:
     if request.endpoint in CORS_ENDPOINTS:
         # Browser-based public clients call these cross-origin; no cookies are involved.
-        response.headers.setdefault("Access-Control-Allow-Origin", "*")
-        response.headers.setdefault("Access-Control-Allow-Headers", "Authorization, Content-Type")
-        response.headers.setdefault("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-    if response.mimetype == "text/html":
+        security_headers.fill_missing(response.headers, CORS_HEADERS)
+    if security_headers.is_html(response):
         response.headers.setdefault("Content-Security-Policy", HTML_CSP)  # form_post sets its own
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
