@@ -1,4 +1,7 @@
-"""The Redis store's Lua permutation gives exactly the positions of :mod:`core.draw`."""
+"""What only the Redis store promises about the draw: its Lua permutation gives exactly the
+positions of :mod:`core.draw`; the opening is one command that rewrites the counters hash only;
+a fifo event costs what it did; a drawn place read again uses the position computed before only
+for the same place of the same draw. The rules every store keeps are in ``test_draw.py``."""
 
 from __future__ import annotations
 
