@@ -83,17 +83,28 @@ def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
 
 
 def check_token_request(request: OAuth2Request) -> None:
-    """Raise InvalidRequestError for a token request that repeats a parameter or uses more
-    than one client authentication method (RFC 6749 sections 2.3 and 3.2): HTTP Basic with a
-    ``client_secret`` in the body, or with a body ``client_id`` naming another client."""
+    """Raise InvalidRequestError for a token request that sends a parameter in the URI, repeats
+    one, or uses more than one client authentication method (RFC 6749 sections 2.3, 2.3.1,
+    3.2 and 4.1.3): HTTP Basic with a ``client_secret`` or ``client_assertion`` in the body, or
+    with a body ``client_id`` naming another client; a ``client_secret`` beside a
+    ``client_assertion`` (which this provider does not support, so never silently ignores).
+
+    The token endpoint's URI has no query of its own, so every parameter there is refused:
+    Authlib reads some token parameters from the body only and others (``grant_type``,
+    ``redirect_uri``, a public client's ``client_id``) from the body and the URI alike, and a
+    client secret in a URI is written to every access log on its way."""
+    if request.args:
+        raise InvalidRequestError("Send the token request's parameters in the request body, not in the URI.")
     name = repeated_parameter(request.payload.data)
     if name is not None:
         raise InvalidRequestError(f"The parameter '{name}' is repeated.")
+    form = request.form
+    if "client_assertion" in form and ("client_secret" in form or "authorization" in request.headers):
+        raise InvalidRequestError("Use one client authentication method per request.")
     if "authorization" not in request.headers:
         return
     basic_id, _secret = basic_credentials(request.headers)
-    form = request.form
-    if "client_secret" in form or "client_assertion" in form:
+    if "client_secret" in form:
         raise InvalidRequestError("Use one client authentication method per request.")
     if "client_id" in form and form["client_id"] != basic_id:
         raise InvalidRequestError("The client_id of the body and of the Authorization header differ.")

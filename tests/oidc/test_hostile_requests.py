@@ -12,7 +12,7 @@ from flask import Flask
 
 from core.clock import ManualClock
 
-from .conftest import Flow, redirect_params
+from .conftest import SECRET, SHOP_CB, Flow, redirect_params
 from .helpers import EVENT
 
 ISSUER = "http://127.0.0.1:8080"
@@ -95,6 +95,50 @@ def test_non_ascii_basic_credentials_are_invalid_client(app: Flask) -> None:
         "/token", data={"grant_type": "authorization_code", "code": code}, headers={"Authorization": header},
     )
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("query", [
+    {"client_secret": SECRET},  # a secret in the URI ends up in access logs (RFC 6749 section 2.3.1)
+    {"client_id": "spa"},  # a second client identification beside the Basic header
+    {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": "x"},
+])
+def test_client_credentials_in_the_token_request_uri_are_invalid_request(app: Flask, query: dict[str, str]) -> None:
+    # RFC 6749 sections 2.3.1 and 3.2: the token request's parameters, client credentials above
+    # all, travel in the body; the URI carries none. With Basic in the header this would be a
+    # second place of client authentication too.
+    flow = admitted(app)
+    code = flow.code()
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": SHOP_CB, "code_verifier": flow.verifier}
+    response = app.test_client().post("/token", query_string=query, data=data, auth=("shop", SECRET))
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+    assert flow.redeem(code).status_code == 200  # the refused request used nothing
+
+
+@pytest.mark.parametrize("moved", ["redirect_uri", "code_verifier", "client_id", "grant_type"])
+def test_token_request_parameters_in_the_uri_are_invalid_request(app: Flask, moved: str) -> None:
+    # Authlib reads some token parameters from the body only and others (redirect_uri, a public
+    # client's client_id, grant_type) from the body and the URI alike; none belongs in the URI.
+    flow = Flow(app, "spa")
+    assert flow.authorize().status_code == 200
+    flow.admit()
+    code = flow.code()
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.redirect_uri,
+            "code_verifier": flow.verifier, "client_id": "spa"}
+    query = {moved: data.pop(moved)}
+    response = app.test_client().post("/token", query_string=query, data=data)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+    assert flow.redeem(code, secret=None).status_code == 200
+
+
+def test_a_client_secret_and_an_assertion_in_one_body_are_invalid_request(app: Flask) -> None:
+    # Two client authentication methods in one body (RFC 6749 section 2.3): a secret and an
+    # assertion, which this provider does not support and must not silently ignore.
+    flow = admitted(app)
+    code = flow.code()
+    response = flow.redeem(code, basic=False, client_assertion="x",
+                           client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+    assert flow.redeem(code).status_code == 200
 
 
 # -- /userinfo -------------------------------------------------------------------------------------
