@@ -37,11 +37,12 @@ log = logging.getLogger("waitingroom.oidc")
 
 @dataclass(frozen=True)
 class Visitor:
-    """The resource owner of this provider: an admitted place in line."""
+    """The resource owner of this provider: an admitted place in line, authenticated at
+    ``authenticated_at`` (epoch seconds; the id token's ``auth_time``)."""
 
     event_id: str
     request_id: str
-    admitted_at: float
+    authenticated_at: float
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -161,7 +162,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             code_challenge_method=data.get("code_challenge_method") or None,
             event_id=visitor.event_id,
             request_id=visitor.request_id,
-            auth_time=int(visitor.admitted_at),
+            auth_time=int(visitor.authenticated_at),
         )
 
     def query_authorization_code(self, code: str, client: Client) -> Any:
@@ -218,6 +219,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 id_claims=id_claims,
                 grant=code.key,
                 opened=redemption.opened,
+                auth_time=code.auth_time,
             )
         except BaseException as exc:
             # No token leaves, so the code is not used up: a retry gets the tokens once, or

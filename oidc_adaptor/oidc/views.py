@@ -189,8 +189,14 @@ def _current_place(handle: str | None, event_id: str) -> tuple[PlaceRef | None, 
 
 def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None, login: bool) -> Visitor | None:
     """The admitted visitor this browser is, or None (waiting, ended, or asked to
-    re-authenticate: ``prompt=login``, or admitted too long ago for ``max_age``; then a new
-    place in line is the re-authentication, and a place taken so is ``fresh``)."""
+    re-authenticate: ``prompt=login``, or authenticated too long ago for ``max_age``; then a
+    new place in line is the re-authentication, and a place taken so is ``fresh``).
+
+    The visitor's authentication (the id token's ``auth_time``) is their admission, or, on a
+    place taken to re-authenticate, the request that comes back to claim it once admitted:
+    however long after the admission that is, the relying party that asked for ``max_age``
+    gets an ``auth_time`` within it (OIDC Core 3.1.3.7 item 13), rather than asking again
+    and sending the visitor to the back of the line once more."""
     if ref is None or ticket is None or ticket.status not in (Status.ADMITTED, Status.ISSUED):
         return None
     now = services().clock.now()
@@ -202,10 +208,15 @@ def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None, l
         # Admitted but unclaimed past queue_position_expiry (a sweep will mark it expired): a
         # code would only ever get invalid_grant at the token endpoint, so a new place instead.
         return None
-    admitted_at = ticket.admitted_at if ticket.admitted_at is not None else ticket.entered_at
-    if not ref.fresh and (login or (max_age is not None and now - admitted_at > max_age)):
+    if ref.fresh:
+        return Visitor(ticket.event_id, ticket.request_id, int(now))
+    if ref.authenticated_at is not None:
+        authenticated_at: float = ref.authenticated_at
+    else:
+        authenticated_at = ticket.admitted_at if ticket.admitted_at is not None else ticket.entered_at
+    if login or (max_age is not None and now - authenticated_at > max_age):
         return None
-    return Visitor(ticket.event_id, ticket.request_id, admitted_at)
+    return Visitor(ticket.event_id, ticket.request_id, authenticated_at)
 
 
 def _enter(handle: str, event_id: str, ref: PlaceRef | None, ticket: Ticket | None,
@@ -329,8 +340,9 @@ def authorize() -> Response:
         params = grant.issue_code(visitor)
         params.append(("iss", issuer()))
         response = authorization_response(grant.redirect_uri, params, mode)
-        if ref is not None and ref.fresh:
-            oidc.places.remember(handle, event_id, PlaceRef(ref.request_id, ref.generation, fresh=False))
+        if ref is not None and ref.fresh:  # authenticated now: later requests measure max_age from here
+            oidc.places.remember(handle, event_id, PlaceRef(ref.request_id, ref.generation, fresh=False,
+                                                            authenticated_at=int(visitor.authenticated_at)))
         _set_cookie(response, handle)
         return response
 

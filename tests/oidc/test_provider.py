@@ -373,7 +373,30 @@ def test_max_age_older_than_the_admission_sends_the_visitor_back_in_line(flow: F
     flow.admit()
     clock.advance(50)  # the new place is fresh: not sent back again however long the redirect takes
     tokens = flow.redeem(flow.code(max_age="30")).get_json()
-    assert claims_of(tokens["id_token"])["auth_time"] == int(clock.now() - 50)
+    assert claims_of(tokens["id_token"])["auth_time"] == int(clock.now())  # it came back now
+
+
+def test_an_id_token_answering_max_age_is_authenticated_within_it(flow: Flow, clock: ManualClock) -> None:
+    # OIDC Core 3.1.3.7 item 13: a relying party that sent max_age compares auth_time + max_age
+    # with now and asks again when it is older. A visitor who took a new place to re-authenticate
+    # and came back to claim it later than max_age after their admission (a tab in the
+    # background, a walk away) authenticates when they come back: with the admission time as
+    # auth_time, the relying party asked again, and the visitor went to the back of the line
+    # a second time, and again at every return slower than max_age.
+    assert flow.redeem(admitted_code(flow)).status_code == 200
+    clock.advance(100)
+    assert flow.authorize(max_age="30").status_code == 200  # a new place: the re-authentication
+    flow.admit()
+    clock.advance(50)  # admitted, and back only now (within the claim deadline)
+    claims = claims_of(flow.redeem(flow.code(max_age="30")).get_json()["id_token"])
+    assert claims["auth_time"] + 30 >= claims["iat"]
+    clock.advance(10)  # the relying party's next sign-in with the same max_age: within it, no new place
+    again = claims_of(flow.redeem(flow.code(max_age="30")).get_json()["id_token"])
+    assert again["auth_time"] == claims["auth_time"] and again["sub"] == claims["sub"]
+    assert flow.room.counters(EVENT).last_position == 2
+    clock.advance(30)  # now older than max_age: re-authenticate again
+    assert flow.authorize(max_age="30").status_code == 200
+    assert flow.room.counters(EVENT).last_position == 3
 
 
 # -- userinfo -------------------------------------------------------------------------------------
