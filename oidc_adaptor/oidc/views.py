@@ -158,11 +158,11 @@ def authorization_error(error: OAuth2Error, redirect_uri: str | None, state: str
 
 
 def authorization_url() -> str:
-    """The URL that re-requests this authorization (a POSTed request becomes the same GET),
-    without the cookie check's marker."""
+    """The URL that re-requests this authorization (a POSTed request becomes the same GET, with
+    the parameters of its URI and of its form), without the cookie check's marker."""
     base = url_for("oidc.authorize")
     if request.method == "POST":
-        return cookie_check.without_marker(f"{base}?{urlencode(list(request.form.items(multi=True)))}")
+        return cookie_check.without_marker(f"{base}?{urlencode(params.request_parameters())}")
     query = request.query_string.decode("latin-1")
     return cookie_check.without_marker(f"{base}?{query}" if query else base)
 

@@ -5,6 +5,8 @@ never a silent success the discovery document does not promise."""
 from __future__ import annotations
 
 import base64
+import html
+import re
 
 import jwt
 import pytest
@@ -69,6 +71,24 @@ def test_the_advertised_prompt_values_still_work(app: Flask) -> None:
     flow = admitted(app)
     assert "code" in redirect_params(flow.authorize(prompt="none"))
     assert flow.authorize(prompt="login").status_code == 200  # a new place: the re-authentication
+
+
+def test_a_posted_authorization_request_keeps_the_parameters_of_its_uri_on_the_way_back(flow: Flow) -> None:
+    # A POSTed request is read with the parameters of its URI (RFC 6749 section 3.1 keeps the
+    # endpoint URI's query); the cookie check's redirect, the waiting page's re-request and its
+    # language links re-make it as a GET, and dropped them: the visitor met an error page.
+    params = flow.params()
+    client_id = params.pop("client_id")
+    first = flow.browser.post(f"/authorize?client_id={client_id}", data=params)
+    assert first.status_code == 303 and f"client_id={client_id}" in first.headers["Location"]
+    page = flow.browser.get(first.headers["Location"])
+    assert page.status_code == 200 and flow.room.counters(EVENT).last_position == 1
+    again = flow.browser.post(f"/authorize?client_id={client_id}", data=params).get_data(as_text=True)
+    links = re.findall(r'href="(/authorize\?[^"]+)"', again)
+    assert links and all(f"client_id={client_id}" in link for link in links), links
+    flow.admit()
+    response = flow.browser.get(html.unescape(links[0]))
+    assert "code" in redirect_params(response)
 
 
 # -- /token ----------------------------------------------------------------------------------------
