@@ -26,7 +26,7 @@ from authlib.oidc.core.errors import (
 from flask import Blueprint, Response, current_app, jsonify, make_response, request, send_file, url_for
 from flask_babel import gettext
 
-from core.errors import WaitingRoomError
+from core.errors import StoreUnavailable, WaitingRoomError
 from core.messages import shown
 from core.model import Queueing, Status, Ticket
 from core.opening import Opening
@@ -34,6 +34,7 @@ from core.rules import check_issuable
 from core.tokens import TokenError
 from oidc_adaptor.plumbing import counter_cache, params, ratelimit
 from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
+from oidc_adaptor.plumbing.errors import error_response
 from oidc_adaptor.plumbing.services import services
 
 from . import cookie_check, page
@@ -283,6 +284,25 @@ def _check_authorization_request(values: Any) -> None:
     unknown = [p for p in prompts if p not in PROMPT_VALUES]
     if unknown:
         raise InvalidRequestError(f"The prompt value {unknown[0]!r} is not supported; use none or login.")
+
+
+@blueprint.errorhandler(StoreUnavailable)
+def _store_unavailable(exc: StoreUnavailable) -> Response:
+    """503 with Retry-After, as everywhere (:mod:`oidc_adaptor.plumbing.errors`); at
+    ``/authorize``, the browser's endpoint, as a page that requests the same authorization
+    again after Retry-After seconds without JavaScript: a JSON body there would end a waiting
+    visitor's refreshes, and leave them on it, during a store's failover of a few seconds."""
+    response = error_response(503, exc.code, str(exc))
+    if request.endpoint != "oidc.authorize":
+        return response
+    retry_after = response.headers["Retry-After"]
+    client = provider().clients.configured.get(request.values.get("client_id") or "")
+    html = page.render(client.event_id if client is not None else None, "unavailable.html",
+                       authorize_url=authorization_url(), retry_after=retry_after)
+    page_response = make_response(html, 503)
+    page_response.headers["Retry-After"] = retry_after
+    page_response.headers["Cache-Control"] = "no-store"
+    return page_response
 
 
 @blueprint.route("/authorize", methods=["GET", "POST"])
