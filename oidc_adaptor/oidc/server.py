@@ -9,11 +9,13 @@ for public clients), atomic single-use codes with replay revocation, and tokens 
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+from urllib.parse import unquote_plus
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
@@ -81,6 +83,35 @@ def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
         raise InvalidClientError(
             status_code=401, description="The Basic credentials are not base64 of UTF-8 text."
         ) from None
+
+
+def basic_secrets(headers: Any) -> tuple[str, ...]:
+    """The client secrets an HTTP Basic ``Authorization`` header may carry, most likely first
+    (none without a secret). RFC 6749 section 2.3.1 form-urlencodes the secret before Basic
+    (openid-client and Spring Security send a space as "+"); many clients encode nothing (curl
+    ``-u``, requests), so "+" or "%41" in their secret is meant as sent. Authlib decodes with
+    percent-decoding only, which fits neither when the secret holds a space or a "%"."""
+    auth = headers.get("Authorization") or ""
+    scheme, _, token = auth.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return ()
+    basic_credentials(headers)  # refuses what is not base64 of UTF-8 text
+    _user, colon, sent = base64.b64decode(token.strip()).decode("utf-8").partition(":")
+    if not colon or not sent:
+        return ()
+    return tuple(dict.fromkeys((unquote_plus(sent), sent)))
+
+
+def authenticate_client_secret_basic(query_client: Any, request: OAuth2Request) -> Client | None:
+    """Authlib's ``client_secret_basic``, checking each secret :func:`basic_secrets` finds."""
+    client_id, _secret = basic_credentials(request.headers)
+    candidates = basic_secrets(request.headers)
+    if not client_id or not candidates:
+        return None
+    client: Client | None = query_client(client_id)
+    if client is None:
+        raise InvalidClientError(status_code=401, description="The client does not exist on this server.")
+    return client if client.check_client_secret(*candidates) else None
 
 
 def check_token_request(request: OAuth2Request) -> None:
@@ -294,6 +325,7 @@ class WaitingRoomAuthorizationServer(AuthorizationServer):
         super().__init__()
         self.oidc = oidc
         self.register_grant(CodeGrant, [S256CodeChallenge(required=True), WaitingRoomOpenIDCode(require_nonce=False)])
+        self.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
 
     def query_client(self, client_id: str) -> Client | None:
         return self.oidc.clients.get(client_id)

@@ -1,11 +1,13 @@
 // A relying party made with openid-client (https://github.com/panva/openid-client), driven by
 // tests/oidc/test_openid_client.py: one JSON request on stdin, one JSON answer on stdout.
-//   {"step": "url", "issuer", "client_id", "client_secret", "redirect_uri", "max_age"?}
+//   {"step": "url", "issuer", "client_id", "client_secret", "auth"?, "redirect_uri", "max_age"?}
 //     -> {"url", "verifier", "state", "nonce"}
-//   {"step": "grant", "issuer", "client_id", "client_secret", "callback", "verifier", "state",
+//   {"step": "grant", "issuer", "client_id", "client_secret", "auth"?, "callback", "verifier", "state",
 //    "nonce", "max_age"?} -> {"claims", "userinfo"} or {"error"} (exit status 1)
 // openid-client checks everything a careful relying party does: iss (RFC 9207), state, PKCE,
-// the id token's signature, aud, azp, nonce, exp, iat, and auth_time against max_age.
+// the id token's signature, aud, azp, nonce, exp, iat, and auth_time against max_age. It sends
+// its secret in the body (client_secret_post), or with "auth": "basic" in HTTP Basic,
+// form-urlencoded as RFC 6749 section 2.3.1 says (a space becomes "+").
 import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'
 
@@ -15,8 +17,9 @@ const client = await import(require.resolve('openid-client'))
 const request = JSON.parse(readFileSync(0, 'utf8'))
 try {
   // the test provider runs on plain http on a loopback address
+  const authentication = request.auth === 'basic' ? client.ClientSecretBasic(request.client_secret) : undefined
   const config = await client.discovery(new URL(request.issuer), request.client_id, request.client_secret,
-    undefined, { execute: [client.allowInsecureRequests] })
+    authentication, { execute: [client.allowInsecureRequests] })
   if (request.step === 'url') {
     const verifier = client.randomPKCECodeVerifier()
     const state = client.randomState()

@@ -58,7 +58,7 @@ def sign_in(provider: ServedApp, clock: ManualClock, callback: str, wait: float 
             **extra: Any) -> dict[str, Any]:
     """One sign-in: openid-client's authorization URL, a wait in line, an admission, ``wait``
     seconds before the browser comes back, then openid-client's token request and checks."""
-    client = {"issuer": provider.url, "client_id": "node-rp", "client_secret": SECRET, **extra}
+    client = {"issuer": provider.url, "client_id": "node-rp", "client_secret": SECRET, **extra}  # extra may replace it
     start = relying_party(step="url", redirect_uri=callback, **client)
     browser = requests.Session()
     assert visit(browser, start["url"]).status_code == 200  # the waiting page
@@ -90,3 +90,18 @@ def test_openid_client_signs_in_a_visitor_who_comes_back_late(tmp_path: Path, ma
     assert answer["userinfo"]["sub"] == claims["sub"]
     if max_age is not None:
         assert claims["auth_time"] + max_age >= claims["iat"]
+
+
+@pytest.mark.parametrize("auth", ["basic", "post"])
+@pytest.mark.parametrize("secret", ["correct horse battery staple", "base64+like/secret==0123", "percent%41sign-0123"])
+def test_openid_client_authenticates_with_any_secret_in_either_method(tmp_path: Path, auth: str, secret: str) -> None:
+    # RFC 6749 section 2.3.1: the id and secret in HTTP Basic are form-urlencoded first, so
+    # openid-client (like Spring Security) sends a space as "+"; clients that encode nothing
+    # (curl -u, requests) send "+" and "%" as they are. A configured secret is free text.
+    clock = ManualClock(start=time.time())
+    callback = "http://127.0.0.1:9/callback"
+    clients = {"node-rp": {"event": EVENT, "secret": secret, "redirect_uris": [callback]}}
+    with live_provider(tmp_path, clients, clock=clock, server={"admin_keys": ["test-admin-key"]}) as provider:
+        answer = sign_in(provider, clock, callback, client_secret=secret, auth=auth)
+    assert "error" not in answer, answer
+    assert answer["userinfo"]["sub"] == answer["claims"]["sub"]

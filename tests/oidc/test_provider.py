@@ -9,6 +9,7 @@ import logging
 import re
 import threading
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import jwt
 import pytest
@@ -194,6 +195,27 @@ def test_token_response_and_claims(flow: Flow, clock: ManualClock) -> None:
 def _only_request_id(flow: Flow) -> str:
     store = flow.app.extensions["waitingroom"].store
     return next(iter(store._connection().execute("SELECT request_id FROM tickets")))[0]
+
+
+@pytest.mark.parametrize("secret", ["correct horse battery staple", "base64+like/secret==", "percent%41 and+plus"])
+def test_a_basic_secret_is_read_form_encoded_or_as_sent(tmp_path: Path, clock: ManualClock, secret: str) -> None:
+    # RFC 6749 section 2.3.1 form-urlencodes the secret in HTTP Basic (a space is "+", "%" is
+    # "%25"); curl -u and requests encode nothing. Either way the client authenticates, and a
+    # wrong secret still does not, counted once.
+    clients = {"shop": {**CLIENTS["shop"], "secret": secret}}
+    app = create_app(make_settings(tmp_path, clients=clients), clock=clock, start_scheduler=False)
+    for sent in (secret, quote_plus(secret), quote(secret)):
+        flow = Flow(app)
+        assert flow.authorize().status_code == 200
+        flow.admit()
+        assert flow.redeem(flow.code(), secret=sent).status_code == 200, sent
+    flow = Flow(app)
+    assert flow.authorize().status_code == 200
+    flow.admit()
+    code = flow.code()
+    refused = flow.redeem(code, secret=quote_plus(secret) + "x")
+    assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_client"
+    assert flow.redeem(code, secret=secret).status_code == 200
 
 
 def test_client_secret_post_and_email_claim_and_lifetime(app: Flask) -> None:
