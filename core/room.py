@@ -131,8 +131,6 @@ class WaitingRoom:
         ``grace`` so that no worker with a fast clock expires or admits anyone early."""
         self._controls_seen: dict[str, tuple[float, dict[str, str]]] = {}
         self._draws_seen: dict[str, tuple[float, DrawState | None]] = {}
-        self._draw_lists: dict[str, tuple[DrawState, list[str | None]]] = {}
-        """event id -> (the open draw, its public ticket list): fixed from the opening to a reset."""
 
     # -- events -------------------------------------------------------------------------------
 
@@ -370,8 +368,8 @@ class WaitingRoom:
 
         Ticket ids are :func:`core.model.ticket_id_for` of each place's request id (one-way),
         never request ids. Times are POSIX seconds. A fifo event has no commitment, secret or
-        list. The list is read from the store in pages of :data:`ARRIVALS_PAGE` once per process
-        after the opening (it cannot change until a reset). Raises UnknownEvent."""
+        list. The list is read from the store in pages of :data:`ARRIVALS_PAGE` on each call (callers
+        keep the document: it cannot change from the opening to a reset). Raises UnknownEvent."""
         current = self.opening(event_id)
         state = self._draws_seen.get(event_id, (0.0, None))[1]
         tickets: list[str | None] | None = None
@@ -391,10 +389,9 @@ class WaitingRoom:
         }
 
     def _draw_list(self, event_id: str, state: DrawState) -> list[str | None]:
-        """Public ticket ids of the drawn places, in arrival order (cached per open draw)."""
-        kept = self._draw_lists.get(event_id)
-        if kept is not None and kept[0] == state:
-            return kept[1]
+        """Public ticket ids of the drawn places, in arrival order, read from the store. Not kept
+        here: the web layer keeps the serialised document (a million ids are about 100 MB as
+        Python strings, 30 MB as JSON)."""
         size = state.size or 0
         tickets: list[str | None] = []
         while len(tickets) < size:
@@ -402,7 +399,6 @@ class WaitingRoom:
             if not page:
                 break
             tickets.extend(None if request_id is None else ticket_id_for(request_id) for request_id in page)
-        self._draw_lists[event_id] = (state, tickets)
         return tickets
 
     def _refuse_while_gated(self, event_id: str) -> None:
@@ -763,7 +759,7 @@ class WaitingRoom:
         random event prepares a new draw secret (a new commitment) on its next step."""
         self.event(event_id)
         self.store.reset(event_id)
-        for seen in (self._controls_seen, self._draws_seen, self._draw_lists):
+        for seen in (self._controls_seen, self._draws_seen):
             seen.pop(event_id, None)
 
     def expired_request_ids(self, event_id: str, limit: int = 1000) -> list[str]:

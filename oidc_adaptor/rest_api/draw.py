@@ -17,6 +17,7 @@ without a draw answers ``"state": "none"`` (fifo, no opening time) with null dra
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import Response, current_app
@@ -31,6 +32,9 @@ from .views import blueprint
 OPEN_MAX_AGE = 3600
 """Seconds caches keep an open draw's document: it changes only when an operator resets the event."""
 EXTENSION = "waitingroom_draw_documents"
+_BUILDING = threading.Lock()
+"""One document built at a time per worker: the first requests after an opening all miss the
+cache, and a million-place list built by each of them at once would multiply its memory."""
 
 
 def _cache() -> dict[str, tuple[Any, Rendered]]:
@@ -46,11 +50,12 @@ def rendered(event_id: str) -> tuple[Rendered, bool]:
     opening = room.opening(event_id)
     key = (opening.state, opening.opens_at, opening.commitment, opening.opened_at)
     kept = _cache().get(event_id)
-    if kept is not None and kept[0] == key:
-        return kept[1], opening.state == "open"
-    fresh = Rendered.of(json_bytes(room.draw_document(event_id)))
-    _cache()[event_id] = (key, fresh)
-    return fresh, opening.state == "open"
+    if kept is None or kept[0] != key:
+        with _BUILDING:
+            kept = _cache().get(event_id)
+            if kept is None or kept[0] != key:
+                kept = _cache()[event_id] = (key, Rendered.of(json_bytes(room.draw_document(event_id))))
+    return kept[1], opening.state == "open"
 
 
 @blueprint.get("/events/<event_id>/draw")

@@ -4,7 +4,9 @@ opening forward. Every response is checked against the OpenAPI document by the t
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,31 @@ def test_the_draw_document_is_public_cacheable_and_commits_before_anyone_enters(
     assert (fifo["state"], fifo["commitment"], fifo["queueing"]) == ("none", None, "fifo")
     assert client.get("/events/nope/draw").status_code == 404
     assert client.get("/events/a:b/draw").status_code == 400
+
+
+def test_each_worker_reads_an_open_draws_list_once_even_when_its_first_requests_come_together(
+        tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = fair_app(tmp_path, clock)
+    client = app.test_client()
+    tickets = [enter(client, FAIR) for _ in range(5)]
+    clock.advance(OPENS_IN + 5)
+    assert queue_num(client, tickets[0]["request_id"]).status_code == 200  # opens the draw
+    store = app.extensions["waitingroom"].room.store
+    lists: list[int] = []
+    arrivals = store.arrivals
+
+    def counted(event_id: str, first: int, count: int) -> list[str | None]:
+        lists.append(first)
+        time.sleep(0.05)  # widen the window in which the first requests overlap
+        return arrivals(event_id, first, count)
+
+    monkeypatch.setattr(store, "arrivals", counted)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: app.test_client().get(f"/events/{FAIR}/draw"), range(8)))
+    assert {a.status_code for a in answers} == {200}
+    assert {a.data for a in answers} == {answers[0].data}
+    assert len(answers[0].json["tickets"]) == 5
+    assert lists == [1]  # built once, by one request; the others waited for it
 
 
 def test_a_reset_forgets_the_draw_and_publishes_a_new_commitment(client: FlaskClient, clock: ManualClock) -> None:
