@@ -1,9 +1,11 @@
 // A relying party made with openid-client (https://github.com/panva/openid-client), driven by
 // tests/oidc/test_openid_client.py: one JSON request on stdin, one JSON answer on stdout.
-//   {"step": "url", "issuer", "client_id", "client_secret", "auth"?, "redirect_uri", "max_age"?}
+//   {"step": "url", "issuer", "client_id", "client_secret", "auth"?, "redirect_uri", "max_age"?,
+//    "response_mode"?}
 //     -> {"url", "verifier", "state", "nonce"}
 //   {"step": "grant", "issuer", "client_id", "client_secret", "auth"?, "callback", "verifier", "state",
-//    "nonce", "max_age"?} -> {"claims", "userinfo"} or {"error"} (exit status 1)
+//    "nonce", "max_age"?, "form"? (the fields a form_post page posts)} -> {"claims", "userinfo"}
+//    or {"error"} (exit status 1)
 // openid-client checks everything a careful relying party does: iss (RFC 9207), state, PKCE,
 // the id token's signature, aud, azp, nonce, exp, iat, and auth_time against max_age. It sends
 // its secret in the body (client_secret_post), or with "auth": "basic" in HTTP Basic,
@@ -29,10 +31,16 @@ try {
       code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
     }
     if (request.max_age !== undefined) params.max_age = String(request.max_age)
+    if (request.response_mode !== undefined) params.response_mode = request.response_mode
     const url = client.buildAuthorizationUrl(config, params)
     console.log(JSON.stringify({ url: url.href, verifier, state, nonce }))
   } else {
-    const tokens = await client.authorizationCodeGrant(config, new URL(request.callback), {
+    // form_post: the callback as the browser's POST of the provider's form
+    const callback = request.form === undefined ? new URL(request.callback) : new Request(request.callback, {
+      method: 'POST', body: new URLSearchParams(request.form),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+    const tokens = await client.authorizationCodeGrant(config, callback, {
       pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce,
       maxAge: request.max_age, idTokenExpected: true,
     })

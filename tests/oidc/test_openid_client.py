@@ -10,9 +10,11 @@ packages (``npm ci --prefix tests/browser``).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -65,10 +67,16 @@ def sign_in(provider: ServedApp, clock: ManualClock, callback: str, wait: float 
     provider.admit()
     clock.advance(wait)
     back = visit(browser, start["url"])
+    checks = {"verifier": start["verifier"], "state": start["state"], "nonce": start["nonce"]}
+    if extra.get("response_mode") == "form_post":  # the page's form, as the browser posts it
+        assert back.status_code == 200 and f'action="{callback}"' in back.text, back.text[:300]
+        form = {name: unescape(value) for name, value in
+                re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', back.text)}
+        assert "code" in form
+        return relying_party(step="grant", callback=callback, form=form, **checks, **client)
     assert back.status_code == 302 and back.headers["Location"].startswith(callback), back.text[:300]
     assert "code" in parse_qs(urlsplit(back.headers["Location"]).query)
-    return relying_party(step="grant", callback=back.headers["Location"], verifier=start["verifier"],
-                         state=start["state"], nonce=start["nonce"], **client)
+    return relying_party(step="grant", callback=back.headers["Location"], **checks, **client)
 
 
 @pytest.mark.parametrize("max_age", [None, 30])
@@ -103,5 +111,16 @@ def test_openid_client_authenticates_with_any_secret_in_either_method(tmp_path: 
     clients = {"node-rp": {"event": EVENT, "secret": secret, "redirect_uris": [callback]}}
     with live_provider(tmp_path, clients, clock=clock, server={"admin_keys": ["test-admin-key"]}) as provider:
         answer = sign_in(provider, clock, callback, client_secret=secret, auth=auth)
+    assert "error" not in answer, answer
+    assert answer["userinfo"]["sub"] == answer["claims"]["sub"]
+
+
+def test_openid_client_signs_in_over_form_post(tmp_path: Path) -> None:
+    # OAuth 2.0 Form Post Response Mode: openid-client reads code, state and iss from the POST.
+    clock = ManualClock(start=time.time())
+    callback = "http://127.0.0.1:9/callback"
+    clients = {"node-rp": {"event": EVENT, "secret": SECRET, "redirect_uris": [callback]}}
+    with live_provider(tmp_path, clients, clock=clock, server={"admin_keys": ["test-admin-key"]}) as provider:
+        answer = sign_in(provider, clock, callback, response_mode="form_post")
     assert "error" not in answer, answer
     assert answer["userinfo"]["sub"] == answer["claims"]["sub"]
