@@ -32,7 +32,7 @@ from core.model import Queueing, Status, Ticket
 from core.opening import Opening
 from core.rules import check_issuable
 from core.tokens import TokenError
-from oidc_adaptor.plumbing import counter_cache, params, ratelimit
+from oidc_adaptor.plumbing import cors, counter_cache, params, ratelimit
 from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
 from oidc_adaptor.plumbing.errors import error_response
 from oidc_adaptor.plumbing.services import services
@@ -91,10 +91,7 @@ def issuer() -> str:
 @blueprint.after_request
 def _headers(response: Response) -> Response:
     if request.endpoint in CORS_ENDPOINTS:
-        # Browser-based public clients call these cross-origin; no cookies are involved.
-        response.headers.setdefault("Access-Control-Allow-Origin", "*")
-        response.headers.setdefault("Access-Control-Allow-Headers", "Authorization, Content-Type")
-        response.headers.setdefault("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        cors.allow_public_clients(response)  # browser-based public clients call these cross-origin
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", HTML_CSP)  # form_post sets its own
         response.headers["X-Content-Type-Options"] = "nosniff"
