@@ -10,18 +10,18 @@ for public clients), atomic single-use codes with replay revocation, and tokens 
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidGrantError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import InsecureTransportError
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from authlib.oidc.core import OpenIDCode
@@ -73,16 +73,38 @@ def repeated_parameter(values: Any) -> str | None:
     return None
 
 
-def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
-    """The client id and secret of an HTTP Basic ``Authorization`` header ((None, None) without
-    one). Raises InvalidClientError (401) for credentials that are not base64 of UTF-8 text:
+def _basic_pair(headers: Any) -> tuple[str, str | None] | None:
+    """The user-id and password of an HTTP Basic ``Authorization`` header as sent, before
+    their form-urlencoding is undone (password None without a colon); None without such a
+    header or for one that is not base64, as Authlib's ``extract_basic_authorization`` reads
+    it. Raises InvalidClientError (401) for credentials that are not base64 of UTF-8 text:
     Authlib's parser lets that decoding error through, which would be a 500."""
+    auth = headers.get("Authorization")
+    if not auth or " " not in auth:
+        return None
+    scheme, token = auth.split(None, 1)
+    if scheme.lower() != "basic":
+        return None
     try:
-        return extract_basic_authorization(headers)
+        text = base64.b64decode(token).decode("utf-8")
+    except binascii.Error:  # not base64 (wrong padding, say): no Basic credentials
+        return None
     except ValueError:  # UnicodeDecodeError, or non-ASCII text that b64decode refuses
         raise InvalidClientError(
             status_code=401, description="The Basic credentials are not base64 of UTF-8 text."
         ) from None
+    user, colon, password = text.partition(":")
+    return user, password if colon else None
+
+
+def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
+    """The client id and secret of an HTTP Basic ``Authorization`` header, percent-decoded as
+    Authlib does ((None, None) without one). Raises InvalidClientError as :func:`_basic_pair`."""
+    pair = _basic_pair(headers)
+    if pair is None:
+        return None, None
+    user, password = pair
+    return unquote(user), None if password is None else unquote(password)
 
 
 def basic_secrets(headers: Any) -> tuple[str, ...]:
@@ -91,14 +113,10 @@ def basic_secrets(headers: Any) -> tuple[str, ...]:
     (openid-client and Spring Security send a space as "+"); many clients encode nothing (curl
     ``-u``, requests), so "+" or "%41" in their secret is meant as sent. Authlib decodes with
     percent-decoding only, which fits neither when the secret holds a space or a "%"."""
-    auth = headers.get("Authorization") or ""
-    scheme, _, token = auth.strip().partition(" ")
-    if scheme.lower() != "basic":
+    pair = _basic_pair(headers)
+    if pair is None or not pair[1]:
         return ()
-    basic_credentials(headers)  # refuses what is not base64 of UTF-8 text
-    _user, colon, sent = base64.b64decode(token.strip()).decode("utf-8").partition(":")
-    if not colon or not sent:
-        return ()
+    sent = pair[1]
     return tuple(dict.fromkeys((unquote_plus(sent), sent)))
 
 

@@ -107,6 +107,19 @@ def test_undecodable_basic_credentials_are_invalid_client(app: Flask, credential
     assert flow.redeem(code).status_code == 200  # the refused request used nothing
 
 
+@pytest.mark.parametrize("header", ["Basic abc", "Basic c2hvcA", "Basic !!!", "Basic", "Basic c2hvcDo=", "Basic Og=="])
+def test_malformed_basic_headers_are_invalid_client(app: Flask, header: str) -> None:
+    # Base64 without its padding, no colon, an empty secret or id: no client authenticates,
+    # and nothing answers 500.
+    flow = admitted(app)
+    code = flow.code()
+    response = app.test_client().post(
+        "/token", data={"grant_type": "authorization_code", "code": code}, headers={"Authorization": header},
+    )
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+    assert flow.redeem(code).status_code == 200
+
+
 def test_non_ascii_basic_credentials_are_invalid_client(app: Flask) -> None:
     flow = admitted(app)
     code = flow.code()
