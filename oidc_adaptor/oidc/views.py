@@ -32,7 +32,7 @@ from core.model import Queueing, Status, Ticket
 from core.opening import Opening
 from core.rules import check_issuable
 from core.tokens import TokenError
-from oidc_adaptor.plumbing import cors, counter_cache, params, ratelimit
+from oidc_adaptor.plumbing import cors, counter_cache, params, ratelimit, security_headers
 from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
 from oidc_adaptor.plumbing.errors import error_response
 from oidc_adaptor.plumbing.services import services
@@ -66,8 +66,6 @@ MAX_AGE_DIGITS = 12
 PROMPT_VALUES = ("none", "login")
 """The ``prompt`` values this provider honours (and discovery advertises); others are refused."""
 CORS_ENDPOINTS = {"oidc.discovery", "oidc.token", "oidc.userinfo", "oidc.userinfo_alias"}
-
-
 @blueprint.record_once
 def _setup(state: Any) -> None:
     app = state.app
@@ -92,7 +90,7 @@ def issuer() -> str:
 def _headers(response: Response) -> Response:
     if request.endpoint in CORS_ENDPOINTS:
         cors.allow_public_clients(response)  # browser-based public clients call these cross-origin
-    if response.mimetype == "text/html":
+    if security_headers.is_html(response):
         response.headers.setdefault("Content-Security-Policy", HTML_CSP)  # form_post sets its own
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"

@@ -18,6 +18,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from oidc_adaptor.background import waiting_history
+from oidc_adaptor.plumbing import security_headers
 from oidc_adaptor.plumbing.auth import query_event, require_event_admin
 from oidc_adaptor.plumbing.services import services
 
@@ -40,13 +41,14 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 )
 
+PANEL_HEADERS = (("Content-Security-Policy", CONTENT_SECURITY_POLICY), ("X-Content-Type-Options", "nosniff"),
+                 ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"))
+"""What every panel response carries unless its view set the header itself."""
+
 
 @blueprint.after_request
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    security_headers.fill_missing(response.headers, PANEL_HEADERS)
     if response.mimetype == "text/html":
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -68,3 +68,20 @@ def test_edge_cold_start_measures_a_working_bundle(tmp_path: Path) -> None:
     assert 0 < result["zip_bytes"] < 1024 * 1024
     assert result["project_cold_start_ms"] > 0 and result["reference_interpreter_ms"] > 0
     assert 0 < result["max_rss_mib"] < 128
+
+
+@pytest.mark.slow
+def test_oidc_parts_splits_a_flow_in_process() -> None:
+    """``python -m bench.oidc_parts``: both sides complete their flows in process (any refusal
+    stops it with an error), and the project's parts are reported, store calls and signing
+    included."""
+    proc = subprocess.run([sys.executable, "-m", "bench.oidc_parts", "--flows", "5", "--rounds", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("project ") and lines[1].startswith("floor ")
+    parts = {line.split("  ", 2)[-1].strip(): float(line.split()[0]) for line in lines[4:]}
+    assert parts["store calls (redis-py, socket)"] > 0
+    assert parts["signing the two tokens (RSA, PyJWT)"] > 0
+    assert parts["Authlib: token endpoint (client auth, code, PKCE, answer)"] > 0
+    assert "the rest (Flask, werkzeug, views)" in parts

@@ -442,6 +442,28 @@ def test_userinfo_get_post_header_body_and_alias(flow: Flow) -> None:
     assert bad.status_code == 401 and "WWW-Authenticate" in bad.headers
 
 
+def test_token_userinfo_and_discovery_answers_allow_browser_clients_once(flow: Flow) -> None:
+    """Browser-based public clients call these cross-origin: every answer (refusals too) carries
+    the CORS headers exactly once, with the security headers every response has."""
+    response = flow.redeem(admitted_code(flow))
+    access = response.get_json()["access_token"]
+    client = flow.app.test_client()
+    answers = [
+        response,
+        flow.redeem("not-a-code"),
+        client.get("/userinfo", headers={"Authorization": f"Bearer {access}"}),
+        client.get("/userinfo"),
+        client.get("/.well-known/openid-configuration"),
+    ]
+    for answer in answers:
+        assert answer.headers.getlist("Access-Control-Allow-Origin") == ["*"], answer.status_code
+        assert answer.headers.getlist("Access-Control-Allow-Headers") == ["Authorization, Content-Type"]
+        assert answer.headers.getlist("Access-Control-Allow-Methods") == ["GET, POST, OPTIONS"]
+        assert answer.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+        assert "Content-Security-Policy" not in answer.headers  # JSON, not a page
+    assert [a.status_code for a in answers] == [200, 400, 200, 401, 200]
+
+
 def test_userinfo_successes_log_at_debug_sign_ins_and_refusals_at_info(
         flow: Flow, caplog: pytest.LogCaptureFixture) -> None:
     """A relying party reads /userinfo for every sign-in and again to refresh: its successes are

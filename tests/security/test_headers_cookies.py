@@ -95,3 +95,43 @@ def test_the_cookie_holds_a_handle_not_the_secret_request_id(app: Flask) -> None
     db = sqlite3.connect(app.extensions["waitingroom"].store.path)
     (request_id,) = db.execute("SELECT request_id FROM tickets").fetchone()
     assert request_id not in value and value not in request_id
+
+
+def test_the_floor_never_overrides_a_header_a_view_set_in_any_case() -> None:
+    """``fill_missing`` is ``setdefault`` for several headers: names compare case-insensitively,
+    a header already there (a tighter policy, another CORS origin) stays as it was, and only the
+    missing ones are added, once."""
+    from flask import Response
+
+    from oidc_adaptor.plumbing import security_headers
+
+    response = Response("<p>hi</p>", mimetype="text/html")
+    response.headers["content-security-policy"] = "default-src 'none'"
+    response.headers["REFERRER-POLICY"] = "same-origin"
+    assert security_headers.is_html(response)
+    security_headers.apply(response, secure=True)
+    security_headers.apply(response, secure=True)  # twice: nothing is added a second time
+    assert response.headers.getlist("Content-Security-Policy") == ["default-src 'none'"]
+    assert response.headers.getlist("Referrer-Policy") == ["same-origin"]
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert response.headers.getlist("X-Frame-Options") == ["DENY"]
+    assert response.headers.getlist("Strict-Transport-Security") == [security_headers.HSTS]
+
+    api = Response("{}", mimetype="application/json")
+    security_headers.apply(api, secure=False)
+    assert not security_headers.is_html(api)
+    assert "Content-Security-Policy" not in api.headers and "X-Frame-Options" not in api.headers
+    assert "Strict-Transport-Security" not in api.headers
+    assert api.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_page_with_an_upper_case_or_parameterised_type_is_a_page() -> None:
+    from flask import Response
+
+    from oidc_adaptor.plumbing import security_headers
+
+    for content_type in ("text/html; charset=utf-8", "Text/HTML", " text/html ;charset=utf-8"):
+        response = Response("<p>hi</p>", content_type=content_type)
+        assert security_headers.is_html(response), content_type
+        security_headers.apply(response, secure=False)
+        assert response.headers["Content-Security-Policy"] == security_headers.DEFAULT_HTML_CSP
