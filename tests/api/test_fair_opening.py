@@ -182,6 +182,8 @@ def test_operators_see_the_opening_move_it_and_open_now(client: FlaskClient, clo
     assert client.post(f"/admin/events/{FAIR}/opening", json={}, headers=H).status_code == 400
     assert client.post(f"/admin/events/{FAIR}/opening", json={"opens_at": None}).status_code == 401
     assert client.post(f"/admin/events/{FAIR}/open").status_code == 401
+    malformed = client.post("/admin/events/no%20such:event/open", headers=H)
+    assert malformed.status_code == 400 and malformed.json["error"] == "bad_request"
     # serving-counter moves are refused before the opening: nobody is admitted in arrival order
     refused = client.post("/admin/increment_serving_counter", json={"event_id": FAIR, "increment_by": 1}, headers=H)
     assert refused.status_code == 409
@@ -225,6 +227,7 @@ def drive_every_status(tmp_path: Path, clock: ManualClock) -> None:
         down.post(f"/admin/events/{FAIR}/{path}", json=body, headers=H)  # 503
         client.post(f"/admin/events/{FAIR}/{path}", json=body, headers=H)  # 200
     client.post(f"/admin/events/{FAIR}/opening", json={"opens_at": "x"}, headers=H)  # 400
+    client.post("/admin/events/a:b/open", headers=H)  # 400: not an event id
     client.post(f"/admin/events/{FAIR}/opening", json={"opens_at": None}, headers=H)  # 409: opened
     # An event that admitted people in arrival order before it was made random cannot draw: 409
     shared = {"store": f"sqlite:///{tmp_path}/switched.db"}
