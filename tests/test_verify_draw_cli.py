@@ -142,3 +142,14 @@ def test_the_draw_a_waiting_room_publishes_verifies(tmp_path: Path, capsys: pyte
         assert cli.main(["verify-draw", provider.url, "sale", "--ticket", ticket_id_for(mine)]) == 0
     out = capsys.readouterr().out
     assert f"arrival 5 of 9 in the pre-queue, drawn position {answer['queue_number']}" in out
+
+
+def test_a_document_for_another_event_is_not_taken_for_the_one_asked(
+        origin: Origin, capsys: pytest.CaptureFixture[str]) -> None:
+    # An origin (or a cache, or a redirect) answering another event's sound draw must not make
+    # the asked event's draw look verified: the ticket's position would be another draw's.
+    origin.document = published(event_id="other-sale")
+    assert verify(origin, "--ticket", TICKETS[0]) == 3
+    captured = capsys.readouterr()
+    assert "VERIFIED" not in captured.out
+    assert "'other-sale'" in captured.err and "'sale'" in captured.err

@@ -99,11 +99,14 @@ def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...]) -
     return value
 
 
-def check(document: dict[str, Any], ticket: str | None, out: TextIO, progress: TextIO) -> int:
-    """Check one draw document, writing the outcome to ``out`` and progress notes to ``progress``.
-    Returns the exit status (:data:`EXIT_VERIFIED` or :data:`EXIT_FAILED`); raises ValueError for
-    a document that is not a draw document."""
-    event_id = document.get("event_id", "?")
+def check(document: dict[str, Any], event_id: str, ticket: str | None, out: TextIO, progress: TextIO) -> int:
+    """Check one draw document of event ``event_id``, writing the outcome to ``out`` and progress
+    notes to ``progress``. Returns the exit status (:data:`EXIT_VERIFIED` or :data:`EXIT_FAILED`);
+    raises ValueError for a document that is not a draw document, or is another event's (a sound
+    draw of another event would give the ticket a position it does not hold)."""
+    named = document.get("event_id")
+    if named != event_id:
+        raise ValueError(f"the document is the draw of event {named!r}, not of {event_id!r}")
     algorithm = _field(document, "algorithm", str)
     committed = _field(document, "commitment", str)
     print(f"event        {event_id}", file=out)
@@ -184,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"fetching {url}", file=sys.stderr, flush=True)
     try:
         document = fetch_document(url)
-        return check(document, args.ticket, sys.stdout, sys.stderr)
+        return check(document, args.event_id, args.ticket, sys.stdout, sys.stderr)
     except ValueError as exc:
         print(f"waitingroom: cannot check the draw: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
