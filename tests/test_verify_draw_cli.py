@@ -153,3 +153,26 @@ def test_a_document_for_another_event_is_not_taken_for_the_one_asked(
     captured = capsys.readouterr()
     assert "VERIFIED" not in captured.out
     assert "'other-sale'" in captured.err and "'sale'" in captured.err
+
+
+@pytest.mark.parametrize("changes", [
+    {"tickets": [["a list"], *TICKETS[1:]]},
+    {"tickets": [{"an": "object"}, *TICKETS[1:]]},
+    {"tickets": [7, *TICKETS[1:]]},
+    {"commitment": "é" * 64},
+    {"commitment": "not a sha-256"},
+    {"secret": "é" * 64},
+    {"secret": "not hex"},
+])
+def test_a_document_of_the_wrong_shape_is_unreadable_not_a_crash(
+        origin: Origin, capsys: pytest.CaptureFixture[str], changes: dict[str, Any]) -> None:
+    origin.document = published(**changes)
+    assert verify(origin) == 3
+    captured = capsys.readouterr()
+    assert "waitingroom: cannot check the draw: the document's" in captured.err
+    assert "Traceback" not in captured.err and "VERIFIED" not in captured.out
+
+
+def test_a_commitment_is_compared_whatever_its_characters() -> None:
+    assert not draw.matches_commitment(SECRET, "é" * 64)
+    assert draw.matches_commitment(SECRET, draw.commitment(SECRET).upper())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -99,6 +100,24 @@ def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...]) -
     return value
 
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _hex_field(document: dict[str, Any], name: str, shape: re.Pattern[str]) -> str:
+    value = _field(document, name, str)
+    if not shape.fullmatch(value):
+        raise ValueError(f"the document's {name!r} is not hexadecimal text of the right length")
+    return value
+
+
+def _ticket_list(document: dict[str, Any]) -> list[str | None]:
+    tickets = _field(document, "tickets", list)
+    if not all(ticket is None or isinstance(ticket, str) for ticket in tickets):
+        raise ValueError("the document's 'tickets' holds something that is neither a ticket id nor null")
+    return tickets
+
+
 def check(document: dict[str, Any], event_id: str, ticket: str | None, out: TextIO, progress: TextIO) -> int:
     """Check one draw document of event ``event_id``, writing the outcome to ``out`` and progress
     notes to ``progress``. Returns the exit status (:data:`EXIT_VERIFIED` or :data:`EXIT_FAILED`);
@@ -108,7 +127,7 @@ def check(document: dict[str, Any], event_id: str, ticket: str | None, out: Text
     if named != event_id:
         raise ValueError(f"the document is the draw of event {named!r}, not of {event_id!r}")
     algorithm = _field(document, "algorithm", str)
-    committed = _field(document, "commitment", str)
+    committed = _hex_field(document, "commitment", _SHA256_HEX)
     print(f"event        {event_id}", file=out)
     print(f"algorithm    {algorithm}", file=out)
     print(f"opens at     {_when(document.get('opens_at'))}", file=out)
@@ -121,9 +140,8 @@ def check(document: dict[str, Any], event_id: str, ticket: str | None, out: Text
         print(f"NOT OPEN YET: the secret is revealed at the opening ({_when(document.get('opens_at'))}); "
               "keep the commitment above and run this again after it", file=out)
         return EXIT_FAILED
-    if not isinstance(secret, str):
-        raise ValueError("the document's 'secret' is not a string")
-    tickets = _field(document, "tickets", list)
+    secret = _hex_field(document, "secret", _HEX)
+    tickets = _ticket_list(document)
     size = _field(document, "size", int)
     print(f"opened at    {_when(document.get('opened_at'))}", file=out)
     print(f"secret       {secret}", file=out)
