@@ -394,7 +394,9 @@ def waiting_page(event_id: str, ticket: Ticket, previous: EarlierPlace | None = 
         "waiting.html",
         event_id=event_id,
         event_name=room.event(event_id).display_name,
-        position=ticket.position,
+        # A place in a random draw's pre-queue has no position yet; its arrival index is not one
+        # and would read as one in the page's data (SECURITY.md: no position before the draw).
+        position=None if drawn and line.pre_queue else ticket.position,
         ahead=view["ahead"],
         estimate=estimate,
         authorize_url=authorization_url(),

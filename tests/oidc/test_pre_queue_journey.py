@@ -43,6 +43,7 @@ def test_visitors_wait_in_the_pre_queue_then_are_admitted_in_the_drawn_order(tmp
                 assert "The sale opens at" in page.text and "You are in the pre-queue" in page.text
                 assert 'id="wr-position"' not in page.text  # no position before the draw
                 assert 'data-pre-queue="true"' in page.text
+                assert 'data-position=""' in page.text  # nor the arrival index, in the page's data
                 assert "Time left: <span" in page.text and "about 10 minutes" in page.text  # without JavaScript
                 refresh = int(re.search(r'http-equiv="refresh" content="(\d+)"', page.text).group(1))  # type: ignore[union-attr]
                 assert refresh == 120  # without JavaScript it comes back well before the opening, and at it
