@@ -4,7 +4,9 @@ PyJWT and cryptography, and the Lambda@Edge bundle nothing at all."""
 
 from __future__ import annotations
 
+import time
 import urllib.parse
+from typing import Any
 
 
 class FetchError(Exception):
@@ -15,7 +17,8 @@ def http_get(url: str, timeout: float, max_bytes: int) -> tuple[int, bytes]:
     """GET ``url`` (http or https only); returns (status, at most ``max_bytes + 1`` bytes of body).
 
     An HTTP error status is returned with an empty body, not raised; a refused scheme or an
-    unreachable host raises FetchError.
+    unreachable host raises FetchError, as does a body still arriving ``timeout`` seconds after
+    the response began (``timeout`` also bounds each socket operation).
     """
     status, body = _send(url, None, timeout, max_bytes)
     return status, body if status < 400 else b""
@@ -46,11 +49,31 @@ def _send(url: str, data: bytes | None, timeout: float, max_bytes: int) -> tuple
     request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - scheme checked above
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
-            return int(response.status), response.read(max_bytes + 1)
+            return int(response.status), _read_within(response, max_bytes + 1, time.monotonic() + timeout)
     except urllib.error.HTTPError as exc:
         try:
-            return int(exc.code), exc.read(max_bytes + 1)
+            return int(exc.code), _read_within(exc, max_bytes + 1, time.monotonic() + timeout)
         except OSError:
             return int(exc.code), b""
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise FetchError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
+
+
+CHUNK = 1 << 16
+
+
+def _read_within(response: Any, limit: int, deadline: float) -> bytes:
+    """At most ``limit`` bytes of ``response``'s body, read by chunks. Raises TimeoutError (an
+    OSError) once the ``deadline`` (``time.monotonic()``) passes: the socket's timeout bounds each
+    read only, so a peer sending a byte now and then would otherwise hold the caller for ever."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the response's body was still arriving when the time ran out")
+        chunk = response.read1(min(CHUNK, remaining))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)

@@ -176,3 +176,39 @@ def test_a_document_of_the_wrong_shape_is_unreadable_not_a_crash(
 def test_a_commitment_is_compared_whatever_its_characters() -> None:
     assert not draw.matches_commitment(SECRET, "é" * 64)
     assert draw.matches_commitment(SECRET, draw.commitment(SECRET).upper())
+
+
+def test_an_origin_that_trickles_its_document_is_given_up(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # Each byte comes well within the socket's timeout, so only a bound on the whole fetch ends it.
+    import socket
+    import threading
+
+    monkeypatch.setattr(verify_draw, "FETCH_TIMEOUT", 1.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+            while not stop.wait(0.05):
+                try:
+                    connection.sendall(b" ")
+                except OSError:
+                    return
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    outcome: list[int] = []
+    arguments = ["verify-draw", f"http://127.0.0.1:{port}", "sale"]
+    client = threading.Thread(target=lambda: outcome.append(cli.main(arguments)), daemon=True)
+    client.start()
+    client.join(timeout=30)  # generous on a loaded machine: the bound under test is 1 s
+    stop.set()
+    listener.close()
+    assert not client.is_alive(), "verify-draw still reading a trickled document after 30 s"
+    assert outcome == [3]
+    assert "cannot reach" in capsys.readouterr().err
