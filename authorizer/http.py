@@ -13,14 +13,18 @@ class FetchError(Exception):
     """The URL could not be fetched. The message names the cause and is safe to log."""
 
 
-def http_get(url: str, timeout: float, max_bytes: int) -> tuple[int, bytes]:
+def http_get(url: str, timeout: float, max_bytes: int, same_host: bool = False) -> tuple[int, bytes]:
     """GET ``url`` (http or https only); returns (status, at most ``max_bytes + 1`` bytes of body).
+
+    Redirects are followed to http and https URLs only, and with ``same_host`` only to the same
+    host name (never from https to http): a document that proves something about one host
+    (a draw) must not come from another.
 
     An HTTP error status is returned with an empty body, not raised; a refused scheme or an
     unreachable host raises FetchError, as does a body still arriving ``timeout`` seconds after
     the response began (``timeout`` also bounds each socket operation).
     """
-    status, body = _send(url, None, timeout, max_bytes)
+    status, body = _send(url, None, timeout, max_bytes, same_host)
     return status, body if status < 400 else b""
 
 
@@ -34,11 +38,23 @@ def http_post_form(url: str, form: dict[str, str], timeout: float, max_bytes: in
     return _send(url, urllib.parse.urlencode(form).encode("ascii"), timeout, max_bytes)
 
 
-def _send(url: str, data: bytes | None, timeout: float, max_bytes: int) -> tuple[int, bytes]:
+def _send(url: str, data: bytes | None, timeout: float, max_bytes: int,
+          same_host: bool = False) -> tuple[int, bytes]:
     # Imported on the first call, not at import: urllib.request pulls in http.client and email,
     # a sixth of the CloudFront gate's cold start, while most requests never call out.
     import urllib.error
     import urllib.request
+
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        """urllib's redirects, refused to another scheme than http(s) (urllib allows ftp) and,
+        with ``same_host``, to another host or from https down to http."""
+
+        def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+            old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+            if new.scheme not in ("http", "https") or (same_host and (
+                    new.hostname != old.hostname or (old.scheme, new.scheme) == ("https", "http"))):
+                raise urllib.error.URLError(f"refusing a redirect to {newurl}")
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
 
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
@@ -48,7 +64,7 @@ def _send(url: str, data: bytes | None, timeout: float, max_bytes: int) -> tuple
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - scheme checked above
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
+        with urllib.request.build_opener(Redirects).open(request, timeout=timeout) as response:
             return int(response.status), _read_within(response, max_bytes + 1, time.monotonic() + timeout)
     except urllib.error.HTTPError as exc:
         try:

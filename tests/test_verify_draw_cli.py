@@ -212,3 +212,19 @@ def test_an_origin_that_trickles_its_document_is_given_up(monkeypatch: pytest.Mo
     assert not client.is_alive(), "verify-draw still reading a trickled document after 30 s"
     assert outcome == [3]
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_a_redirect_to_another_host_is_refused(origin: Origin, capsys: pytest.CaptureFixture[str]) -> None:
+    # A sound draw served by another host proves nothing about this waiting room's draw.
+    port = free_port()
+    app = Flask("redirecting")
+
+    @app.get("/events/<event_id>/draw")
+    def elsewhere(event_id: str) -> Response:
+        return Response(status=302, headers={"Location": f"{origin.url}/events/{event_id}/draw"})
+
+    with serve_wsgi(app, port):
+        assert cli.main(["verify-draw", f"http://localhost:{port}", "sale"]) == 3
+    captured = capsys.readouterr()
+    assert "redirect" in captured.err and "127.0.0.1" in captured.err and "VERIFIED" not in captured.out
+    assert verify(origin) == 0  # the document itself verifies where it is served

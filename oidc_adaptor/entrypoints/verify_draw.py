@@ -5,7 +5,9 @@ every position with :func:`core.draw.verify` (the same permutation every store u
 whether the revealed secret matches the commitment published before the opening and whether
 the list is sound. With ``--ticket`` it also gives that ticket's arrival index and drawn
 position. Exit status: 0 when everything checks out, 1 when a check fails or there is nothing
-to check yet (the draw is not open), 3 when the document cannot be fetched or read.
+to check yet (the draw is not open), 3 when the document cannot be fetched or read: not
+answered within :data:`FETCH_TIMEOUT`, redirected to another host, not a draw document, or the
+draw of another event.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def fetch_document(url: str) -> dict[str, Any]:
     """The draw document at ``url``. Raises ValueError with a one-line reason (unreachable,
     an HTTP error, not a JSON object)."""
     try:
-        status, body = http_get(url, FETCH_TIMEOUT, MAX_DOCUMENT_BYTES)
+        status, body = http_get(url, FETCH_TIMEOUT, MAX_DOCUMENT_BYTES, same_host=True)
     except FetchError as exc:
         raise ValueError(str(exc)) from None
     if status == 404:
