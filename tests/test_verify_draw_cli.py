@@ -92,7 +92,9 @@ def test_a_changed_list_fails(origin: Origin, capsys: pytest.CaptureFixture[str]
 
 def test_a_ticket_outside_the_list_is_reported(origin: Origin, capsys: pytest.CaptureFixture[str]) -> None:
     assert verify(origin, "--ticket", ticket_id_for("entered-after-the-opening")) == 1
-    assert "not in the published list" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not in the published list" in out
+    assert "a place taken before it must be in the list, and its absence means the draw left it out" in out
 
 
 def test_before_the_opening_there_is_nothing_to_verify(origin: Origin, capsys: pytest.CaptureFixture[str]) -> None:

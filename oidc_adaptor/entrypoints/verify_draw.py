@@ -194,7 +194,8 @@ def _report_ticket(ticket: str, tickets: Sequence[Any], result: draw.Verificatio
             print(f"ticket {ticket}: no position, the draw did not verify", file=out)
         else:
             print(f"ticket {ticket}: not in the published list (a place taken after the opening keeps "
-                  "its arrival order and is not part of the draw)", file=out)
+                  "its arrival order and is not part of the draw; a place taken before it must be in the "
+                  "list, and its absence means the draw left it out)", file=out)
         return EXIT_FAILED
     arrival = list(tickets).index(ticket) + 1
     print(f"ticket {ticket}: arrival {arrival:,} of {len(tickets):,} in the pre-queue, "

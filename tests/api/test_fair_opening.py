@@ -221,3 +221,15 @@ def drive_every_status(tmp_path: Path, clock: ManualClock) -> None:
     random_now = {"x": {"queueing": "random_before_opening", "opens_at": clock.now() + 60}}
     switched = build_app(tmp_path / "switched-b", clock, server=shared, events=random_now).test_client()
     switched.post("/admin/events/x/open", headers=H)
+
+
+def test_the_check_page_does_not_explain_away_a_ticket_missing_from_the_list(tmp_path: Path,
+                                                                            clock: ManualClock) -> None:
+    # The page cannot know why a ticket is absent: telling a visitor who joined before the opening
+    # that their place "was taken after the opening" would hide the very fault the check exists for.
+    url = f"/events/{FAIR}/draw/verify?ticket={ticket_id_for('any-request-id')}"
+    page = FlaskClient(fair_app(tmp_path, clock)).get(url).get_data(as_text=True)
+    absent = page[page.index('id="wr-ticket-absent"'):]
+    absent = absent[:absent.index("</p>")]
+    assert "it was taken after the opening" not in absent
+    assert "if you joined before the opening, your place should be in this list" in absent
