@@ -505,6 +505,7 @@ class WaitingRoom:
             admitted_at=ticket.admitted_at,
             pre_queue=pre_queue,
             opens_at=gate.opens_at if gate.is_gated else None,
+            arrival=ticket.position if pre_queue else None,
         )
 
     def issue_tokens(self, event_id: str, request_id: str, validity: int | None = None) -> IssuedTokens:

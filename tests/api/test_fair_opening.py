@@ -69,12 +69,16 @@ def test_after_the_draw_every_place_has_the_position_the_published_draw_gives_it
     keys = [str(uuid.uuid4()) for _ in range(12)]
     places = [client.post("/assign_queue_num", json={"event_id": FAIR, "idempotency_key": k}).json for k in keys]
     assert all(p["status"] == "pre_queue" for p in places)
+    # each place's receipt: its arrival number, in the entry's answer and in every read before the draw
+    assert [p["arrival"] for p in places] == list(range(1, 13))
+    assert queue_num(client, places[4]["request_id"]).json["arrival"] == 5
     clock.advance(OPENS_IN + 5)  # the first read after the opening time opens the draw
     answers = [queue_num(client, p["request_id"]) for p in places]
     assert [a.status_code for a in answers] == [200] * 12
     document = client.get(f"/events/{FAIR}/draw").json
     assert document["state"] == "open" and document["size"] == 12
     assert document["tickets"] == [ticket_id_for(p["request_id"]) for p in places]  # arrival order, public ids
+    assert all(document["tickets"][p["arrival"] - 1] == ticket_id_for(p["request_id"]) for p in places)
     result = draw.verify(document["commitment"], document["secret"], document["tickets"], document["size"])
     assert result.ok, result.problems
     for place, answer in zip(places, answers, strict=True):
