@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from core import draw
+from core.adapters.redis import RedisStore
 from core.clock import ManualClock
 from core.model import ticket_id_for
 
@@ -66,6 +67,21 @@ def test_a_place_before_the_opening_is_in_the_pre_queue_without_a_position(clien
 
 def test_after_the_draw_every_place_has_the_position_the_published_draw_gives_it(client: FlaskClient,
                                                                                   clock: ManualClock) -> None:
+    check_positions_follow_the_published_draw(client, clock)
+
+
+def test_on_the_redis_store_every_place_has_the_position_the_published_draw_gives_it(
+        tmp_path: Path, clock: ManualClock, redis_url: str) -> None:
+    """The same on Redis, whose scripts compute the drawn positions in Lua."""
+    store = RedisStore.from_url(redis_url, timeout=5.0)
+    store.client.flushdb()
+    try:
+        check_positions_follow_the_published_draw(fair_app(tmp_path, clock, store=store).test_client(), clock)
+    finally:
+        store.close()
+
+
+def check_positions_follow_the_published_draw(client: FlaskClient, clock: ManualClock) -> None:
     keys = [str(uuid.uuid4()) for _ in range(12)]
     places = [client.post("/assign_queue_num", json={"event_id": FAIR, "idempotency_key": k}).json for k in keys]
     assert all(p["status"] == "pre_queue" for p in places)
