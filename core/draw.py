@@ -58,8 +58,10 @@ def commitment(secret: str) -> str:
 
 
 def matches_commitment(secret: str, committed: str) -> bool:
-    """Whether ``secret`` is the one ``committed`` binds (constant-time comparison)."""
-    return hmac.compare_digest(commitment(secret), committed.lower())
+    """Whether ``secret`` is the one ``committed`` binds (constant-time comparison). Compared as
+    UTF-8 bytes: ``hmac.compare_digest`` raises TypeError for text with non-ASCII characters, and
+    a published commitment is whatever a document says."""
+    return hmac.compare_digest(commitment(secret).encode("ascii"), committed.lower().encode("utf-8"))
 
 
 MIN_HALF_BITS = 3

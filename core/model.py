@@ -255,6 +255,9 @@ class PositionView:
     opening, so ``position`` is 0 and must not be shown."""
     opens_at: float | None = None
     """When the event opens (POSIX seconds) while it has not: nobody is admitted before."""
+    arrival: int | None = None
+    """In the pre-queue, the place's arrival index (1-based; None otherwise): not a position, the
+    visitor's receipt that the draw's published list must name the ticket at this index."""
 
     @property
     def ahead(self) -> int:

@@ -278,6 +278,11 @@ class WaitingRoom:
             return Opening(event_id, settings.queueing, None, OpeningState.NONE)
         state = self._draw_seen(event_id, now, fresh)
         if state is not None and not state.is_open and opening.is_due(opens_at, now, self.clock_skew):
+            if not fresh:
+                # The draw is irreversible and reveals the secret: decide it on the controls as
+                # they are now, not on this process's copy, which may predate an operator's
+                # move of the opening to later.
+                return self._gate(event_id, now, self.store.get_control(settings.event_id))
             try:
                 state = self.store.open_draw(event_id, now)
             except InvalidTransition:
@@ -500,6 +505,7 @@ class WaitingRoom:
             admitted_at=ticket.admitted_at,
             pre_queue=pre_queue,
             opens_at=gate.opens_at if gate.is_gated else None,
+            arrival=ticket.position if pre_queue else None,
         )
 
     def issue_tokens(self, event_id: str, request_id: str, validity: int | None = None) -> IssuedTokens:

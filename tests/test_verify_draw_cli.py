@@ -92,7 +92,9 @@ def test_a_changed_list_fails(origin: Origin, capsys: pytest.CaptureFixture[str]
 
 def test_a_ticket_outside_the_list_is_reported(origin: Origin, capsys: pytest.CaptureFixture[str]) -> None:
     assert verify(origin, "--ticket", ticket_id_for("entered-after-the-opening")) == 1
-    assert "not in the published list" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not in the published list" in out
+    assert "a place taken before it must be in the list, and its absence means the draw left it out" in out
 
 
 def test_before_the_opening_there_is_nothing_to_verify(origin: Origin, capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,3 +144,89 @@ def test_the_draw_a_waiting_room_publishes_verifies(tmp_path: Path, capsys: pyte
         assert cli.main(["verify-draw", provider.url, "sale", "--ticket", ticket_id_for(mine)]) == 0
     out = capsys.readouterr().out
     assert f"arrival 5 of 9 in the pre-queue, drawn position {answer['queue_number']}" in out
+
+
+def test_a_document_for_another_event_is_not_taken_for_the_one_asked(
+        origin: Origin, capsys: pytest.CaptureFixture[str]) -> None:
+    # An origin (or a cache, or a redirect) answering another event's sound draw must not make
+    # the asked event's draw look verified: the ticket's position would be another draw's.
+    origin.document = published(event_id="other-sale")
+    assert verify(origin, "--ticket", TICKETS[0]) == 3
+    captured = capsys.readouterr()
+    assert "VERIFIED" not in captured.out
+    assert "'other-sale'" in captured.err and "'sale'" in captured.err
+
+
+@pytest.mark.parametrize("changes", [
+    {"tickets": [["a list"], *TICKETS[1:]]},
+    {"tickets": [{"an": "object"}, *TICKETS[1:]]},
+    {"tickets": [7, *TICKETS[1:]]},
+    {"commitment": "é" * 64},
+    {"commitment": "not a sha-256"},
+    {"secret": "é" * 64},
+    {"secret": "not hex"},
+])
+def test_a_document_of_the_wrong_shape_is_unreadable_not_a_crash(
+        origin: Origin, capsys: pytest.CaptureFixture[str], changes: dict[str, Any]) -> None:
+    origin.document = published(**changes)
+    assert verify(origin) == 3
+    captured = capsys.readouterr()
+    assert "waitingroom: cannot check the draw: the document's" in captured.err
+    assert "Traceback" not in captured.err and "VERIFIED" not in captured.out
+
+
+def test_a_commitment_is_compared_whatever_its_characters() -> None:
+    assert not draw.matches_commitment(SECRET, "é" * 64)
+    assert draw.matches_commitment(SECRET, draw.commitment(SECRET).upper())
+
+
+def test_an_origin_that_trickles_its_document_is_given_up(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # Each byte comes well within the socket's timeout, so only a bound on the whole fetch ends it.
+    import socket
+    import threading
+
+    monkeypatch.setattr(verify_draw, "FETCH_TIMEOUT", 1.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+            while not stop.wait(0.05):
+                try:
+                    connection.sendall(b" ")
+                except OSError:
+                    return
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    outcome: list[int] = []
+    arguments = ["verify-draw", f"http://127.0.0.1:{port}", "sale"]
+    client = threading.Thread(target=lambda: outcome.append(cli.main(arguments)), daemon=True)
+    client.start()
+    client.join(timeout=30)  # generous on a loaded machine: the bound under test is 1 s
+    stop.set()
+    listener.close()
+    assert not client.is_alive(), "verify-draw still reading a trickled document after 30 s"
+    assert outcome == [3]
+    assert "cannot reach" in capsys.readouterr().err
+
+
+def test_a_redirect_to_another_host_is_refused(origin: Origin, capsys: pytest.CaptureFixture[str]) -> None:
+    # A sound draw served by another host proves nothing about this waiting room's draw.
+    port = free_port()
+    app = Flask("redirecting")
+
+    @app.get("/events/<event_id>/draw")
+    def elsewhere(event_id: str) -> Response:
+        return Response(status=302, headers={"Location": f"{origin.url}/events/{event_id}/draw"})
+
+    with serve_wsgi(app, port):
+        assert cli.main(["verify-draw", f"http://localhost:{port}", "sale"]) == 3
+    captured = capsys.readouterr()
+    assert "redirect" in captured.err and "127.0.0.1" in captured.err and "VERIFIED" not in captured.out
+    assert verify(origin) == 0  # the document itself verifies where it is served

@@ -309,9 +309,23 @@ def banner(demo: RunningDemo) -> str:
             f"  Checkout API       {plan.api_origin}/checkout   (needs a waiting-room access token)",
             "",
             f"  Admission: {plan.increment_by} visitor(s) every {plan.every:g} s. Press Ctrl-C to stop.",
+            *_fair_opening_lines(plan),
             "",
         ]
     )
+
+
+def _fair_opening_lines(plan: DemoPlan) -> list[str]:
+    """With ``--fair-opening``: when the draw happens and where anyone can check it."""
+    if plan.opens_at is None:
+        return []
+    opens = time.strftime("%H:%M:%S UTC", time.gmtime(plan.opens_at))
+    check = f"{plan.issuer}/events/{DEMO_EVENT_ID}/draw/verify"
+    return [
+        f"  Fair opening: visitors who join before {opens} are put in line by a random draw then.",
+        f"  Check the draw after it at {check}",
+        f"  or with: waitingroom verify-draw {plan.issuer} {DEMO_EVENT_ID}",
+    ]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -5,7 +5,9 @@ every position with :func:`core.draw.verify` (the same permutation every store u
 whether the revealed secret matches the commitment published before the opening and whether
 the list is sound. With ``--ticket`` it also gives that ticket's arrival index and drawn
 position. Exit status: 0 when everything checks out, 1 when a check fails or there is nothing
-to check yet (the draw is not open), 3 when the document cannot be fetched or read.
+to check yet (the draw is not open), 3 when the document cannot be fetched or read: not
+answered within :data:`FETCH_TIMEOUT`, redirected to another host, not a draw document, or the
+draw of another event.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -68,7 +71,7 @@ def fetch_document(url: str) -> dict[str, Any]:
     """The draw document at ``url``. Raises ValueError with a one-line reason (unreachable,
     an HTTP error, not a JSON object)."""
     try:
-        status, body = http_get(url, FETCH_TIMEOUT, MAX_DOCUMENT_BYTES)
+        status, body = http_get(url, FETCH_TIMEOUT, MAX_DOCUMENT_BYTES, same_host=True)
     except FetchError as exc:
         raise ValueError(str(exc)) from None
     if status == 404:
@@ -99,13 +102,34 @@ def _field(document: dict[str, Any], name: str, kind: type | tuple[type, ...]) -
     return value
 
 
-def check(document: dict[str, Any], ticket: str | None, out: TextIO, progress: TextIO) -> int:
-    """Check one draw document, writing the outcome to ``out`` and progress notes to ``progress``.
-    Returns the exit status (:data:`EXIT_VERIFIED` or :data:`EXIT_FAILED`); raises ValueError for
-    a document that is not a draw document."""
-    event_id = document.get("event_id", "?")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _hex_field(document: dict[str, Any], name: str, shape: re.Pattern[str]) -> str:
+    value = _field(document, name, str)
+    if not shape.fullmatch(value):
+        raise ValueError(f"the document's {name!r} is not hexadecimal text of the right length")
+    return value
+
+
+def _ticket_list(document: dict[str, Any]) -> list[str | None]:
+    tickets = _field(document, "tickets", list)
+    if not all(ticket is None or isinstance(ticket, str) for ticket in tickets):
+        raise ValueError("the document's 'tickets' holds something that is neither a ticket id nor null")
+    return tickets
+
+
+def check(document: dict[str, Any], event_id: str, ticket: str | None, out: TextIO, progress: TextIO) -> int:
+    """Check one draw document of event ``event_id``, writing the outcome to ``out`` and progress
+    notes to ``progress``. Returns the exit status (:data:`EXIT_VERIFIED` or :data:`EXIT_FAILED`);
+    raises ValueError for a document that is not a draw document, or is another event's (a sound
+    draw of another event would give the ticket a position it does not hold)."""
+    named = document.get("event_id")
+    if named != event_id:
+        raise ValueError(f"the document is the draw of event {named!r}, not of {event_id!r}")
     algorithm = _field(document, "algorithm", str)
-    committed = _field(document, "commitment", str)
+    committed = _hex_field(document, "commitment", _SHA256_HEX)
     print(f"event        {event_id}", file=out)
     print(f"algorithm    {algorithm}", file=out)
     print(f"opens at     {_when(document.get('opens_at'))}", file=out)
@@ -118,9 +142,8 @@ def check(document: dict[str, Any], ticket: str | None, out: TextIO, progress: T
         print(f"NOT OPEN YET: the secret is revealed at the opening ({_when(document.get('opens_at'))}); "
               "keep the commitment above and run this again after it", file=out)
         return EXIT_FAILED
-    if not isinstance(secret, str):
-        raise ValueError("the document's 'secret' is not a string")
-    tickets = _field(document, "tickets", list)
+    secret = _hex_field(document, "secret", _HEX)
+    tickets = _ticket_list(document)
     size = _field(document, "size", int)
     print(f"opened at    {_when(document.get('opened_at'))}", file=out)
     print(f"secret       {secret}", file=out)
@@ -171,7 +194,8 @@ def _report_ticket(ticket: str, tickets: Sequence[Any], result: draw.Verificatio
             print(f"ticket {ticket}: no position, the draw did not verify", file=out)
         else:
             print(f"ticket {ticket}: not in the published list (a place taken after the opening keeps "
-                  "its arrival order and is not part of the draw)", file=out)
+                  "its arrival order and is not part of the draw; a place taken before it must be in the "
+                  "list, and its absence means the draw left it out)", file=out)
         return EXIT_FAILED
     arrival = list(tickets).index(ticket) + 1
     print(f"ticket {ticket}: arrival {arrival:,} of {len(tickets):,} in the pre-queue, "
@@ -184,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"fetching {url}", file=sys.stderr, flush=True)
     try:
         document = fetch_document(url)
-        return check(document, args.ticket, sys.stdout, sys.stderr)
+        return check(document, args.event_id, args.ticket, sys.stdout, sys.stderr)
     except ValueError as exc:
         print(f"waitingroom: cannot check the draw: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE

@@ -394,7 +394,12 @@ def waiting_page(event_id: str, ticket: Ticket, previous: EarlierPlace | None = 
         "waiting.html",
         event_id=event_id,
         event_name=room.event(event_id).display_name,
-        position=ticket.position,
+        # A place in a random draw's pre-queue has no position yet; its arrival index is not one
+        # and must not read as one in the page's data (SECURITY.md: no position before the draw)...
+        position=None if drawn and line.pre_queue else ticket.position,
+        # ... but it is the visitor's receipt: the published list must put the ticket at it, so
+        # a list reordered after the opening shows (README, "a fair opening").
+        arrival=ticket.position if drawn and line.pre_queue else None,
         ahead=view["ahead"],
         estimate=estimate,
         authorize_url=authorization_url(),

@@ -70,6 +70,7 @@ def assign_queue_num() -> Response:
                 "event_id": event_id,
                 "status": PRE_QUEUE,
                 "opens_at": _opens_at(view),
+                "arrival": view.arrival,
                 "entry_time": int(ticket.entered_at),
             })
         ticket = replace(ticket, position=view.position, status=view.status)
@@ -105,6 +106,7 @@ def _pre_queue_answer(view: PositionView, request_id: str, now: float) -> Respon
         "request_id": request_id,
         "status": PRE_QUEUE,
         "opens_at": _opens_at(view),
+        "arrival": view.arrival,
         "entry_time": int(view.entered_at),
         "message": "the place is in the pre-queue: its position is drawn at the opening; ask again after it",
     })

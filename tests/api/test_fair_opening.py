@@ -85,12 +85,16 @@ def check_positions_follow_the_published_draw(client: FlaskClient, clock: Manual
     keys = [str(uuid.uuid4()) for _ in range(12)]
     places = [client.post("/assign_queue_num", json={"event_id": FAIR, "idempotency_key": k}).json for k in keys]
     assert all(p["status"] == "pre_queue" for p in places)
+    # each place's receipt: its arrival number, in the entry's answer and in every read before the draw
+    assert [p["arrival"] for p in places] == list(range(1, 13))
+    assert queue_num(client, places[4]["request_id"]).json["arrival"] == 5
     clock.advance(OPENS_IN + 5)  # the first read after the opening time opens the draw
     answers = [queue_num(client, p["request_id"]) for p in places]
     assert [a.status_code for a in answers] == [200] * 12
     document = client.get(f"/events/{FAIR}/draw").json
     assert document["state"] == "open" and document["size"] == 12
     assert document["tickets"] == [ticket_id_for(p["request_id"]) for p in places]  # arrival order, public ids
+    assert all(document["tickets"][p["arrival"] - 1] == ticket_id_for(p["request_id"]) for p in places)
     result = draw.verify(document["commitment"], document["secret"], document["tickets"], document["size"])
     assert result.ok, result.problems
     for place, answer in zip(places, answers, strict=True):
@@ -237,3 +241,15 @@ def drive_every_status(tmp_path: Path, clock: ManualClock) -> None:
     random_now = {"x": {"queueing": "random_before_opening", "opens_at": clock.now() + 60}}
     switched = build_app(tmp_path / "switched-b", clock, server=shared, events=random_now).test_client()
     switched.post("/admin/events/x/open", headers=H)
+
+
+def test_the_check_page_does_not_explain_away_a_ticket_missing_from_the_list(tmp_path: Path,
+                                                                            clock: ManualClock) -> None:
+    # The page cannot know why a ticket is absent: telling a visitor who joined before the opening
+    # that their place "was taken after the opening" would hide the very fault the check exists for.
+    url = f"/events/{FAIR}/draw/verify?ticket={ticket_id_for('any-request-id')}"
+    page = FlaskClient(fair_app(tmp_path, clock)).get(url).get_data(as_text=True)
+    absent = page[page.index('id="wr-ticket-absent"'):]
+    absent = absent[:absent.index("</p>")]
+    assert "it was taken after the opening" not in absent
+    assert "if you joined before the opening, your place should be in this list" in absent

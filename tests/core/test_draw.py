@@ -195,3 +195,14 @@ def test_holes_keep_their_arrival_index(published: tuple[str, str, list[str]]) -
     assert checked.ok and len(checked.positions) == 18
     assert all(checked.positions[t] == naive_position(secret, 20, i)
                for i, t in enumerate(with_holes, start=1) if t is not None)
+
+
+def test_whoever_holds_the_secret_knows_before_the_opening_which_arrival_draws_first() -> None:
+    # The limit README.md and SECURITY.md state: the operator's store holds the secret during the
+    # pre-queue, and a place's position hardly depends on the final size (cycle walking through
+    # the same Feistel domain), so the secret's holder knows which arrival index will be drawn
+    # first while the pre-queue fills, and could put a chosen visitor there.
+    secret = hashlib.sha256(b"an operator's secret").hexdigest()
+    first = draw.unpermute(secret, 1000, 1)
+    still_first = [size for size in range(1000, 1024) if draw.permute(secret, size, first) == 1]
+    assert len(still_first) >= 20

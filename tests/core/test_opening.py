@@ -352,3 +352,18 @@ def test_workers_reaching_the_opening_together_make_one_draw(tmp_path: Path, key
     finally:
         for w in workers:
             w.store.close()
+
+
+def test_a_worker_with_a_stale_copy_does_not_open_an_opening_moved_later(make_room: RoomFactory,
+                                                                         clock: ManualClock) -> None:
+    # Two workers on one store. Worker A read the controls a moment before the opening time; an
+    # operator, through worker B, moves the opening an hour later; A's copy (kept up to
+    # CONTROLS_MAX_AGE) still says the opening has come. A's next entry must not draw.
+    worker_a, worker_b = make_room(random_event()), make_room(random_event())
+    clock.value = OPENS - 0.5
+    worker_a.enter("sale")
+    worker_b.set_opens_at("sale", OPENS + 3600)
+    clock.value = OPENS + 0.1
+    ticket = worker_a.enter("sale")
+    assert worker_b.opening("sale").state is OpeningState.PRE_QUEUE
+    assert worker_a.position("sale", ticket.request_id).pre_queue

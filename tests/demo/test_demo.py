@@ -10,6 +10,7 @@ import socket
 import time
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -98,6 +99,13 @@ def test_demo_with_a_fair_opening_draws_its_pre_queue_at_the_time_given() -> Non
     assert event.queueing.value == "random_before_opening" and event.opens_at == plan.opens_at
     opens = demo_module.site_config(plan)["sale_opens_at"]  # the shop's landing page counts down to it
     assert abs(datetime.fromisoformat(opens).timestamp() - plan.opens_at) < 1
+    # The banner says when the draw happens and where to check it, as the README's walk-through does.
+    text = demo_module.banner(SimpleNamespace(plan=plan))  # type: ignore[arg-type]
+    assert time.strftime("%H:%M:%S UTC", time.gmtime(plan.opens_at)) in text
+    assert f"{plan.issuer}/events/demo-sale/draw/verify" in text
+    assert f"waitingroom verify-draw {plan.issuer} demo-sale" in text
+    fifo = demo_module.plan_from_args(args.parse_args([]))
+    assert "draw" not in demo_module.banner(SimpleNamespace(plan=fifo))  # type: ignore[arg-type]
 
 
 # -- ending a session by jti -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ FAIR = "fair-sale"
 OPENS_IN = 600
 VISITORS = 4
 TICKET = re.compile(r"<code>(t_[A-Za-z0-9_-]{24})</code>")
+ARRIVAL = re.compile(r'<strong id="wr-arrival">(\d+)</strong>')
 
 
 @pytest.mark.slow
@@ -37,16 +38,20 @@ def test_visitors_wait_in_the_pre_queue_then_are_admitted_in_the_drawn_order(tmp
         with serve_wsgi(rp, rp_port):
             browsers = [requests.Session() for _ in range(VISITORS)]
             pages = [browser.get(f"http://127.0.0.1:{rp_port}/login", timeout=10) for browser in browsers]
-            tickets = []
+            tickets: list[str] = []
+            arrivals: list[int] = []
             for page in pages:
                 assert page.status_code == 200 and page.url.startswith(f"{provider.url}/authorize")
                 assert "The sale opens at" in page.text and "You are in the pre-queue" in page.text
                 assert 'id="wr-position"' not in page.text  # no position before the draw
                 assert 'data-pre-queue="true"' in page.text
+                assert 'data-position=""' in page.text  # nor the arrival index, in the page's data
                 assert "Time left: <span" in page.text and "about 10 minutes" in page.text  # without JavaScript
                 refresh = int(re.search(r'http-equiv="refresh" content="(\d+)"', page.text).group(1))  # type: ignore[union-attr]
                 assert refresh == 120  # without JavaScript it comes back well before the opening, and at it
                 tickets.append(TICKET.search(page.text).group(1))  # type: ignore[union-attr]
+                # the visitor's receipt: the arrival number the published list must give the ticket
+                arrivals.append(int(ARRIVAL.search(page.text).group(1)))  # type: ignore[union-attr]
                 assert f"/events/{FAIR}/draw/verify?ticket={tickets[-1]}" in page.text
 
             status = browsers[0].get(f"{provider.url}/authorize/status", params={"event": FAIR}, timeout=10).json()
@@ -66,6 +71,7 @@ def test_visitors_wait_in_the_pre_queue_then_are_admitted_in_the_drawn_order(tmp
             assert document["commitment"] == published["commitment"]  # committed before anyone entered
             result = draw.verify(document["commitment"], document["secret"], document["tickets"], document["size"])
             assert result.ok and sorted(document["tickets"]) == sorted(tickets)
+            assert [document["tickets"].index(ticket) + 1 for ticket in tickets] == arrivals
             positions = [result.positions[ticket] for ticket in tickets]
             assert sorted(positions) == list(range(1, VISITORS + 1))
             for page, position in zip(after, positions, strict=True):
