@@ -122,11 +122,18 @@ class DoorRule:
     allocates positions without serialising entries (DynamoDB) may find places ahead of the new
     one still waiting when it decides; it then admits them with it if the limit holds for all,
     so concurrent arrivals fill the free slots in line order.
+
+    With ``after_draw`` (an event that draws its line at its opening, ``random_before_opening``)
+    the store also admits only if the event's draw is open in the store, read in that same
+    step: the domain decides from a copy of the draw up to a second old, which a reset by
+    another process makes wrong, and a place admitted before the next draw would keep that draw
+    from opening (:meth:`core.ports.QueueStore.open_draw`).
     """
 
     max_active: int = 0
     budget: int = 0
     since: float = 0.0
+    after_draw: bool = False
 
 
 @dataclass(frozen=True)

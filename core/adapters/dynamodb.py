@@ -553,6 +553,8 @@ class DynamoDbStore:
                                                 "moves", "reached"))
             if state.draw is None or not state.draw.is_open:
                 guard += " AND attribute_not_exists(draw_size)"
+            else:  # and not reset since (a counters item made again after a reset has no draw size yet)
+                guard += " AND attribute_exists(draw_size)"
             move, move_values, puts = self._serving_move(event_id, state, current.position, now)
             self._transact([
                 self._counters_update(event_id, "SET " + move, {**values, **move_values}, guard),
@@ -566,12 +568,16 @@ class DynamoDbStore:
 
         return self._retrying(attempt)
 
-    def _door_opens(self, event_id: str, state: Mapping[str, int], position: int, door: DoorRule) -> bool:
+    def _door_opens(self, event_id: str, state: _State, position: int, door: DoorRule) -> bool:
         """Whether :class:`core.model.DoorRule` admits ``position``, with every place still
         waiting ahead of it, by the counters as read in ``state``: the event is not paused and
         the limit holds for all of them. Positions are allocated without serialising entries, so
         a place may reach this step before one ahead of it; letting both in when both fit keeps
-        the line's order and fills the free slots whatever order concurrent arrivals come in."""
+        the line's order and fills the free slots whatever order concurrent arrivals come in.
+        A random event's rule (``after_draw``) needs the draw open as read: the caller's copy of
+        the draw may predate a reset (the transaction's guard covers a reset after this read)."""
+        if door.after_draw and (state.draw is None or not state.draw.is_open):
+            return False
         paused = self._get(event_id, "CTRL#paused")
         if paused is not None and _str(paused, "value") == "1":
             return False

@@ -398,13 +398,17 @@ end
 
 _ENTER = _PRELUDE + _ENTER_ONE + r"""
 -- ARGV: request id, now, idempotency digest ('' for none), bucket ttl, newest bucket, sub-bucket,
--- then the door rule (core.model.DoorRule; '' for none): max_active, budget, since.
+-- then the door rule (core.model.DoorRule; '' for none): max_active, budget, since, after_draw
+-- ('1' or '').
 local reply = enter(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 if not ARGV[7] or ARGV[7] == '' or reply[4] ~= 'waiting' then return reply end
 -- Admit at the door: nobody waits ahead, the event is not paused, and the rule's limit holds.
 local pos = tonumber(reply[2])
 local serving = tonumber(redis.call('HGET', C, 'serving')) or 0
 if pos ~= serving + 1 or redis.call('HGET', PREFIX .. 'o', 'paused') == '1' then return reply end
+-- A random event admits at the door only once its draw is open here: the caller's copy of the
+-- draw may predate a reset.
+if ARGV[10] == '1' and redis.call('HEXISTS', C, 'dsize') == 0 then return reply end
 local max_active, budget = tonumber(ARGV[7]), tonumber(ARGV[8])
 local admit = max_active > 0 or budget > 0
 if max_active > 0 then
@@ -963,7 +967,8 @@ class RedisStore:
     def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
               door: DoorRule | None = None) -> Ticket:
         digest, sub = self._idempotency(idempotency_key)
-        rule = ["", "", ""] if door is None else [door.max_active, door.budget, _num(door.since)]
+        rule = ["", "", "", ""] if door is None else \
+            [door.max_active, door.budget, _num(door.since), "1" if door.after_draw else ""]
         args = [request_id, _num(now), digest, self._bucket_ttl(), self._time_bucket(now), sub, *rule]
         reply = self._repeatable(lambda: self._enter(keys=self._keys(event_id), args=args))
         return self._ticket(event_id, reply)

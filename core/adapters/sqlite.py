@@ -390,6 +390,10 @@ class SqliteStore:
             "SELECT 1 FROM controls WHERE event_id = ? AND key = 'paused' AND value = '1'", (event_id,)
         ).fetchone():
             return False
+        if door.after_draw:
+            state = self._draw_state(db, event_id)
+            if state is None or not state.is_open:
+                return False  # the caller's copy of the draw was stale: this line is not drawn yet
         if door.max_active > 0 and counters.active >= door.max_active:
             return False
         if door.budget > 0 and counters.serving - (self._serving_at(db, event_id, door.since, before=True) or 0) \

@@ -140,3 +140,24 @@ def test_the_door_after_the_draw_counts_active_sessions(store: Any) -> None:
     # position 4 still waits ahead: the new place (5) is not let in past it
     assert (admitted.position, admitted.status) == (5, Status.WAITING)
     assert store.counters(EVENT).serving == 3
+
+
+def test_a_door_after_the_draw_admits_only_once_the_stores_draw_is_open(store: Any) -> None:
+    """``DoorRule.after_draw``: the caller's copy of the draw may be stale (a reset elsewhere);
+    the store admits at the door only if the draw is open as it reads it in the enter step."""
+    door = DoorRule(max_active=5, after_draw=True)
+    first = store.enter(EVENT, rid(), None, T0, door)  # no draw at all (reset, nothing prepared yet)
+    assert first.status is Status.WAITING and store.counters(EVENT).serving == 0
+    store.reset(EVENT)
+    store.prepare_draw(EVENT, SECRET)
+    assert store.enter(EVENT, rid(), None, T0, door).status is Status.WAITING  # prepared, not open
+    assert store.counters(EVENT).serving == 0
+    store.reset(EVENT)
+    store.prepare_draw(EVENT, SECRET)
+    assert store.open_draw(EVENT, OPENS).size == 0
+    admitted = store.enter(EVENT, rid(), None, OPENS + 1, door)
+    assert (admitted.position, admitted.status) == (1, Status.ADMITTED)
+    assert store.counters(EVENT).serving == 1
+    # a fifo event's rule never asks for a draw
+    fifo = store.enter("fifo-sale", rid(), None, T0, DoorRule(max_active=5))
+    assert (fifo.position, fifo.status) == (1, Status.ADMITTED)
