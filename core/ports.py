@@ -232,9 +232,9 @@ class QueueStore(Protocol):
         arrival indexes above ``size`` and keep them as positions. Before the opening (and in
         events that never draw) positions are arrival indexes.
 
-        Raises InvalidTransition when no secret was prepared, or when the serving counter is
-        above 0 (somebody was admitted in arrival order; the domain never lets that happen
-        before the opening).
+        Raises InvalidTransition when no secret was prepared, or when the serving counter ever
+        moved, even if it is back at 0 now (somebody was admitted in arrival order and may hold
+        tokens; the domain never lets that happen before the opening).
         """
         ...
 

@@ -1138,7 +1138,8 @@ class DynamoDbStore:
     def open_draw(self, event_id: str, now: float) -> DrawState:
         """One conditional ``UpdateItem`` on the counters item: ``draw_size`` = ``last_position``
         and ``draw_opened_at`` = ``now``, on condition that a secret is kept, the draw is not
-        open yet and ``serving`` is 0. Entries take their arrival indexes with ``ADD`` on the
+        open yet and the serving counter never moved (``moves`` is 0: a counter moved back to 0
+        admitted people before). Entries take their arrival indexes with ``ADD`` on the
         same item, so the size is exactly the indexes handed out before this write. A refused
         write returns the item (``ReturnValuesOnConditionCheckFailure``), which tells an open
         draw (returned unchanged: idempotent, and every racing caller gets the same state) from
@@ -1150,7 +1151,8 @@ class DynamoDbStore:
                 "update_item", TableName=self.table, Key=self._key(event_id, "COUNTERS"),
                 UpdateExpression="SET draw_size = if_not_exists(last_position, :zero), draw_opened_at = :now",
                 ConditionExpression="attribute_exists(draw_secret) AND attribute_not_exists(draw_size) "
-                                    "AND (attribute_not_exists(serving) OR serving = :zero)",
+                                    "AND (attribute_not_exists(serving) OR serving = :zero) "
+                                    "AND (attribute_not_exists(moves) OR moves = :zero)",
                 ExpressionAttributeValues={":zero": _n(0), ":now": _n(float(now))},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
             item: Item = response["Attributes"]

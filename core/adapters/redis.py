@@ -652,10 +652,12 @@ _OPEN_DRAW = r"""
 -- KEYS[1]: the event's counters (C). ARGV: now. The opening: the draw's size becomes the last
 -- arrival index, once; every script reads it with the counters from then on. Returns
 -- {secret, size, opened_at}.
-local d = redis.call('HMGET', KEYS[1], 'dsecret', 'dsize', 'dopened', 'serving', 'last')
+local d = redis.call('HMGET', KEYS[1], 'dsecret', 'dsize', 'dopened', 'serving', 'last', 'hseq')
 if not d[1] then return redis.error_reply('INVALID_TRANSITION no draw secret was prepared for this event') end
 if d[2] then return {d[1], d[2], d[3]} end
-if (tonumber(d[4]) or 0) > 0 then
+-- Refused once the serving counter ever moved (hseq counts its moves), even back to 0: people
+-- were admitted in arrival order, and some may hold tokens.
+if (tonumber(d[4]) or 0) > 0 or (tonumber(d[6]) or 0) > 0 then
   return redis.error_reply('INVALID_TRANSITION places were admitted in arrival order; the draw cannot open')
 end
 local size = d[5] or '0'

@@ -659,7 +659,10 @@ class SqliteStore:
                 raise InvalidTransition("the event has no draw prepared; nothing to open")
             if state.is_open:
                 return state
-            if self._counters(db, event_id).serving > 0:
+            # the counter ever moved, even back to 0: people were admitted in arrival order
+            if self._counters(db, event_id).serving > 0 or db.execute(
+                "SELECT 1 FROM serving_history WHERE event_id = ? LIMIT 1", (event_id,)
+            ).fetchone():
                 raise InvalidTransition("places were admitted in arrival order already; the draw cannot open")
             db.execute(
                 "UPDATE counters SET draw_size = last_position, draw_opened_at = ? WHERE event_id = ?",

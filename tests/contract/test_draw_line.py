@@ -15,7 +15,7 @@ import pytest
 
 from core import draw
 from core.draw import DrawState
-from core.errors import NotAdmitted
+from core.errors import InvalidTransition, NotAdmitted
 from core.model import DoorRule, Status
 
 from .helpers import EVENT, T0, rid
@@ -161,3 +161,20 @@ def test_a_door_after_the_draw_admits_only_once_the_stores_draw_is_open(store: A
     # a fifo event's rule never asks for a draw
     fifo = store.enter("fifo-sale", rid(), None, T0, DoorRule(max_active=5))
     assert (fifo.position, fifo.status) == (1, Status.ADMITTED)
+
+
+def test_the_draw_does_not_open_once_anybody_was_admitted_even_with_the_counter_back_at_zero(store: Any) -> None:
+    """Admitted in arrival order, then the counter moved back to 0 (an event whose queueing
+    became random while it ran): a draw now would give the place that holds tokens, and those
+    the sweep expired, drawn positions far behind, and others theirs."""
+    store.prepare_draw(EVENT, SECRET)
+    ids = [rid() for _ in range(6)]
+    for r in ids:
+        store.enter(EVENT, r, None, T0)
+    store.advance_serving(EVENT, 2, T0 + 1)
+    store.issue_session(EVENT, ids[0], "jti-first", int(T0), int(T0) + 600, T0 + 2)
+    assert store.advance_serving(EVENT, -2, T0 + 3) == 0
+    with pytest.raises(InvalidTransition):
+        store.open_draw(EVENT, OPENS)
+    assert store.draw_state(EVENT) == DrawState(SECRET)
+    assert [store.get_ticket(EVENT, r, OPENS).position for r in ids] == [1, 2, 3, 4, 5, 6]
