@@ -82,7 +82,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..draw import DrawState, index_at, position_of
 from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
-from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
+from ..model import SWEEP_POSITIONS, Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, check_issuable, redeem_for_session_in_steps
 from .dynamodb_retry import backoff, call_with_retries
 
@@ -265,6 +265,7 @@ class DynamoDbStore:
         self.max_attempts = max_attempts
         self.timeout = timeout or 5.0
         self.claim_lease = claim_lease
+        self.sweep_positions = SWEEP_POSITIONS
         self._pool: Any = None  # a thread pool for claims sent at once, made on first use
 
     @classmethod
@@ -986,7 +987,7 @@ class DynamoDbStore:
                 if float(_num(item, "at")) > now - position_expiry:
                     break
                 reached = int(item[SORT_KEY]["S"].removeprefix("REACH#"))
-            bound = min(reached, state["serving"])
+            bound = min(reached, state["serving"], cursor + self.sweep_positions)
             if bound <= cursor:
                 return 0
             # Every position in the range without a session expires: places not claimed in time

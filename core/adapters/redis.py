@@ -104,7 +104,7 @@ from ..errors import (
     StoreUnavailable,
     WaitingRoomError,
 )
-from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
+from ..model import SWEEP_POSITIONS, Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, redeem_for_session_in_steps
 from . import redis_client, redis_eviction
 from .redis_draw import DRAW_LUA
@@ -546,7 +546,8 @@ return ticket_at(rid, idx, tk[1][3])[1]
 """
 
 _SWEEP = _PRELUDE + r"""
--- ARGV: now, position_expiry, incr_serving (0/1), now - position_expiry, int(now)
+-- ARGV: now, position_expiry, incr_serving (0/1), now - position_expiry, int(now), the most
+-- positions to walk (core.model.SWEEP_POSITIONS: the next sweep goes on from there)
 local now = ARGV[1]
 local expiry = tonumber(ARGV[2])
 local ended = {}  -- {position, request id} of places expired or timed out by this sweep
@@ -559,7 +560,7 @@ if expiry > 0 then
   -- by (now - expiry) has been admitted for at least the expiry period.
   local m = redis.call('ZREVRANGEBYSCORE', HT, ARGV[4], '-inf', 'LIMIT', 0, 1)
   local reached = (#m > 0) and tonumber(m[1]) or 0
-  local bound = math.min(reached, serving)
+  local bound = math.min(reached, serving, cursor + tonumber(ARGV[6]))
   if bound > cursor then
     for pos = cursor + 1, bound do
       local idx = sigma_inverse(pos)  -- the place at this position: after a draw, not pos itself
@@ -845,6 +846,7 @@ class RedisStore:
         self.idempotency_ttl = idempotency_ttl
         self._event_keys: dict[str, tuple[str, ...]] = {}
         self._drawn_hints: dict[tuple[str, str], str] = {}
+        self.sweep_positions = SWEEP_POSITIONS
         self._enter = _Script(client, _ENTER)
         self._enter_many = _Script(client, _ENTER_MANY)
         self._get_ticket = _Script(client, _GET_TICKET)
@@ -1107,7 +1109,7 @@ class RedisStore:
 
     def sweep(self, event_id: str, now: float, position_expiry: float, incr_serving: bool) -> SweepResult:
         args = [_num(now), _num(position_expiry), "1" if incr_serving else "0",
-                _num(now - position_expiry), str(math.floor(now))]
+                _num(now - position_expiry), str(math.floor(now)), self.sweep_positions]
         with self._errors():
             expired, timed_out, serving = self._sweep(keys=self._keys(event_id), args=args)
         return SweepResult(expired=int(expired), timed_out=int(timed_out), serving=int(serving))

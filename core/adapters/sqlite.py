@@ -43,7 +43,7 @@ from ..errors import (
     InvalidTransition,
     StoreUnavailable,
 )
-from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
+from ..model import SWEEP_POSITIONS, Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import check_issuable, place_of_grant
 
 SCHEMA = """
@@ -178,6 +178,7 @@ class SqliteStore:
         self.path = path
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous.upper()
+        self.sweep_positions = SWEEP_POSITIONS
         self._local = threading.local()
         try:
             if path != ":memory:":
@@ -539,7 +540,8 @@ class SqliteStore:
                 ).fetchone()
                 # Positions are admitted in order, so everything the counter stayed at or above
                 # from (now - expiry) on has been admitted for at least the expiry period.
-                bound = min(self._admitted_since(db, event_id, now - position_expiry), serving)
+                bound = min(self._admitted_since(db, event_id, now - position_expiry), serving,
+                            cursor + self.sweep_positions)
                 if bound > cursor:
                     expired = self._expire_positions(db, event_id, cursor, bound, now)
                     db.execute(

@@ -178,3 +178,20 @@ def test_the_draw_does_not_open_once_anybody_was_admitted_even_with_the_counter_
         store.open_draw(EVENT, OPENS)
     assert store.draw_state(EVENT) == DrawState(SECRET)
     assert [store.get_ticket(EVENT, r, OPENS).position for r in ids] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_sweep_walks_a_bounded_number_of_positions_and_the_next_one_goes_on(store: Any) -> None:
+    """A large jump of the serving counter over a drawn line is swept in steps of at most
+    ``sweep_positions`` positions (each drawn one costs a permutation: a single step over
+    hundreds of thousands held Redis, or SQLite's write lock, for seconds); the next sweep goes
+    on where the last stopped, and every place expires once, in position order."""
+    _, order = drawn(store, 10)
+    late = store.enter(EVENT, rid(), None, OPENS + 1).request_id
+    store.sweep_positions = 4
+    store.advance_serving(EVENT, 10, OPENS + 2)
+    now = OPENS + 2 + EXPIRY
+    steps = [store.sweep(EVENT, now, EXPIRY, True) for _ in range(4)]
+    assert [(s.expired, s.serving) for s in steps] == [(4, 11), (4, 11), (2, 11), (0, 11)]
+    assert store.expired_request_ids(EVENT, 100) == order
+    assert store.get_ticket(EVENT, late, now).status is Status.ADMITTED
+    assert store.counters(EVENT).expired == 10
