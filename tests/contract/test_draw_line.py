@@ -15,7 +15,7 @@ import pytest
 
 from core import draw
 from core.draw import DrawState
-from core.errors import InvalidTransition, NotAdmitted
+from core.errors import InvalidTransition, NotAdmitted, PositionExpired
 from core.model import DoorRule, Status
 
 from .helpers import EVENT, T0, rid
@@ -190,7 +190,11 @@ def test_a_sweep_walks_a_bounded_number_of_positions_and_the_next_one_goes_on(st
     store.sweep_positions = 4
     store.advance_serving(EVENT, 10, OPENS + 2)
     now = OPENS + 2 + EXPIRY
-    steps = [store.sweep(EVENT, now, EXPIRY, True) for _ in range(4)]
+    first = store.sweep(EVENT, now, EXPIRY, True)
+    # a place the first step did not reach, past its claim time: refused tokens all the same
+    with pytest.raises(PositionExpired):
+        store.issue_session(EVENT, order[9], "jti-late", int(now), int(now) + 600, now, EXPIRY)
+    steps = [first, *(store.sweep(EVENT, now, EXPIRY, True) for _ in range(3))]
     assert [(s.expired, s.serving) for s in steps] == [(4, 11), (4, 11), (2, 11), (0, 11)]
     assert store.expired_request_ids(EVENT, 100) == order
     assert store.get_ticket(EVENT, late, now).status is Status.ADMITTED
