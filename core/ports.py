@@ -182,8 +182,13 @@ class QueueStore(Protocol):
 
         When ``incr_serving`` is true the serving counter advances by the number of positions
         expired, so abandoned places never stall the line. Holes (see the class documentation)
-        expire like unclaimed places and count in ``expired``. Idempotent: a second sweep at the
-        same instant changes nothing.
+        expire like unclaimed places and count in ``expired``.
+
+        One call walks at most the store's ``sweep_positions`` positions (default
+        :data:`core.model.SWEEP_POSITIONS`) past its expiry cursor, so a large jump of the
+        serving counter is swept in steps, each short; the next call goes on where this one
+        stopped. A sweep at the same instant as one that walked every due position changes
+        nothing.
         """
         ...
 
@@ -232,9 +237,9 @@ class QueueStore(Protocol):
         arrival indexes above ``size`` and keep them as positions. Before the opening (and in
         events that never draw) positions are arrival indexes.
 
-        Raises InvalidTransition when no secret was prepared, or when the serving counter is
-        above 0 (somebody was admitted in arrival order; the domain never lets that happen
-        before the opening).
+        Raises InvalidTransition when no secret was prepared, or when the serving counter ever
+        moved, even if it is back at 0 now (somebody was admitted in arrival order and may hold
+        tokens; the domain never lets that happen before the opening).
         """
         ...
 

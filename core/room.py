@@ -9,7 +9,7 @@ import datetime
 import math
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import admission, draw, opening, randomness
@@ -180,13 +180,18 @@ class WaitingRoom:
 
         The operators' controls are read at most once per :data:`CONTROLS_MAX_AGE` seconds per
         process, so entering costs no extra store round trip; the store checks the pause itself
-        in the enter step, so a pause applies to the door at once wherever it was set."""
+        in the enter step, so a pause applies to the door at once wherever it was set. So with
+        the draw: a random event's rule is ``after_draw``, and the store admits only if the
+        draw is open as it reads it (this process's copy may predate a reset elsewhere)."""
         now = self.clock.now()
         controls = self._recent_controls(event_id, now)
         if controls.get(PAUSED) == "1" or self._gate(event_id, now).is_gated:
             return None
-        policy = admission.with_overrides(self.event(event_id).admission, controls)
-        return admission.door_rule(policy, now, self.clock_skew)
+        settings = self.event(event_id)
+        rule = admission.door_rule(admission.with_overrides(settings.admission, controls), now, self.clock_skew)
+        if rule is not None and settings.queueing is Queueing.RANDOM_BEFORE_OPENING:
+            rule = replace(rule, after_draw=True)
+        return rule
 
     def _recent_controls(self, event_id: str, now: float) -> dict[str, str]:
         """The event's controls, read at most once per :data:`CONTROLS_MAX_AGE` seconds per process."""

@@ -82,7 +82,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..draw import DrawState, index_at, position_of
 from ..errors import GrantRevoked, InvalidTransition, StoreUnavailable
-from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
+from ..model import SWEEP_POSITIONS, Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, check_issuable, redeem_for_session_in_steps
 from .dynamodb_retry import backoff, call_with_retries
 
@@ -265,6 +265,7 @@ class DynamoDbStore:
         self.max_attempts = max_attempts
         self.timeout = timeout or 5.0
         self.claim_lease = claim_lease
+        self.sweep_positions = SWEEP_POSITIONS
         self._pool: Any = None  # a thread pool for claims sent at once, made on first use
 
     @classmethod
@@ -553,6 +554,8 @@ class DynamoDbStore:
                                                 "moves", "reached"))
             if state.draw is None or not state.draw.is_open:
                 guard += " AND attribute_not_exists(draw_size)"
+            else:  # and not reset since (a counters item made again after a reset has no draw size yet)
+                guard += " AND attribute_exists(draw_size)"
             move, move_values, puts = self._serving_move(event_id, state, current.position, now)
             self._transact([
                 self._counters_update(event_id, "SET " + move, {**values, **move_values}, guard),
@@ -566,12 +569,16 @@ class DynamoDbStore:
 
         return self._retrying(attempt)
 
-    def _door_opens(self, event_id: str, state: Mapping[str, int], position: int, door: DoorRule) -> bool:
+    def _door_opens(self, event_id: str, state: _State, position: int, door: DoorRule) -> bool:
         """Whether :class:`core.model.DoorRule` admits ``position``, with every place still
         waiting ahead of it, by the counters as read in ``state``: the event is not paused and
         the limit holds for all of them. Positions are allocated without serialising entries, so
         a place may reach this step before one ahead of it; letting both in when both fit keeps
-        the line's order and fills the free slots whatever order concurrent arrivals come in."""
+        the line's order and fills the free slots whatever order concurrent arrivals come in.
+        A random event's rule (``after_draw``) needs the draw open as read: the caller's copy of
+        the draw may predate a reset (the transaction's guard covers a reset after this read)."""
+        if door.after_draw and (state.draw is None or not state.draw.is_open):
+            return False
         paused = self._get(event_id, "CTRL#paused")
         if paused is not None and _str(paused, "value") == "1":
             return False
@@ -980,7 +987,7 @@ class DynamoDbStore:
                 if float(_num(item, "at")) > now - position_expiry:
                     break
                 reached = int(item[SORT_KEY]["S"].removeprefix("REACH#"))
-            bound = min(reached, state["serving"])
+            bound = min(reached, state["serving"], cursor + self.sweep_positions)
             if bound <= cursor:
                 return 0
             # Every position in the range without a session expires: places not claimed in time
@@ -1132,7 +1139,8 @@ class DynamoDbStore:
     def open_draw(self, event_id: str, now: float) -> DrawState:
         """One conditional ``UpdateItem`` on the counters item: ``draw_size`` = ``last_position``
         and ``draw_opened_at`` = ``now``, on condition that a secret is kept, the draw is not
-        open yet and ``serving`` is 0. Entries take their arrival indexes with ``ADD`` on the
+        open yet and the serving counter never moved (``moves`` is 0: a counter moved back to 0
+        admitted people before). Entries take their arrival indexes with ``ADD`` on the
         same item, so the size is exactly the indexes handed out before this write. A refused
         write returns the item (``ReturnValuesOnConditionCheckFailure``), which tells an open
         draw (returned unchanged: idempotent, and every racing caller gets the same state) from
@@ -1144,7 +1152,8 @@ class DynamoDbStore:
                 "update_item", TableName=self.table, Key=self._key(event_id, "COUNTERS"),
                 UpdateExpression="SET draw_size = if_not_exists(last_position, :zero), draw_opened_at = :now",
                 ConditionExpression="attribute_exists(draw_secret) AND attribute_not_exists(draw_size) "
-                                    "AND (attribute_not_exists(serving) OR serving = :zero)",
+                                    "AND (attribute_not_exists(serving) OR serving = :zero) "
+                                    "AND (attribute_not_exists(moves) OR moves = :zero)",
                 ExpressionAttributeValues={":zero": _n(0), ":now": _n(float(now))},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
             item: Item = response["Attributes"]

@@ -104,7 +104,7 @@ from ..errors import (
     StoreUnavailable,
     WaitingRoomError,
 )
-from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
+from ..model import SWEEP_POSITIONS, Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, redeem_for_session_in_steps
 from . import redis_client, redis_eviction
 from .redis_draw import DRAW_LUA
@@ -398,13 +398,17 @@ end
 
 _ENTER = _PRELUDE + _ENTER_ONE + r"""
 -- ARGV: request id, now, idempotency digest ('' for none), bucket ttl, newest bucket, sub-bucket,
--- then the door rule (core.model.DoorRule; '' for none): max_active, budget, since.
+-- then the door rule (core.model.DoorRule; '' for none): max_active, budget, since, after_draw
+-- ('1' or '').
 local reply = enter(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 if not ARGV[7] or ARGV[7] == '' or reply[4] ~= 'waiting' then return reply end
 -- Admit at the door: nobody waits ahead, the event is not paused, and the rule's limit holds.
 local pos = tonumber(reply[2])
 local serving = tonumber(redis.call('HGET', C, 'serving')) or 0
 if pos ~= serving + 1 or redis.call('HGET', PREFIX .. 'o', 'paused') == '1' then return reply end
+-- A random event admits at the door only once its draw is open here: the caller's copy of the
+-- draw may predate a reset.
+if ARGV[10] == '1' and redis.call('HEXISTS', C, 'dsize') == 0 then return reply end
 local max_active, budget = tonumber(ARGV[7]), tonumber(ARGV[8])
 local admit = max_active > 0 or budget > 0
 if max_active > 0 then
@@ -542,7 +546,8 @@ return ticket_at(rid, idx, tk[1][3])[1]
 """
 
 _SWEEP = _PRELUDE + r"""
--- ARGV: now, position_expiry, incr_serving (0/1), now - position_expiry, int(now)
+-- ARGV: now, position_expiry, incr_serving (0/1), now - position_expiry, int(now), the most
+-- positions to walk (core.model.SWEEP_POSITIONS: the next sweep goes on from there)
 local now = ARGV[1]
 local expiry = tonumber(ARGV[2])
 local ended = {}  -- {position, request id} of places expired or timed out by this sweep
@@ -555,7 +560,7 @@ if expiry > 0 then
   -- by (now - expiry) has been admitted for at least the expiry period.
   local m = redis.call('ZREVRANGEBYSCORE', HT, ARGV[4], '-inf', 'LIMIT', 0, 1)
   local reached = (#m > 0) and tonumber(m[1]) or 0
-  local bound = math.min(reached, serving)
+  local bound = math.min(reached, serving, cursor + tonumber(ARGV[6]))
   if bound > cursor then
     for pos = cursor + 1, bound do
       local idx = sigma_inverse(pos)  -- the place at this position: after a draw, not pos itself
@@ -648,10 +653,12 @@ _OPEN_DRAW = r"""
 -- KEYS[1]: the event's counters (C). ARGV: now. The opening: the draw's size becomes the last
 -- arrival index, once; every script reads it with the counters from then on. Returns
 -- {secret, size, opened_at}.
-local d = redis.call('HMGET', KEYS[1], 'dsecret', 'dsize', 'dopened', 'serving', 'last')
+local d = redis.call('HMGET', KEYS[1], 'dsecret', 'dsize', 'dopened', 'serving', 'last', 'hseq')
 if not d[1] then return redis.error_reply('INVALID_TRANSITION no draw secret was prepared for this event') end
 if d[2] then return {d[1], d[2], d[3]} end
-if (tonumber(d[4]) or 0) > 0 then
+-- Refused once the serving counter ever moved (hseq counts its moves), even back to 0: people
+-- were admitted in arrival order, and some may hold tokens.
+if (tonumber(d[4]) or 0) > 0 or (tonumber(d[6]) or 0) > 0 then
   return redis.error_reply('INVALID_TRANSITION places were admitted in arrival order; the draw cannot open')
 end
 local size = d[5] or '0'
@@ -839,6 +846,7 @@ class RedisStore:
         self.idempotency_ttl = idempotency_ttl
         self._event_keys: dict[str, tuple[str, ...]] = {}
         self._drawn_hints: dict[tuple[str, str], str] = {}
+        self.sweep_positions = SWEEP_POSITIONS
         self._enter = _Script(client, _ENTER)
         self._enter_many = _Script(client, _ENTER_MANY)
         self._get_ticket = _Script(client, _GET_TICKET)
@@ -963,7 +971,8 @@ class RedisStore:
     def enter(self, event_id: str, request_id: str, idempotency_key: str | None, now: float,
               door: DoorRule | None = None) -> Ticket:
         digest, sub = self._idempotency(idempotency_key)
-        rule = ["", "", ""] if door is None else [door.max_active, door.budget, _num(door.since)]
+        rule = ["", "", "", ""] if door is None else \
+            [door.max_active, door.budget, _num(door.since), "1" if door.after_draw else ""]
         args = [request_id, _num(now), digest, self._bucket_ttl(), self._time_bucket(now), sub, *rule]
         reply = self._repeatable(lambda: self._enter(keys=self._keys(event_id), args=args))
         return self._ticket(event_id, reply)
@@ -1100,7 +1109,7 @@ class RedisStore:
 
     def sweep(self, event_id: str, now: float, position_expiry: float, incr_serving: bool) -> SweepResult:
         args = [_num(now), _num(position_expiry), "1" if incr_serving else "0",
-                _num(now - position_expiry), str(math.floor(now))]
+                _num(now - position_expiry), str(math.floor(now)), self.sweep_positions]
         with self._errors():
             expired, timed_out, serving = self._sweep(keys=self._keys(event_id), args=args)
         return SweepResult(expired=int(expired), timed_out=int(timed_out), serving=int(serving))

@@ -17,7 +17,10 @@ back the last transactions, places already told to visitors included. ``bench/``
 
 Arrival index and position. The ``position`` columns of ``tickets`` and ``sessions`` hold a
 place's *arrival index* (the ``last_position`` counter that handed it out). For every event but
-an opened ``random_before_opening`` draw that is its position. The draw is three columns of the
+an opened ``random_before_opening`` draw that is its position. A session row also keeps the
+place's position in line (``line_position``, NULL in rows written before draws existed, whose
+position is their arrival index), so the admin list of places that ended is ordered by it
+without computing the draw again. The draw is three columns of the
 event's ``counters`` row (``draw_secret``, ``draw_size``, ``draw_opened_at``), so opening it is
 one UPDATE whatever the pre-queue's size; from then on the position of arrival index ``i`` is
 :func:`core.draw.position_of` (``secret``, ``size``, ``i``), computed where a place is read, and
@@ -40,7 +43,7 @@ from ..errors import (
     InvalidTransition,
     StoreUnavailable,
 )
-from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
+from ..model import SWEEP_POSITIONS, Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import check_issuable, place_of_grant
 
 SCHEMA = """
@@ -77,6 +80,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     issued_at INTEGER,
     expires_at INTEGER,
     ended_at REAL,
+    line_position INTEGER,
     PRIMARY KEY (event_id, position)
 );
 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (event_id, status, expires_at);
@@ -141,6 +145,7 @@ _ADDED_COLUMNS = (
     ("counters", "draw_secret", "TEXT"),
     ("counters", "draw_size", "INTEGER"),
     ("counters", "draw_opened_at", "REAL"),
+    ("sessions", "line_position", "INTEGER"),
 )
 """Columns added to tables after their first release: (table, column, declaration)."""
 
@@ -173,6 +178,7 @@ class SqliteStore:
         self.path = path
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous.upper()
+        self.sweep_positions = SWEEP_POSITIONS
         self._local = threading.local()
         try:
             if path != ":memory:":
@@ -385,6 +391,10 @@ class SqliteStore:
             "SELECT 1 FROM controls WHERE event_id = ? AND key = 'paused' AND value = '1'", (event_id,)
         ).fetchone():
             return False
+        if door.after_draw:
+            state = self._draw_state(db, event_id)
+            if state is None or not state.is_open:
+                return False  # the caller's copy of the draw was stale: this line is not drawn yet
         if door.max_active > 0 and counters.active >= door.max_active:
             return False
         if door.budget > 0 and counters.serving - (self._serving_at(db, event_id, door.since, before=True) or 0) \
@@ -464,9 +474,9 @@ class SqliteStore:
         if check_issuable(ticket, now, position_expiry):
             return ticket
         db.execute(
-            "INSERT INTO sessions (event_id, position, request_id, status, jti, issued_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event_id, index, request_id, Status.ISSUED.value, jti, issued_at, expires_at),
+            "INSERT INTO sessions (event_id, position, line_position, request_id, status, jti, issued_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (event_id, index, ticket.position, request_id, Status.ISSUED.value, jti, issued_at, expires_at),
         )
         db.execute("UPDATE counters SET issued = issued + 1 WHERE event_id = ?", (event_id,))
         issued = self._ticket(db, event_id, request_id)
@@ -530,7 +540,8 @@ class SqliteStore:
                 ).fetchone()
                 # Positions are admitted in order, so everything the counter stayed at or above
                 # from (now - expiry) on has been admitted for at least the expiry period.
-                bound = min(self._admitted_since(db, event_id, now - position_expiry), serving)
+                bound = min(self._admitted_since(db, event_id, now - position_expiry), serving,
+                            cursor + self.sweep_positions)
                 if bound > cursor:
                     expired = self._expire_positions(db, event_id, cursor, bound, now)
                     db.execute(
@@ -551,12 +562,14 @@ class SqliteStore:
             return SweepResult(expired=expired, timed_out=timed_out, serving=self._counters(db, event_id).serving)
 
     @staticmethod
-    def _expire_sql(where: str) -> str:
+    def _expire_sql(line_position: str, where: str) -> str:
         """The INSERT that marks EXPIRED every place matching ``where`` (on ``tickets.position``,
-        the arrival index) that has no session row yet."""
+        the arrival index) that has no session row yet; ``line_position`` is the SQL of the
+        position in line it records (a parameter, or ``position`` where that is the arrival index)."""
         return (
-            "INSERT INTO sessions (event_id, position, request_id, status, ended_at)"
-            " SELECT event_id, position, request_id, ?, ? FROM tickets t WHERE event_id = ? AND " + where
+            "INSERT INTO sessions (event_id, position, line_position, request_id, status, ended_at)"
+            " SELECT event_id, position, " + line_position + ", request_id, ?, ? FROM tickets t"
+            " WHERE event_id = ? AND " + where
             + " AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.event_id = t.event_id AND s.position = t.position)"
         )
 
@@ -572,22 +585,25 @@ class SqliteStore:
         expired = 0
         if drawn_upto > after:
             expired += db.executemany(
-                self._expire_sql("position = ?"),
-                [(Status.EXPIRED.value, now, event_id, index_at(secret, size, p))
+                self._expire_sql("?", "position = ?"),
+                [(p, Status.EXPIRED.value, now, event_id, index_at(secret, size, p))
                  for p in range(after + 1, drawn_upto + 1)],
             ).rowcount
         start = max(after, drawn_upto)
         if upto > start:
             expired += db.execute(
-                self._expire_sql("position > ? AND position <= ?"), (Status.EXPIRED.value, now, event_id, start, upto)
+                self._expire_sql("position", "position > ? AND position <= ?"),
+                (Status.EXPIRED.value, now, event_id, start, upto),
             ).rowcount
         return expired
 
     def expired_request_ids(self, event_id: str, limit: int) -> list[str]:
+        """Ordered by end time, then position in line (a drawn place's drawn position, not the
+        arrival index its row is kept under), as the other stores order theirs."""
         with self._read() as db:
             rows = db.execute(
                 "SELECT request_id FROM sessions WHERE event_id = ? AND status IN (?, ?)"
-                " ORDER BY ended_at DESC, position DESC LIMIT ?",
+                " ORDER BY ended_at DESC, COALESCE(line_position, position) DESC LIMIT ?",
                 (event_id, Status.EXPIRED.value, Status.TIMED_OUT.value, limit),
             ).fetchall()
         return [r[0] for r in reversed(rows)]
@@ -645,7 +661,10 @@ class SqliteStore:
                 raise InvalidTransition("the event has no draw prepared; nothing to open")
             if state.is_open:
                 return state
-            if self._counters(db, event_id).serving > 0:
+            # the counter ever moved, even back to 0: people were admitted in arrival order
+            if self._counters(db, event_id).serving > 0 or db.execute(
+                "SELECT 1 FROM serving_history WHERE event_id = ? LIMIT 1", (event_id,)
+            ).fetchone():
                 raise InvalidTransition("places were admitted in arrival order already; the draw cannot open")
             db.execute(
                 "UPDATE counters SET draw_size = last_position, draw_opened_at = ? WHERE event_id = ?",

@@ -6,7 +6,8 @@ server; the store must report it as unavailable (HTTP 503: the caller retries) a
 resend it, which would move the serving counter twice, end a session twice (and answer that it
 had already ended), count a hit twice or answer a claimed tick as claimed by another. A read
 whose reply was lost is read again, and so is an entry, which finds the place its first run
-took: both change nothing when run twice.
+took, and the draw's preparation and opening, which find their first run's record: all change
+nothing when run twice.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from redis.cluster import RedisCluster
 from core.adapters import redis_client
 from core.adapters.redis import RedisStore
 from core.adapters.redis_resend import ReplyLost, UnsentOnlyRetry
+from core.draw import DrawState
 from core.errors import StoreUnavailable
 from core.model import Status
 
@@ -248,3 +250,24 @@ def test_the_retry_policy_resends_only_what_was_not_written() -> None:
     with pytest.raises(ReplyLost) as raised:
         retry.call_with_retry(failing_once(lost), lambda error: None)
     assert len(calls) == 1 and raised.value is lost and isinstance(raised.value.__cause__, redis.ConnectionError)
+
+
+def test_a_draw_whose_preparation_or_opening_lost_its_reply_is_made_again_and_happens_once(
+        store: RedisStore, trap: Trap) -> None:
+    """Preparing (set if absent) and opening (once) find their own first run when made again:
+    the secret first prepared is kept, and the draw opens once, with the size it had then."""
+    secret, other = "ab" * 32, "cd" * 32
+    store.prepare_draw("warm-up", other)  # loads the script: the lost reply is the draw's own
+    trap.arm(b"EVALSHA")
+    assert store.prepare_draw(EVENT, secret) == DrawState(secret)
+    assert trap.sprung == 1
+    assert store.prepare_draw(EVENT, other) == DrawState(secret)
+    store.enter_many(EVENT, [(rid(), None) for _ in range(5)], T0)
+    store.prepare_draw("warm-up", other)
+    store.open_draw("warm-up", T0)  # loads the opening's script
+    trap.arm(b"EVALSHA")
+    assert store.open_draw(EVENT, T0 + 1) == DrawState(secret, 5, T0 + 1)
+    assert trap.sprung == 2
+    late = store.enter(EVENT, rid(), None, T0 + 2)
+    assert late.position == 6
+    assert store.open_draw(EVENT, T0 + 3) == DrawState(secret, 5, T0 + 1)  # once: a later call finds it

@@ -52,6 +52,22 @@ def test_a_file_from_before_draws_is_migrated_in_place(tmp_path: Path) -> None:
     SqliteStore(str(path)).close()  # opening a migrated file changes nothing
 
 
+
+def test_session_rows_from_before_the_line_position_column_keep_their_order(tmp_path: Path) -> None:
+    """Rows written before ``sessions.line_position`` existed are fifo places: the admin list
+    orders them by their arrival index, which was their position."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the sessions table as earlier versions created it
+        db.execute("CREATE TABLE sessions (event_id TEXT NOT NULL, position INTEGER NOT NULL, request_id TEXT NOT NULL,"
+                   " status TEXT NOT NULL, jti TEXT, issued_at INTEGER, expires_at INTEGER, ended_at REAL,"
+                   " PRIMARY KEY (event_id, position))")
+        db.executemany("INSERT INTO sessions (event_id, position, request_id, status, ended_at)"
+                       " VALUES ('spring-sale', ?, ?, 'expired', ?)", [(2, "b" * 32, T0), (1, "a" * 32, T0)])
+    db.close()
+    store = SqliteStore(str(path))
+    assert store.expired_request_ids("spring-sale", 10) == ["a" * 32, "b" * 32]
+    store.close()
+
 def test_the_opening_writes_one_row_whatever_the_size(tmp_path: Path) -> None:
     """The draw is one UPDATE of the counters row: no place is rewritten at the opening."""
     store = SqliteStore(str(tmp_path / "state.db"))

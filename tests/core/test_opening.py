@@ -222,6 +222,25 @@ def test_a_reset_forgets_the_draw_and_commits_to_a_new_secret(drawn_room: Waitin
     assert drawn_room.draw_document("sale")["tickets"] == []
 
 
+
+def test_a_worker_that_saw_the_draw_open_admits_nobody_at_the_door_after_a_reset_elsewhere(
+        make_room: RoomFactory, clock: ManualClock) -> None:
+    """Workers keep the draw they read for a second. After a reset by one of them (operators
+    starting the sale again), another whose copy still says open must not admit the new line's
+    first place at the door before the new draw opens: admitted in arrival order, it would keep
+    that draw from ever opening, and the event would admit nobody until reset again."""
+    worker, other = make_room(random_event()), make_room(random_event())
+    clock.value = OPENS
+    assert other.enter("sale").status is Status.ADMITTED  # open, nobody drawn: the door admits
+    worker.reset("sale")
+    entered = other.enter("sale")  # other's copy of the draw is still the old, open one
+    assert entered.status is Status.WAITING and worker.counters("sale").serving == 0
+    reopened = worker.opening("sale")  # the opening time has passed: the new draw opens at once
+    assert reopened.state is OpeningState.OPEN and reopened.pre_queue_size == 1
+    clock.advance(1)  # other's copy is fresh again
+    assert other.enter("sale").status is Status.WAITING  # behind the drawn place, not yet admitted
+    assert worker.tick("sale") == 2
+
 # -- a fifo event with an opening time ---------------------------------------------------------------
 
 
