@@ -526,13 +526,16 @@ class WaitingRoom:
         id_claims: Mapping[str, Any] | None = None,
         grant: str | None = None,
         opened: tuple[Ticket, Session, float] | None = None,
+        auth_time: int | None = None,
     ) -> IssuedTokens:
         """Issue the tokens of an OpenID Connect token response to an admitted visitor.
 
         The same session step as :meth:`issue_tokens` (atomic, idempotent, NotAdmitted while
         waiting), with the claims a relying party checks: the access token keeps ``aud`` = event
         id (what the authorizer accepts) and names the client; the id token has ``aud`` = client
-        id, ``azp``, ``nonce``, ``at_hash`` and ``auth_time`` = the admission time.
+        id, ``azp``, ``nonce``, ``at_hash`` and ``auth_time``: the given one (epoch seconds; a
+        visitor who re-authenticated did so when they came back to claim their place), else the
+        admission time.
 
         ``grant`` (the authorization code's id) makes the step refuse with GrantRevoked once
         :meth:`revoke_grant` was called for it, atomically with the issue.
@@ -560,7 +563,8 @@ class WaitingRoom:
             access_extra["scope"] = scope
         access_claims = session_claims(**common, audience=event_id, token_use="access", extra=access_extra)
         access = self.signer.sign(access_claims)
-        auth_time = int(ticket.admitted_at if ticket.admitted_at is not None else session.issued_at)
+        if auth_time is None:
+            auth_time = int(ticket.admitted_at if ticket.admitted_at is not None else session.issued_at)
         id_extra: dict[str, Any] = {"azp": client_id, "auth_time": auth_time, "at_hash": at_hash(access)}
         if nonce:
             id_extra["nonce"] = nonce

@@ -9,7 +9,7 @@ missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)  # axe-core for the browser tests
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)  # axe-core and openid-client for the tests
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "==> installing Debian packages: ${missing[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -22,7 +22,7 @@ echo "==> installing the project and its test dependencies"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev,aws,infra]"
 
-echo "==> installing axe-core (npm) for the browser accessibility tests"
+echo "==> installing axe-core and openid-client (npm) for the browser and relying-party tests"
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 echo "==> ruff"

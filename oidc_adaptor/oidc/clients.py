@@ -110,27 +110,30 @@ class Client(ClientMixin):
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return redirect_uri in self.redirect_uris
 
-    def check_client_secret(self, client_secret: str) -> bool:
-        """Whether ``client_secret`` is this client's. A secret checked cheaply (generated, or
-        verified before in this worker) is always answered; the slow hash of a chosen secret is
-        not computed for an address blocked for failing too often, for this client or any
-        (:mod:`oidc_adaptor.plumbing.failed_auth`). Failures are counted."""
+    def check_client_secret(self, client_secret: str, *alternatives: str) -> bool:
+        """Whether ``client_secret``, or one of ``alternatives`` (other readings of the same
+        credential: :func:`oidc_adaptor.oidc.server.basic_secrets`), is this client's. A secret
+        checked cheaply (generated, or verified before in this worker) is always answered; the
+        slow hash of a chosen secret is not computed for an address blocked for failing too
+        often, for this client or any (:mod:`oidc_adaptor.plumbing.failed_auth`). A failure is
+        counted once, whatever the number of readings."""
         if self.secret_hash is None:
             return False
-        ok = quick_verify(client_secret, self.secret_hash)
-        if ok is True:
+        candidates = (client_secret, *alternatives)
+        quick = [quick_verify(candidate, self.secret_hash) for candidate in candidates]
+        if True in quick:
             return True
         throttle, now, address = failed_auth.throttle(), failed_auth.now(), failed_auth.address()
         # a client id is public: once a client has failed too often, what is refused is each
         # address that fails for it, so wrong secrets from others never lock its own party out
         pair = ("client-pair", f"{self.client_id}\n{address}")
-        if ok is None:
-            if throttle.retry_after(now, pair, ("client-address", address)):
-                return False
-            ok = verify_secret(client_secret, self.secret_hash)
-        if not ok:
-            throttle.failed(now, ("client", self.client_id), ("client-address", address), block={"client": pair})
-        return ok
+        slow = [candidate for candidate, ok in zip(candidates, quick, strict=True) if ok is None]
+        if slow and throttle.retry_after(now, pair, ("client-address", address)):
+            return False
+        if any(verify_secret(candidate, self.secret_hash) for candidate in slow):
+            return True
+        throttle.failed(now, ("client", self.client_id), ("client-address", address), block={"client": pair})
+        return False
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return endpoint == "token" and method in self.auth_methods

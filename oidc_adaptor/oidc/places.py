@@ -32,13 +32,17 @@ class PlaceRef:
     """Which place a browser holds in one event.
 
     ``generation`` counts places this browser took in the event (a new one after the old one
-    ended). ``fresh`` is true for a place taken because ``max_age`` asked to re-authenticate:
-    its admission is recent by construction, so it is not sent back to the line again.
+    ended). ``fresh`` is true for a place taken because ``max_age`` or ``prompt=login`` asked
+    to re-authenticate: the visitor authenticates when they come back to claim it once
+    admitted, so it is not sent back to the line again. ``authenticated_at`` (epoch seconds)
+    is when they did, for a place that was fresh; None for the others, whose authentication
+    is their admission.
     """
 
     request_id: str
     generation: int = 0
     fresh: bool = False
+    authenticated_at: int | None = None
 
 
 def new_handle() -> str:
@@ -80,9 +84,14 @@ class Places:
         if found is None:
             return None, None
         request_id, note, ticket = found
-        return PlaceRef(request_id, int(note.rstrip("f") or 0), note.endswith("f")), ticket
+        note, _, authenticated_at = note.partition("@")
+        return PlaceRef(request_id, int(note.rstrip("f") or 0), note.endswith("f"),
+                        int(authenticated_at) if authenticated_at else None), ticket
 
     def remember(self, handle: str, event_id: str, ref: PlaceRef) -> None:
-        """Store the place with a note of a few bytes: the generation, then ``f`` if fresh."""
+        """Store the place with a note of a few bytes: the generation, then ``f`` if fresh, then
+        ``@`` and the time of its authentication if it has one."""
         note = f"{ref.generation}{'f' if ref.fresh else ''}"
+        if ref.authenticated_at is not None:
+            note += f"@{ref.authenticated_at}"
         self.store.set_alias(event_id, self._key(handle, event_id), ref.request_id, note, PLACE_TTL, self._now())

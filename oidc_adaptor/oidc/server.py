@@ -9,17 +9,19 @@ for public clients), atomic single-use codes with replay revocation, and tokens 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidGrantError, InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import InsecureTransportError
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN
 from authlib.oidc.core import OpenIDCode
@@ -37,11 +39,12 @@ log = logging.getLogger("waitingroom.oidc")
 
 @dataclass(frozen=True)
 class Visitor:
-    """The resource owner of this provider: an admitted place in line."""
+    """The resource owner of this provider: an admitted place in line, authenticated at
+    ``authenticated_at`` (epoch seconds; the id token's ``auth_time``)."""
 
     event_id: str
     request_id: str
-    admitted_at: float
+    authenticated_at: float
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -70,30 +73,88 @@ def repeated_parameter(values: Any) -> str | None:
     return None
 
 
-def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
-    """The client id and secret of an HTTP Basic ``Authorization`` header ((None, None) without
-    one). Raises InvalidClientError (401) for credentials that are not base64 of UTF-8 text:
+def _basic_pair(headers: Any) -> tuple[str, str | None] | None:
+    """The user-id and password of an HTTP Basic ``Authorization`` header as sent, before
+    their form-urlencoding is undone (password None without a colon); None without such a
+    header or for one that is not base64, as Authlib's ``extract_basic_authorization`` reads
+    it. Raises InvalidClientError (401) for credentials that are not base64 of UTF-8 text:
     Authlib's parser lets that decoding error through, which would be a 500."""
+    auth = headers.get("Authorization")
+    if not auth or " " not in auth:
+        return None
+    scheme, token = auth.split(None, 1)
+    if scheme.lower() != "basic":
+        return None
     try:
-        return extract_basic_authorization(headers)
+        text = base64.b64decode(token).decode("utf-8")
+    except binascii.Error:  # not base64 (wrong padding, say): no Basic credentials
+        return None
     except ValueError:  # UnicodeDecodeError, or non-ASCII text that b64decode refuses
         raise InvalidClientError(
             status_code=401, description="The Basic credentials are not base64 of UTF-8 text."
         ) from None
+    user, colon, password = text.partition(":")
+    return user, password if colon else None
+
+
+def basic_credentials(headers: Any) -> tuple[str | None, str | None]:
+    """The client id and secret of an HTTP Basic ``Authorization`` header, percent-decoded as
+    Authlib does ((None, None) without one). Raises InvalidClientError as :func:`_basic_pair`."""
+    pair = _basic_pair(headers)
+    if pair is None:
+        return None, None
+    user, password = pair
+    return unquote(user), None if password is None else unquote(password)
+
+
+def basic_secrets(headers: Any) -> tuple[str, ...]:
+    """The client secrets an HTTP Basic ``Authorization`` header may carry, most likely first
+    (none without a secret). RFC 6749 section 2.3.1 form-urlencodes the secret before Basic
+    (openid-client and Spring Security send a space as "+"); many clients encode nothing (curl
+    ``-u``, requests), so "+" or "%41" in their secret is meant as sent. Authlib decodes with
+    percent-decoding only, which fits neither when the secret holds a space or a "%"."""
+    pair = _basic_pair(headers)
+    if pair is None or not pair[1]:
+        return ()
+    sent = pair[1]
+    return tuple(dict.fromkeys((unquote_plus(sent), sent)))
+
+
+def authenticate_client_secret_basic(query_client: Any, request: OAuth2Request) -> Client | None:
+    """Authlib's ``client_secret_basic``, checking each secret :func:`basic_secrets` finds."""
+    client_id, _secret = basic_credentials(request.headers)
+    candidates = basic_secrets(request.headers)
+    if not client_id or not candidates:
+        return None
+    client: Client | None = query_client(client_id)
+    if client is None:
+        raise InvalidClientError(status_code=401, description="The client does not exist on this server.")
+    return client if client.check_client_secret(*candidates) else None
 
 
 def check_token_request(request: OAuth2Request) -> None:
-    """Raise InvalidRequestError for a token request that repeats a parameter or uses more
-    than one client authentication method (RFC 6749 sections 2.3 and 3.2): HTTP Basic with a
-    ``client_secret`` in the body, or with a body ``client_id`` naming another client."""
+    """Raise InvalidRequestError for a token request that sends a parameter in the URI, repeats
+    one, or uses more than one client authentication method (RFC 6749 sections 2.3, 2.3.1,
+    3.2 and 4.1.3): HTTP Basic with a ``client_secret`` or ``client_assertion`` in the body, or
+    with a body ``client_id`` naming another client; a ``client_secret`` beside a
+    ``client_assertion`` (which this provider does not support, so never silently ignores).
+
+    The token endpoint's URI has no query of its own, so every parameter there is refused:
+    Authlib reads some token parameters from the body only and others (``grant_type``,
+    ``redirect_uri``, a public client's ``client_id``) from the body and the URI alike, and a
+    client secret in a URI is written to every access log on its way."""
+    if request.args:
+        raise InvalidRequestError("Send the token request's parameters in the request body, not in the URI.")
     name = repeated_parameter(request.payload.data)
     if name is not None:
         raise InvalidRequestError(f"The parameter '{name}' is repeated.")
+    form = request.form
+    if "client_assertion" in form and ("client_secret" in form or "authorization" in request.headers):
+        raise InvalidRequestError("Use one client authentication method per request.")
     if "authorization" not in request.headers:
         return
     basic_id, _secret = basic_credentials(request.headers)
-    form = request.form
-    if "client_secret" in form or "client_assertion" in form:
+    if "client_secret" in form:
         raise InvalidRequestError("Use one client authentication method per request.")
     if "client_id" in form and form["client_id"] != basic_id:
         raise InvalidRequestError("The client_id of the body and of the Authorization header differ.")
@@ -150,7 +211,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             code_challenge_method=data.get("code_challenge_method") or None,
             event_id=visitor.event_id,
             request_id=visitor.request_id,
-            auth_time=int(visitor.admitted_at),
+            auth_time=int(visitor.authenticated_at),
         )
 
     def query_authorization_code(self, code: str, client: Client) -> Any:
@@ -207,6 +268,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 id_claims=id_claims,
                 grant=code.key,
                 opened=redemption.opened,
+                auth_time=code.auth_time,
             )
         except BaseException as exc:
             # No token leaves, so the code is not used up: a retry gets the tokens once, or
@@ -281,6 +343,7 @@ class WaitingRoomAuthorizationServer(AuthorizationServer):
         super().__init__()
         self.oidc = oidc
         self.register_grant(CodeGrant, [S256CodeChallenge(required=True), WaitingRoomOpenIDCode(require_nonce=False)])
+        self.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
 
     def query_client(self, client_id: str) -> Client | None:
         return self.oidc.clients.get(client_id)

@@ -26,14 +26,15 @@ from authlib.oidc.core.errors import (
 from flask import Blueprint, Response, current_app, jsonify, make_response, request, send_file, url_for
 from flask_babel import gettext
 
-from core.errors import WaitingRoomError
+from core.errors import StoreUnavailable, WaitingRoomError
 from core.messages import shown
 from core.model import Queueing, Status, Ticket
 from core.opening import Opening
 from core.rules import check_issuable
 from core.tokens import TokenError
-from oidc_adaptor.plumbing import counter_cache, params, ratelimit, security_headers
+from oidc_adaptor.plumbing import cors, counter_cache, params, ratelimit, security_headers
 from oidc_adaptor.plumbing.auth import body_field, require_admin, require_event_admin
+from oidc_adaptor.plumbing.errors import error_response
 from oidc_adaptor.plumbing.services import services
 
 from . import cookie_check, page
@@ -65,11 +66,6 @@ MAX_AGE_DIGITS = 12
 PROMPT_VALUES = ("none", "login")
 """The ``prompt`` values this provider honours (and discovery advertises); others are refused."""
 CORS_ENDPOINTS = {"oidc.discovery", "oidc.token", "oidc.userinfo", "oidc.userinfo_alias"}
-CORS_HEADERS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
-                ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"))
-"""What the CORS endpoints add to a response that does not set them itself."""
-
-
 @blueprint.record_once
 def _setup(state: Any) -> None:
     app = state.app
@@ -93,8 +89,7 @@ def issuer() -> str:
 @blueprint.after_request
 def _headers(response: Response) -> Response:
     if request.endpoint in CORS_ENDPOINTS:
-        # Browser-based public clients call these cross-origin; no cookies are involved.
-        security_headers.fill_missing(response.headers, CORS_HEADERS)
+        cors.allow_public_clients(response)  # browser-based public clients call these cross-origin
     if security_headers.is_html(response):
         response.headers.setdefault("Content-Security-Policy", HTML_CSP)  # form_post sets its own
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -159,11 +154,11 @@ def authorization_error(error: OAuth2Error, redirect_uri: str | None, state: str
 
 
 def authorization_url() -> str:
-    """The URL that re-requests this authorization (a POSTed request becomes the same GET),
-    without the cookie check's marker."""
+    """The URL that re-requests this authorization (a POSTed request becomes the same GET, with
+    the parameters of its URI and of its form), without the cookie check's marker."""
     base = url_for("oidc.authorize")
     if request.method == "POST":
-        return cookie_check.without_marker(f"{base}?{urlencode(list(request.form.items(multi=True)))}")
+        return cookie_check.without_marker(f"{base}?{urlencode(params.request_parameters())}")
     query = request.query_string.decode("latin-1")
     return cookie_check.without_marker(f"{base}?{query}" if query else base)
 
@@ -190,8 +185,14 @@ def _current_place(handle: str | None, event_id: str) -> tuple[PlaceRef | None, 
 
 def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None, login: bool) -> Visitor | None:
     """The admitted visitor this browser is, or None (waiting, ended, or asked to
-    re-authenticate: ``prompt=login``, or admitted too long ago for ``max_age``; then a new
-    place in line is the re-authentication, and a place taken so is ``fresh``)."""
+    re-authenticate: ``prompt=login``, or authenticated too long ago for ``max_age``; then a
+    new place in line is the re-authentication, and a place taken so is ``fresh``).
+
+    The visitor's authentication (the id token's ``auth_time``) is their admission, or, on a
+    place taken to re-authenticate, the request that comes back to claim it once admitted:
+    however long after the admission that is, the relying party that asked for ``max_age``
+    gets an ``auth_time`` within it (OIDC Core 3.1.3.7 item 13), rather than asking again
+    and sending the visitor to the back of the line once more."""
     if ref is None or ticket is None or ticket.status not in (Status.ADMITTED, Status.ISSUED):
         return None
     now = services().clock.now()
@@ -203,10 +204,15 @@ def _visitor(ref: PlaceRef | None, ticket: Ticket | None, max_age: int | None, l
         # Admitted but unclaimed past queue_position_expiry (a sweep will mark it expired): a
         # code would only ever get invalid_grant at the token endpoint, so a new place instead.
         return None
-    admitted_at = ticket.admitted_at if ticket.admitted_at is not None else ticket.entered_at
-    if not ref.fresh and (login or (max_age is not None and now - admitted_at > max_age)):
+    if ref.fresh:
+        return Visitor(ticket.event_id, ticket.request_id, int(now))
+    if ref.authenticated_at is not None:
+        authenticated_at: float = ref.authenticated_at
+    else:
+        authenticated_at = ticket.admitted_at if ticket.admitted_at is not None else ticket.entered_at
+    if login or (max_age is not None and now - authenticated_at > max_age):
         return None
-    return Visitor(ticket.event_id, ticket.request_id, admitted_at)
+    return Visitor(ticket.event_id, ticket.request_id, authenticated_at)
 
 
 def _enter(handle: str, event_id: str, ref: PlaceRef | None, ticket: Ticket | None,
@@ -275,6 +281,25 @@ def _check_authorization_request(values: Any) -> None:
         raise InvalidRequestError(f"The prompt value {unknown[0]!r} is not supported; use none or login.")
 
 
+@blueprint.errorhandler(StoreUnavailable)
+def _store_unavailable(exc: StoreUnavailable) -> Response:
+    """503 with Retry-After, as everywhere (:mod:`oidc_adaptor.plumbing.errors`); at
+    ``/authorize``, the browser's endpoint, as a page that requests the same authorization
+    again after Retry-After seconds without JavaScript: a JSON body there would end a waiting
+    visitor's refreshes, and leave them on it, during a store's failover of a few seconds."""
+    response = error_response(503, exc.code, str(exc))
+    if request.endpoint != "oidc.authorize":
+        return response
+    retry_after = response.headers["Retry-After"]
+    client = provider().clients.configured.get(request.values.get("client_id") or "")
+    html = page.render(client.event_id if client is not None else None, "unavailable.html",
+                       authorize_url=authorization_url(), retry_after=retry_after)
+    page_response = make_response(html, 503)
+    page_response.headers["Retry-After"] = retry_after
+    page_response.headers["Cache-Control"] = "no-store"
+    return page_response
+
+
 @blueprint.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Response:
     oidc = provider()
@@ -330,8 +355,9 @@ def authorize() -> Response:
         params = grant.issue_code(visitor)
         params.append(("iss", issuer()))
         response = authorization_response(grant.redirect_uri, params, mode)
-        if ref is not None and ref.fresh:
-            oidc.places.remember(handle, event_id, PlaceRef(ref.request_id, ref.generation, fresh=False))
+        if ref is not None and ref.fresh:  # authenticated now: later requests measure max_age from here
+            oidc.places.remember(handle, event_id, PlaceRef(ref.request_id, ref.generation, fresh=False,
+                                                            authenticated_at=int(visitor.authenticated_at)))
         _set_cookie(response, handle)
         return response
 

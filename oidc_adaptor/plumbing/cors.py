@@ -1,4 +1,5 @@
-"""CORS for the public REST API: which browser origins may call it (``[server] cors_origins``)."""
+"""CORS: for the public REST API, the browser origins ``[server] cors_origins`` allows; for the
+OpenID Connect provider's documents and endpoints, every origin (:func:`allow_public_clients`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,24 @@ from collections.abc import Sequence
 
 from flask import Request, Response
 
+from . import security_headers
+
 CORS_ALLOWED_HEADERS = "Content-Type, Idempotency-Key"
 CORS_MAX_AGE = "600"
+PUBLIC_CLIENT_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+    ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+)
+
+
+def allow_public_clients(response: Response) -> Response:
+    """Let a browser-based relying party (a public client, in any origin) read ``response``:
+    discovery, the JWKS its id tokens are checked with, and the token and userinfo answers. No
+    cookie or credential of the browser is involved, so any origin may; headers a view set
+    itself are kept (one pass: :func:`oidc_adaptor.plumbing.security_headers.fill_missing`)."""
+    security_headers.fill_missing(response.headers, PUBLIC_CLIENT_HEADERS)
+    return response
 
 
 def cors(request: Request, response: Response, allowed: Sequence[str]) -> Response:

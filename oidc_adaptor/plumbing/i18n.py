@@ -16,11 +16,13 @@ Numbers are formatted for the language with Babel. Arabic pages are written righ
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from babel import Locale
 from flask import Flask, has_request_context, request
 from flask_babel import Babel, format_decimal, get_locale
+
+from .params import request_parameters
 
 LANGUAGES = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español", "ja": "日本語", "ar": "العربية"}
 """Languages the visitor pages are translated into: tag -> the language's own name."""
@@ -65,11 +67,8 @@ def page_language() -> dict[str, object]:
 
 
 def with_language(tag: str) -> str:
-    """This request's URL (path and query, a POST's form as a query) with ``ui_locales=tag``."""
-    pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
-    if request.method == "POST":
-        pairs = list(request.form.items(multi=True))
-    pairs = [(k, v) for k, v in pairs if k != PARAMETER] + [(PARAMETER, tag)]
+    """This request's URL (path and query, a POST's form added to the query) with ``ui_locales=tag``."""
+    pairs = [(k, v) for k, v in request_parameters() if k != PARAMETER] + [(PARAMETER, tag)]
     return f"{request.path}?{urlencode(pairs)}"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import request
 
@@ -19,6 +20,16 @@ from .errors import BadRequest
 
 MAX_STRING = 1024
 """No string field of the REST API is longer; longer values are rejected before any lookup."""
+
+
+def request_parameters() -> list[tuple[str, str]]:
+    """The request's parameters as (name, value) pairs in order: those of its URI, then, for a
+    POST, those of its form, as Flask's ``request.values`` reads them. A POSTed request made
+    again as a GET (``urlencode`` of these) carries all of them."""
+    pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
+    if request.method == "POST":
+        pairs += request.form.items(multi=True)
+    return pairs
 
 
 def json_object() -> dict[str, Any]:

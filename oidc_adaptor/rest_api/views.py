@@ -20,7 +20,7 @@ from flask import Blueprint, Response, jsonify, request
 from core.errors import PositionExpired, UnknownRequest
 from core.model import Counters, PositionView, Queueing, Status
 from oidc_adaptor.background import queued_entry
-from oidc_adaptor.plumbing import counter_cache, params, ratelimit, status_document
+from oidc_adaptor.plumbing import cors, counter_cache, params, ratelimit, status_document
 from oidc_adaptor.plumbing.compact_json import json_bytes, json_response
 from oidc_adaptor.plumbing.services import services
 
@@ -225,7 +225,9 @@ def generate_token() -> Response:
 
 @blueprint.get("/.well-known/jwks.json")
 def jwks() -> Response:
+    """The signing keys (RFC 7517), the OpenID provider's ``jwks_uri``: readable from every
+    origin, as discovery is, for relying parties that check id tokens in the browser."""
     response = jsonify(services().signer.jwks())
     response.cache_control.public = True
     response.cache_control.max_age = 300
-    return response
+    return cors.allow_public_clients(response)

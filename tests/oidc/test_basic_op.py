@@ -281,6 +281,30 @@ def test_discovery_advertises_what_is_done(app: Flask) -> None:
     assert "profile" not in doc["claims_supported"]
 
 
+def test_a_browser_based_public_client_may_read_every_document_it_needs(app: Flask) -> None:
+    # A single-page application (a public client with PKCE) reads discovery, then the JWKS to
+    # check the id token's signature, then calls /token and /userinfo, all from its own origin.
+    # Without the API's cors_origins configured the JWKS answered without CORS: the browser
+    # kept it from the application, and its sign-in failed after the token response.
+    flow = Flow(app, "spa")
+    assert flow.authorize().status_code == 200
+    flow.admit()
+    code = flow.code()
+    origin = {"Origin": "https://spa.example"}
+    client = app.test_client()
+    doc = client.get("/.well-known/openid-configuration", headers=origin)
+    jwks_uri = doc.get_json()["jwks_uri"].removeprefix("http://127.0.0.1:8080")
+    preflight = client.options("/token", headers={**origin, "Access-Control-Request-Method": "POST"})
+    tokens = client.post("/token", headers=origin, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": SPA_CB, "client_id": "spa",
+        "code_verifier": flow.verifier})
+    info = client.get("/userinfo", headers={**origin, "Authorization": f"Bearer {tokens.get_json()['access_token']}"})
+    for response in (doc, client.get(jwks_uri, headers=origin), preflight, tokens, info):
+        assert response.status_code == 200 and response.headers.get("Access-Control-Allow-Origin") == "*", \
+            (response.request.path, dict(response.headers))
+        assert "Access-Control-Allow-Credentials" not in response.headers
+
+
 def test_a_public_client_on_a_loopback_port_over_form_post(app: Flask) -> None:
     flow = Flow(app, "spa")
     flow.authorize(response_mode="form_post")

@@ -5,6 +5,8 @@ never a silent success the discovery document does not promise."""
 from __future__ import annotations
 
 import base64
+import html
+import re
 
 import jwt
 import pytest
@@ -12,7 +14,7 @@ from flask import Flask
 
 from core.clock import ManualClock
 
-from .conftest import Flow, redirect_params
+from .conftest import SECRET, SHOP_CB, Flow, redirect_params
 from .helpers import EVENT
 
 ISSUER = "http://127.0.0.1:8080"
@@ -71,6 +73,24 @@ def test_the_advertised_prompt_values_still_work(app: Flask) -> None:
     assert flow.authorize(prompt="login").status_code == 200  # a new place: the re-authentication
 
 
+def test_a_posted_authorization_request_keeps_the_parameters_of_its_uri_on_the_way_back(flow: Flow) -> None:
+    # A POSTed request is read with the parameters of its URI (RFC 6749 section 3.1 keeps the
+    # endpoint URI's query); the cookie check's redirect, the waiting page's re-request and its
+    # language links re-make it as a GET, and dropped them: the visitor met an error page.
+    params = flow.params()
+    client_id = params.pop("client_id")
+    first = flow.browser.post(f"/authorize?client_id={client_id}", data=params)
+    assert first.status_code == 303 and f"client_id={client_id}" in first.headers["Location"]
+    page = flow.browser.get(first.headers["Location"])
+    assert page.status_code == 200 and flow.room.counters(EVENT).last_position == 1
+    again = flow.browser.post(f"/authorize?client_id={client_id}", data=params).get_data(as_text=True)
+    links = re.findall(r'href="(/authorize\?[^"]+)"', again)
+    assert links and all(f"client_id={client_id}" in link for link in links), links
+    flow.admit()
+    response = flow.browser.get(html.unescape(links[0]))
+    assert "code" in redirect_params(response)
+
+
 # -- /token ----------------------------------------------------------------------------------------
 
 
@@ -87,6 +107,19 @@ def test_undecodable_basic_credentials_are_invalid_client(app: Flask, credential
     assert flow.redeem(code).status_code == 200  # the refused request used nothing
 
 
+@pytest.mark.parametrize("header", ["Basic abc", "Basic c2hvcA", "Basic !!!", "Basic", "Basic c2hvcDo=", "Basic Og=="])
+def test_malformed_basic_headers_are_invalid_client(app: Flask, header: str) -> None:
+    # Base64 without its padding, no colon, an empty secret or id: no client authenticates,
+    # and nothing answers 500.
+    flow = admitted(app)
+    code = flow.code()
+    response = app.test_client().post(
+        "/token", data={"grant_type": "authorization_code", "code": code}, headers={"Authorization": header},
+    )
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+    assert flow.redeem(code).status_code == 200
+
+
 def test_non_ascii_basic_credentials_are_invalid_client(app: Flask) -> None:
     flow = admitted(app)
     code = flow.code()
@@ -95,6 +128,50 @@ def test_non_ascii_basic_credentials_are_invalid_client(app: Flask) -> None:
         "/token", data={"grant_type": "authorization_code", "code": code}, headers={"Authorization": header},
     )
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("query", [
+    {"client_secret": SECRET},  # a secret in the URI ends up in access logs (RFC 6749 section 2.3.1)
+    {"client_id": "spa"},  # a second client identification beside the Basic header
+    {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": "x"},
+])
+def test_client_credentials_in_the_token_request_uri_are_invalid_request(app: Flask, query: dict[str, str]) -> None:
+    # RFC 6749 sections 2.3.1 and 3.2: the token request's parameters, client credentials above
+    # all, travel in the body; the URI carries none. With Basic in the header this would be a
+    # second place of client authentication too.
+    flow = admitted(app)
+    code = flow.code()
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": SHOP_CB, "code_verifier": flow.verifier}
+    response = app.test_client().post("/token", query_string=query, data=data, auth=("shop", SECRET))
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+    assert flow.redeem(code).status_code == 200  # the refused request used nothing
+
+
+@pytest.mark.parametrize("moved", ["redirect_uri", "code_verifier", "client_id", "grant_type"])
+def test_token_request_parameters_in_the_uri_are_invalid_request(app: Flask, moved: str) -> None:
+    # Authlib reads some token parameters from the body only and others (redirect_uri, a public
+    # client's client_id, grant_type) from the body and the URI alike; none belongs in the URI.
+    flow = Flow(app, "spa")
+    assert flow.authorize().status_code == 200
+    flow.admit()
+    code = flow.code()
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.redirect_uri,
+            "code_verifier": flow.verifier, "client_id": "spa"}
+    query = {moved: data.pop(moved)}
+    response = app.test_client().post("/token", query_string=query, data=data)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+    assert flow.redeem(code, secret=None).status_code == 200
+
+
+def test_a_client_secret_and_an_assertion_in_one_body_are_invalid_request(app: Flask) -> None:
+    # Two client authentication methods in one body (RFC 6749 section 2.3): a secret and an
+    # assertion, which this provider does not support and must not silently ignore.
+    flow = admitted(app)
+    code = flow.code()
+    response = flow.redeem(code, basic=False, client_assertion="x",
+                           client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+    assert flow.redeem(code).status_code == 200
 
 
 # -- /userinfo -------------------------------------------------------------------------------------

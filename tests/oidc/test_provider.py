@@ -9,6 +9,7 @@ import logging
 import re
 import threading
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import jwt
 import pytest
@@ -196,6 +197,27 @@ def _only_request_id(flow: Flow) -> str:
     return next(iter(store._connection().execute("SELECT request_id FROM tickets")))[0]
 
 
+@pytest.mark.parametrize("secret", ["correct horse battery staple", "base64+like/secret==", "percent%41 and+plus"])
+def test_a_basic_secret_is_read_form_encoded_or_as_sent(tmp_path: Path, clock: ManualClock, secret: str) -> None:
+    # RFC 6749 section 2.3.1 form-urlencodes the secret in HTTP Basic (a space is "+", "%" is
+    # "%25"); curl -u and requests encode nothing. Either way the client authenticates, and a
+    # wrong secret still does not, counted once.
+    clients = {"shop": {**CLIENTS["shop"], "secret": secret}}
+    app = create_app(make_settings(tmp_path, clients=clients), clock=clock, start_scheduler=False)
+    for sent in (secret, quote_plus(secret), quote(secret)):
+        flow = Flow(app)
+        assert flow.authorize().status_code == 200
+        flow.admit()
+        assert flow.redeem(flow.code(), secret=sent).status_code == 200, sent
+    flow = Flow(app)
+    assert flow.authorize().status_code == 200
+    flow.admit()
+    code = flow.code()
+    refused = flow.redeem(code, secret=quote_plus(secret) + "x")
+    assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_client"
+    assert flow.redeem(code, secret=secret).status_code == 200
+
+
 def test_client_secret_post_and_email_claim_and_lifetime(app: Flask) -> None:
     flow = Flow(app, "proxy")
     response = flow.redeem(admitted_code(flow), basic=False)
@@ -373,7 +395,30 @@ def test_max_age_older_than_the_admission_sends_the_visitor_back_in_line(flow: F
     flow.admit()
     clock.advance(50)  # the new place is fresh: not sent back again however long the redirect takes
     tokens = flow.redeem(flow.code(max_age="30")).get_json()
-    assert claims_of(tokens["id_token"])["auth_time"] == int(clock.now() - 50)
+    assert claims_of(tokens["id_token"])["auth_time"] == int(clock.now())  # it came back now
+
+
+def test_an_id_token_answering_max_age_is_authenticated_within_it(flow: Flow, clock: ManualClock) -> None:
+    # OIDC Core 3.1.3.7 item 13: a relying party that sent max_age compares auth_time + max_age
+    # with now and asks again when it is older. A visitor who took a new place to re-authenticate
+    # and came back to claim it later than max_age after their admission (a tab in the
+    # background, a walk away) authenticates when they come back: with the admission time as
+    # auth_time, the relying party asked again, and the visitor went to the back of the line
+    # a second time, and again at every return slower than max_age.
+    assert flow.redeem(admitted_code(flow)).status_code == 200
+    clock.advance(100)
+    assert flow.authorize(max_age="30").status_code == 200  # a new place: the re-authentication
+    flow.admit()
+    clock.advance(50)  # admitted, and back only now (within the claim deadline)
+    claims = claims_of(flow.redeem(flow.code(max_age="30")).get_json()["id_token"])
+    assert claims["auth_time"] + 30 >= claims["iat"]
+    clock.advance(10)  # the relying party's next sign-in with the same max_age: within it, no new place
+    again = claims_of(flow.redeem(flow.code(max_age="30")).get_json()["id_token"])
+    assert again["auth_time"] == claims["auth_time"] and again["sub"] == claims["sub"]
+    assert flow.room.counters(EVENT).last_position == 2
+    clock.advance(30)  # now older than max_age: re-authenticate again
+    assert flow.authorize(max_age="30").status_code == 200
+    assert flow.room.counters(EVENT).last_position == 3
 
 
 # -- userinfo -------------------------------------------------------------------------------------
