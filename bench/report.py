@@ -9,7 +9,9 @@ from typing import Any
 
 
 def headline(result: dict[str, Any]) -> str:
-    """The one number that matters, in words."""
+    """The one number that matters, in words: the result's own headline, or its two rates."""
+    if "headline" in result:
+        return str(result["headline"])
     if "ratio" in result:
         m = result["metrics"]
         return f"{m.get('project_rps', '?')} vs {m.get('reference_rps', '?')} {result.get('unit', 'req/s')}"

@@ -592,3 +592,31 @@ BENCHMARKS.update({
     "dynamodb": bench_dynamodb,
     "sqlite-durability": bench_sqlite_durability,
 })
+
+
+# -- 10. The fair opening's draw ---------------------------------------------------------------------
+
+
+def bench_draw(bench: Bench) -> list[dict[str, Any]]:
+    """The opening's cost against the pre-queue's size, and a position read after the draw
+    against a fifo event's, on Redis and SQLite (see :mod:`bench.draw_cost`)."""
+    from core.adapters.redis import RedisStore
+    from core.adapters.sqlite import SqliteStore
+
+    from .draw_cost import measure, opener, results
+
+    sizes = (1_000, 10_000) if bench.options.quick else (10_000, 100_000, 1_000_000)
+    rows = []
+    bench.redis.client.flushall()
+    rows += results(measure(opener(lambda: RedisStore.from_url(bench.redis.url, timeout=30)), sizes,
+                            rounds=bench.options.rounds + 1, label="redis"))
+    bench.redis.client.flushall()
+    path = bench.workdir / "draw.db"
+    rows += results(measure(opener(lambda: SqliteStore(str(path))), sizes, rounds=bench.options.rounds + 1,
+                            label="sqlite"))
+    for leftover in bench.workdir.glob(path.name + "*"):
+        leftover.unlink()
+    return rows
+
+
+BENCHMARKS["draw"] = bench_draw

@@ -4,8 +4,8 @@ Every use case that touches more than one key is one Lua script, run with EVALSH
 atomic on the server and costs one round trip. Commands per operation: ``enter`` 1,
 ``get_ticket`` 1, ``set_alias`` 1, ``resolve_alias`` 1, ``counters`` 1, ``issue_session`` 1,
 ``session_ticket`` 1, ``revoke_grant`` 1, ``end_session`` 1, ``advance_serving`` 1, ``sweep`` 1,
-``claim_tick`` 1; KV ``put``/``get``/``take``/``redeem``/``delete`` 1 each; ``enter_many`` 1
-for the whole list.
+``claim_tick`` 1, ``prepare_draw`` 1, ``open_draw`` 1, ``draw_state`` 1, ``arrivals`` 1; KV
+``put``/``get``/``take``/``redeem``/``delete`` 1 each; ``enter_many`` 1 for the whole list.
 
 Keys of one event share a Redis Cluster hash tag, so they all live in one slot: a script
 receives the event's fixed keys below (its slot) and names the event's bucket keys itself (the
@@ -13,24 +13,25 @@ same slot), on one server and on a Redis Cluster alike::
 
     wr:{EVENT}:c      hash   counters: serving, last, issued, completed, abandoned, expired,
                              timed_out, cursor (expiry cursor), top (highest serving reached),
-                             hseq (history sequence); gen (resets so far) and amax (longest alias
+                             hseq (history sequence); the draw: dsecret, and once open dsize and
+                             dopened (see below); gen (resets so far) and amax (longest alias
                              ttl), which a reset keeps
-    wr:{EVENT}:p:B    hash   position bucket B (positions 100*B .. 100*B+99): position mod 100 ->
+    wr:{EVENT}:p:B    hash   place bucket B (arrival indexes 100*B .. 100*B+99): index mod 100 ->
                              "request id|entered_at"
     wr:{EVENT}:r:K    hash   request id index bucket K (of 16,384, from SHA-1 of the request id):
-                             48 more bits of that SHA-1 -> position (",".join of positions in the
-                             rare case two request ids share them; the place confirms which)
-    wr:{EVENT}:s:B    hash   session bucket B, like p:B: position mod 100 ->
+                             48 more bits of that SHA-1 -> arrival index (",".join of indexes in
+                             the rare case two request ids share them; the place confirms which)
+    wr:{EVENT}:s:B    hash   session bucket B, like p:B: arrival index mod 100 ->
                              "S|issued_at|expires_at - issued_at|ended_at|jti" once tokens were
                              issued (S: i issued, c completed, a abandoned, t timed out)
     wr:{EVENT}:hv     zset   record highs of the serving counter, scored by serving value
     wr:{EVENT}:ht     zset   the same record highs scored by the time they were reached
     wr:{EVENT}:h      zset   every move of the serving counter, scored by time ("seq:serving")
-    wr:{EVENT}:live   zset   positions of issued sessions scored by expires_at (time-outs)
+    wr:{EVENT}:live   zset   arrival indexes of issued sessions scored by expires_at (time-outs)
     wr:{EVENT}:x      list   request ids of expired positions and timed-out sessions, oldest first
     wr:{EVENT}:k      hash   scheduler ticks claimed, by name
     wr:{EVENT}:o      hash   operators' runtime overrides
-    wr:{EVENT}:i:N:K  hash   96-bit digest of an idempotency key -> position (":" and the event's
+    wr:{EVENT}:i:N:K  hash   96-bit digest of an idempotency key -> arrival index (":" and the event's
                              generation after a reset), for the keys first seen in time bucket N
                              (a quarter of ``idempotency_ttl`` wide), split in 16,384 by the key's
                              SHA-256; each hash expires as a whole
@@ -44,6 +45,19 @@ same slot), on one server and on a Redis Cluster alike::
     wr:kv:NS:KEY      string "expires_at|value" of a key-value record; "r" +
                              "attempt:expires_at:kept_until|value" once it was redeemed (one key
                              either way, so ``redeem`` and ``release`` touch one slot)
+
+Places are kept by *arrival index*: the counter ``last`` hands them out, 1, 2, 3, ... The
+fair opening's draw (:mod:`core.draw`) changes no key: ``prepare_draw`` writes the secret into C
+(HSETNX), and the opening (``open_draw``) writes the draw's size and time into C, one command
+whatever the number of places. Every script reads the draw with the counters, in the same HMGET
+where it reads them, and computes the position of arrival index ``i`` as
+:func:`core.draw.position_of` in Lua (:mod:`core.adapters.redis_draw`): in a ticket, its status
+against the serving counter and expiry cursor, its admission time, the door; the expiry sweep
+walks positions and finds each place by the inverse. Before an opening, and in fifo events, which
+never have a draw, positions are arrival indexes and the scripts do what they did (one more field
+in one HMGET). The first read of a drawn place by a store object costs a few SHA-1s more inside
+Redis (six per cycle-walking step: figures in docs/performance.md); later reads pass the position
+back and the script checks it names the same place of the same draw (:data:`DRAWN_HINTS`).
 
 Every bucket hash holds up to about 128 small entries, so Redis keeps it as a listpack (a few
 bytes of overhead per entry instead of about 60 in a hash table); with more than about two
@@ -80,6 +94,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, OutOfMemoryError, RedisClusterException  # type: ignore[attr-defined,unused-ignore]
 
+from ..draw import DrawState
 from ..errors import (
     GrantRevoked,
     InvalidTransition,
@@ -92,6 +107,7 @@ from ..errors import (
 from ..model import Counters, DoorRule, Session, Status, SweepResult, Ticket
 from ..rules import SESSION_LOOKUP_GRACE, redeem_for_session_in_steps
 from . import redis_client, redis_eviction
+from .redis_draw import DRAW_LUA
 from .redis_resend import again_if_lost
 
 T = TypeVar("T")
@@ -118,16 +134,57 @@ layout before position buckets, so a reset also clears what an older version lef
 
 PLACES_PER_BUCKET = 100
 """Places per position bucket: under the 128 entries up to which Redis keeps a hash as a listpack."""
+DRAWN_HINTS = 1 << 14
+"""Drawn places whose position a store object remembers between reads (event id and request id,
+or alias -> "arrival index:draw size:position:draw secret", the one argument the next read
+passes: about 350 bytes each, some 6 MB when full; then it starts again). A draw's secret is
+public once it is open, which is the only time a hint is kept; the script uses a hint only for
+the same arrival index of a draw with the same size and secret, so a reset never makes one wrong."""
 ALIAS_WINDOW = 6 * 3600
 """Seconds of one window of alias records (a lookup reads one hash per window of the longest ttl)."""
 INDEX_BUCKETS = 16384
 """Buckets of the request id index and of each idempotency time bucket: about 61 entries each with
 a million visitors, so each stays a listpack up to about two million."""
 
-_PRELUDE = r"""
+_PRELUDE = DRAW_LUA + r"""
 local C, HV, HT, H, LIVE, X = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local PREFIX = string.sub(C, 1, -2)
 local STATUS = {i = 'issued', c = 'completed', a = 'abandoned', t = 'timed_out'}
+
+-- The event's draw (core.draw), read once per run of a script: DSIZE 0 while there is no open
+-- draw (positions are arrival indexes), else its size and DSECRET its secret. nil: not read yet.
+local DSIZE, DSECRET
+local function note_draw(size, secret)
+  DSIZE, DSECRET = tonumber(size) or 0, secret
+end
+local function read_draw()
+  if DSIZE == nil then
+    local d = redis.call('HMGET', C, 'dsize', 'dsecret')
+    note_draw(d[1], d[2])
+  end
+end
+
+-- The position of the place with arrival index idx (core.draw.position_of), and its inverse
+-- (core.draw.index_at). Call read_draw or note_draw first.
+local function sigma(idx)
+  if DSIZE == 0 or idx > DSIZE then return idx end
+  return permute(DSECRET, DSIZE, idx)
+end
+-- A position the caller computed before for this place and draw ({idx, size, secret, pos}, set
+-- by take_hint in the reads a visitor repeats): used when it names the same arrival index of the same draw, which makes
+-- it exactly sigma(idx), so a place read again costs no permutation.
+local HINT, HINT_USED
+local function position_at(idx)
+  if HINT and HINT[1] == idx and HINT[2] == DSIZE and HINT[3] == DSECRET then
+    HINT_USED = true
+    return HINT[4]
+  end
+  return sigma(idx)
+end
+local function sigma_inverse(pos)
+  if DSIZE == 0 or pos > DSIZE then return pos end
+  return unpermute(DSECRET, DSIZE, pos)
+end
 
 -- Split a session record into its 5 fields (status letter, issued_at, expires_at - issued_at,
 -- ended_at or '', jti); the jti (last) may contain anything.
@@ -146,31 +203,31 @@ local function pad(n)
   return string.format('%015d', n)
 end
 
--- The position bucket holding pos, and pos's field in it.
-local function place_key(pos)
-  return PREFIX .. 'p:' .. math.floor(pos / __PER_BUCKET__), pos % __PER_BUCKET__
+-- The place bucket holding arrival index idx, and idx's field in it.
+local function place_key(idx)
+  return PREFIX .. 'p:' .. fmt(math.floor(idx / __PER_BUCKET__)), idx % __PER_BUCKET__
 end
 
--- The session bucket holding pos's session, and pos's field in it.
-local function session_key(pos)
-  return PREFIX .. 's:' .. math.floor(pos / __PER_BUCKET__), pos % __PER_BUCKET__
+-- The session bucket holding the session of arrival index idx, and idx's field in it.
+local function session_key(idx)
+  return PREFIX .. 's:' .. fmt(math.floor(idx / __PER_BUCKET__)), idx % __PER_BUCKET__
 end
 
--- The fields of pos's session (see parse), or nil.
-local function session(pos)
-  local key, field = session_key(pos)
+-- The fields of idx's session (see parse), or nil.
+local function session(idx)
+  local key, field = session_key(idx)
   local v = redis.call('HGET', key, field)
   return v and parse(v)
 end
 
-local function set_session(pos, f)
-  local key, field = session_key(pos)
+local function set_session(idx, f)
+  local key, field = session_key(idx)
   redis.call('HSET', key, field, table.concat(f, '|'))
 end
 
--- The request id and entry time of the place at pos, or nil.
-local function place(pos)
-  local key, field = place_key(pos)
+-- The request id and entry time of the place with arrival index idx, or nil.
+local function place(idx)
+  local key, field = place_key(idx)
   local v = redis.call('HGET', key, field)
   if not v then return nil end
   return string.match(v, '^(.*)|([^|]*)$')
@@ -182,16 +239,16 @@ local function index_of(rid)
   return PREFIX .. 'r:' .. (tonumber(string.sub(h, 1, 4), 16) % __INDEX_BUCKETS__), string.sub(h, 5, 16)
 end
 
--- Position and entry time of a request id, or nil. An index field names every position whose
--- request id has that digest (almost always one); the place itself confirms the request id.
-local function position_of(rid)
+-- Arrival index and entry time of a request id, or nil. An index field names every arrival
+-- index whose request id has that digest (almost always one); the place confirms the request id.
+local function arrival_of(rid)
   local key, field = index_of(rid)
   local v = redis.call('HGET', key, field)
   if not v then return nil end
   for p in string.gmatch(v, '[^,]+') do
-    local pos = tonumber(p)
-    local r, entered = place(pos)
-    if r == rid then return pos, entered end
+    local idx = tonumber(p)
+    local r, entered = place(idx)
+    if r == rid then return idx, entered end
   end
   return nil
 end
@@ -204,15 +261,19 @@ local function admitted_at(pos)
   return redis.call('ZSCORE', HT, m[1]) or false
 end
 
--- {reply, session fields or nil, position} of the place rid holds at pos. reply = {rid,
--- position, entered_at, status, admitted_at, jti, issued_at, expires_at, ended_at}.
-local function ticket_at(rid, pos, entered)
-  local f = session(pos)
-  local status
+-- {reply, session fields or nil, arrival index} of the place rid holds at arrival index idx.
+-- reply = {rid, position, entered_at, status, admitted_at, jti, issued_at, expires_at, ended_at}.
+local function ticket_at(rid, idx, entered)
+  local f = session(idx)
+  local status, pos
   if f then
+    read_draw()
+    pos = position_at(idx)
     status = STATUS[f[1]]
   else
-    local cnt = redis.call('HMGET', C, 'serving', 'cursor')
+    local cnt = redis.call('HMGET', C, 'serving', 'cursor', 'dsize', 'dsecret')
+    note_draw(cnt[3], cnt[4])
+    pos = position_at(idx)
     if pos <= (tonumber(cnt[2]) or 0) then
       status = 'expired'
     elseif pos <= (tonumber(cnt[1]) or 0) then
@@ -223,21 +284,41 @@ local function ticket_at(rid, pos, entered)
   end
   local adm = false
   if status ~= 'waiting' then adm = admitted_at(pos) end
-  local r = {rid, tostring(pos), entered, status, adm}
+  local r = {rid, fmt(pos), entered, status, adm}
   if f then
     r[6] = f[5]
     r[7] = f[2]
-    r[8] = tostring(tonumber(f[2]) + tonumber(f[3]))
+    r[8] = fmt(tonumber(f[2]) + tonumber(f[3]))
     if f[4] ~= '' then r[9] = f[4] end
   end
-  return {r, f, pos}
+  return {r, f, idx}
 end
 
 -- ticket_at() for a request id, or nil.
 local function ticket(rid)
-  local pos, entered = position_of(rid)
-  if not pos then return nil end
-  return ticket_at(rid, pos, entered)
+  local idx, entered = arrival_of(rid)
+  if not idx then return nil end
+  return ticket_at(rid, idx, entered)
+end
+
+-- The reads a visitor repeats (_GET_TICKET, _RESOLVE_ALIAS) take the hint of an earlier read
+-- from ARGV[i], if given: "arrival index:draw size:position:draw secret" (one argument)...
+local function take_hint(i)
+  if not ARGV[i] then return end
+  local idx, size, pos, secret = string.match(ARGV[i], '^(%d+):(%d+):(%d+):(%x+)$')
+  if secret then HINT = {tonumber(idx), tonumber(size), secret, tonumber(pos)} end
+end
+
+-- ...and answer the reply of ticket() result tk, for a place of an open draw whose hint was not
+-- given (or not for this place) padded to 9 fields and followed by its arrival index, the draw's
+-- size and secret (public once open): the hint for the next read. A hint used stays valid.
+local function hinted(tk)
+  local r, idx = tk[1], tk[3]
+  if DSIZE > 0 and idx <= DSIZE and not HINT_USED then
+    for k = 6, 9 do r[k] = r[k] or false end
+    r[10], r[11], r[12] = fmt(idx), fmt(DSIZE), DSECRET
+  end
+  return r
 end
 
 local function record_serving(serving, now)
@@ -295,21 +376,23 @@ local function enter(rid, now, digest, ttl, newest, sub)
     local existing = ticket(rid)
     if existing then return existing[1] end
   end
-  local pos = redis.call('HINCRBY', C, 'last', 1)
-  local key, field = place_key(pos)
+  local idx = redis.call('HINCRBY', C, 'last', 1)
+  local key, field = place_key(idx)
   redis.call('HSET', key, field, rid .. '|' .. now)
-  redis.call('HSET', ikey, ifield, others and (others .. ',' .. pos) or pos)
+  redis.call('HSET', ikey, ifield, others and (others .. ',' .. idx) or idx)
   if digest ~= '' then
     local bucket = PREFIX .. 'i:' .. newest .. ':' .. sub
-    redis.call('HSET', bucket, digest, gen == '0' and pos or (pos .. ':' .. gen))
+    redis.call('HSET', bucket, digest, gen == '0' and idx or (idx .. ':' .. gen))
     if redis.call('TTL', bucket) < 0 then redis.call('EXPIRE', bucket, ttl) end
   end
-  -- The serving counter never passes the last position, so a new place waits; what ticket() would
-  -- read back is known without reading it (the check keeps that true whatever moved the counter).
-  if pos > (tonumber(redis.call('HGET', C, 'serving')) or 0) then
-    return {rid, tostring(pos), now, 'waiting', false}
+  -- A new arrival index is its position: before an opening there is no draw, after it the
+  -- index is above the draw's size. The serving counter never passes the last position, so a
+  -- new place waits; what ticket() would read back is known without reading it (the check keeps
+  -- that true whatever moved the counter).
+  if idx > (tonumber(redis.call('HGET', C, 'serving')) or 0) then
+    return {rid, fmt(idx), now, 'waiting', false}
   end
-  return ticket_at(rid, pos, now)[1]
+  return ticket_at(rid, idx, now)[1]
 end
 """.replace("__BUCKETS__", str(_IDEMPOTENCY_BUCKETS))
 
@@ -351,9 +434,12 @@ return replies
 """
 
 _GET_TICKET = _PRELUDE + r"""
+-- ARGV: request id, then optionally the hint of an earlier read (see take_hint). Returns the
+-- ticket reply with the hint of a drawn place (see hinted).
+take_hint(2)
 local tk = ticket(ARGV[1])
 if not tk then return false end
-return tk[1]
+return hinted(tk)
 """
 
 _SET_ALIAS = r"""
@@ -373,9 +459,11 @@ return 0
 """
 
 _RESOLVE_ALIAS = _PRELUDE + r"""
--- ARGV: alias, now, newest alias window, the alias's index bucket, window width in seconds.
--- Returns {request id, note, ticket reply or nil}, or nil. The newest record of the alias is
--- what it stands for; windows older than the longest ttl hold nothing live.
+-- ARGV: alias, now, newest alias window, the alias's index bucket, window width in seconds, then
+-- optionally the hint of an earlier read (see take_hint). Returns {request id, note, ticket reply
+-- (with the hint of a drawn place, see hinted) or nil}, or nil. The newest record of the alias
+-- is what it stands for; windows older than the longest ttl hold nothing live.
+take_hint(6)
 local amax = tonumber(redis.call('HGET', C, 'amax')) or 0
 local oldest = math.floor((tonumber(ARGV[2]) - amax) / tonumber(ARGV[5]))
 local raw
@@ -389,7 +477,7 @@ if tonumber(string.sub(raw, 1, a - 1)) <= tonumber(ARGV[2]) then return false en
 local b = string.find(raw, '|', a + 1, true)
 local rid = string.sub(raw, a + 1, b - 1)
 local tk = ticket(rid)
-return {rid, string.sub(raw, b + 1), tk and tk[1] or false}
+return {rid, string.sub(raw, b + 1), tk and hinted(tk) or false}
 """
 
 _ADVANCE = _PRELUDE + r"""
@@ -414,7 +502,7 @@ if KEYS[8] then
 end
 local tk = ticket(rid)
 if not tk then return redis.error_reply('INVALID_TRANSITION unknown request id') end
-local r, pos = tk[1], tk[3]
+local r, idx = tk[1], tk[3]
 local st = r[4]
 if st == 'waiting' then return redis.error_reply('NOT_ADMITTED this place in line is not admitted yet') end
 if st == 'expired' or (st == 'admitted' and ARGV[5] ~= '' and r[5] and tonumber(r[5]) <= tonumber(ARGV[5])) then
@@ -422,11 +510,11 @@ if st == 'expired' or (st == 'admitted' and ARGV[5] ~= '' and r[5] and tonumber(
 end
 if st == 'issued' then return r end
 if st ~= 'admitted' then return redis.error_reply('SESSION_ENDED this session is ' .. st) end
-set_session(pos, {'i', ARGV[3], tonumber(ARGV[4]) - tonumber(ARGV[3]), '', ARGV[2]})
-redis.call('ZADD', LIVE, ARGV[4], pos)
+set_session(idx, {'i', ARGV[3], tonumber(ARGV[4]) - tonumber(ARGV[3]), '', ARGV[2]})
+redis.call('ZADD', LIVE, ARGV[4], idx)
 redis.call('HINCRBY', C, 'issued', 1)
 redis.call('SET', KEYS[7], rid, 'PX', ARGV[7])
-return ticket_at(rid, pos, r[3])[1]
+return ticket_at(rid, idx, r[3])[1]
 """
 
 _SESSION_TICKET = _PRELUDE + r"""
@@ -446,11 +534,11 @@ local st = tk and tk[1][4] or 'unknown'
 if st ~= 'issued' then
   return redis.error_reply('INVALID_TRANSITION only an issued session can end; this one is ' .. st)
 end
-local f, pos = tk[2], tk[3]
-set_session(pos, {ARGV[2], f[2], f[3], ARGV[4], f[5]})
-redis.call('ZREM', LIVE, pos)
+local f, idx = tk[2], tk[3]
+set_session(idx, {ARGV[2], f[2], f[3], ARGV[4], f[5]})
+redis.call('ZREM', LIVE, idx)
 redis.call('HINCRBY', C, ARGV[3], 1)
-return ticket_at(rid, pos, tk[1][3])[1]
+return ticket_at(rid, idx, tk[1][3])[1]
 """
 
 _SWEEP = _PRELUDE + r"""
@@ -460,7 +548,8 @@ local expiry = tonumber(ARGV[2])
 local ended = {}  -- {position, request id} of places expired or timed out by this sweep
 local expired = 0
 if expiry > 0 then
-  local cnt = redis.call('HMGET', C, 'cursor', 'serving', 'last')
+  local cnt = redis.call('HMGET', C, 'cursor', 'serving', 'last', 'dsize', 'dsecret')
+  note_draw(cnt[4], cnt[5])
   local cursor, serving, last = tonumber(cnt[1]) or 0, tonumber(cnt[2]) or 0, tonumber(cnt[3]) or 0
   -- Positions are admitted in order, so everything up to the highest serving value reached
   -- by (now - expiry) has been admitted for at least the expiry period.
@@ -469,9 +558,10 @@ if expiry > 0 then
   local bound = math.min(reached, serving)
   if bound > cursor then
     for pos = cursor + 1, bound do
-      local skey, sfield = session_key(pos)
+      local idx = sigma_inverse(pos)  -- the place at this position: after a draw, not pos itself
+      local skey, sfield = session_key(idx)
       if redis.call('HEXISTS', skey, sfield) == 0 then  -- admitted, never claimed
-        local rid = place(pos)
+        local rid = place(idx)
         if rid then
           expired = expired + 1
           ended[#ended + 1] = {pos, rid}
@@ -489,13 +579,14 @@ end
 local timed_out = 0
 local late = redis.call('ZRANGEBYSCORE', LIVE, '-inf', ARGV[5])
 for _, p in ipairs(late) do
-  local pos = tonumber(p)
-  local f = session(pos)
+  local idx = tonumber(p)  -- LIVE holds arrival indexes
+  local f = session(idx)
   if f then
     if f[1] == 'i' then
-      set_session(pos, {'t', f[2], f[3], now, f[5]})
+      set_session(idx, {'t', f[2], f[3], now, f[5]})
       timed_out = timed_out + 1
-      ended[#ended + 1] = {pos, place(pos)}
+      read_draw()
+      ended[#ended + 1] = {sigma(idx), place(idx)}
     end
   end
 end
@@ -545,6 +636,52 @@ if last > 0 or gen > 0 then redis.call('HSET', C, 'gen', gen + 1) end
 if amax then redis.call('HSET', C, 'amax', amax) end
 return 0
 """.replace("__PER_BUCKET__", str(PLACES_PER_BUCKET)).replace("__INDEX_BUCKETS__", str(INDEX_BUCKETS))
+
+_PREPARE_DRAW = r"""
+-- KEYS[1]: the event's counters (C), which keep the draw in fields dsecret, dsize, dopened.
+-- ARGV: a secret, kept unless one is. Returns the kept {secret, size, opened_at}.
+redis.call('HSETNX', KEYS[1], 'dsecret', ARGV[1])
+return redis.call('HMGET', KEYS[1], 'dsecret', 'dsize', 'dopened')
+"""
+
+_OPEN_DRAW = r"""
+-- KEYS[1]: the event's counters (C). ARGV: now. The opening: the draw's size becomes the last
+-- arrival index, once; every script reads it with the counters from then on. Returns
+-- {secret, size, opened_at}.
+local d = redis.call('HMGET', KEYS[1], 'dsecret', 'dsize', 'dopened', 'serving', 'last')
+if not d[1] then return redis.error_reply('INVALID_TRANSITION no draw secret was prepared for this event') end
+if d[2] then return {d[1], d[2], d[3]} end
+if (tonumber(d[4]) or 0) > 0 then
+  return redis.error_reply('INVALID_TRANSITION places were admitted in arrival order; the draw cannot open')
+end
+local size = d[5] or '0'
+redis.call('HSET', KEYS[1], 'dsize', size, 'dopened', ARGV[1])
+return {d[1], size, ARGV[1]}
+"""
+
+_ARRIVALS = r"""
+-- KEYS[1]: the event's counters (C). ARGV: first arrival index, count. Returns the request id
+-- of each place from first on (false for a hole), cut short at the last index handed out:
+-- one HMGET per position bucket.
+local PREFIX = string.sub(KEYS[1], 1, -2)
+local first = tonumber(ARGV[1])
+local stop = math.min(first + tonumber(ARGV[2]) - 1, tonumber(redis.call('HGET', KEYS[1], 'last')) or 0)
+local out = {}
+local idx = first
+while idx <= stop do
+  local bucket = math.floor(idx / __PER_BUCKET__)
+  local upto = math.min(stop, bucket * __PER_BUCKET__ + __PER_BUCKET__ - 1)
+  local fields = {}
+  for i = idx, upto do fields[#fields + 1] = i % __PER_BUCKET__ end
+  local values = redis.call('HMGET', PREFIX .. 'p:' .. string.format('%d', bucket), unpack(fields))
+  for i = 1, #fields do
+    local v = values[i]
+    out[#out + 1] = v and string.match(v, '^(.*)|[^|]*$') or false
+  end
+  idx = upto + 1
+end
+return out
+""".replace("__PER_BUCKET__", str(PLACES_PER_BUCKET))
 
 _REDEEM_RECORD = r"""
 -- The key-value record at key as of now: state ('none', 'live' or 'used'), value, the instant
@@ -701,6 +838,7 @@ class RedisStore:
         self._policy_warning: str | None = None
         self.idempotency_ttl = idempotency_ttl
         self._event_keys: dict[str, tuple[str, ...]] = {}
+        self._drawn_hints: dict[tuple[str, str], str] = {}
         self._enter = _Script(client, _ENTER)
         self._enter_many = _Script(client, _ENTER_MANY)
         self._get_ticket = _Script(client, _GET_TICKET)
@@ -717,6 +855,9 @@ class RedisStore:
         self._release = _Script(client, _RELEASE)
         self._take = _Script(client, _TAKE)
         self._reset = _Script(client, _RESET)
+        self._prepare_draw = _Script(client, _PREPARE_DRAW)
+        self._open_draw = _Script(client, _OPEN_DRAW)
+        self._arrivals = _Script(client, _ARRIVALS)
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 0.5, allow_eviction: bool = False, **options: Any) -> RedisStore:
@@ -844,8 +985,25 @@ class RedisStore:
         return [self._ticket(event_id, reply) for reply in replies]
 
     def get_ticket(self, event_id: str, request_id: str, now: float) -> Ticket | None:
-        reply = self._repeatable(lambda: self._get_ticket(keys=self._keys(event_id), args=[request_id]))
-        return None if reply is None else self._ticket(event_id, reply)
+        """One script. A place of an open draw read before by this store object is read with
+        the position computed then (the script checks it names the same place of the same
+        draw), so a waiting visitor's repeated reads cost what a fifo read costs; the first
+        read computes the permutation in Lua (see :data:`DRAWN_HINTS`)."""
+        key = (event_id, request_id)
+        hint = self._drawn_hints.get(key)
+        args = [request_id] if hint is None else [request_id, hint]
+        reply = self._repeatable(lambda: self._get_ticket(keys=self._keys(event_id), args=args))
+        return None if reply is None else self._ticket(event_id, self._keep_hint(key, reply))
+
+    def _keep_hint(self, key: tuple[str, str], reply: Sequence[Any]) -> Sequence[Any]:
+        """The ticket reply of a hinted read, its new hint (if any: a drawn place read without a
+        valid one) kept under ``key`` as the one argument the next read passes."""
+        if len(reply) <= 9:
+            return reply
+        if len(self._drawn_hints) >= DRAWN_HINTS:
+            self._drawn_hints.clear()
+        self._drawn_hints[key] = f"{reply[9]}:{reply[10]}:{reply[1]}:{reply[11]}"
+        return reply[:9]
 
     def set_alias(self, event_id: str, alias: str, request_id: str, note: str, ttl: float, now: float) -> None:
         """One script: the record goes in the alias's hash of the current window (see ``_SET_ALIAS``).
@@ -861,12 +1019,18 @@ class RedisStore:
             self._set_alias(keys=[self._prefix(event_id) + "c"], args=args)
 
     def resolve_alias(self, event_id: str, alias: str, now: float) -> tuple[str, str, Ticket | None] | None:
+        """One script; a drawn place is read with its hint as in :meth:`get_ticket`, kept under
+        the alias (the script checks it names the place the alias now stands for)."""
+        key = (event_id, "alias " + alias)
         args = [alias, _num(now), math.floor(now / ALIAS_WINDOW), _index_bucket(alias), ALIAS_WINDOW]
+        hint = self._drawn_hints.get(key)
+        if hint is not None:
+            args.append(hint)
         reply = self._repeatable(lambda: self._resolve_alias(keys=self._keys(event_id), args=args))
         if reply is None:
             return None
         request_id, note, ticket = reply
-        return request_id, note, None if ticket is None else self._ticket(event_id, ticket)
+        return request_id, note, None if ticket is None else self._ticket(event_id, self._keep_hint(key, ticket))
 
     def counters(self, event_id: str) -> Counters:
         values = self._repeatable(lambda: self.client.hmget(self._prefix(event_id) + "c", list(_COUNTER_FIELDS)))
@@ -966,6 +1130,37 @@ class RedisStore:
                 self.client.hdel(name, key)
             else:
                 self.client.hset(name, key, value)
+
+    @staticmethod
+    def _draw(reply: Sequence[Any]) -> DrawState:
+        secret, size, opened_at = reply
+        return DrawState(secret, None if size is None else int(size), _opt_float(opened_at))
+
+    def prepare_draw(self, event_id: str, secret: str) -> DrawState:
+        """One script: HSETNX of the secret into the event's counters hash, and the kept state
+        (made again if its reply was lost: a second run keeps the same secret)."""
+        keys = [self._prefix(event_id) + "c"]
+        return self._draw(self._repeatable(lambda: self._prepare_draw(keys=keys, args=[secret])))
+
+    def open_draw(self, event_id: str, now: float) -> DrawState:
+        """One script writing two fields of the counters hash (size and time), whatever the
+        number of places: every other script reads the draw with the counters and computes
+        positions itself (:mod:`core.adapters.redis_draw`). Made again if its reply was lost:
+        a second run returns the state the first one fixed."""
+        keys = [self._prefix(event_id) + "c"]
+        return self._draw(self._repeatable(lambda: self._open_draw(keys=keys, args=[_num(now)])))
+
+    def draw_state(self, event_id: str) -> DrawState | None:
+        name = self._prefix(event_id) + "c"
+        reply = self._repeatable(lambda: self.client.hmget(name, ["dsecret", "dsize", "dopened"]))
+        return None if reply[0] is None else self._draw(reply)
+
+    def arrivals(self, event_id: str, first: int, count: int) -> list[str | None]:
+        """One script reading the places' buckets (one HMGET per hundred places)."""
+        if count <= 0:
+            return []
+        keys, args = [self._prefix(event_id) + "c"], [max(1, int(first)), int(count)]
+        return list(self._repeatable(lambda: self._arrivals(keys=keys, args=args)))
 
     def reset(self, event_id: str) -> None:
         """One script: every key of the event goes but its idempotency buckets, which expire on

@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from core import draw
+from core.adapters.redis import RedisStore
 from core.clock import ManualClock
 from core.model import ticket_id_for
 
@@ -66,6 +67,21 @@ def test_a_place_before_the_opening_is_in_the_pre_queue_without_a_position(clien
 
 def test_after_the_draw_every_place_has_the_position_the_published_draw_gives_it(client: FlaskClient,
                                                                                   clock: ManualClock) -> None:
+    check_positions_follow_the_published_draw(client, clock)
+
+
+def test_on_the_redis_store_every_place_has_the_position_the_published_draw_gives_it(
+        tmp_path: Path, clock: ManualClock, redis_url: str) -> None:
+    """The same on Redis, whose scripts compute the drawn positions in Lua."""
+    store = RedisStore.from_url(redis_url, timeout=5.0)
+    store.client.flushdb()
+    try:
+        check_positions_follow_the_published_draw(fair_app(tmp_path, clock, store=store).test_client(), clock)
+    finally:
+        store.close()
+
+
+def check_positions_follow_the_published_draw(client: FlaskClient, clock: ManualClock) -> None:
     keys = [str(uuid.uuid4()) for _ in range(12)]
     places = [client.post("/assign_queue_num", json={"event_id": FAIR, "idempotency_key": k}).json for k in keys]
     assert all(p["status"] == "pre_queue" for p in places)
@@ -166,6 +182,8 @@ def test_operators_see_the_opening_move_it_and_open_now(client: FlaskClient, clo
     assert client.post(f"/admin/events/{FAIR}/opening", json={}, headers=H).status_code == 400
     assert client.post(f"/admin/events/{FAIR}/opening", json={"opens_at": None}).status_code == 401
     assert client.post(f"/admin/events/{FAIR}/open").status_code == 401
+    malformed = client.post("/admin/events/no%20such:event/open", headers=H)
+    assert malformed.status_code == 400 and malformed.json["error"] == "bad_request"
     # serving-counter moves are refused before the opening: nobody is admitted in arrival order
     refused = client.post("/admin/increment_serving_counter", json={"event_id": FAIR, "increment_by": 1}, headers=H)
     assert refused.status_code == 409
@@ -209,6 +227,7 @@ def drive_every_status(tmp_path: Path, clock: ManualClock) -> None:
         down.post(f"/admin/events/{FAIR}/{path}", json=body, headers=H)  # 503
         client.post(f"/admin/events/{FAIR}/{path}", json=body, headers=H)  # 200
     client.post(f"/admin/events/{FAIR}/opening", json={"opens_at": "x"}, headers=H)  # 400
+    client.post("/admin/events/a:b/open", headers=H)  # 400: not an event id
     client.post(f"/admin/events/{FAIR}/opening", json={"opens_at": None}, headers=H)  # 409: opened
     # An event that admitted people in arrival order before it was made random cannot draw: 409
     shared = {"store": f"sqlite:///{tmp_path}/switched.db"}
