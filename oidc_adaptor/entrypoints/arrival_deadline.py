@@ -40,7 +40,9 @@ _IDLE = getattr(gthread, "_DEFER", None)
 class DeadlineSocket:
     """A client socket whose reads share one deadline per request (see the module docstring).
 
-    Everything but ``recv``, ``recv_into`` and ``sendall`` is the wrapped socket's own.
+    Everything but ``recv``, ``recv_into``, ``sendall`` and ``setblocking`` is the wrapped socket's
+    own. The socket's timeout is changed only when it must be: each change is a system call, and
+    a request usually arrives in one read and leaves in two writes.
     """
 
     def __init__(self, sock: socket.socket, client: Any, timeout: float) -> None:
@@ -49,17 +51,36 @@ class DeadlineSocket:
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
         self.in_app = False  # the app is reading the body: a late body is a 408, not a dropped connection
+        self._socket_timeout = sock.gettimeout()
+        self._first_read = True
 
     def start_request(self) -> None:
         """A thread takes the connection's next request: its time to arrive starts now."""
         self.deadline = time.monotonic() + self.timeout
         self.in_app = False
+        self._first_read = True
+
+    def setblocking(self, flag: bool) -> None:
+        """Gunicorn makes the socket blocking to read a request: here that is a wait bounded by
+        ``timeout``, which the request's first read keeps (see :meth:`_arm`); non-blocking as asked."""
+        self._set_timeout(self.timeout if flag else 0.0)
+
+    def _set_timeout(self, value: float) -> None:
+        if value != self._socket_timeout:
+            self._sock.settimeout(value)
+            self._socket_timeout = value
 
     def _arm(self) -> None:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             self._late()
-        self._sock.settimeout(remaining)
+        if self._first_read and self._socket_timeout == self.timeout:
+            # The first read starts microseconds after the deadline was set: a wait of ``timeout``
+            # ends at the deadline, so the socket keeps the timeout it has.
+            self._first_read = False
+            return
+        self._first_read = False
+        self._set_timeout(remaining)
 
     def _late(self) -> None:
         if self.in_app:
@@ -86,7 +107,7 @@ class DeadlineSocket:
             raise
 
     def sendall(self, data: Any, *flags: int) -> None:
-        self._sock.settimeout(self.timeout)  # a client that does not read its answer is dropped too
+        self._set_timeout(self.timeout)  # a client that does not read its answer is dropped too
         try:
             self._sock.sendall(data, *flags)
         except TimeoutError:

@@ -85,3 +85,20 @@ def test_oidc_parts_splits_a_flow_in_process() -> None:
     assert parts["signing the two tokens (RSA, PyJWT)"] > 0
     assert parts["Authlib: token endpoint (client auth, code, PKCE, answer)"] > 0
     assert "the rest (Flask, werkzeug, views)" in parts
+
+
+@pytest.mark.slow
+def test_oidc_worker_splits_a_gunicorn_worker() -> None:
+    """``python -m bench.oidc_worker``: both sides complete their flows under gunicorn (a failed
+    flow stops it with an error), and the worker's CPU is split into the app, gunicorn around it
+    and the main thread, which add up to no more than the whole worker."""
+    proc = subprocess.run([sys.executable, "-m", "bench.oidc_worker", "--flows", "20"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {line[:88].strip(): [float(x) for x in line[88:].split()] for line in proc.stdout.splitlines()[1:]}
+    whole = rows["whole worker (as `--only oidc` counts it)"]
+    app = rows["inside the app's WSGI call"]
+    assert all(value > 0 for value in whole + app)
+    parts = [rows[label] for label in rows if not label.startswith(("whole", "voluntary"))]
+    for side in (0, 1):
+        assert sum(part[side] for part in parts) <= whole[side] + 0.01
