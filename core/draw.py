@@ -16,8 +16,11 @@ cycle walking (apply the network again until the value falls inside; Black and R
 whatever its round function, and cycle walking a permutation of a larger set gives a
 permutation of the smaller one, so every position is handed out exactly once, with no gap.
 
-The round function is the first 32 bits of SHA-1 over ``"<secret>:<round>:<value>"`` (secret in
-hex, round and value in decimal), reduced to ``h`` bits. SHA-1 because Redis computes positions
+The round function is the first 32 bits of SHA-1 over ``"<secret>:<size>:<round>:<value>"``
+(secret in hex, the draw's size, round and value in decimal), reduced to ``h`` bits. The size
+is part of the key so that nobody, not even whoever holds the secret while the pre-queue fills,
+knows which arrival index a position goes to before the pre-queue's final size is fixed at the
+opening: with the secret alone, every size gives an unrelated permutation. SHA-1 because Redis computes positions
 inside its scripts and ``redis.sha1hex`` is the one hash its Lua offers; the draw needs a keyed
 pseudo-random function, for which SHA-1's collision attacks do not matter (the input has a fixed
 shape and the key is a 256-bit secret). The secret is committed to before the opening by
@@ -43,7 +46,7 @@ SECRET_BYTES = 32
 MAX_SIZE = 2**52
 """Largest draw: every value stays an exact integer in Redis's Lua (doubles)."""
 
-ALGORITHM = "feistel-sha1-6-cycle-walk"
+ALGORITHM = "feistel-sha1-6-size-keyed-cycle-walk"
 """Names the permutation in the public draw document, so a verifier knows what to recompute."""
 
 
@@ -83,20 +86,20 @@ def half_bits(size: int) -> int:
 
 TABLE_HALF_BITS = 12
 """Up to this many bits per half (draws of up to 16,777,215 places) a process computes each
-round's values for every input once per secret (6 x 4,096 hashes at most, a few milliseconds),
+round's values for every input once per draw (6 x 4,096 hashes at most, a few milliseconds),
 so a position costs a few table look-ups instead of six hashes."""
 
 
 class _Rounds:
-    """The round function of one secret and half size: ``F(round, value)`` (see the module
+    """The round function of one draw (secret and size): ``F(round, value)`` (see the module
     docstring), from a table when the half is small enough, else hashed each time from SHA-1's
-    state after ``"<secret>:"``, computed once."""
+    state after ``"<secret>:<size>:"``, computed once."""
 
     __slots__ = ("_keyed", "_mask", "_table")
 
-    def __init__(self, secret: str, h: int) -> None:
+    def __init__(self, secret: str, size: int, h: int) -> None:
         # A keyed pseudo-random function, not a collision-resistant hash: see the module docstring.
-        self._keyed = hashlib.sha1(f"{secret}:".encode("ascii"), usedforsecurity=False)
+        self._keyed = hashlib.sha1(f"{secret}:{size}:".encode("ascii"), usedforsecurity=False)
         self._mask = (1 << h) - 1
         self._table: list[list[int]] | None = None
         if h <= TABLE_HALF_BITS:
@@ -114,8 +117,8 @@ class _Rounds:
 
 
 @functools.lru_cache(maxsize=16)
-def _rounds(secret: str, h: int) -> _Rounds:
-    return _Rounds(secret, h)
+def _rounds(secret: str, size: int) -> _Rounds:
+    return _Rounds(secret, size, half_bits(size))
 
 
 def _feistel(rounds: _Rounds, h: int, x: int) -> int:
@@ -146,7 +149,7 @@ def permute(secret: str, size: int, index: int) -> int:
     ValueError outside those ranges."""
     _check(size, index)
     h = half_bits(size)
-    rounds = _rounds(secret, h)
+    rounds = _rounds(secret, size)
     x = _feistel(rounds, h, index - 1)
     while x >= size:
         x = _feistel(rounds, h, x)
@@ -157,7 +160,7 @@ def unpermute(secret: str, size: int, position: int) -> int:
     """The arrival index that :func:`permute` sends to ``position``: its inverse."""
     _check(size, position)
     h = half_bits(size)
-    rounds = _rounds(secret, h)
+    rounds = _rounds(secret, size)
     x = _feistel_inverse(rounds, h, position - 1)
     while x >= size:
         x = _feistel_inverse(rounds, h, x)

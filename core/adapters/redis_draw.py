@@ -34,7 +34,7 @@ local function half_bits(size)
 end
 
 -- The Feistel network of one draw: its half (2^h) and the text before the value in each
--- round's input, "<secret>:<round>:". Built once per script run and draw: a read computes one
+-- round's input, "<secret>:<size>:<round>:". Built once per script run and draw: a read computes one
 -- position, the sweep many, and building the text is a good part of a round's cost.
 local NETWORK = {}
 local function network(secret, size)
@@ -42,13 +42,13 @@ local function network(secret, size)
   local n = NETWORK[key]
   if not n then
     n = {half = 2 ^ half_bits(size), prefix = {}}
-    for r = 0, __ROUNDS__ - 1 do n.prefix[r] = secret .. ':' .. fmt(r) .. ':' end
+    for r = 0, __ROUNDS__ - 1 do n.prefix[r] = secret .. ':' .. fmt(size) .. ':' .. fmt(r) .. ':' end
     NETWORK[key] = n
   end
   return n
 end
 
--- The round function: the first 32 bits of SHA-1 over "<secret>:<round>:<value>", reduced to
+-- The round function: the first 32 bits of SHA-1 over "<secret>:<size>:<round>:<value>", reduced to
 -- h bits.
 local function round_value(n, r, value)
   return tonumber(string.sub(redis.sha1hex(n.prefix[r] .. fmt(value)), 1, 8), 16) % n.half

@@ -5,7 +5,7 @@
    secret's hex text), that the list names each ticket once and holds as many places as the draw,
    and gives the visitor's ticket its position: the same keyed permutation as core/draw.py (a
    six-round Feistel network over 2*h bits, round function = the first 8 hex digits of SHA-1 over
-   "<secret>:<round>:<value>" masked to h bits, cycle walking into 1..size). WebCrypto's digest
+   "<secret>:<size>:<round>:<value>" masked to h bits, cycle walking into 1..size). WebCrypto's digest
    does the hashing. BigInt keeps every value exact up to the largest draw (2**52 places).
 
    window.WaitingroomDraw exposes the permutation (permute, halfBits, commitment), so anyone can
@@ -13,7 +13,7 @@
    Content-Security-Policy allows no inline script. */
 (function () {
   "use strict";
-  var ALGORITHM = "feistel-sha1-6-cycle-walk";
+  var ALGORITHM = "feistel-sha1-6-size-keyed-cycle-walk";
   var ROUNDS = 6;
   var MIN_HALF_BITS = 3;
 
@@ -39,19 +39,19 @@
     return h;
   }
 
-  function roundValue(secret, round, value, mask) {
-    return digest("SHA-1", secret + ":" + round + ":" + value.toString()).then(function (d) {
+  function roundValue(secret, size, round, value, mask) {
+    return digest("SHA-1", secret + ":" + size + ":" + round + ":" + value.toString()).then(function (d) {
       return BigInt("0x" + d.slice(0, 8)) & mask;
     });
   }
 
-  async function feistel(secret, h, x) {
+  async function feistel(secret, size, h, x) {
     var bits = BigInt(h);
     var mask = (1n << bits) - 1n;
     var left = x >> bits;
     var right = x & mask;
     for (var r = 0; r < ROUNDS; r++) {
-      var f = await roundValue(secret, r, right, mask);
+      var f = await roundValue(secret, size, r, right, mask);
       var next = left ^ f;
       left = right;
       right = next;
@@ -65,8 +65,8 @@
     var i = BigInt(index);
     if (n < 1n || i < 1n || i > n) { throw new RangeError(index + " is outside 1.." + size); }
     var h = halfBits(size);
-    var x = await feistel(secret, h, i - 1n);
-    while (x >= n) { x = await feistel(secret, h, x); }
+    var x = await feistel(secret, n.toString(), h, i - 1n);
+    while (x >= n) { x = await feistel(secret, n.toString(), h, x); }
     return Number(x + 1n);
   }
 
