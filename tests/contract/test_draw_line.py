@@ -20,7 +20,7 @@ from core.model import DoorRule, Status
 
 from .helpers import EVENT, T0, rid
 
-SECRET = "5ec7e7" * 10 + "0123"
+SECRET = "5ec7e7" * 10 + "0124"
 OPENS = T0 + 100.0
 EXPIRY = 60.0
 
