@@ -779,7 +779,8 @@ class WaitingRoom:
         and kept by the store's reset (:meth:`core.ports.QueueStore.reset` ``keep_controls``), so
         no worker ever finds the event without a draw and with a past opening time, which would
         open a new, empty draw at once. Raises UnknownEvent, InvalidArgument (nothing is changed
-        then)."""
+        then), StoreUnavailable (if after the first write, the event has the new opening time and
+        is not reset, as after :meth:`set_opens_at`: the same call again completes it)."""
         settings = self.event(event_id)
         keep: tuple[str, ...] = ()
         if opens_at is not None:
