@@ -7,7 +7,7 @@ machines sharing the store, not only across threads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol, runtime_checkable
 
 from .draw import DrawState
@@ -253,8 +253,16 @@ class QueueStore(Protocol):
         see the class documentation). A read: the draw's published list is made from it."""
         ...
 
-    def reset(self, event_id: str) -> None:
-        """Forget everything of one event: positions, sessions, counters, ticks, overrides, the draw."""
+    def reset(self, event_id: str, keep_controls: Collection[str] = ()) -> None:
+        """Forget everything of one event: positions, sessions, counters, ticks, overrides, the draw,
+        except the controls named in ``keep_controls`` (:meth:`set_control` keys), which keep their
+        values (a name with no control stays absent).
+
+        Keeping a control is part of the same step as forgetting the rest (one transaction, one
+        script; on stores whose reset is not atomic, the kept items are never deleted), so a
+        control written before the reset is in force at every instant after it: a new opening
+        time (``opens_at``) written first and kept means no worker ever finds the event without a
+        draw and with its old, past opening time."""
         ...
 
     def ping(self) -> None:

@@ -355,6 +355,12 @@ class WaitingRoom:
 
     def _check_opens_at(self, event_id: str, opens_at: float | str | None) -> None:
         """Raise as :meth:`set_opens_at` does unless ``opens_at`` may be set now."""
+        self._check_opens_at_value(event_id, opens_at)
+        if self.opening(event_id).state is OpeningState.OPEN:
+            raise InvalidTransition("the event has opened already; its opening time can no longer move")
+
+    def _check_opens_at_value(self, event_id: str, opens_at: float | str | None) -> None:
+        """Raise InvalidArgument unless ``opens_at`` is a value :meth:`set_opens_at` takes."""
         settings = self.event(event_id)
         if opens_at is not None and opens_at != opening.NO_TIME:
             try:
@@ -365,8 +371,6 @@ class WaitingRoom:
                 raise InvalidArgument("opens_at must be a time in POSIX seconds, \"\" for none, or null")
         elif opens_at == opening.NO_TIME and settings.queueing is Queueing.RANDOM_BEFORE_OPENING:
             raise InvalidArgument("a random_before_opening event needs an opening time")
-        if self.opening(event_id).state is OpeningState.OPEN:
-            raise InvalidTransition("the event has opened already; its opening time can no longer move")
 
     def draw_document(self, event_id: str) -> dict[str, Any]:
         """The public record of the event's draw (``GET /events/<event_id>/draw``), everything a
@@ -765,11 +769,27 @@ class WaitingRoom:
             result = SweepResult(result.expired, result.timed_out, serving)
         return result
 
-    def reset(self, event_id: str) -> None:
+    def reset(self, event_id: str, opens_at: float | str | None = None) -> None:
         """Forget everything of the event, its draw and the operators' controls included. A
-        random event prepares a new draw secret (a new commitment) on its next step."""
-        self.event(event_id)
-        self.store.reset(event_id)
+        random event prepares a new draw secret (a new commitment) on its next step.
+
+        With ``opens_at`` (a value :meth:`set_opens_at` takes; for a random event a time after
+        now), the event starts again with that opening time: a random event is back in its
+        pre-queue, even when its configured ``opens_at`` has passed. The time is written first
+        and kept by the store's reset (:meth:`core.ports.QueueStore.reset` ``keep_controls``), so
+        no worker ever finds the event without a draw and with a past opening time, which would
+        open a new, empty draw at once. Raises UnknownEvent, InvalidArgument (nothing is changed
+        then), StoreUnavailable (if after the first write, the event has the new opening time and
+        is not reset, as after :meth:`set_opens_at`: the same call again completes it)."""
+        settings = self.event(event_id)
+        keep: tuple[str, ...] = ()
+        if opens_at is not None:
+            self._check_opens_at_value(event_id, opens_at)
+            if settings.queueing is Queueing.RANDOM_BEFORE_OPENING and not float(opens_at) > self.clock.now():
+                raise InvalidArgument("opens_at must be in the future for a random_before_opening event")
+            self.store.set_control(event_id, OPENS_AT, str(opens_at))
+            keep = (OPENS_AT,)
+        self.store.reset(event_id, keep)
         for seen in (self._controls_seen, self._draws_seen):
             seen.pop(event_id, None)
 

@@ -75,7 +75,7 @@ import functools
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -1206,14 +1206,16 @@ class DynamoDbStore:
             indexes = [index for index in indexes if index not in found]
         return found
 
-    def reset(self, event_id: str) -> None:
-        """Delete every item of the event. Not atomic: run it while the event takes no traffic.
+    def reset(self, event_id: str, keep_controls: Collection[str] = ()) -> None:
+        """Delete every item of the event but the kept controls' ``CTRL#<name>`` items, which are
+        never touched. Not atomic: run it while the event takes no traffic.
 
         An entry in flight may write its place after the counters went; that position is then
         handed out again, and the place belongs to whichever visitor's ``POS#`` item was written
         last: the other one reads as expired and is never issued tokens on it (never shared)."""
+        kept = {f"CTRL#{name}" for name in keep_controls}
         keys = [{PARTITION_KEY: item[PARTITION_KEY], SORT_KEY: item[SORT_KEY]}
-                for item in self._query(f"EVENT#{event_id}", None, None)]
+                for item in self._query(f"EVENT#{event_id}", None, None) if item[SORT_KEY]["S"] not in kept]
         # The counters item goes last, so a concurrent reader never sees tickets above a zero counter.
         keys.sort(key=lambda k: k[SORT_KEY]["S"] == "COUNTERS")
         for start in range(0, len(keys), 25):

@@ -86,7 +86,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -616,11 +616,21 @@ _RESET = _PRELUDE + r"""
 -- layout before position buckets. Deletes every key of the event but its
 -- idempotency and alias buckets, which expire on their own: the generation kept in C tells
 -- idempotency records apart from those written after this reset (an alias names a request id,
--- whose place is gone), and the longest alias ttl is kept too.
+-- whose place is gone), and the longest alias ttl is kept too. ARGV: names of controls (fields
+-- of the override hash, KEYS[8]) that keep their values.
 local last = tonumber(redis.call('HGET', C, 'last')) or 0
 local gen = tonumber(redis.call('HGET', C, 'gen')) or 0
 local amax = redis.call('HGET', C, 'amax')
+local kept = {}
+for _, name in ipairs(ARGV) do
+  local value = redis.call('HGET', KEYS[8], name)
+  if value then
+    kept[#kept + 1] = name
+    kept[#kept + 1] = value
+  end
+end
 redis.call('DEL', unpack(KEYS))
+if #kept > 0 then redis.call('HSET', KEYS[8], unpack(kept)) end
 local names = {}
 local function drop(name)
   names[#names + 1] = name
@@ -1171,11 +1181,12 @@ class RedisStore:
         keys, args = [self._prefix(event_id) + "c"], [max(1, int(first)), int(count)]
         return list(self._repeatable(lambda: self._arrivals(keys=keys, args=args)))
 
-    def reset(self, event_id: str) -> None:
+    def reset(self, event_id: str, keep_controls: Collection[str] = ()) -> None:
         """One script: every key of the event goes but its idempotency buckets, which expire on
-        their own and are told apart by the event's generation (see ``_RESET``)."""
+        their own and are told apart by the event's generation (see ``_RESET``), and the kept
+        controls, written back into the override hash in the same script."""
         with self._errors():
-            self._reset(keys=self._keys(event_id, _ALL_EVENT_KEYS))
+            self._reset(keys=self._keys(event_id, _ALL_EVENT_KEYS), args=sorted(set(keep_controls)))
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless every server answers and none may evict keys (unless

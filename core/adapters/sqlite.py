@@ -33,7 +33,7 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -699,11 +699,14 @@ class SqliteStore:
             ).fetchall())
         return [held.get(i) for i in range(first, last + 1)]
 
-    def reset(self, event_id: str) -> None:
+    def reset(self, event_id: str, keep_controls: Collection[str] = ()) -> None:
+        """One write transaction: every row of the event goes but the kept controls."""
+        kept = sorted(set(keep_controls))
         with self._write() as db:
-            for table in ("counters", "tickets", "sessions", "serving_history", "ticks", "controls", "aliases",
-                          "revoked_grants"):
+            for table in ("counters", "tickets", "sessions", "serving_history", "ticks", "aliases", "revoked_grants"):
                 db.execute(f"DELETE FROM {table} WHERE event_id = ?", (event_id,))
+            marks = ", ".join("?" * len(kept))
+            db.execute(f"DELETE FROM controls WHERE event_id = ? AND key NOT IN ({marks})", (event_id, *kept))
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store can write now: one small write transaction (the

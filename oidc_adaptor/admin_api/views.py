@@ -113,11 +113,17 @@ def num_active_tokens() -> Response:
 @blueprint.post("/reset_initial_state")
 @require_event_admin(_BODY_EVENT)
 def reset_initial_state() -> Response:
+    """Forget everything of the event (:meth:`core.room.WaitingRoom.reset`). An optional
+    ``opens_at`` (POSIX seconds or an ISO 8601 date-time with an offset, as the opening endpoint
+    takes; for a ``random_before_opening`` event, in the future, else 400) starts the event again
+    with that opening time, in the same step: a random event is back in its pre-queue with a new
+    commitment even when its configured opening has passed."""
     body = params.json_object()
     event_id = params.event_id_from(body.get("event_id"))
-    _room().reset(event_id)
+    opens_at = params.body_instant(body, "opens_at")
+    _room().reset(event_id, opens_at)
     counter_cache.for_app().forget(event_id)
-    _audit("reset_initial_state", event_id)
+    _audit("reset_initial_state", event_id, opens_at=opens_at)
     return jsonify(event_id=event_id, message="Reset completed")
 
 

@@ -164,6 +164,37 @@ def test_a_reset_forgets_the_draw_and_publishes_a_new_commitment(client: FlaskCl
     assert client.get(f"/admin/events/{FAIR}/counts", headers=H).json["opening"]["pre_queue_size"] == 0
 
 
+def test_a_reset_with_an_opening_time_arms_a_new_pre_queue_after_the_configured_opening(
+        client: FlaskClient, clock: ManualClock) -> None:
+    """A rehearsal run past the configured opening, then the sale armed again without touching
+    the configuration: the reset and the new opening time are one request."""
+    enter(client, FAIR)
+    clock.advance(OPENS_IN + 60)
+    rehearsed = client.get(f"/events/{FAIR}/draw").json
+    assert rehearsed["state"] == "open"
+    reset = "/admin/reset_initial_state"
+    for past in (clock.now(), clock.now() - 3600, "2020-01-01T00:00:00Z", "", "soon", True):
+        refused = client.post(reset, json={"event_id": FAIR, "opens_at": past}, headers=H)
+        assert refused.status_code == 400 and refused.json["error"] in ("bad_request", "invalid_argument"), past
+    assert client.get(f"/events/{FAIR}/draw").json == rehearsed  # a refused reset changes nothing
+    assert client.post(reset, json={"event_id": FAIR, "opens_at": clock.now() + 3600}).status_code == 401
+
+    opens_at = clock.now() + 3600
+    armed = client.post(reset, json={"event_id": FAIR, "opens_at": opens_at}, headers=H)
+    assert armed.status_code == 200 and armed.json == {"event_id": FAIR, "message": "Reset completed"}
+    entered = enter(client, FAIR)
+    assert entered["status"] == "pre_queue" and entered["opens_at"] == int(opens_at)
+    fresh = client.get(f"/events/{FAIR}/draw").json
+    assert fresh["state"] == "pre_queue" and fresh["commitment"] != rehearsed["commitment"]
+    opening = client.get(f"/admin/events/{FAIR}/counts", headers=H).json["opening"]
+    assert (opening["draw_state"], opening["opens_at"], opening["pre_queue_size"]) == ("pre_queue", opens_at, 1)
+    moved = client.post(f"/admin/events/{FAIR}/opening", json={"opens_at": opens_at - 1800}, headers=H)
+    assert moved.status_code == 200  # the new pre-queue's opening can move again
+    # a fifo event takes any opening time, or none
+    assert client.post(reset, json={"event_id": LATER, "opens_at": ""}, headers=H).status_code == 200
+    assert client.get(f"/admin/events/{LATER}/counts", headers=H).json["opening"]["draw_state"] == "none"
+
+
 def test_operators_see_the_opening_move_it_and_open_now(client: FlaskClient, clock: ManualClock) -> None:
     for _ in range(3):
         enter(client, FAIR)

@@ -89,10 +89,13 @@ def test_panel_changes_the_rate_and_resets_with_a_confirmation(demo: Demo, new_p
     dialog.get_by_role("button", name="Cancel").click()
     assert demo.counts()["last_position"] == 1  # cancelled: nothing forgotten
 
+    card.get_by_label("Opens again at").fill("2099-06-01T10:30")  # the reset takes the new opening time along
     card.get_by_role("button", name="Reset…").click()
     dialog.get_by_role("button", name="Reset event").click()
     wait_for_stat(card, "last_position", "0")
-    assert demo.counts()["last_position"] == 0
+    counts = demo.counts()
+    assert counts["last_position"] == 0 and counts["opening"]["draw_state"] == "pre_queue"
+    assert counts["opening"]["opens_at"] == panel.evaluate("new Date('2099-06-01T10:30').getTime() / 1000")
 
 
 def test_the_panel_ends_a_session_by_the_token_id_a_site_has(demo: Demo, new_page: Any) -> None:

@@ -316,6 +316,24 @@ def test_reset_forgets_the_draw(store: Any) -> None:
     assert store.open_draw(EVENT, OPENS).size == 3
 
 
+def test_reset_keeps_exactly_the_named_controls_and_forgets_everything_else(store: Any) -> None:
+    ids, _ = drawn(store, 4)
+    store.claim_tick(EVENT, "admission", 50)
+    for key, value in {"opens_at": "1900000000.5", "paused": "1", "increment_by": "7"}.items():
+        store.set_control(EVENT, key, value)
+    store.set_control(FIFO_EVENT, "paused", "1")
+    store.reset(EVENT, keep_controls=("opens_at", "never-set"))
+    assert store.get_control(EVENT) == {"opens_at": "1900000000.5"}  # a name with no control stays absent
+    assert store.get_control(FIFO_EVENT) == {"paused": "1"}  # another event's controls are not touched
+    assert store.draw_state(EVENT) is None
+    assert store.arrivals(EVENT, 1, 10) == []
+    assert all(store.get_ticket(EVENT, r, OPENS) is None for r in ids)
+    assert store.counters(EVENT).as_dict() == store.counters("never-used").as_dict()
+    assert store.claim_tick(EVENT, "admission", 1) is True
+    store.reset(EVENT, keep_controls=())
+    assert store.get_control(EVENT) == {}
+
+
 def test_a_fifo_event_beside_a_drawn_one_is_unaffected(store: Any) -> None:
     fifo = [rid() for _ in range(4)]
     store.enter(FIFO_EVENT, fifo[0], None, T0)

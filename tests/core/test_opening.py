@@ -222,6 +222,54 @@ def test_a_reset_forgets_the_draw_and_commits_to_a_new_secret(drawn_room: Waitin
     assert drawn_room.draw_document("sale")["tickets"] == []
 
 
+def test_a_reset_with_a_new_opening_time_arms_a_new_pre_queue(make_room: RoomFactory, clock: ManualClock) -> None:
+    """A rehearsal over, operators start the sale again with a new opening time, although the
+    configured one has passed: the event is back in its pre-queue with a new commitment, and
+    another worker whose copies predate the reset opens no new, empty draw."""
+    room, other = make_room(random_event()), make_room(random_event())
+    room.enter("sale")
+    clock.value = OPENS + 60
+    first = room.opening("sale")
+    assert first.state is OpeningState.OPEN and other.enter("sale").position == 2
+    room.set_paused("sale", True)
+    room.reset("sale", opens_at=OPENS + 3600)
+    assert room.overrides("sale") == {OPENS_AT: str(OPENS + 3600)} and not room.is_paused("sale")
+    entered = other.enter("sale")  # other's copies of the controls and the draw are the old ones
+    assert entered.status is Status.WAITING and room.store.draw_state("sale") is None  # no draw opened
+    armed = room.opening("sale")
+    assert (armed.state, armed.opens_at, armed.pre_queue_size) == (OpeningState.PRE_QUEUE, OPENS + 3600, 1)
+    assert armed.commitment not in (None, first.commitment)
+    clock.advance(1)  # both workers read afresh now
+    later = [other.enter("sale") for _ in range(3)]
+    view = other.position("sale", later[0].request_id)
+    assert view.pre_queue and view.opens_at == OPENS + 3600 and other.opening("sale").pre_queue_size == 4
+    assert other.tick("sale") == 0 and room.set_opens_at("sale", OPENS + 1800).is_gated  # it can still move
+    clock.value = OPENS + 1800
+    opened = room.opening("sale")
+    assert (opened.state, opened.pre_queue_size) == (OpeningState.OPEN, 4)
+    assert opened.secret is not None and draw.commitment(opened.secret) == armed.commitment
+
+
+def test_a_reset_refuses_an_opening_time_that_is_not_in_the_future(drawn_room: WaitingRoom,
+                                                                    clock: ManualClock) -> None:
+    ticket = drawn_room.enter("sale")
+    clock.value = OPENS + 60
+    for refused in (OPENS + 60, OPENS, "soon", float("nan"), opening.NO_TIME):
+        with pytest.raises(InvalidArgument):
+            drawn_room.reset("sale", opens_at=refused)
+    assert drawn_room.ticket("sale", ticket.request_id).position == 1  # nothing was reset
+    assert OPENS_AT not in drawn_room.overrides("sale")
+
+
+def test_a_reset_of_a_fifo_event_takes_any_opening_time(make_room: RoomFactory, clock: ManualClock) -> None:
+    room = make_room(EventSettings("sale", opens_at=OPENS, admission=ROOMY))
+    clock.value = OPENS + 60
+    room.enter("sale")
+    room.reset("sale", opens_at=OPENS + 600)
+    assert room.opening("sale").state is OpeningState.PRE_QUEUE and room.enter("sale").position == 1
+    room.reset("sale", opens_at=opening.NO_TIME)
+    assert room.opening("sale").state is OpeningState.NONE
+
 
 def test_a_worker_that_saw_the_draw_open_admits_nobody_at_the_door_after_a_reset_elsewhere(
         make_room: RoomFactory, clock: ManualClock) -> None:

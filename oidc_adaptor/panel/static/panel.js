@@ -479,13 +479,18 @@
       });
     });
 
-    on("reset", function () {
+    on("reset", function (form) {
+      // The new opening time goes with the reset, in the same step: written after it, a draw
+      // whose configured opening has passed would already have opened, empty.
+      var opensAt = localSeconds(form.elements.opens_at.value);
+      var body = opensAt === null ? { event_id: id } : { event_id: id, opens_at: opensAt };
       return confirmReset(id).then(function (confirmed) {
         if (!confirmed) return "Reset cancelled.";
-        return api("POST", "/reset_initial_state", { event_id: id }).then(function () {
+        return api("POST", "/reset_initial_state", body).then(function () {
           card.samples = [];
           saveSamples(card);
-          return "Event " + id + " was reset.";
+          form.elements.opens_at.value = "";
+          return "Event " + id + " was reset" + (opensAt === null ? "." : "; it opens " + formatTime(opensAt) + ".");
         });
       });
     });
