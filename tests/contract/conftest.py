@@ -51,6 +51,15 @@ def redis_cluster_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple
     return store, url
 
 
+@pytest.fixture
+def rstore(redis_url: str) -> Iterator[RedisStore]:
+    """An empty Redis store on the single-server fixture, for tests of the Redis store only."""
+    store = RedisStore.from_url(redis_url, timeout=5.0)
+    store.client.flushdb()
+    yield store
+    store.close()
+
+
 STORES: dict[str, StoreFactory] = {
     "sqlite": sqlite_store,
     "redis": redis_store,

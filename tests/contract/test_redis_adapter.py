@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,14 +16,6 @@ from core.model import Status
 from tests.support import RoundTrips, free_port
 
 from .helpers import EVENT, T0, rid
-
-
-@pytest.fixture
-def rstore(redis_url: str) -> Iterator[RedisStore]:
-    store = RedisStore.from_url(redis_url, timeout=5.0)
-    store.client.flushdb()
-    yield store
-    store.close()
 
 
 class CommandCounter:

@@ -80,14 +80,6 @@ def test_a_small_draw_is_a_permutation_in_lua(client: redis.Redis) -> None:
 # -- the store ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def rstore(redis_url: str) -> Iterator[RedisStore]:
-    store = RedisStore.from_url(redis_url, timeout=5.0)
-    store.client.flushdb()
-    yield store
-    store.close()
-
-
 def _snapshot(client: Any) -> dict[str, bytes]:
     """Every key's serialized value (DUMP), by name."""
     return {key: client.dump(key) for key in client.scan_iter(count=1000)}
