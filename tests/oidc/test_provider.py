@@ -487,21 +487,23 @@ def test_token_userinfo_and_discovery_answers_allow_browser_clients_once(flow: F
         assert preflight.headers["Access-Control-Max-Age"] == "600"
 
 
-def test_userinfo_successes_log_at_debug_sign_ins_and_refusals_at_info(
+def test_sign_in_successes_log_at_debug_refusals_at_info(
         flow: Flow, caplog: pytest.LogCaptureFixture) -> None:
-    """A relying party reads /userinfo for every sign-in and again to refresh: its successes are
-    high-volume lines (DEBUG); the sign-in, the token and every refusal stay INFO."""
+    """Every admitted visitor signs in once (a code, a token response) and a relying party reads
+    /userinfo for every sign-in and again to refresh: their successes are high-volume lines
+    (DEBUG, counted by the metrics); every refusal stays INFO."""
     caplog.set_level(logging.DEBUG, logger="waitingroom.request")
     access = flow.redeem(admitted_code(flow)).get_json()["access_token"]
     client = flow.app.test_client()
     client.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
     client.get("/userInfo", headers={"Authorization": f"Bearer {access}"})
     client.get("/userinfo")
+    flow.redeem("not-a-code")
     levels = [(r.route, r.status, r.levelname) for r in caplog.records  # type: ignore[attr-defined]
               if r.name == "waitingroom.request"]
     assert ("/userinfo", 200, "DEBUG") in levels and ("/userInfo", 200, "DEBUG") in levels
-    assert ("/userinfo", 401, "INFO") in levels
-    assert ("/token", 200, "INFO") in levels and ("/authorize", 302, "INFO") in levels
+    assert ("/userinfo", 401, "INFO") in levels and ("/token", 400, "INFO") in levels
+    assert ("/token", 200, "DEBUG") in levels and ("/authorize", 302, "DEBUG") in levels
 
 
 def test_userinfo_follows_key_rotation_and_retirement(flow: Flow, clock: ManualClock) -> None:
