@@ -1,25 +1,37 @@
 """Signing keys in a local JSON file, created with mode 0600 on first use.
 
 The file is re-read when its modification time changes, so ``waitingroom keys rotate`` run
-against a live deployment takes effect in every worker without a restart.
+against a live deployment takes effect in every worker without a restart: within
+:data:`RECHECK_SECONDS`, as its modification time is looked at no more often than that (a token
+response signs twice and ``/userinfo`` verifies once: a ``stat`` each was three system calls a
+flow, each of which gives up the interpreter lock). A rotation publishes the new key well
+before it signs (``activate_after``), so that second changes nothing a verifier sees.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..tokens import KeySet, SigningKey
 
+RECHECK_SECONDS = 1.0
+"""Seconds between two looks at the file's modification time in one process."""
+
 
 class FileKeySource:
-    """A callable returning the current :class:`KeySet` from ``path``."""
+    """A callable returning the current :class:`KeySet` from ``path`` (see the module docstring).
+    ``monotonic`` is the clock of :data:`RECHECK_SECONDS` (``time.monotonic``; tests pass their own)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], monotonic: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._cached: tuple[float, KeySet] | None = None
+        self._monotonic = monotonic
+        self._checked_at = 0.0
 
     def ensure(self, now: float) -> KeySet:
         """Create the file with one fresh key if it does not exist yet; return the key set."""
@@ -32,8 +44,12 @@ class FileKeySource:
             self._write(KeySet([SigningKey.generate(now)]), exclusive=True)
 
     def __call__(self) -> KeySet:
-        mtime = self.path.stat().st_mtime_ns
         cached = self._cached
+        now = self._monotonic()
+        if cached is not None and now - self._checked_at < RECHECK_SECONDS:
+            return cached[1]
+        mtime = self.path.stat().st_mtime_ns
+        self._checked_at = now
         if cached is not None and cached[0] == mtime:
             return cached[1]
         keyset = KeySet.from_json(self.path.read_text(encoding="utf-8"))
@@ -46,6 +62,7 @@ class FileKeySource:
             keyset = self()
             rotated = keyset.rotated(now, activate_after, keep_old_for)
             self._write(rotated, exclusive=False)
+            self._cached = None  # this process sees its own rotation at once
             return rotated
 
     def _write(self, keyset: KeySet, exclusive: bool) -> None:

@@ -4,7 +4,8 @@
 one); ``redis+cluster://HOST:PORT`` and ``rediss+cluster://HOST:PORT`` name any node of a Redis
 Cluster (ElastiCache cluster mode and ElastiCache Serverless give one such endpoint), from which
 redis-py's :class:`redis.cluster.RedisCluster` discovers the others and routes every command to
-the node owning its keys' slot.
+the node owning its keys' slot. A one-server client keeps one connection per thread, and a
+plain TCP or Unix connection leaves its timeouts to the kernel (:mod:`core.adapters.redis_pinned`).
 
 A command is sent again only when it is known not to have reached the server: the connection,
 its handshake or its health check failed before the command's first byte was written. Once it
@@ -26,6 +27,7 @@ from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCov
 
 from ..errors import StoreUnavailable
 from ..settings import SettingsError
+from .redis_pinned import PinnedRedis
 from .redis_resend import UnsentOnlyPool, UnsentOnlyRetry
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -87,8 +89,12 @@ def connect(url: str, timeout: float, **options: Any) -> redis.Redis | RedisClus
                                      connection_pool_class=UnsentOnlyPool, **common)
         except RedisClusterException as exc:  # the topology is read at once: no node answered
             raise StoreUnavailable(f"Redis Cluster unavailable: {exc}") from None
-    pool = UnsentOnlyPool.from_url(url, health_check_interval=30, retry=retry, **common)
-    return redis.Redis(connection_pool=pool)
+    if scheme == "rediss":
+        pool = UnsentOnlyPool.from_url(url, health_check_interval=30, retry=retry, **common)
+    else:  # the kernel bounds reads and writes: no poll() around each (core.adapters.redis_pinned)
+        common["socket_timeout"] = None
+        pool = UnsentOnlyPool.from_url(url, health_check_interval=30, retry=retry, kernel_timeout=timeout, **common)
+    return PinnedRedis(pool)
 
 
 def close(client: redis.Redis | RedisCluster) -> None:

@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 import redis
 from redis.retry import Retry
 
+from .redis_pinned import kernel_timed
+
 T = TypeVar("T")
 
 
@@ -122,9 +124,14 @@ def sent_once(connection_class: type[Any]) -> type[Any]:
 
 class UnsentOnlyPool(redis.ConnectionPool):
     """A connection pool whose connections follow the rule of this module, whatever connection
-    class the URL calls for. Also the ``connection_pool_class`` of a cluster client's nodes."""
+    class the URL calls for. Also the ``connection_pool_class`` of a cluster client's nodes.
+    With ``kernel_timeout`` (seconds; plain TCP or Unix sockets, with ``socket_timeout=None``)
+    the kernel bounds each read and write: :func:`core.adapters.redis_pinned.kernel_timed`."""
 
-    def __init__(self, connection_class: type[Any] = redis.Connection, **kwargs: Any) -> None:
+    def __init__(self, connection_class: type[Any] = redis.Connection, kernel_timeout: float | None = None,
+                 **kwargs: Any) -> None:
+        if kernel_timeout is not None:  # see core.adapters.redis_pinned
+            connection_class = kernel_timed(connection_class, kernel_timeout)
         super().__init__(connection_class=sent_once(connection_class), **kwargs)
 
 

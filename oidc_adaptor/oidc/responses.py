@@ -48,6 +48,9 @@ def authorization_response(redirect_uri: str, params: list[tuple[str, str]], mod
         response.headers["Content-Security-Policy"] = FORM_POST_CSP
     else:
         response = make_response("", 302)
+        # No content, so no Content-Type (RFC 9110 section 8.3): nor, then, the headers of a
+        # page (Content-Security-Policy, X-Frame-Options) on a response no browser renders.
+        del response.headers["Content-Type"]
         separator = "&" if "?" in redirect_uri else "?"
         response.headers["Location"] = f"{redirect_uri}{separator}{urlencode(params)}"
     response.headers["Cache-Control"] = "no-store"

@@ -89,7 +89,7 @@ def issuer() -> str:
 @blueprint.after_request
 def _headers(response: Response) -> Response:
     if request.endpoint in CORS_ENDPOINTS:
-        cors.allow_public_clients(response)  # browser-based public clients call these cross-origin
+        cors.allow_public_clients(request, response)  # browser-based public clients call these cross-origin
     if security_headers.is_html(response):
         response.headers.setdefault("Content-Security-Policy", HTML_CSP)  # form_post sets its own
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -358,7 +358,8 @@ def authorize() -> Response:
         if ref is not None and ref.fresh:  # authenticated now: later requests measure max_age from here
             oidc.places.remember(handle, event_id, PlaceRef(ref.request_id, ref.generation, fresh=False,
                                                             authenticated_at=int(visitor.authenticated_at)))
-        _set_cookie(response, handle)
+        # The browser sent this cookie, so it has it: the waiting pages renew its lifetime, a
+        # sign-in that goes straight through need not (one header less on every sign-in).
         return response
 
     assert ticket is not None

@@ -11,19 +11,24 @@ from . import security_headers
 
 CORS_ALLOWED_HEADERS = "Content-Type, Idempotency-Key"
 CORS_MAX_AGE = "600"
-PUBLIC_CLIENT_HEADERS = (
-    ("Access-Control-Allow-Origin", "*"),
+PUBLIC_CLIENT_HEADERS = (("Access-Control-Allow-Origin", "*"),)
+PUBLIC_CLIENT_PREFLIGHT_HEADERS = (
+    *PUBLIC_CLIENT_HEADERS,
     ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
     ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+    ("Access-Control-Max-Age", CORS_MAX_AGE),
 )
 
 
-def allow_public_clients(response: Response) -> Response:
+def allow_public_clients(request: Request, response: Response) -> Response:
     """Let a browser-based relying party (a public client, in any origin) read ``response``:
     discovery, the JWKS its id tokens are checked with, and the token and userinfo answers. No
     cookie or credential of the browser is involved, so any origin may; headers a view set
-    itself are kept (one pass: :func:`oidc_adaptor.plumbing.security_headers.fill_missing`)."""
-    security_headers.fill_missing(response.headers, PUBLIC_CLIENT_HEADERS)
+    itself are kept (one pass: :func:`oidc_adaptor.plumbing.security_headers.fill_missing`).
+    The methods and request headers allowed go on the answer to a preflight (``OPTIONS``) only:
+    browsers read them nowhere else (Fetch standard, "CORS-preflight fetch")."""
+    headers = PUBLIC_CLIENT_PREFLIGHT_HEADERS if request.method == "OPTIONS" else PUBLIC_CLIENT_HEADERS
+    security_headers.fill_missing(response.headers, headers)
     return response
 
 

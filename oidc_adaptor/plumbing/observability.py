@@ -29,13 +29,17 @@ QUIET_ROUTES = frozenset({"/metrics", "/healthz", "/readyz"})
 """Never logged per request."""
 
 HIGH_VOLUME_ROUTES = frozenset({"/assign_queue_num", "/serving_num", "/waiting_num", "/queue_num",
-                                "/authorize/status", "/events/<event_id>/status", "/userinfo", "/userInfo"})
-"""What every visitor calls, once (entering the line) or over and over (polling, and a relying
-party reading /userinfo for each visitor it signs in and again as it refreshes): a successful
-answer is logged at DEBUG, not INFO. A burst of a million visitors entering in a minute, or a
-line of a million polling every few seconds, must not turn into a million log lines, and such a
-line would say nothing the request metrics (which count each request, by route and status) do
-not. Failures are logged at INFO like any request; admin calls, tokens and sign-ins stay INFO."""
+                                "/generate_token", "/authorize", "/authorize/status", "/token",
+                                "/events/<event_id>/status", "/userinfo", "/userInfo"})
+"""What every visitor calls, once (entering the line; getting its tokens: ``/generate_token``,
+or ``/authorize`` and the relying party's ``/token`` call) or over and over (polling, the
+waiting page's refreshes, and a relying party reading /userinfo for each visitor it signs in
+and again as it refreshes): a successful answer is logged at DEBUG, not INFO. A burst of a
+million visitors entering in a minute, a line of a million polling every few seconds, or a
+million admitted visitors signing in over ten minutes must not turn into millions of log lines,
+and such a line would say nothing the request metrics (which count each request, by route and
+status) do not. Failures are logged at INFO like any request (a refused code, a bad client); a
+replayed code is a WARNING of its own; admin calls stay INFO."""
 
 
 class RequestTimer:

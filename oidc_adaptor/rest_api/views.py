@@ -232,4 +232,4 @@ def jwks() -> Response:
     response = jsonify(services().signer.jwks())
     response.cache_control.public = True
     response.cache_control.max_age = 300
-    return cors.allow_public_clients(response)
+    return cors.allow_public_clients(request, response)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import socket
+import struct
+import threading
 import time
 from typing import Any
 
@@ -247,6 +250,51 @@ def test_other_redis_errors_are_store_unavailable(rstore: RedisStore, monkeypatc
 def test_from_url_configures_timeouts_and_health_checks(redis_url: str) -> None:
     store = RedisStore.from_url(redis_url, timeout=0.7)
     kwargs = store.client.connection_pool.connection_kwargs
-    assert kwargs["socket_timeout"] == 0.7 and kwargs["socket_connect_timeout"] == 0.7
+    assert kwargs["socket_connect_timeout"] == 0.7
     assert kwargs["health_check_interval"] > 0
+    store.ping()
+    # The reply timeout is the kernel's, on a blocking socket (core.adapters.redis_pinned)
+    sock = store.client._pinned().connection._sock  # type: ignore[attr-defined]
+    assert sock.gettimeout() is None
+    for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
+        seconds, microseconds = struct.unpack("@ll", sock.getsockopt(socket.SOL_SOCKET, option, 16))
+        assert (seconds, microseconds) == (0, 700_000)
     store.close()
+
+
+def test_a_server_that_never_answers_is_unavailable_after_the_timeout() -> None:
+    """A listener that accepts and never replies (a stalled server): the kernel's reply timeout
+    ends the wait, and the store says unavailable instead of hanging the request."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", timeout=0.3)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.counters(EVENT)
+        assert time.monotonic() - started < 10  # bounded: without a timeout this would hang
+        store.close()
+
+
+def test_each_thread_keeps_its_own_connection(rstore: RedisStore) -> None:
+    """Commands from several threads at once each run on the thread's own pinned connection, and
+    every answer is the one for its own command."""
+    results: dict[int, list[bool]] = {}
+    connections: dict[int, int] = {}
+    together = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        key = f"pinned-test-{n}"
+        rstore.client.set(key, str(n))
+        together.wait(timeout=30)  # all eight threads hold their connections at once
+        results[n] = [rstore.client.get(key) == str(n) for _ in range(200)]
+        connections[n] = id(rstore.client._pinned().connection)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == list(range(8)) and all(all(r) for r in results.values())
+    assert len(set(connections.values())) == 8

@@ -442,6 +442,21 @@ def test_userinfo_get_post_header_body_and_alias(flow: Flow) -> None:
     assert bad.status_code == 401 and "WWW-Authenticate" in bad.headers
 
 
+def test_a_sign_in_redirect_carries_what_a_redirect_needs_and_no_more(flow: Flow) -> None:
+    """The code's redirect: its location, never cached, no referrer, and no page headers (it has
+    no content); the browser sent its place cookie, so the redirect does not set it again."""
+    assert flow.authorize().status_code == 200  # waiting: the page renews the cookie
+    flow.admit()
+    response = flow.authorize()
+    assert response.status_code == 302 and "code=" in response.headers["Location"]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.get_data() == b"" and "Content-Type" not in response.headers
+    assert "Content-Security-Policy" not in response.headers and "X-Frame-Options" not in response.headers
+    assert "Set-Cookie" not in response.headers
+
+
 def test_token_userinfo_and_discovery_answers_allow_browser_clients_once(flow: Flow) -> None:
     """Browser-based public clients call these cross-origin: every answer (refusals too) carries
     the CORS headers exactly once, with the security headers every response has."""
@@ -457,28 +472,38 @@ def test_token_userinfo_and_discovery_answers_allow_browser_clients_once(flow: F
     ]
     for answer in answers:
         assert answer.headers.getlist("Access-Control-Allow-Origin") == ["*"], answer.status_code
-        assert answer.headers.getlist("Access-Control-Allow-Headers") == ["Authorization, Content-Type"]
-        assert answer.headers.getlist("Access-Control-Allow-Methods") == ["GET, POST, OPTIONS"]
+        # what a preflight answers, and only a preflight (browsers read it nowhere else)
+        assert "Access-Control-Allow-Methods" not in answer.headers
         assert answer.headers.getlist("X-Content-Type-Options") == ["nosniff"]
         assert "Content-Security-Policy" not in answer.headers  # JSON, not a page
     assert [a.status_code for a in answers] == [200, 400, 200, 401, 200]
+    for path in ("/token", "/userinfo"):
+        preflight = client.options(path, headers={"Origin": "https://spa.example", "Access-Control-Request-Method":
+                                                  "POST", "Access-Control-Request-Headers": "authorization"})
+        assert preflight.status_code == 200
+        assert preflight.headers.getlist("Access-Control-Allow-Origin") == ["*"]
+        assert preflight.headers.getlist("Access-Control-Allow-Headers") == ["Authorization, Content-Type"]
+        assert preflight.headers.getlist("Access-Control-Allow-Methods") == ["GET, POST, OPTIONS"]
+        assert preflight.headers["Access-Control-Max-Age"] == "600"
 
 
-def test_userinfo_successes_log_at_debug_sign_ins_and_refusals_at_info(
+def test_sign_in_successes_log_at_debug_refusals_at_info(
         flow: Flow, caplog: pytest.LogCaptureFixture) -> None:
-    """A relying party reads /userinfo for every sign-in and again to refresh: its successes are
-    high-volume lines (DEBUG); the sign-in, the token and every refusal stay INFO."""
+    """Every admitted visitor signs in once (a code, a token response) and a relying party reads
+    /userinfo for every sign-in and again to refresh: their successes are high-volume lines
+    (DEBUG, counted by the metrics); every refusal stays INFO."""
     caplog.set_level(logging.DEBUG, logger="waitingroom.request")
     access = flow.redeem(admitted_code(flow)).get_json()["access_token"]
     client = flow.app.test_client()
     client.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
     client.get("/userInfo", headers={"Authorization": f"Bearer {access}"})
     client.get("/userinfo")
+    flow.redeem("not-a-code")
     levels = [(r.route, r.status, r.levelname) for r in caplog.records  # type: ignore[attr-defined]
               if r.name == "waitingroom.request"]
     assert ("/userinfo", 200, "DEBUG") in levels and ("/userInfo", 200, "DEBUG") in levels
-    assert ("/userinfo", 401, "INFO") in levels
-    assert ("/token", 200, "INFO") in levels and ("/authorize", 302, "INFO") in levels
+    assert ("/userinfo", 401, "INFO") in levels and ("/token", 400, "INFO") in levels
+    assert ("/token", 200, "DEBUG") in levels and ("/authorize", 302, "DEBUG") in levels
 
 
 def test_userinfo_follows_key_rotation_and_retirement(flow: Flow, clock: ManualClock) -> None:
