@@ -765,7 +765,10 @@ class SqliteStore:
     def _redeem(db: sqlite3.Connection, namespace: str, key: str, value: str, until: float, keep: float,
                 now: float, attempt: str | None) -> tuple[str | None, str | None]:
         if now < until:
-            # A row that is no kept redemption (expired, or a put record) gives way to this one.
+            # Redemptions are written here only: the clean-up of expired rows (by the expiry
+            # index) runs here too, as in ``put``.
+            db.execute("DELETE FROM kv WHERE expires_at <= ?", (now,))
+            # A row that is no kept redemption (a put record) gives way to this one.
             row = db.execute(
                 "INSERT INTO kv (namespace, key, value, expires_at, redeemed, redeemed_by) VALUES (?, ?, ?, ?, 1, ?)"
                 " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value,"
