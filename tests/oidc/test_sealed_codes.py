@@ -78,10 +78,16 @@ def changed_at(code: str, index: int) -> str:
 def test_issuing_a_code_stores_nothing_and_its_redemption_stores_no_code(flow: Flow, tmp_path: Path) -> None:
     code = admitted_code(flow)
     assert code_records(tmp_path) == []  # /authorize wrote nothing for the code
-    assert flow.redeem(code).status_code == 200
+    response = flow.redeem(code)
+    assert response.status_code == 200
     ((key, value),) = code_records(tmp_path)  # the redemption, recorded for replay detection
     assert code not in key and code not in value
     assert code.rsplit(".", 1)[1] not in value  # nor its sealed part
+    # The code carries the place's request id encrypted only: not readable from the code.
+    request_id = flow.room.session_ticket(EVENT, _jti(response.get_json()["access_token"])).request_id
+    sealed = code.rsplit(".", 1)[1]
+    assert request_id not in code
+    assert request_id.encode() not in base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
 
 
 def test_a_code_changed_in_one_character_is_refused_and_burns_nothing(flow: Flow, tmp_path: Path) -> None:
