@@ -37,6 +37,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -152,7 +153,9 @@ class SealedCodes:
         request's S256 ``code_challenge`` (None without PKCE) and ``redirect_uri`` (None if the
         request had none). No store step. ``1.<kid>.<base64url>``: some 300 characters for a
         typical request (the ``nonce`` and ``scope`` add their own length)."""
-        sealed = [randomness.token_urlsafe(16), event_id, request_id, auth_time, scope, nonce, round(self._now(), 3)]
+        # The creation time to the millisecond, rounded down: a code never lives past CODE_TTL.
+        created_at = math.floor(self._now() * 1000) / 1000
+        sealed = [randomness.token_urlsafe(16), event_id, request_id, auth_time, scope, nonce, created_at]
         plaintext = json.dumps(sealed, separators=(",", ":")).encode()
         kid, box = self._keys.seal(plaintext, binding(client_id, code_challenge, redirect_uri))
         return f"{CODE_VERSION}.{kid}.{base64.urlsafe_b64encode(box).rstrip(b'=').decode('ascii')}"
