@@ -123,35 +123,38 @@ class QueueStore(Protocol):
         ...
 
     def redeem_for_session(
-        self, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
-        now: float, position_expiry: float = 0.0,
+        self, namespace: str, key: str, value: str, until: float, keep: float, event_id: str, jti: str,
+        issued_at: int, expires_at: int, now: float, position_expiry: float = 0.0,
     ) -> tuple[str | None, str | None, Ticket | None]:
-        """Redeem a single-use record and open the session of the place it names: what
-        :meth:`KeyValueStore.redeem` followed by :meth:`issue_session` with ``grant=key`` do, in
-        one store round trip where the store can (an OpenID Connect code and its tokens).
+        """Record a single-use credential as redeemed and open the session of the place it names:
+        what :meth:`KeyValueStore.redeem` followed by :meth:`issue_session` with ``grant=key`` do,
+        in one store round trip where the store can (an OpenID Connect code and its tokens).
 
-        The record's value is a JSON object whose ``request_id`` names a place of ``event_id``
-        (and whose ``event_id``, if any, is ``event_id``). Returns ``(value, None, ticket)`` when
-        this call redeemed the record, ``ticket`` holding the session (a new one with ``jti``
-        and these times, or the one it had); ``(None, value, None)`` for a record redeemed before
-        (a replay, nothing changed); ``(None, None, None)`` for no live record.
+        ``value`` is a JSON object whose ``request_id`` names a place of ``event_id`` (and whose
+        ``event_id``, if any, is ``event_id``); the credential itself carries it (a sealed code),
+        the store only remembers it once redeemed. Returns ``(value, None, ticket)`` when this
+        call recorded the redemption, ``ticket`` holding the session (a new one with ``jti`` and
+        these times, or the one it had); ``(None, recorded value, None)`` for a key recorded
+        before by another attempt (a replay, nothing changed); ``(None, None, None)`` for a key
+        not recorded whose ``until`` is not after ``now`` (expired unused; nothing written).
 
-        The record is marked redeemed (by ``jti`` as the attempt, see :meth:`KeyValueStore.redeem`)
-        only together with the session: a redeemed record means tokens may have been issued
-        under it, which is what makes a later presentation a replay to revoke. The same ``jti``
-        again gets the first answer again (a call resent after a lost reply), and
-        :meth:`KeyValueStore.release` with ``jti`` makes the record live again for the caller
-        whose answer was lost. When no session can be opened, the record is left as it was
-        (live) and the error of :meth:`issue_session` is raised (NotAdmitted, PositionExpired,
-        SessionEnded, GrantRevoked), or InvalidTransition for a value naming no place of
-        ``event_id``. Atomic with respect to :meth:`revoke_grant` as :meth:`issue_session` is.
+        The key is recorded as redeemed (by ``jti`` as the attempt, see
+        :meth:`KeyValueStore.redeem`) only together with the session: a recorded key means
+        tokens may have been issued under it, which is what makes a later presentation a
+        replay to revoke. The same ``jti`` again gets the first answer again (a call resent
+        after a lost reply), and :meth:`KeyValueStore.release` with ``jti`` forgets the record
+        for the caller whose answer was lost. When no session can be opened, nothing is
+        recorded and the error of :meth:`issue_session` is raised (NotAdmitted,
+        PositionExpired, SessionEnded, GrantRevoked), or InvalidTransition for a value naming no
+        place of ``event_id``. Atomic with respect to :meth:`revoke_grant` as
+        :meth:`issue_session` is.
         """
         ...
 
     def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
         """:meth:`KeyValueStore.release`: undo :meth:`redeem_for_session` by ``attempt`` (its
         ``jti``) when its answer was lost. The session it may have opened stays (a later
-        redemption of the record finds it)."""
+        redemption of the key finds it)."""
         ...
 
     def revoke_grant(self, event_id: str, grant: str, ttl: float, now: float) -> None:
@@ -273,11 +276,12 @@ class QueueStore(Protocol):
 
 
 class KeyValueStore(Protocol):
-    """Records with a lifetime each (authorization codes, registered clients, revoked token ids).
+    """Records with a lifetime each (redeemed authorization codes, registered clients, revoked token ids).
 
     A record is live while ``now`` (the caller's clock) is before the instant it expires.
-    ``take`` and ``redeem`` are the ways to read a single-use record: each is one atomic step,
-    so two concurrent redemptions can never both succeed.
+    ``take`` reads a single-use record in one atomic step; ``redeem`` records the use of a
+    credential that carries its own record, in one atomic step: two concurrent redemptions can
+    never both succeed.
     """
 
     def put(self, namespace: str, key: str, value: str, ttl: float, now: float) -> None:
@@ -286,34 +290,38 @@ class KeyValueStore(Protocol):
         ...
 
     def get(self, namespace: str, key: str, now: float) -> str | None:
-        """The value of a live record, or None (also for a redeemed one). Reads only."""
+        """The value of a live record, or None (also for a redemption). Reads only."""
         ...
 
     def take(self, namespace: str, key: str, now: float) -> str | None:
-        """Read and delete a live record in one atomic step; None if there is none. A redeemed
-        record is not live: take returns None and leaves it in place."""
+        """Read and delete a live record in one atomic step; None if there is none. A
+        redemption is not a live record: take returns None and leaves it in place."""
         ...
 
-    def redeem(self, namespace: str, key: str, keep: float, now: float,
+    def redeem(self, namespace: str, key: str, value: str, until: float, keep: float, now: float,
                attempt: str | None = None) -> tuple[str | None, str | None]:
-        """Use a single-use record once and remember that it was used. Atomic.
+        """Record that a single-use credential named ``key`` was used, once. Atomic.
 
-        A live record not redeemed yet is marked redeemed by ``attempt`` (an unguessable id of
-        this try), kept (value unchanged) until ``keep`` seconds after ``now``, and ``(value,
-        None)`` is returned: exactly one caller gets this, however many race. The same
-        ``attempt`` again gets ``(value, None)`` again (a call resent after its reply was lost
-        is not its own replay). A record redeemed before by another attempt (or by none) and
-        still kept gives ``(None, value)``: a replay, the record unchanged. Otherwise ``(None,
-        None)``: no such record, or one that expired unused (the store may forget it).
+        The credential carries its own record (``value``; an authorization code sealed with
+        it), so the store holds nothing under ``key`` until its first use. A key not recorded
+        yet, while ``now`` is before ``until`` (the credential's expiry), is recorded as
+        redeemed by ``attempt`` (an unguessable id of this try) with ``value``, kept until
+        ``keep`` seconds after ``now``, and ``(value, None)`` is returned: exactly one caller
+        gets this, however many race. The same ``attempt`` again gets ``(recorded value,
+        None)`` again (a call resent after its reply was lost is not its own replay). A key
+        recorded before by another attempt (or by none) and still kept gives ``(None,
+        recorded value)``: a replay, nothing changed, also after ``until``. Otherwise ``(None,
+        None)``: expired unused, nothing written. A record :meth:`put` under the key is not a
+        redemption and is replaced.
         """
         ...
 
     def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
         """Undo :meth:`redeem` by ``attempt``, whose outcome the caller could not pass on (the
-        store failed, or its reply was lost): the record is live again until the instant it
-        would have expired unused, or forgotten if that is past. Atomic compare-and-set: True
-        if the record was redeemed by ``attempt`` and is released now; False, and nothing
-        changes, for a record live, redeemed by another attempt, or absent. Idempotent."""
+        store failed, or its reply was lost): the key's redemption is forgotten, so the
+        credential redeems again while it has not expired. Atomic compare-and-delete: True if
+        the key was recorded by ``attempt`` and is forgotten now; False, and nothing changes,
+        for a key recorded by another attempt, or not recorded. Idempotent."""
         ...
 
     def delete(self, namespace: str, key: str) -> None:

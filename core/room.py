@@ -590,42 +590,47 @@ class WaitingRoom:
         return IssuedTokens(access, id_token, "Bearer", expires_at - issued_at, ticket, access_claims)
 
     def redeem_for_oidc_session(
-        self, event_id: str, namespace: str, key: str, keep: float, validity: int | None = None,
-        attempt: str | None = None,
+        self, event_id: str, namespace: str, key: str, value: str, until: float, keep: float,
+        validity: int | None = None, attempt: str | None = None,
     ) -> tuple[str | None, str | None, tuple[Ticket, Session, float] | None]:
-        """Redeem an authorization code's record and open the session of the place it names in
-        one store step (:meth:`core.ports.QueueStore.redeem_for_session`, the record's key as the
-        grant). Returns ``(value, None, opened)`` for the first redemption, ``opened`` to pass to
-        :meth:`issue_oidc_tokens`; ``(None, value, None)`` for a replay; ``(None, None, None)``
-        for no live record. Raises :meth:`issue_oidc_tokens`'s errors when the place can have
-        no session (the code is left unused; UnknownRequest for a record naming no place).
+        """Record the redemption of an authorization code (its id ``key``, its grant ``value``: a
+        JSON object naming the place, redeemable until ``until``, remembered ``keep`` seconds)
+        and open the session of the place it names in one store step
+        (:meth:`core.ports.QueueStore.redeem_for_session`, the key as the grant). Returns
+        ``(value, None, opened)`` for the first redemption, ``opened`` to pass to
+        :meth:`issue_oidc_tokens`; ``(None, recorded value, None)`` for a replay; ``(None, None,
+        None)`` for a code expired unused. Raises :meth:`issue_oidc_tokens`'s errors when the
+        place can have no session (nothing is recorded; UnknownRequest for a value naming no
+        place).
 
-        A step that fails with StoreUnavailable may still have redeemed the code (a reply lost
-        after the store acted): this try is then released (:meth:`core.ports.KeyValueStore.release`),
-        so the client's retry of the same code redeems it as a first redemption, opening (or
-        finding) the same session, instead of passing for a replay that revokes it. The
-        release is best effort; StoreUnavailable is raised either way (503: retry).
+        A step that fails with StoreUnavailable may still have recorded the redemption (a reply
+        lost after the store acted): this try is then released
+        (:meth:`core.ports.KeyValueStore.release`), so the client's retry of the same code
+        redeems it as a first redemption, opening (or finding) the same session, instead of
+        passing for a replay that revokes it. The release is best effort; StoreUnavailable is
+        raised either way (503: retry).
 
         ``attempt`` (new if None) names this try, for a caller that may have to release it
         after a successful redemption (:meth:`release_redemption`: its tokens were not sent)."""
         now, issued_at, expires_at = self._session_times(event_id, validity)
         attempt = attempt or new_jti()
         try:
-            value, replayed, ticket = self.store.redeem_for_session(
-                namespace, key, keep, event_id, attempt, issued_at, expires_at, now, self.claim_deadline(event_id))
+            recorded, replayed, ticket = self.store.redeem_for_session(
+                namespace, key, value, until, keep, event_id, attempt, issued_at, expires_at, now,
+                self.claim_deadline(event_id))
         except InvalidTransition:
             raise UnknownRequest("the code names no place in line") from None
         except StoreUnavailable:
             self.release_redemption(namespace, key, attempt)
             raise
         if ticket is None or ticket.session is None:
-            return value, replayed, None
-        return value, None, (ticket, ticket.session, now)
+            return recorded, replayed, None
+        return recorded, None, (ticket, ticket.session, now)
 
     def release_redemption(self, namespace: str, key: str, attempt: str) -> bool:
-        """Undo the redemption of a record by ``attempt`` whose outcome never reached the client
+        """Undo the redemption of a code by ``attempt`` whose outcome never reached the client
         (:meth:`core.ports.KeyValueStore.release`): True if released. Best effort: a store that
-        fails again leaves the record used (False), and a retry is then taken for a replay."""
+        fails again leaves the code used (False), and a retry is then taken for a replay."""
         with suppress(StoreUnavailable):
             return self.store.release(namespace, key, attempt, self.clock.now())
         return False

@@ -48,22 +48,21 @@ def place_of_grant(value: str, event_id: str) -> str:
 
 
 def redeem_for_session_in_steps(
-    store: Any, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
-    now: float, position_expiry: float = 0.0,
+    store: Any, namespace: str, key: str, value: str, until: float, keep: float, event_id: str, jti: str,
+    issued_at: int, expires_at: int, now: float, position_expiry: float = 0.0,
 ) -> tuple[str | None, str | None, Ticket | None]:
     """:meth:`core.ports.QueueStore.redeem_for_session` as store steps, for a store that cannot
-    do it in one: ``redeem`` by ``jti`` as the attempt, then ``issue_session`` under the
-    record's key as its grant, so a replay that revokes the grant between the two steps is
-    still seen. A refused issue releases the record again (a third step) before its error is
-    raised; a failed one (StoreUnavailable) leaves that to the caller, which alone knows the
-    answer is lost."""
-    value, replayed = store.redeem(namespace, key, keep, now, jti)
-    if value is None:
+    do it in one: ``redeem`` by ``jti`` as the attempt, then ``issue_session`` under the key as
+    its grant, so a replay that revokes the grant between the two steps is still seen. A
+    refused issue releases the key again (a third step) before its error is raised; a failed
+    one (StoreUnavailable) leaves that to the caller, which alone knows the answer is lost."""
+    recorded, replayed = store.redeem(namespace, key, value, until, keep, now, jti)
+    if recorded is None:
         return None, replayed, None
     try:
-        request_id = place_of_grant(value, event_id)
+        request_id = place_of_grant(recorded, event_id)
         ticket = store.issue_session(event_id, request_id, jti, issued_at, expires_at, now, position_expiry, key)
     except (GrantRevoked, InvalidTransition, NotAdmitted, PositionExpired, SessionEnded):
         store.release(namespace, key, jti, now)
         raise
-    return value, None, ticket
+    return recorded, None, ticket

@@ -30,8 +30,8 @@ pk                    sk                           what
 ``EVENT#<event>``     ``ALIAS#<alias>``            request_id and note an alias stands for, until ``expires_at``
 ``EVENT#<event>``     ``JTI#<jti>``                request_id of the session opened with that jti (``ttl``)
 ``EVENT#<event>``     ``GRANT#<grant>``            a revoked grant (``revoke_grant``), until ``expires_at``
-``KV#<namespace>``    ``<key>``                    key-value records (authorization codes, ...), with ``ttl``;
-                                                   ``redeemed`` once ``redeem`` used the record
+``KV#<namespace>``    ``<key>``                    key-value records (redeemed authorization codes, ...), with
+                                                   ``ttl``; ``redeemed`` on a redemption ``redeem`` recorded
 ====================  ===========================  ==================================================
 
 Places are keyed by their *arrival index*, the number ``last_position`` hands out. Without a
@@ -1267,59 +1267,53 @@ class DynamoDbStore:
             return None
         return _str(item, "value")
 
-    def redeem(self, namespace: str, key: str, keep: float, now: float,
+    def redeem(self, namespace: str, key: str, value: str, until: float, keep: float, now: float,
                attempt: str | None = None) -> tuple[str | None, str | None]:
-        """One conditional update of the record's item; only a refused one reads it back. The
-        record's own expiry is kept beside (``live_until``) for :meth:`release`."""
+        """One conditional put of the redemption's item (over none, an expired one, or a put
+        record); only a refused one, or an expired credential, reads the item."""
         from botocore.exceptions import ClientError
 
-        kept_until = now + keep
-        names: dict[str, str] = {"#ttl": TTL_ATTRIBUTE}
-        values: Item = {":yes": _n(1), ":kept": _n(float(kept_until)), ":ttl": _n(int(kept_until) + 1),
-                        ":now": _n(float(now))}
-        update = "SET redeemed = :yes, live_until = expires_at, expires_at = :kept, #ttl = :ttl"
-        if attempt:
-            update += ", redeemed_by = :by"
-            values[":by"] = _s(attempt)
-        try:
-            response = self._call(
-                "update_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
-                UpdateExpression=update,
-                ConditionExpression="attribute_exists(sk) AND attribute_not_exists(redeemed) AND expires_at > :now",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
-            return _str(response["Attributes"], "value"), None
-        except ClientError:
-            pass  # not live, or redeemed before
-        item = self._kv_item(namespace, key)
-        if item is not None and "redeemed" in item and float(_num(item, "expires_at")) > now:
-            if attempt and item.get("redeemed_by") == _s(attempt):
-                return _str(item, "value"), None  # this attempt, sent again after a lost answer
-            return None, _str(item, "value")
+        if now < until:
+            kept_until = now + keep
+            item: Item = {**self._kv_key(namespace, key), "value": _s(value), "redeemed": _n(1),
+                          "expires_at": _n(float(kept_until)), TTL_ATTRIBUTE: _n(int(kept_until) + 1)}
+            if attempt:
+                item["redeemed_by"] = _s(attempt)
+            try:
+                self._call("put_item", TableName=self.kv_table, Item=item,
+                           ConditionExpression="attribute_not_exists(redeemed) OR expires_at <= :now",
+                           ExpressionAttributeValues={":now": _n(float(now))})
+                return value, None
+            except ClientError:
+                pass  # recorded before
+        found = self._kv_item(namespace, key)
+        if found is not None and "redeemed" in found and float(_num(found, "expires_at")) > now:
+            if attempt and found.get("redeemed_by") == _s(attempt):
+                return _str(found, "value"), None  # this attempt, sent again after a lost answer
+            return None, _str(found, "value")
         return None, None
 
     def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
-        """One conditional update: live again until its own expiry. DynamoDB's TTL attribute
-        stays at the kept instant: reads compare ``expires_at``; the TTL only reclaims space."""
+        """One conditional delete of the redemption's item."""
         from botocore.exceptions import ClientError
 
         try:
             self._call(
-                "update_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
-                UpdateExpression="SET expires_at = live_until REMOVE redeemed, redeemed_by, live_until",
-                ConditionExpression="attribute_exists(redeemed) AND redeemed_by = :by AND attribute_exists(live_until)",
+                "delete_item", TableName=self.kv_table, Key=self._kv_key(namespace, key),
+                ConditionExpression="attribute_exists(redeemed) AND redeemed_by = :by",
                 ExpressionAttributeValues={":by": _s(attempt)})
         except ClientError:
-            return False  # live, redeemed by another attempt, or absent
+            return False  # redeemed by another attempt, or absent
         return True
 
     def redeem_for_session(
-        self, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
-        now: float, position_expiry: float = 0.0,
+        self, namespace: str, key: str, value: str, until: float, keep: float, event_id: str, jti: str,
+        issued_at: int, expires_at: int, now: float, position_expiry: float = 0.0,
     ) -> tuple[str | None, str | None, Ticket | None]:
         """Two steps (the record and the place live in two tables): ``redeem``, then
-        ``issue_session`` under the record's key as its grant."""
-        return redeem_for_session_in_steps(self, namespace, key, keep, event_id, jti, issued_at, expires_at, now,
-                                           position_expiry)
+        ``issue_session`` under the key as its grant."""
+        return redeem_for_session_in_steps(self, namespace, key, value, until, keep, event_id, jti, issued_at,
+                                           expires_at, now, position_expiry)
 
     def delete(self, namespace: str, key: str) -> None:
         self._call("delete_item", TableName=self.kv_table, Key=self._kv_key(namespace, key))

@@ -43,8 +43,8 @@ same slot), on one server and on a Redis Cluster alike::
     wr:{EVENT}:g:G    string "expires_at" of a revoked grant G (``revoke_grant``), read by the
                              issue script
     wr:kv:NS:KEY      string "expires_at|value" of a key-value record; "r" +
-                             "attempt:expires_at:kept_until|value" once it was redeemed (one key
-                             either way, so ``redeem`` and ``release`` touch one slot)
+                             "attempt:until:kept_until|value" for a redeemed credential (an
+                             authorization code: nothing is stored before its first use)
 
 Places are kept by *arrival index*: the counter ``last`` hands them out, 1, 2, 3, ... The
 fair opening's draw (:mod:`core.draw`) changes no key: ``prepare_draw`` writes the secret into C
@@ -701,24 +701,19 @@ return out
 """.replace("__PER_BUCKET__", str(PLACES_PER_BUCKET))
 
 _REDEEM_RECORD = r"""
--- The key-value record at key as of now: state ('none', 'live' or 'used'), value, the instant
--- it stops (stopped) being live, and the attempt that redeemed it ('' for none). A live record
--- is "EXPIRES_AT|value"; a redeemed one "rATTEMPT:EXPIRES_AT:KEPT_UNTIL|value" (or, written
--- by an earlier version, "rKEPT_UNTIL|value": no attempt, never released).
+-- The redemption recorded at key as of now: state ('none' or 'used'), the value recorded and
+-- the attempt that recorded it ('' for none). A redemption is "rATTEMPT:UNTIL:KEPT_UNTIL|value"
+-- (or, written by an earlier version, "rKEPT_UNTIL|value": no attempt); anything else there (a
+-- record ``put`` under the key) is no redemption and gives way to one.
 local function read_record(key, now)
   local raw = redis.call('GET', key)
-  if not raw then return 'none' end
+  if not raw or string.sub(raw, 1, 1) ~= 'r' then return 'none' end
   local bar = string.find(raw, '|', 1, true)
-  local head = string.sub(raw, 1, bar - 1)
+  local head = string.sub(raw, 2, bar - 1)
   local value = string.sub(raw, bar + 1)
-  if string.sub(head, 1, 1) ~= 'r' then
-    if tonumber(head) > tonumber(now) then return 'live', value, head, '' end
-    redis.call('DEL', key)
-    return 'none'
-  end
-  local by, live_until, kept = string.match(head, '^r([^:]*):([^:]*):(.*)$')
-  if not by then by, live_until, kept = '', '', string.sub(head, 2) end
-  if tonumber(kept) > tonumber(now) then return 'used', value, live_until, by end
+  local by, _, kept = string.match(head, '^([^:]*):([^:]*):(.*)$')
+  if not by then by, kept = '', head end
+  if tonumber(kept) > tonumber(now) then return 'used', value, by end
   return 'none'
 end
 local function mark_redeemed(key, value, live_until, by, kept_until, keep_ms)
@@ -727,52 +722,50 @@ end
 """
 
 _REDEEM = _REDEEM_RECORD + r"""
--- KEYS[1]: a key-value record. ARGV: now, kept_until, milliseconds to keep it, attempt ('' for none).
--- Returns {value, replayed value}: {v, nil} redeemed now (or before by this attempt), {nil, v}
--- redeemed before, {nil, nil}.
-local state, value, live_until, by = read_record(KEYS[1], ARGV[1])
-if state == 'live' then
-  mark_redeemed(KEYS[1], value, live_until, ARGV[4], ARGV[2], ARGV[3])
-  return {value, false}
-end
+-- KEYS[1]: a key-value record. ARGV: now, kept_until, milliseconds to keep it, attempt ('' for
+-- none), the value, until (the credential's expiry). Returns {value, replayed value}: {v, nil}
+-- recorded now (or before by this attempt), {nil, v} recorded before, {nil, nil} expired unused.
+local state, value, by = read_record(KEYS[1], ARGV[1])
 if state == 'used' then
   if ARGV[4] ~= '' and by == ARGV[4] then return {value, false} end
   return {false, value}
 end
-return {false, false}
+if tonumber(ARGV[6]) <= tonumber(ARGV[1]) then return {false, false} end
+mark_redeemed(KEYS[1], ARGV[5], ARGV[6], ARGV[4], ARGV[2], ARGV[3])
+return {ARGV[5], false}
 """
 
 _RELEASE = _REDEEM_RECORD + r"""
--- KEYS[1]: a key-value record. ARGV: now, attempt. A record redeemed by the attempt is live
--- again until its own expiry (deleted if that is past). Returns 1 if released, else 0.
-local state, value, live_until, by = read_record(KEYS[1], ARGV[1])
+-- KEYS[1]: a key-value record. ARGV: now, attempt. A redemption recorded by the attempt is
+-- forgotten. Returns 1 if released, else 0.
+local state, value, by = read_record(KEYS[1], ARGV[1])
 if state ~= 'used' or ARGV[2] == '' or by ~= ARGV[2] then return 0 end
-local ms = math.ceil((tonumber(live_until) - tonumber(ARGV[1])) * 1000)
-if ms > 0 then
-  redis.call('SET', KEYS[1], live_until .. '|' .. value, 'PX', ms)
-else
-  redis.call('DEL', KEYS[1])
-end
+redis.call('DEL', KEYS[1])
 return 1
 """
 
 _REDEEM_FOR_SESSION = _REDEEM_RECORD + r"""
 -- _ISSUE's keys and arguments (its request id left empty, a grant key always given), then
--- KEYS[11]: a key-value record; ARGV[8..10]: the event id, kept_until, milliseconds to keep it.
--- Reads the record as _REDEEM does; for a live one (or one this attempt, ARGV[2] = the jti,
--- redeemed) runs _ISSUE for the place the record's JSON value names, and only when that
--- succeeds marks the record redeemed by this attempt. Returns {value, replayed, ticket reply}
--- or _ISSUE's error (the record left as it was).
+-- KEYS[11]: a key-value record; ARGV[8..12]: the event id, kept_until, milliseconds to keep
+-- it, the value, until. Reads the record as _REDEEM does; for a key not recorded and not
+-- expired (or recorded by this attempt, ARGV[2] = the jti) runs _ISSUE for the place the JSON
+-- value names, and only when that succeeds records the redemption by this attempt. Returns
+-- {value, replayed, ticket reply} or _ISSUE's error (nothing recorded).
 local record = table.remove(KEYS)
+local live_until = table.remove(ARGV)
+local given = table.remove(ARGV)
 local keep_ms = table.remove(ARGV)
 local kept_until = table.remove(ARGV)
 local event = table.remove(ARGV)
 local function issue()
 """ + _ISSUE + r"""
 end
-local state, value, live_until, by = read_record(record, ARGV[6])
-if state == 'none' then return {false, false, false} end
+local state, value, by = read_record(record, ARGV[6])
 if state == 'used' and by ~= ARGV[2] then return {false, value, false} end
+if state == 'none' then
+  if tonumber(live_until) <= tonumber(ARGV[6]) then return {false, false, false} end
+  value = given
+end
 local ok, grant = pcall(cjson.decode, value)
 if not ok or type(grant) ~= 'table' or type(grant.request_id) ~= 'string'
     or (grant.event_id ~= nil and grant.event_id ~= event) then
@@ -781,7 +774,7 @@ end
 ARGV[1] = grant.request_id
 local r = issue()
 if r.err then return r end
-if state == 'live' then mark_redeemed(record, value, live_until, ARGV[2], kept_until, keep_ms) end
+if state == 'none' then mark_redeemed(record, value, live_until, ARGV[2], kept_until, keep_ms) end
 return {value, false, r}
 """
 
@@ -1080,21 +1073,21 @@ class RedisStore:
         return keys, [request_id, jti, int(issued_at), int(expires_at), cutoff, _num(now), findable_ms]
 
     def redeem_for_session(
-        self, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
-        now: float, position_expiry: float = 0.0,
+        self, namespace: str, key: str, value: str, until: float, keep: float, event_id: str, jti: str,
+        issued_at: int, expires_at: int, now: float, position_expiry: float = 0.0,
     ) -> tuple[str | None, str | None, Ticket | None]:
-        """One script: the record is redeemed and the session opened in one step. On a Redis
+        """One script: the redemption is recorded and the session opened in one step. On a Redis
         Cluster the record's key (``wr:kv:...``) and the event's keys live in different slots,
-        which one script cannot touch, so there it is two steps under the record's grant."""
+        which one script cannot touch, so there it is two steps under the key as grant."""
         if isinstance(self.client, RedisCluster):
-            return redeem_for_session_in_steps(self, namespace, key, keep, event_id, jti, issued_at, expires_at,
-                                               now, position_expiry)
+            return redeem_for_session_in_steps(self, namespace, key, value, until, keep, event_id, jti, issued_at,
+                                               expires_at, now, position_expiry)
         keys, args = self._issue_call(event_id, "", jti, issued_at, expires_at, now, position_expiry, key)
         keys.append(self._kv_key(namespace, key))
-        args += [event_id, _num(now + keep), max(1, math.ceil(keep * 1000))]
+        args += [event_id, _num(now + keep), max(1, math.ceil(keep * 1000)), value, _num(until)]
         with self._errors():
-            value, replayed, reply = self._redeem_for_session(keys=keys, args=args)
-        return value, replayed, None if not reply else self._ticket(event_id, reply)
+            recorded, replayed, reply = self._redeem_for_session(keys=keys, args=args)
+        return recorded, replayed, None if not reply else self._ticket(event_id, reply)
 
     def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
         keys = [*self._keys(event_id), self._jti_key(event_id, jti)]
@@ -1243,16 +1236,16 @@ class RedisStore:
             raw = self._take(keys=[self._kv_key(namespace, key)])
         return self._live_value(raw, now)
 
-    def redeem(self, namespace: str, key: str, keep: float, now: float,
+    def redeem(self, namespace: str, key: str, value: str, until: float, keep: float, now: float,
                attempt: str | None = None) -> tuple[str | None, str | None]:
-        """One script on the record's own key: read, check, mark redeemed (or drop if expired)."""
-        args = [_num(now), _num(now + keep), max(1, math.ceil(keep * 1000)), attempt or ""]
+        """One script on the record's own key: read, compare, record the redemption."""
+        args = [_num(now), _num(now + keep), max(1, math.ceil(keep * 1000)), attempt or "", value, _num(until)]
         with self._errors():
-            value, replayed = self._redeem(keys=[self._kv_key(namespace, key)], args=args)
-        return value, replayed
+            recorded, replayed = self._redeem(keys=[self._kv_key(namespace, key)], args=args)
+        return recorded, replayed
 
     def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
-        """One script on the record's own key: compare the attempt, make it live again."""
+        """One script on the record's own key: compare the attempt, forget the redemption."""
         with self._errors():
             return bool(self._release(keys=[self._kv_key(namespace, key)], args=[_num(now), attempt]))
 

@@ -484,18 +484,18 @@ class SqliteStore:
         return issued
 
     def redeem_for_session(
-        self, namespace: str, key: str, keep: float, event_id: str, jti: str, issued_at: int, expires_at: int,
-        now: float, position_expiry: float = 0.0,
+        self, namespace: str, key: str, value: str, until: float, keep: float, event_id: str, jti: str,
+        issued_at: int, expires_at: int, now: float, position_expiry: float = 0.0,
     ) -> tuple[str | None, str | None, Ticket | None]:
-        """One write transaction: the record is redeemed and the session opened together. A
-        refused issue rolls the transaction back, so the record stays as it was."""
+        """One write transaction: the redemption is recorded and the session opened together. A
+        refused issue rolls the transaction back, so nothing is recorded."""
         with self._write() as db:
-            value, replayed = self._redeem(db, namespace, key, keep, now, jti)
-            if value is None:
+            recorded, replayed = self._redeem(db, namespace, key, value, until, keep, now, jti)
+            if recorded is None:
                 return None, replayed, None
-            ticket = self._issue(db, event_id, place_of_grant(value, event_id), jti, issued_at, expires_at, now,
+            ticket = self._issue(db, event_id, place_of_grant(recorded, event_id), jti, issued_at, expires_at, now,
                                  position_expiry, key)
-            return value, None, ticket
+            return recorded, None, ticket
 
     def session_ticket(self, event_id: str, jti: str, now: float) -> Ticket | None:
         """The sessions table holds the jti: found for as long as the session's row exists."""
@@ -755,38 +755,44 @@ class SqliteStore:
             return None
         return str(row[0])
 
-    def redeem(self, namespace: str, key: str, keep: float, now: float,
+    def redeem(self, namespace: str, key: str, value: str, until: float, keep: float, now: float,
                attempt: str | None = None) -> tuple[str | None, str | None]:
-        """One write transaction: mark a live record redeemed, else tell a replay from nothing."""
+        """One write transaction: record the redemption, else tell a replay from nothing."""
         with self._write() as db:
-            return self._redeem(db, namespace, key, keep, now, attempt)
+            return self._redeem(db, namespace, key, value, until, keep, now, attempt)
 
     @staticmethod
-    def _redeem(db: sqlite3.Connection, namespace: str, key: str, keep: float, now: float,
-                attempt: str | None) -> tuple[str | None, str | None]:
+    def _redeem(db: sqlite3.Connection, namespace: str, key: str, value: str, until: float, keep: float,
+                now: float, attempt: str | None) -> tuple[str | None, str | None]:
+        if now < until:
+            # Redemptions are written here only: the clean-up of expired rows (by the expiry
+            # index) runs here too, as in ``put``.
+            db.execute("DELETE FROM kv WHERE expires_at <= ?", (now,))
+            # A row that is no kept redemption (a put record) gives way to this one.
+            row = db.execute(
+                "INSERT INTO kv (namespace, key, value, expires_at, redeemed, redeemed_by) VALUES (?, ?, ?, ?, 1, ?)"
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value,"
+                " expires_at = excluded.expires_at, redeemed = 1, redeemed_by = excluded.redeemed_by,"
+                " live_until = NULL WHERE kv.redeemed = 0 OR kv.expires_at <= ? RETURNING value",
+                (namespace, key, value, now + keep, attempt, now),
+            ).fetchone()
+            if row is not None:
+                return str(row[0]), None
         row = db.execute(
-            "UPDATE kv SET redeemed = 1, redeemed_by = ?, live_until = expires_at, expires_at = ?"
-            " WHERE namespace = ? AND key = ? AND redeemed = 0 AND expires_at > ? RETURNING value",
-            (attempt, now + keep, namespace, key, now),
-        ).fetchone()
-        if row is not None:
-            return str(row[0]), None
-        row = db.execute(
-            "SELECT value, redeemed, redeemed_by FROM kv WHERE namespace = ? AND key = ? AND expires_at > ?",
+            "SELECT value, redeemed_by FROM kv WHERE namespace = ? AND key = ? AND redeemed = 1 AND expires_at > ?",
             (namespace, key, now),
         ).fetchone()
-        if row is not None and row[1]:
-            if attempt is not None and row[2] == attempt:
-                return str(row[0]), None  # this attempt, sent again
-            return None, str(row[0])
-        return None, None
+        if row is None:
+            return None, None
+        if attempt is not None and row[1] == attempt:
+            return str(row[0]), None  # this attempt, sent again
+        return None, str(row[0])
 
     def release(self, namespace: str, key: str, attempt: str, now: float) -> bool:
-        """One conditional update: live again until its own expiry (a past one leaves it dead)."""
+        """One conditional delete: the redemption by ``attempt`` is forgotten."""
         with self._write() as db:
             row = db.execute(
-                "UPDATE kv SET redeemed = 0, redeemed_by = NULL, expires_at = live_until, live_until = NULL"
-                " WHERE namespace = ? AND key = ? AND redeemed = 1 AND redeemed_by = ? RETURNING 1",
+                "DELETE FROM kv WHERE namespace = ? AND key = ? AND redeemed = 1 AND redeemed_by = ? RETURNING 1",
                 (namespace, key, attempt),
             ).fetchone()
         return row is not None

@@ -3,7 +3,7 @@
 Authlib does the protocol: request validation, client authentication (``client_secret_basic``,
 ``client_secret_post``, ``none``), PKCE, nonce and ``prompt`` checks, error formats. This module
 supplies the storage hooks and adds what Authlib leaves to the server: S256-only PKCE (required
-for public clients), atomic single-use codes with replay revocation, and tokens signed by
+for public clients), sealed single-use codes with replay revocation, and tokens signed by
 :mod:`core.tokens` through the room's ``issue_oidc_tokens`` use case.
 """
 
@@ -32,7 +32,7 @@ from core.model import Status
 from core.tokens import KeySet, RememberingVerifier, TokenVerifier
 
 from .clients import Client, ClientRegistry
-from .codes import GRANT_MEMORY, CodeStore, new_code
+from .codes import GRANT_MEMORY, SealedCodes
 
 log = logging.getLogger("waitingroom.oidc")
 
@@ -183,10 +183,10 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         super().validate_token_request()
 
     def issue_code(self, visitor: Visitor) -> list[tuple[str, str]]:
-        """Issue a code to ``visitor`` for this validated request (one store write) and return
-        the response parameters: ``code``, and ``state`` if the request had one. What Authlib's
-        ``create_authorization_response`` does, without validating the request a second time
-        or choosing the response mode (:mod:`.responses` does)."""
+        """Issue a code to ``visitor`` for this validated request (a sealed code: no store step)
+        and return the response parameters: ``code``, and ``state`` if the request had one.
+        What Authlib's ``create_authorization_response`` does, without validating the request
+        a second time or choosing the response mode (:mod:`.responses` does)."""
         self.request.user = visitor
         code = self.generate_authorization_code()
         self.save_authorization_code(code, self.request)
@@ -196,23 +196,24 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         return params
 
     def generate_authorization_code(self) -> str:
-        return new_code()
-
-    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        """The sealed code of this request for its visitor (``request.user``): it carries its
+        own record, bound to the client, the PKCE challenge and the ``redirect_uri``."""
+        request = self.request
         visitor: Visitor = request.user
         data = request.payload.data
-        self.oidc.codes.save(
-            code,
+        return str(self.oidc.codes.issue(
             client_id=request.client.client_id,
             redirect_uri=request.payload.redirect_uri,
-            scope=request.scope or "",
-            nonce=data.get("nonce") or None,
             code_challenge=data.get("code_challenge") or None,
-            code_challenge_method=data.get("code_challenge_method") or None,
             event_id=visitor.event_id,
             request_id=visitor.request_id,
             auth_time=int(visitor.authenticated_at),
-        )
+            scope=request.scope or "",
+            nonce=data.get("nonce") or None,
+        ))
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        """Nothing to save: the code carries its record (:mod:`.codes`)."""
 
     def query_authorization_code(self, code: str, client: Client) -> Any:
         """Redeem ``code`` as the authenticated ``client`` with the request's verifier (one
@@ -241,7 +242,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         return redemption.code
 
     def delete_authorization_code(self, authorization_code: Any) -> None:
-        """Nothing to do: redemption already took the code out of the store atomically."""
+        """Nothing to do: redemption already recorded the code as used, atomically."""
 
     def authenticate_user(self, authorization_code: Any) -> Visitor:
         return Visitor(authorization_code.event_id, authorization_code.request_id, authorization_code.auth_time)
@@ -377,7 +378,7 @@ class OidcProvider:
         self.services = services
         now = services.clock.now
         self.clients = ClientRegistry(services.settings.clients, services.settings.events, services.store, now)
-        self.codes = CodeStore(services.store, now)
+        self.codes = SealedCodes(services.keys, now, services.settings.server.clock_skew)
         self.places = Places(services.store, now)
         self.server = WaitingRoomAuthorizationServer(self)
         self._verifier: tuple[KeySet, float, RememberingVerifier] | None = None

@@ -250,15 +250,14 @@ def test_codes_and_aliases_of_drawn_places_carry_drawn_positions(store: Any) -> 
     _, expected = drawn(store, 6)
     first, second, third = by_position(expected)[:3]
     store.advance_serving(EVENT, 2, OPENS + 1)
-    store.put("oidc-code", "code-1", json.dumps({"request_id": second, "event_id": EVENT}), 60, OPENS + 1)
-    value, replayed, ticket = store.redeem_for_session("oidc-code", "code-1", 3600, EVENT, "jti-code",
-                                                       int(OPENS), int(OPENS) + 600, OPENS + 2)
+    value, replayed, ticket = store.redeem_for_session(
+        "oidc-code", "code-1", json.dumps({"request_id": second, "event_id": EVENT}), OPENS + 61, 3600, EVENT,
+        "jti-code", int(OPENS), int(OPENS) + 600, OPENS + 2)
     assert value is not None and replayed is None
     assert ticket.request_id == second and ticket.position == 2 and ticket.status is Status.ISSUED
-    store.put("oidc-code", "code-2", json.dumps({"request_id": third, "event_id": EVENT}), 60, OPENS + 1)
     with pytest.raises(NotAdmitted):
-        store.redeem_for_session("oidc-code", "code-2", 3600, EVENT, "jti-early", int(OPENS), int(OPENS) + 600,
-                                 OPENS + 2)
+        store.redeem_for_session("oidc-code", "code-2", json.dumps({"request_id": third, "event_id": EVENT}),
+                                 OPENS + 61, 3600, EVENT, "jti-early", int(OPENS), int(OPENS) + 600, OPENS + 2)
     store.set_alias(EVENT, "cookie-digest", first, "note", 60, OPENS + 2)
     request_id, note, aliased = store.resolve_alias(EVENT, "cookie-digest", OPENS + 3)
     assert (request_id, note, aliased.position, aliased.status) == (first, "note", 1, Status.ADMITTED)

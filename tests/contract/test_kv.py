@@ -1,4 +1,4 @@
-"""KeyValueStore: short-lived single-use records (authorization codes, login transactions)."""
+"""KeyValueStore: short-lived records, single-use ones, and redemptions of sealed credentials."""
 
 from __future__ import annotations
 
@@ -42,39 +42,34 @@ def test_namespaces_are_separate_and_delete_removes(store: Any) -> None:
     assert store.take("tx", "k", T0) == "transaction|with:separators"
 
 
+UNTIL = T0 + 60  # the instant the credential being redeemed expires
+
+
 def test_redeem_by_an_attempt_is_that_attempt_s_own_again(store: Any) -> None:
     """A call resent after its answer was lost (same attempt) gets the first answer again;
     any other attempt, or none, is a replay."""
-    store.put("codes", "c", "grant", 60, T0)
-    assert store.redeem("codes", "c", 3600, T0 + 1, "try-1") == ("grant", None)
-    assert store.redeem("codes", "c", 3600, T0 + 2, "try-1") == ("grant", None)
-    assert store.redeem("codes", "c", 3600, T0 + 3, "try-2") == (None, "grant")
-    assert store.redeem("codes", "c", 3600, T0 + 4) == (None, "grant")
+    assert store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 1, "try-1") == ("grant", None)
+    assert store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 2, "try-1") == ("grant", None)
+    assert store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 3, "try-2") == (None, "grant")
+    assert store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 4) == (None, "grant")
 
 
-def test_release_makes_a_record_live_again_until_its_own_expiry(store: Any) -> None:
-    store.put("codes", "c", "grant", 60, T0)
-    store.redeem("codes", "c", 3600, T0 + 1, "try-1")
+def test_release_forgets_the_redemption_of_its_own_attempt_only(store: Any) -> None:
+    store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 1, "try-1")
     assert store.release("codes", "c", "try-2", T0 + 2) is False  # another attempt: nothing changes
-    assert store.redeem("codes", "c", 3600, T0 + 3, "try-3") == (None, "grant")
+    assert store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 3, "try-3") == (None, "grant")
     assert store.release("codes", "c", "try-1", T0 + 4) is True
     assert store.release("codes", "c", "try-1", T0 + 4) is False  # once
-    assert store.get("codes", "c", T0 + 5) == "grant"  # live, as before its redemption...
-    assert store.get("codes", "c", T0 + 60) is None  # ...until the expiry it had
-    store.put("codes", "d", "grant", 60, T0)
-    assert store.release("codes", "d", "try-1", T0 + 1) is False  # never redeemed
-    assert store.release("codes", "missing", "try-1", T0 + 1) is False
-    # Released again, the record is redeemed as a first redemption by the next attempt.
-    assert store.redeem("codes", "c", 3600, T0 + 6, "try-4") == ("grant", None)
-    assert store.redeem("codes", "c", 3600, T0 + 7, "try-5") == (None, "grant")
+    assert store.release("codes", "missing", "try-1", T0 + 1) is False  # never redeemed
+    # Released, the key is redeemed as a first redemption by the next attempt, while not expired.
+    assert store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 6, "try-4") == ("grant", None)
+    assert store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 7, "try-5") == (None, "grant")
 
 
-def test_a_record_released_after_its_expiry_is_gone(store: Any) -> None:
-    store.put("codes", "c", "grant", 60, T0)
-    store.redeem("codes", "c", 3600, T0 + 59, "try-1")
+def test_a_redemption_released_after_the_expiry_is_gone(store: Any) -> None:
+    store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 59, "try-1")
     assert store.release("codes", "c", "try-1", T0 + 61) is True
-    assert store.get("codes", "c", T0 + 61) is None
-    assert store.redeem("codes", "c", 3600, T0 + 61, "try-2") == (None, None)  # neither live nor a replay
+    assert store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 61, "try-2") == (None, None)  # neither
 
 
 def test_concurrent_takes_have_exactly_one_winner(store: Any) -> None:
@@ -85,40 +80,38 @@ def test_concurrent_takes_have_exactly_one_winner(store: Any) -> None:
         assert results.count(None) == 11
 
 
-def test_redeem_uses_a_record_once_and_remembers_it(store: Any) -> None:
-    store.put("codes", "c", '{"grant": 1}', 60, T0)
-    assert store.redeem("codes", "c", 3600, T0 + 1) == ('{"grant": 1}', None)
-    assert store.redeem("codes", "c", 3600, T0 + 2) == (None, '{"grant": 1}')  # a replay
-    assert store.redeem("codes", "c", 3600, T0 + 120) == (None, '{"grant": 1}')  # kept past its own ttl
-    assert store.get("codes", "c", T0 + 2) is None  # a redeemed record is not live...
+def test_redeem_records_a_key_once_and_remembers_it(store: Any) -> None:
+    assert store.get("codes", "c", T0) is None  # nothing is stored before the first use
+    assert store.redeem("codes", "c", '{"grant": 1}', UNTIL, 3600, T0 + 1) == ('{"grant": 1}', None)
+    assert store.redeem("codes", "c", '{"grant": 2}', UNTIL, 3600, T0 + 2) == (None, '{"grant": 1}')  # a replay
+    assert store.redeem("codes", "c", '{"grant": 1}', UNTIL, 3600, T0 + 120) == (None, '{"grant": 1}')  # after until
+    assert store.get("codes", "c", T0 + 2) is None  # a redemption is not a live record...
     assert store.take("codes", "c", T0 + 2) is None  # ...nor taken...
-    assert store.redeem("codes", "c", 3600, T0 + 3) == (None, '{"grant": 1}')  # ...and stays remembered
-    assert store.redeem("codes", "c", 3600, T0 + 1 + 3600) == (None, None)  # forgotten after ``keep``
+    assert store.redeem("codes", "c", '{"grant": 1}', UNTIL, 3600, T0 + 3) == (None, '{"grant": 1}')  # ...and stays
+    assert store.redeem("codes", "c", '{"grant": 1}', UNTIL, 3600, T0 + 1 + 3600) == (None, None)  # forgotten
 
 
-def test_redeem_of_an_unknown_or_expired_record_is_not_a_replay(store: Any) -> None:
-    assert store.redeem("codes", "missing", 3600, T0) == (None, None)
-    store.put("codes", "late", "v", 60, T0)
-    assert store.redeem("codes", "late", 3600, T0 + 60) == (None, None)
-    assert store.redeem("codes", "late", 3600, T0 + 61) == (None, None)
+def test_redeem_after_the_expiry_records_nothing(store: Any) -> None:
+    assert store.redeem("codes", "late", "v", UNTIL, 3600, UNTIL, "try-1") == (None, None)
+    assert store.redeem("codes", "late", "v", UNTIL, 3600, UNTIL + 1, "try-2") == (None, None)
+    assert store.redeem("codes", "late", "v", UNTIL + 10, 3600, UNTIL + 1, "try-3") == ("v", None)  # nothing was
     store.put("other", "c", "v", 60, T0)
-    assert store.redeem("codes", "c", 3600, T0) == (None, None)  # namespaces stay separate
+    assert store.redeem("codes", "c", "w", UNTIL, 3600, T0) == ("w", None)  # namespaces stay separate
+    assert store.get("other", "c", T0) == "v"
 
 
-def test_put_replaces_and_delete_removes_a_redeemed_record(store: Any) -> None:
+def test_a_put_record_is_no_redemption_and_delete_forgets_one(store: Any) -> None:
     store.put("codes", "c", "first", 60, T0)
-    store.redeem("codes", "c", 3600, T0)
-    store.put("codes", "c", "second", 60, T0 + 1)
-    assert store.get("codes", "c", T0 + 1) == "second"
-    assert store.redeem("codes", "c", 3600, T0 + 2) == ("second", None)
+    assert store.redeem("codes", "c", "grant", UNTIL, 3600, T0 + 1) == ("grant", None)
+    assert store.get("codes", "c", T0 + 1) is None
     store.delete("codes", "c")
-    assert store.redeem("codes", "c", 3600, T0 + 3) == (None, None)
+    assert store.redeem("codes", "c", "again", UNTIL, 3600, T0 + 3) == ("again", None)
 
 
 def test_concurrent_redeems_have_exactly_one_winner(store: Any) -> None:
     for n in range(3):
-        store.put("codes", f"code-{n}", f"value-{n}", 60, T0)
-        results = run_concurrently(12, lambda _: store.redeem("codes", f"code-{n}", 3600, T0 + 1))  # noqa: B023
+        results = run_concurrently(12, lambda i: store.redeem(
+            "codes", f"code-{n}", f"value-{n}", UNTIL, 3600, T0 + 1, f"try-{i}"))  # noqa: B023
         assert results.count((f"value-{n}", None)) == 1
         assert results.count((None, f"value-{n}")) == 11  # every loser sees the winner's use
 

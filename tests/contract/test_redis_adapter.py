@@ -53,7 +53,7 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         rstore.sweep(EVENT, T0, 60, True)
         rstore.claim_tick(EVENT, "a", int(T0))
         rstore.put("codes", "warm", "v", 60, T0)
-        rstore.redeem("codes", "warm", 60, T0)
+        rstore.redeem("codes", "warm", "v", T0 + 60, 60, T0)
         rstore.take("codes", "warm", T0)
     counter = CommandCounter(rstore, monkeypatch)
     r = rid()
@@ -74,9 +74,9 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         lambda: rstore.claim_tick(EVENT, "admission", int(T0) + 1),
         lambda: rstore.put("codes", "c", "v", 60, T0),
         lambda: rstore.take("codes", "c", T0),
-        lambda: rstore.put("codes", "c", "v", 60, T0),
-        lambda: rstore.redeem("codes", "c", 60, T0),
-        lambda: rstore.redeem("codes", "c", 60, T0),
+        lambda: rstore.redeem("codes", "c", "v", T0 + 60, 60, T0),
+        lambda: rstore.redeem("codes", "c", "v", T0 + 60, 60, T0),
+        lambda: rstore.release("codes", "c", "an-attempt", T0),
     ]
     for step in steps:
         step()

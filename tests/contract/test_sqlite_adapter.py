@@ -19,11 +19,12 @@ def test_a_file_from_before_redeem_is_migrated_in_place(tmp_path: Path) -> None:
     db.close()
     store = SqliteStore(str(path))
     assert store.get("codes", "old", T0) == "kept"
-    assert store.redeem("codes", "old", 3600, T0) == ("kept", None)
-    assert store.redeem("codes", "old", 3600, T0 + 1) == (None, "kept")
+    assert store.redeem("codes", "new", "used", T0 + 60, 3600, T0) == ("used", None)
+    assert store.redeem("codes", "new", "used", T0 + 60, 3600, T0 + 1) == (None, "used")
     store.close()
     again = SqliteStore(str(path))  # opening a migrated file changes nothing
-    assert again.redeem("codes", "old", 3600, T0 + 2) == (None, "kept")
+    assert again.get("codes", "old", T0) == "kept"
+    assert again.redeem("codes", "new", "used", T0 + 60, 3600, T0 + 2) == (None, "used")
     again.close()
 
 

@@ -138,17 +138,20 @@ def test_durability_is_a_setting_with_full_by_default(tmp_path: Path) -> None:
 
 
 def test_a_code_write_does_not_scan_the_key_value_table(tmp_path: Path) -> None:
-    """Every OIDC code write (``put``) first deletes expired records; with an index on expiry that
-    touches only the expired rows, not the whole table under the write lock (7.7 ms per write at
-    200,000 rows before). Checked on SQLite's own query plan, whatever the machine's speed."""
+    """Every record written to the key-value table (``put``, and the redemption of an OIDC code
+    that ``redeem`` records) first deletes expired records; with an index on expiry that touches
+    only the expired rows, not the whole table under the write lock (7.7 ms per write at 200,000
+    rows before). Checked on SQLite's own query plan, whatever the machine's speed."""
     from core.adapters.sqlite import SqliteStore
 
     store = SqliteStore(str(tmp_path / "kv.db"))
     for n in range(50):
-        store.put("oidc-code", f"c{n}", "v", 60 if n % 2 else 0.001, 1000.0)
-    store.put("oidc-code", "fresh", "v", 60, 1001.0)  # runs the clean-up of what expired
+        store.put("clients", f"c{n}", "v", 60 if n % 2 else 0.001, 1000.0)
+        store.redeem("oidc-code", f"r{n}", "v", 1060.0, 60 if n % 2 else 0.001, 1000.0)
+    assert store.redeem("oidc-code", "fresh", "v", 1060.0, 60, 1001.0) == ("v", None)  # cleans up
     db = store._connection()
     plan = " ".join(str(row) for row in db.execute("EXPLAIN QUERY PLAN DELETE FROM kv WHERE expires_at <= ?", (1.0,)))
     assert "kv_by_expiry" in plan and "SCAN kv" not in plan.replace("SCAN kv_", ""), plan
     assert db.execute("SELECT COUNT(*) FROM kv WHERE expires_at <= 1001").fetchone()[0] == 0
-    assert store.get("oidc-code", "c1", 1001.0) == "v" and store.get("oidc-code", "fresh", 1001.0) == "v"
+    assert store.redeem("oidc-code", "r1", "v", 1060.0, 60, 1002.0) == (None, "v")  # kept ones stay
+    assert store.get("clients", "c1", 1001.0) == "v"

@@ -1,0 +1,186 @@
+"""Sealed authorization codes: the code carries its own record, sealed under a key derived
+from the signing key; the store learns of a code only when it is redeemed.
+
+A code that does not open (changed, another client, verifier or redirect URI, a key no longer
+published) is ``invalid_grant`` and leaves the store as it was, so the rightful client redeems
+it afterwards; keys rotate without breaking a code in flight."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from core.clock import ManualClock
+from core.model import Status
+from core.tokens import KeySet, SigningKey
+from oidc_adaptor.app import create_app
+from oidc_adaptor.oidc.codes import CODE_NAMESPACE, CODE_TTL
+from tests.conftest import make_settings
+
+from .conftest import CLIENTS, SECRET, Flow
+from .helpers import EVENT, pkce_pair
+
+MAX_CODE_LENGTH = 400
+"""The bound for a typical request's code: it travels in a URL, often in a Location header."""
+
+
+class Keys:
+    """A key set that a test can rotate, as ``waitingroom keys rotate`` does to the key file."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.keyset = KeySet([SigningKey.generate(clock.now())])
+
+    def __call__(self) -> KeySet:
+        return self.keyset
+
+    def rotate(self, keep_old_for: float) -> None:
+        self.keyset = self.keyset.rotated(self.clock.now(), activate_after=0, keep_old_for=keep_old_for)
+
+
+@pytest.fixture
+def keys(clock: ManualClock) -> Keys:
+    return Keys(clock)
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: ManualClock, keys: Keys) -> Flask:
+    return create_app(make_settings(tmp_path, clients=CLIENTS), clock=clock, keyset=keys, start_scheduler=False)
+
+
+def admitted_code(flow: Flow, **extra: Any) -> str:
+    assert flow.authorize(**extra).status_code == 200
+    flow.admit()
+    return flow.code(**extra)
+
+
+def code_records(tmp_path: Path) -> list[tuple[str, str]]:
+    """The code records in the SQLite store: (key, value) of each."""
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        return db.execute("SELECT key, value FROM kv WHERE namespace = ?", (CODE_NAMESPACE,)).fetchall()
+
+
+def refused(response: Any) -> bool:
+    return response.status_code == 400 and response.get_json()["error"] == "invalid_grant"
+
+
+def changed_at(code: str, index: int) -> str:
+    """``code`` with the character at ``index`` replaced by another base64url character."""
+    other = "A" if code[index] != "A" else "B"
+    return code[:index] + other + code[index + 1:]
+
+
+def test_issuing_a_code_stores_nothing_and_its_redemption_stores_no_code(flow: Flow, tmp_path: Path) -> None:
+    code = admitted_code(flow)
+    assert code_records(tmp_path) == []  # /authorize wrote nothing for the code
+    response = flow.redeem(code)
+    assert response.status_code == 200
+    ((key, value),) = code_records(tmp_path)  # the redemption, recorded for replay detection
+    assert code not in key and code not in value
+    assert code.rsplit(".", 1)[1] not in value  # nor its sealed part
+    # The code carries the place's request id encrypted only: not readable from the code.
+    request_id = flow.room.session_ticket(EVENT, _jti(response.get_json()["access_token"])).request_id
+    sealed = code.rsplit(".", 1)[1]
+    assert request_id not in code
+    assert request_id.encode() not in base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+
+
+def test_a_code_changed_in_one_character_is_refused_and_burns_nothing(flow: Flow, tmp_path: Path) -> None:
+    code = admitted_code(flow)
+    version_kid, _, sealed = code.rpartition(".")
+    # The sealed part at its start (the nonce), middle (the record) and end (the tag), and the kid.
+    for index in (len(version_kid) + 1, len(version_kid) + 1 + len(sealed) // 2, len(code) - 2, 3):
+        assert refused(flow.redeem(changed_at(code, index))), index
+    assert refused(flow.redeem("2" + code[1:]))  # another format version
+    assert refused(flow.redeem(code[:-4]))  # cut short
+    assert refused(flow.redeem(code + "AAAA"))  # lengthened
+    assert code_records(tmp_path) == []  # none of them reached the store
+    assert flow.redeem(code).status_code == 200  # the code itself is still good
+
+
+def test_a_code_opens_only_for_its_client_verifier_and_redirect_uri(app: Flask, tmp_path: Path) -> None:
+    flow = Flow(app)
+    code = admitted_code(flow)
+    thief = Flow(app, "proxy")  # another confidential client of the same event
+    assert refused(thief.redeem(code, verifier=flow.verifier))
+    spa = Flow(app, "spa")
+    assert refused(spa.redeem(code, secret=None, redirect_uri=flow.redirect_uri, verifier=flow.verifier))
+    assert refused(flow.redeem(code, verifier=pkce_pair()[0]))
+    assert refused(flow.redeem(code, redirect_uri="https://shop.example/other"))
+    assert code_records(tmp_path) == []
+    assert flow.redeem(code).status_code == 200
+
+
+def test_an_expired_code_is_refused_but_its_replay_after_expiry_still_revokes(flow: Flow, clock: ManualClock,
+                                                                             tmp_path: Path) -> None:
+    unused = admitted_code(flow)
+    clock.advance(CODE_TTL)
+    assert refused(flow.redeem(unused))
+    assert code_records(tmp_path) == []  # an expired code records nothing
+    code = flow.code()
+    tokens = flow.redeem(code).get_json()
+    clock.advance(CODE_TTL + 1)
+    assert refused(flow.redeem(code))  # a replay after the code's own expiry is still a replay
+    info = flow.app.test_client().get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.status_code == 401
+    ticket = flow.room.ticket(EVENT, flow.room.session_ticket(EVENT, _jti(tokens["access_token"])).request_id)
+    assert ticket.status is Status.ABANDONED
+
+
+def test_a_code_from_the_future_is_refused(flow: Flow, clock: ManualClock) -> None:
+    """A code made more than the allowed clock skew ahead of this worker's clock: not ours to trust."""
+    code = admitted_code(flow)
+    clock.advance(-30)
+    assert refused(flow.redeem(code))
+    clock.advance(30)
+    assert flow.redeem(code).status_code == 200
+
+
+def test_a_code_sealed_before_a_rotation_still_redeems(flow: Flow, keys: Keys) -> None:
+    code = admitted_code(flow)
+    old_kid = keys().current(keys.clock.now()).kid
+    keys.rotate(keep_old_for=3600)
+    assert keys().current(keys.clock.now()).kid != old_kid  # the new key signs (and seals) now
+    assert code.split(".")[1] == old_kid
+    assert flow.redeem(code).status_code == 200
+    assert flow.code().split(".")[1] != old_kid  # a new code is sealed under the new key
+
+
+def test_a_code_whose_key_is_no_longer_published_or_unknown_is_refused(flow: Flow, keys: Keys,
+                                                                       clock: ManualClock) -> None:
+    code = admitted_code(flow)
+    version, kid, sealed = code.split(".")
+    assert refused(flow.redeem(f"{version}.{'x' * len(kid)}.{sealed}"))  # a kid we never had
+    keys.rotate(keep_old_for=5)
+    new_kid = keys().current(clock.now()).kid
+    assert refused(flow.redeem(f"{version}.{new_kid}.{sealed}"))  # a published kid, but not the one that sealed it
+    clock.advance(6)  # the old key leaves the key set: codes sealed under it open no more
+    assert refused(flow.redeem(code))
+
+
+def test_a_typical_code_is_short_enough_for_a_url(flow: Flow) -> None:
+    code = admitted_code(flow, scope="openid email", nonce=base64.urlsafe_b64encode(b"n" * 32).decode())
+    assert len(code) < MAX_CODE_LENGTH, len(code)
+    assert set(code) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+    again = flow.code(scope="openid email", nonce=base64.urlsafe_b64encode(b"n" * 32).decode())
+    assert again != code  # a fresh code id and nonce each time
+
+
+def _jti(access_token: str) -> str:
+    import jwt
+
+    return str(jwt.decode(access_token, options={"verify_signature": False})["jti"])
+
+
+def test_the_secret_is_checked_before_the_code(flow: Flow, tmp_path: Path) -> None:
+    """A client that fails authentication learns nothing of the code and burns nothing."""
+    code = admitted_code(flow)
+    response = flow.redeem(code, secret=SECRET + "-wrong")
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
+    assert code_records(tmp_path) == []
+    assert flow.redeem(code).status_code == 200
