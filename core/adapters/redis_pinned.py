@@ -16,10 +16,14 @@ pool's fork check. Two of them are needed. Two things here drop the rest:
   connections. A thread's connection goes back to the pool when the thread ends.
 * :func:`kernel_timed`: the socket is a blocking one whose reads and writes the kernel bounds
   (``SO_RCVTIMEO`` and ``SO_SNDTIMEO``, socket(7)), so a stalled server still fails the command
-  after the timeout, without a ``poll`` before each read and write. A reply that does not come
-  in time is an error of the connection (``StoreUnavailable`` to the store, never resent once
-  the command was written: :mod:`core.adapters.redis_resend`). TLS connections (``rediss://``)
-  keep Python's own timeout: the kernel's would stop a TLS record half read, inside OpenSSL.
+  after the timeout, without a ``poll`` before each read and write. The kernel reports that
+  timeout as ``EAGAIN`` (``BlockingIOError``), which redis-py takes for a broken connection;
+  it is raised as redis-py's ``TimeoutError``, as Python's own timeout is, so what is never
+  made again after a timeout (a handshake, a health check, :func:`~core.adapters.redis_resend.again_if_lost`)
+  is not made again here either, and a stalled server costs one timeout per command, not
+  several (``StoreUnavailable`` to the store, never resent once the command was written:
+  :mod:`core.adapters.redis_resend`). TLS connections (``rediss://``) keep Python's own
+  timeout: the kernel's would stop a TLS record half read, inside OpenSSL.
 
 Measured with one worker of four threads: 11.5 to 7 voluntary context switches per request in
 an OpenID Connect flow (``python -m bench.oidc_worker``; ``docs/performance.md``).
@@ -78,6 +82,17 @@ _TIMEVAL = struct.Struct("@ll")  # struct timeval on Linux: seconds, microsecond
 _KERNEL_TIMED: dict[tuple[type[Any], float], type[Any]] = {}
 
 
+def _kernel_timeout(error: BaseException) -> bool:
+    """Whether redis-py raised ``error`` for a read or write the kernel timed out: ``EAGAIN``
+    on a blocking socket is only ever that (socket(7), ``SO_RCVTIMEO``)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, BlockingIOError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def kernel_timed(connection_class: type[Any], timeout: float) -> type[Any]:
     """``connection_class`` (plain TCP or Unix socket; not TLS) whose socket is blocking and
     bounded by the kernel: ``timeout`` seconds for each read and each write (see the module
@@ -93,6 +108,22 @@ def kernel_timed(connection_class: type[Any], timeout: float) -> type[Any]:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
                 sock.settimeout(None)
                 return sock
+
+            def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                try:
+                    super().send_packed_command(command, check_health)
+                except redis.ConnectionError as exc:
+                    if not _kernel_timeout(exc):
+                        raise
+                    raise redis.TimeoutError(f"Timeout writing to the socket ({timeout} s)") from exc
+
+            def read_response(self, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return super().read_response(*args, **kwargs)
+                except redis.ConnectionError as exc:
+                    if not _kernel_timeout(exc):
+                        raise
+                    raise redis.TimeoutError(f"Timeout reading from the socket ({timeout} s)") from exc
 
         KernelTimed.__name__ = KernelTimed.__qualname__ = f"KernelTimed{connection_class.__name__}"
         _KERNEL_TIMED[(connection_class, timeout)] = KernelTimed

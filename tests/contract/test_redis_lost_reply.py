@@ -168,6 +168,34 @@ def test_a_write_whose_reply_timed_out_runs_once_and_is_store_unavailable(
     assert isinstance(outcome, StoreUnavailable), outcome
 
 
+def test_a_read_whose_reply_timed_out_is_not_read_again(impatient_store: RedisStore, trap: Trap) -> None:
+    """A stalled server costs one timeout, not two: a read made again when its connection broke
+    is not made again when its reply timed out, whether Python or the kernel (``SO_RCVTIMEO``,
+    on one server) timed it out."""
+    store = impatient_store
+    ticket = store.enter(EVENT, rid(), None, T0)
+    assert store.get_ticket(EVENT, ticket.request_id, T0) == ticket  # loads the script
+    trap.arm(b"EVALSHA", hold=True)
+    outcome = _outcome(lambda: store.get_ticket(EVENT, ticket.request_id, T0))
+    assert trap.sprung == 1
+    assert isinstance(outcome, StoreUnavailable), outcome
+    assert "Timeout" in str(outcome), outcome
+    assert store.get_ticket(EVENT, ticket.request_id, T0) == ticket  # the next command connects again
+
+
+def test_a_handshake_whose_reply_timed_out_is_not_made_again(impatient_store: RedisStore, trap: Trap) -> None:
+    """A new connection to a stalled server: its handshake times out once and the command is
+    StoreUnavailable, rather than connecting and timing out again (twice the wait)."""
+    store = impatient_store
+    assert store.counters(EVENT).last_position == 0
+    _disconnect(store)
+    trap.arm(b"SETINFO", hold=True)
+    outcome = _outcome(lambda: store.counters(EVENT))
+    assert trap.sprung == 1
+    assert isinstance(outcome, StoreUnavailable), outcome
+    assert store.counters(EVENT).last_position == 0
+
+
 def test_a_connection_lost_before_the_command_was_written_is_retried(store: RedisStore, trap: Trap) -> None:
     """What is still retried: a connection that broke while it was being set up (here the reply
     to its handshake is lost), before any byte of the command was written."""
