@@ -18,6 +18,8 @@ import pytest
 import redis
 import requests
 
+from core.adapters.filekeys import FileKeySource
+from oidc_adaptor.oidc.codes import SealedCodes, s256_challenge
 from oidc_adaptor.oidc.places import COOKIE_NAME, new_handle
 
 from ..support import ADMIN_KEY, serve_process, server_config, wait_until
@@ -29,7 +31,16 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 CALLBACK = "https://shop.example/cb"
 
 
-def _requests(place: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+def _code(keys_file: Path, place: dict[str, Any]) -> str:
+    """A code the server issues for ``place`` to the shop (sealed under its signing key, with the
+    verifier ``"v" * 43``): one that opens, so its redemption needs the store. A code that does
+    not open is refused without it (``invalid_grant``), store or no store."""
+    return SealedCodes(FileKeySource(keys_file), time.time).issue(
+        client_id="shop", redirect_uri=CALLBACK, code_challenge=s256_challenge("v" * 43), event_id=EVENT,
+        request_id=place["request_id"], auth_time=int(time.time()), scope="openid", nonce=None)
+
+
+def _requests(place: dict[str, Any], code: str) -> list[tuple[str, str, dict[str, Any]]]:
     rid = {"event_id": EVENT, "request_id": place["request_id"]}
     authorize = "/authorize?" + urlencode({"response_type": "code", "client_id": "shop", "redirect_uri": CALLBACK,
                                            "scope": "openid", "state": "s", "code_challenge": "x" * 43,
@@ -55,7 +66,7 @@ def _requests(place: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         # a browser that has shown it keeps the place cookie (one without it needs no store yet)
         ("GET", authorize, {"allow_redirects": False, "cookies": {COOKIE_NAME: new_handle()}}),
         ("GET", "/authorize/status", {"params": {"event": EVENT}, "cookies": {"wr_place": "h" * 43}}),
-        ("POST", "/token", {"data": {"grant_type": "authorization_code", "code": "c" * 40, "redirect_uri": CALLBACK,
+        ("POST", "/token", {"data": {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
                                      "code_verifier": "v" * 43}, "auth": ("shop", "shop-secret-0123456789")}),
     ]
 
@@ -79,6 +90,7 @@ def test_a_stalled_redis_is_503_within_a_second_then_recovers(tmp_path: Path) ->
             place = session.post(f"{url}/assign_queue_num", json={"event_id": EVENT}, timeout=5).json()
             for _ in range(50):  # warm every worker's pool
                 session.get(f"{url}/serving_num", params={"event_id": EVENT}, timeout=5)
+            code = _code(tmp_path / "keys.json", place)
             baseline = _worker_fds(server.process.pid)
             monitor = redis.Redis.from_url(redis_process.url)
             clients_before = monitor.info("clients")["connected_clients"]
@@ -95,7 +107,7 @@ def test_a_stalled_redis_is_503_within_a_second_then_recovers(tmp_path: Path) ->
                     return path, r.status_code, time.monotonic() - started, dict(r.headers), r.text
 
                 with ThreadPoolExecutor(8) as pool:  # concurrently, as a line would
-                    results = list(pool.map(call, _requests(place) * 3))
+                    results = list(pool.map(call, _requests(place, code) * 3))
                 for path, status, elapsed, headers, text in results:
                     assert status == 503, (path, status, text[:300])
                     assert headers.get("Retry-After") == "3", path
