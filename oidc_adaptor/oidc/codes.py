@@ -80,6 +80,11 @@ def _bindings(client_id: str, code_challenge: str | None, redirect_uri: str | No
     return tries
 
 
+def _unpadded(data: bytes) -> str:
+    """``data`` in unpadded base64url (RFC 4648 section 5): the sealed part of a code."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
 def s256_challenge(code_verifier: str) -> str:
     """The S256 ``code_challenge`` of a verifier (RFC 7636 section 4.2)."""
     digest = hashlib.sha256(code_verifier.encode("ascii")).digest()
@@ -158,7 +163,7 @@ class SealedCodes:
         sealed = [randomness.token_urlsafe(16), event_id, request_id, auth_time, scope, nonce, created_at]
         plaintext = json.dumps(sealed, separators=(",", ":")).encode()
         kid, box = self._keys.seal(plaintext, binding(client_id, code_challenge, redirect_uri))
-        return f"{CODE_VERSION}.{kid}.{base64.urlsafe_b64encode(box).rstrip(b'=').decode('ascii')}"
+        return f"{CODE_VERSION}.{kid}.{_unpadded(box)}"
 
     def open(self, code: str, client_id: str, code_challenge: str | None,
              redirect_uri: str | None) -> AuthorizationCode | None:
@@ -173,8 +178,12 @@ class SealedCodes:
         if version != CODE_VERSION or not kid:
             return None
         try:
-            box = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            box = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
+            return None
+        if _unpadded(box) != text:
+            # One code, one spelling: padding, or bits of the last character that no byte uses,
+            # would give one code many strings (validate=True already refuses other characters).
             return None
         for sent_redirect_uri, associated in _bindings(client_id, code_challenge, redirect_uri):
             plaintext = self._keys.open(kid, box, associated)

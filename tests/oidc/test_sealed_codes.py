@@ -184,3 +184,52 @@ def test_the_secret_is_checked_before_the_code(flow: Flow, tmp_path: Path) -> No
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
     assert code_records(tmp_path) == []
     assert flow.redeem(code).status_code == 200
+
+
+def test_a_code_spelled_another_way_is_refused(flow: Flow, tmp_path: Path) -> None:
+    """One code, one spelling: characters base64 decoding would skip (outside the alphabet,
+    padding) or bits it would ignore (the last character's) give another string, and another
+    string is another code, refused like any changed one."""
+    code = admitted_code(flow)
+    head, _, sealed = code.rpartition(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(sealed[-1])
+    unused_bits = {2: 4, 3: 2}.get(len(sealed) % 4, 0)  # bits of the last character no byte uses
+    spellings = [
+        f"{head}.{sealed[:10]}!{sealed[10:]}",  # a character outside the alphabet, skipped by b64decode
+        f"{head}.{sealed[:10]}~{sealed[10:]}",
+        f"{head}.{sealed}{'=' * (-len(sealed) % 4 or 4)}",  # padding
+        f"{head}.{sealed[:-1]}{alphabet[last ^ 1]}" if unused_bits else f"{head}.{sealed[:10]}+{sealed[10:]}",
+    ]
+    for spelling in spellings:
+        assert spelling != code
+        assert refused(flow.redeem(spelling)), spelling
+    assert code_records(tmp_path) == []
+    assert flow.redeem(code).status_code == 200
+
+
+@pytest.mark.parametrize("garbage", [
+    "1", "1.", "1..", "1.kid.", ".x.y", "1.kid.A", "1.kid.!!!!", "1.kid.====", "1.kid.A=AA", "0" * 64,
+    "1." + "k" * 5000 + ".AAAA", "1.kid." + "A" * 15_000, "1.kid." + "Ab" * 24, "1.kid.AAAA.AAAA",
+])
+def test_a_garbage_code_is_invalid_grant(flow: Flow, tmp_path: Path, garbage: str) -> None:
+    """Whatever printable text the token request names as the code, at any length the body
+    limit lets through: 400 invalid_grant, never an error of the server, nothing stored."""
+    admitted_code(flow)
+    response = flow.redeem(garbage)
+    assert refused(response), (response.status_code, response.get_data(as_text=True)[:300])
+    assert code_records(tmp_path) == []
+
+
+@pytest.mark.parametrize("garbage", ["1.\u00e9.AAAA", "1.kid.AAAA\u00e9", "\u2028", "1.kid.\x00AAAA"])
+def test_a_code_outside_printable_ascii_is_invalid_request(flow: Flow, garbage: str) -> None:
+    """RFC 6749 appendix A.11: a code is printable ASCII; anything else is a malformed request."""
+    admitted_code(flow)
+    response = flow.redeem(garbage)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+
+
+def test_a_code_over_the_body_limit_is_413(flow: Flow) -> None:
+    admitted_code(flow)
+    response = flow.redeem("1.kid." + "A" * 200_000)
+    assert response.status_code == 413 and response.get_json()["error"] == "request_entity_too_large"
