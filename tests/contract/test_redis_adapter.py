@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from core.adapters.redis import INDEX_BUCKETS, RedisStore
+from core.adapters.redis_pinned import IDLE_CHECK_SECONDS
 from core.errors import NotAdmitted, StoreUnavailable
 from core.model import Status
 from tests.support import RoundTrips, free_port
@@ -299,3 +300,21 @@ def test_each_thread_keeps_its_own_connection(rstore: RedisStore) -> None:
         thread.join()
     assert sorted(results) == list(range(8)) and all(all(r) for r in results.values())
     assert len(set(connections.values())) == 8
+
+
+def test_a_connection_the_server_closed_connects_again_before_the_next_write(
+        rstore: RedisStore, redis_url: str) -> None:
+    """A thread's pinned connection closed by the server while idle (a restart, a failover,
+    ``CLIENT KILL``, an idle timeout): the next command connects again instead of writing into
+    the dead connection, where a write would be answered with its reply lost (503, not made
+    again) although it never ran."""
+    rstore.enter_many(EVENT, [(rid(), None) for _ in range(3)], T0)
+    rstore.advance_serving(EVENT, 1, T0)
+    connection_id = rstore.client.client_id()
+    admin = redis.Redis.from_url(redis_url)
+    assert admin.client_kill_filter(_id=connection_id) == 1
+    admin.close()
+    time.sleep(2 * IDLE_CHECK_SECONDS)  # idle, as a connection that outlived a restart is
+    rstore.advance_serving(EVENT, 1, T0)
+    assert rstore.client.client_id() != connection_id
+    assert rstore.counters(EVENT).serving == 2
