@@ -12,9 +12,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from flask import Flask
 
+from core.adapters.filekeys import FileKeySource
 from core.clock import ManualClock
 from core.model import Status
 from core.tokens import KeySet, SigningKey
@@ -233,3 +235,35 @@ def test_a_code_over_the_body_limit_is_413(flow: Flow) -> None:
     admitted_code(flow)
     response = flow.redeem("1.kid." + "A" * 200_000)
     assert response.status_code == 413 and response.get_json()["error"] == "request_entity_too_large"
+
+
+def test_a_key_rotated_in_to_sign_at_once_is_known_to_every_worker(tmp_path: Path, clock: ManualClock) -> None:
+    """``waitingroom keys rotate --activate-after 0``: the new key signs at once. A worker that
+    has seen the rotation seals codes and signs tokens under it while another has not looked at
+    the key file again yet (it does at most once a second): that one still redeems the code and
+    verifies the token, looking at the file again for a kid it does not know."""
+    still = lambda: 0.0  # noqa: E731 - each worker's clock of the key file: its second never ends
+    keys_file = tmp_path / "keys.json"
+    FileKeySource(keys_file).ensure(clock.now())
+    settings = make_settings(tmp_path, clients=CLIENTS)
+    sources = [FileKeySource(keys_file, monotonic=still) for _ in range(3)]
+    first, second, third = (create_app(settings, clock=clock, keyset=source, start_scheduler=False)
+                            for source in sources)
+    old_kid = sources[0]().current(clock.now()).kid  # every worker has read the file
+    assert all(source().current(clock.now()).kid == old_kid for source in sources)
+    FileKeySource(keys_file).rotate(clock.now(), activate_after=0, keep_old_for=3600)  # the command
+    new_kid = sources[0].refresh().current(clock.now()).kid  # the first worker has looked again
+    assert new_kid != old_kid and sources[1]().current(clock.now()).kid == old_kid
+
+    flow = Flow(first)
+    code = admitted_code(flow)
+    assert code.split(".")[1] == new_kid
+    flow.app = second  # the relying party's token request reaches the other worker
+    assert flow.redeem(code).status_code == 200
+
+    flow.app = first
+    tokens = flow.redeem(flow.code()).get_json()
+    assert jwt.get_unverified_header(tokens["access_token"])["kid"] == new_kid
+    assert sources[2]().current(clock.now()).kid == old_kid
+    info = third.test_client().get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.status_code == 200, info.get_data(as_text=True)
