@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import os
 import secrets
 import socket
 import struct
@@ -318,3 +320,45 @@ def test_a_connection_the_server_closed_connects_again_before_the_next_write(
     rstore.advance_serving(EVENT, 1, T0)
     assert rstore.client.client_id() != connection_id
     assert rstore.counters(EVENT).serving == 2
+
+
+def test_threads_that_come_and_go_leave_no_connections_behind(rstore: RedisStore) -> None:
+    """A thread's pinned connection goes back to the pool when the thread ends: a server that
+    starts and ends request threads does not pile up connections."""
+    rstore.counters(EVENT)
+
+    def one_command() -> None:
+        rstore.counters(EVENT)
+
+    for _ in range(30):
+        thread = threading.Thread(target=one_command)
+        thread.start()
+        thread.join()
+    gc.collect()
+    pool = rstore.client.connection_pool
+    assert len(pool._in_use_connections) <= 2  # this thread's, and at most the last one's
+    assert pool._created_connections <= 3, pool._created_connections
+
+
+def test_after_a_fork_parent_and_child_each_get_their_own_answers(rstore: RedisStore) -> None:
+    """A store used before a fork (``waitingroom serve``'s master, gunicorn's preload): the child
+    must not share the parent's pinned connection, or one would read the other's replies."""
+    rstore.client.set("fork-test", "parent")
+    assert rstore.client.get("fork-test") == "parent"
+    parent_connection = rstore.client.client_id()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            ok = all(rstore.client.get("fork-test") == "parent" for _ in range(300))
+            ok = ok and rstore.client.client_id() != parent_connection
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answers = [rstore.client.get("fork-test") == "parent" for _ in range(300)]
+    with os.fdopen(read, "rb") as pipe:
+        child_ok = pipe.read() == b"1"
+    os.waitpid(child, 0)
+    assert all(answers) and child_ok
+    assert rstore.client.client_id() == parent_connection  # the parent kept its own
