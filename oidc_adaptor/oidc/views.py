@@ -348,7 +348,8 @@ def authorize() -> Response:
     room = services().room
     previous = earlier_place(ticket, room.event(event_id).queue_position_expiry, services().clock.now(),
                              room.claim_deadline(event_id))
-    if visitor is None:
+    entered = visitor is None
+    if entered:
         ref, ticket = _enter(handle, event_id, ref, ticket, login or max_age is not None)
         visitor = _visitor(ref, ticket, max_age, login)
     if visitor is not None:
@@ -358,8 +359,12 @@ def authorize() -> Response:
         if ref is not None and ref.fresh:  # authenticated now: later requests measure max_age from here
             oidc.places.remember(handle, event_id, PlaceRef(ref.request_id, ref.generation, fresh=False,
                                                             authenticated_at=int(visitor.authenticated_at)))
-        # The browser sent this cookie, so it has it: the waiting pages renew its lifetime, a
-        # sign-in that goes straight through need not (one header less on every sign-in).
+        # The browser sent this cookie, so it has it: a sign-in that goes straight through to its
+        # place need not set it again (one header less on every sign-in). One that took a new
+        # place here, remembered for PLACE_TTL from now, renews the cookie's lifetime with it,
+        # as the waiting page does, or the cookie would end before the place it finds.
+        if entered:
+            _set_cookie(response, handle)
         return response
 
     assert ticket is not None
