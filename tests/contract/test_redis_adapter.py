@@ -55,6 +55,7 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         rstore.put("codes", "warm", "v", 60, T0)
         rstore.redeem("codes", "warm", "v", T0 + 60, 60, T0)
         rstore.take("codes", "warm", T0)
+        rstore.release("codes", "warm", "an-attempt", T0)
     counter = CommandCounter(rstore, monkeypatch)
     r = rid()
     steps = [
@@ -78,9 +79,9 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         lambda: rstore.redeem("codes", "c", "v", T0 + 60, 60, T0),
         lambda: rstore.release("codes", "c", "an-attempt", T0),
     ]
-    for step in steps:
+    for number, step in enumerate(steps):
         step()
-        assert len(counter.take()) == 1
+        assert len(counter.take()) == 1, f"step {number}"
 
 
 def test_scripts_are_loaded_again_after_the_server_forgot_them(rstore: RedisStore,

@@ -168,6 +168,20 @@ def test_a_write_whose_reply_timed_out_runs_once_and_is_store_unavailable(
     assert isinstance(outcome, StoreUnavailable), outcome
 
 
+def test_a_read_whose_reply_never_comes_is_unavailable_after_one_timeout(
+        impatient_store: RedisStore, trap: Trap) -> None:
+    """A reply held past the timeout (a stalled server) is a timeout, not a broken connection: the
+    read is not made again on a new connection, which a stalled server would hold as long again
+    (on one server the kernel keeps the timeout: core.adapters.redis_pinned)."""
+    store = impatient_store
+    store.counters(EVENT)
+    trap.arm(b"HMGET", hold=True)
+    outcome = _outcome(lambda: store.counters(EVENT))
+    assert trap.sprung == 1
+    assert isinstance(outcome, StoreUnavailable), outcome
+    assert "Timeout" in str(outcome), outcome
+
+
 def test_a_connection_lost_before_the_command_was_written_is_retried(store: RedisStore, trap: Trap) -> None:
     """What is still retried: a connection that broke while it was being set up (here the reply
     to its handshake is lost), before any byte of the command was written."""

@@ -18,6 +18,7 @@ import pytest
 import redis
 import requests
 
+from oidc_adaptor.oidc.codes import s256_challenge
 from oidc_adaptor.oidc.places import COOKIE_NAME, new_handle
 
 from ..support import ADMIN_KEY, serve_process, server_config, wait_until
@@ -29,11 +30,35 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 CALLBACK = "https://shop.example/cb"
 
 
-def _requests(place: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+VERIFIER = "v" * 43
+AUTHORIZE = "/authorize?" + urlencode({"response_type": "code", "client_id": "shop", "redirect_uri": CALLBACK,
+                                       "scope": "openid", "state": "s", "code_challenge": s256_challenge(VERIFIER),
+                                       "code_challenge_method": "S256"})
+
+
+def _admitted_code(url: str) -> str:
+    """A live authorization code of an admitted visitor, taken while the store answers: a forged
+    code is refused without the store (it does not open), a real one needs it to be redeemed."""
+    browser = requests.Session()
+    assert browser.get(url + AUTHORIZE, timeout=5).status_code == 200  # the cookie check, then the waiting page
+    admitted = requests.post(f"{url}/admin/increment_serving_counter", json={"event_id": EVENT, "increment_by": 5},
+                             headers=ADMIN, timeout=5)
+    assert admitted.status_code == 200
+    codes: list[str] = []
+
+    def redirected() -> bool:  # each worker sees the counter once its cache renews it
+        answer = browser.get(url + AUTHORIZE, allow_redirects=False, timeout=5)
+        if answer.status_code == 302 and "code=" in answer.headers["Location"]:
+            codes.append(answer.headers["Location"].split("code=", 1)[1].split("&", 1)[0])
+        return bool(codes)
+
+    wait_until(redirected, 30, "the admitted visitor got no code", poll=0.2)
+    return codes[0]
+
+
+def _requests(place: dict[str, Any], code: str) -> list[tuple[str, str, dict[str, Any]]]:
     rid = {"event_id": EVENT, "request_id": place["request_id"]}
-    authorize = "/authorize?" + urlencode({"response_type": "code", "client_id": "shop", "redirect_uri": CALLBACK,
-                                           "scope": "openid", "state": "s", "code_challenge": "x" * 43,
-                                           "code_challenge_method": "S256"})
+    authorize = AUTHORIZE
     return [
         ("POST", "/assign_queue_num", {"json": {"event_id": EVENT}}),
         ("GET", "/queue_num", {"params": rid}),
@@ -55,8 +80,8 @@ def _requests(place: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         # a browser that has shown it keeps the place cookie (one without it needs no store yet)
         ("GET", authorize, {"allow_redirects": False, "cookies": {COOKIE_NAME: new_handle()}}),
         ("GET", "/authorize/status", {"params": {"event": EVENT}, "cookies": {"wr_place": "h" * 43}}),
-        ("POST", "/token", {"data": {"grant_type": "authorization_code", "code": "c" * 40, "redirect_uri": CALLBACK,
-                                     "code_verifier": "v" * 43}, "auth": ("shop", "shop-secret-0123456789")}),
+        ("POST", "/token", {"data": {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                                     "code_verifier": VERIFIER}, "auth": ("shop", "shop-secret-0123456789")}),
     ]
 
 
@@ -77,6 +102,7 @@ def test_a_stalled_redis_is_503_within_a_second_then_recovers(tmp_path: Path) ->
             url = server.base_url
             session = requests.Session()
             place = session.post(f"{url}/assign_queue_num", json={"event_id": EVENT}, timeout=5).json()
+            code = _admitted_code(url)
             for _ in range(50):  # warm every worker's pool
                 session.get(f"{url}/serving_num", params={"event_id": EVENT}, timeout=5)
             baseline = _worker_fds(server.process.pid)
@@ -95,7 +121,7 @@ def test_a_stalled_redis_is_503_within_a_second_then_recovers(tmp_path: Path) ->
                     return path, r.status_code, time.monotonic() - started, dict(r.headers), r.text
 
                 with ThreadPoolExecutor(8) as pool:  # concurrently, as a line would
-                    results = list(pool.map(call, _requests(place) * 3))
+                    results = list(pool.map(call, _requests(place, code) * 3))
                 for path, status, elapsed, headers, text in results:
                     assert status == 503, (path, status, text[:300])
                     assert headers.get("Retry-After") == "3", path
