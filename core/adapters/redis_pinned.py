@@ -113,21 +113,20 @@ _TIMEVAL = struct.Struct("@ll")  # struct timeval on Linux: seconds, microsecond
 _KERNEL_TIMED: dict[tuple[type[Any], float], type[Any]] = {}
 
 
-def _kernel_timeout(error: BaseException) -> bool:
-    """Whether redis-py raised ``error`` for a read or write the kernel timed out: ``EAGAIN``
-    on a blocking socket is only ever that (socket(7), ``SO_RCVTIMEO``)."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, BlockingIOError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _expired(error: BaseException) -> bool:
+    """Whether redis-py's connection error came from the kernel's timeout: on a blocking socket
+    a read or write fails with EAGAIN (``BlockingIOError``) only when ``SO_RCVTIMEO`` or
+    ``SO_SNDTIMEO`` ran out."""
+    return isinstance(error.__cause__ or error.__context__, BlockingIOError)
 
 
 def kernel_timed(connection_class: type[Any], timeout: float) -> type[Any]:
     """``connection_class`` (plain TCP or Unix socket; not TLS) whose socket is blocking and
     bounded by the kernel: ``timeout`` seconds for each read and each write (see the module
-    docstring). Give its pool ``socket_timeout=None``. One subclass per (class, timeout), reused."""
+    docstring). Give its pool ``socket_timeout=None``. A timeout is redis-py's ``TimeoutError``, as
+    with Python's own timeout (redis-py reports the kernel's as a broken connection): it is never
+    resent, nor made again as a read whose connection broke is. One subclass per (class, timeout),
+    reused."""
     if (connection_class, timeout) not in _KERNEL_TIMED:
         microseconds = max(1, round(timeout * 1_000_000))  # a zero timeval would mean no timeout
         timeval = _TIMEVAL.pack(*divmod(microseconds, 1_000_000))
@@ -140,21 +139,21 @@ def kernel_timed(connection_class: type[Any], timeout: float) -> type[Any]:
                 sock.settimeout(None)
                 return sock
 
-            def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
                 try:
-                    super().send_packed_command(command, check_health)
+                    super().send_packed_command(*args, **kwargs)
                 except redis.ConnectionError as exc:
-                    if not _kernel_timeout(exc):
-                        raise
-                    raise redis.TimeoutError(f"Timeout writing to the socket ({timeout} s)") from exc
+                    if _expired(exc):
+                        raise redis.TimeoutError("Timeout writing to socket") from exc
+                    raise
 
             def read_response(self, *args: Any, **kwargs: Any) -> Any:
                 try:
                     return super().read_response(*args, **kwargs)
                 except redis.ConnectionError as exc:
-                    if not _kernel_timeout(exc):
-                        raise
-                    raise redis.TimeoutError(f"Timeout reading from the socket ({timeout} s)") from exc
+                    if _expired(exc):
+                        raise redis.TimeoutError("Timeout reading from socket") from exc
+                    raise
 
         KernelTimed.__name__ = KernelTimed.__qualname__ = f"KernelTimed{connection_class.__name__}"
         _KERNEL_TIMED[(connection_class, timeout)] = KernelTimed

@@ -57,8 +57,8 @@ def test_each_use_case_is_one_command(rstore: RedisStore, monkeypatch: pytest.Mo
         rstore.claim_tick(EVENT, "a", int(T0))
         rstore.put("codes", "warm", "v", 60, T0)
         rstore.redeem("codes", "warm", "v", T0 + 60, 60, T0)
-        rstore.release("codes", "warm", "an-attempt", T0)
         rstore.take("codes", "warm", T0)
+        rstore.release("codes", "warm", "an-attempt", T0)
     counter = CommandCounter(rstore, monkeypatch)
     r = rid()
     steps = [

@@ -18,8 +18,7 @@ import pytest
 import redis
 import requests
 
-from core.adapters.filekeys import FileKeySource
-from oidc_adaptor.oidc.codes import SealedCodes, s256_challenge
+from oidc_adaptor.oidc.codes import s256_challenge
 from oidc_adaptor.oidc.places import COOKIE_NAME, new_handle
 
 from ..support import ADMIN_KEY, serve_process, server_config, wait_until
@@ -31,20 +30,35 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 CALLBACK = "https://shop.example/cb"
 
 
-def _code(keys_file: Path, place: dict[str, Any]) -> str:
-    """A code the server issues for ``place`` to the shop (sealed under its signing key, with the
-    verifier ``"v" * 43``): one that opens, so its redemption needs the store. A code that does
-    not open is refused without it (``invalid_grant``), store or no store."""
-    return SealedCodes(FileKeySource(keys_file), time.time).issue(
-        client_id="shop", redirect_uri=CALLBACK, code_challenge=s256_challenge("v" * 43), event_id=EVENT,
-        request_id=place["request_id"], auth_time=int(time.time()), scope="openid", nonce=None)
+VERIFIER = "v" * 43
+AUTHORIZE = "/authorize?" + urlencode({"response_type": "code", "client_id": "shop", "redirect_uri": CALLBACK,
+                                       "scope": "openid", "state": "s", "code_challenge": s256_challenge(VERIFIER),
+                                       "code_challenge_method": "S256"})
+
+
+def _admitted_code(url: str) -> str:
+    """A live authorization code of an admitted visitor, taken while the store answers: a forged
+    code is refused without the store (it does not open), a real one needs it to be redeemed."""
+    browser = requests.Session()
+    assert browser.get(url + AUTHORIZE, timeout=5).status_code == 200  # the cookie check, then the waiting page
+    admitted = requests.post(f"{url}/admin/increment_serving_counter", json={"event_id": EVENT, "increment_by": 5},
+                             headers=ADMIN, timeout=5)
+    assert admitted.status_code == 200
+    codes: list[str] = []
+
+    def redirected() -> bool:  # each worker sees the counter once its cache renews it
+        answer = browser.get(url + AUTHORIZE, allow_redirects=False, timeout=5)
+        if answer.status_code == 302 and "code=" in answer.headers["Location"]:
+            codes.append(answer.headers["Location"].split("code=", 1)[1].split("&", 1)[0])
+        return bool(codes)
+
+    wait_until(redirected, 30, "the admitted visitor got no code", poll=0.2)
+    return codes[0]
 
 
 def _requests(place: dict[str, Any], code: str) -> list[tuple[str, str, dict[str, Any]]]:
     rid = {"event_id": EVENT, "request_id": place["request_id"]}
-    authorize = "/authorize?" + urlencode({"response_type": "code", "client_id": "shop", "redirect_uri": CALLBACK,
-                                           "scope": "openid", "state": "s", "code_challenge": "x" * 43,
-                                           "code_challenge_method": "S256"})
+    authorize = AUTHORIZE
     return [
         ("POST", "/assign_queue_num", {"json": {"event_id": EVENT}}),
         ("GET", "/queue_num", {"params": rid}),
@@ -67,7 +81,7 @@ def _requests(place: dict[str, Any], code: str) -> list[tuple[str, str, dict[str
         ("GET", authorize, {"allow_redirects": False, "cookies": {COOKIE_NAME: new_handle()}}),
         ("GET", "/authorize/status", {"params": {"event": EVENT}, "cookies": {"wr_place": "h" * 43}}),
         ("POST", "/token", {"data": {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
-                                     "code_verifier": "v" * 43}, "auth": ("shop", "shop-secret-0123456789")}),
+                                     "code_verifier": VERIFIER}, "auth": ("shop", "shop-secret-0123456789")}),
     ]
 
 
@@ -88,9 +102,9 @@ def test_a_stalled_redis_is_503_within_a_second_then_recovers(tmp_path: Path) ->
             url = server.base_url
             session = requests.Session()
             place = session.post(f"{url}/assign_queue_num", json={"event_id": EVENT}, timeout=5).json()
+            code = _admitted_code(url)
             for _ in range(50):  # warm every worker's pool
                 session.get(f"{url}/serving_num", params={"event_id": EVENT}, timeout=5)
-            code = _code(tmp_path / "keys.json", place)
             baseline = _worker_fds(server.process.pid)
             monitor = redis.Redis.from_url(redis_process.url)
             clients_before = monitor.info("clients")["connected_clients"]
