@@ -22,6 +22,7 @@ from core.model import Status
 from core.tokens import KeySet, SigningKey
 from oidc_adaptor.app import create_app
 from oidc_adaptor.oidc.codes import CODE_NAMESPACE, CODE_TTL
+from oidc_adaptor.plumbing import counter_cache
 from tests.conftest import make_settings
 
 from .conftest import CLIENTS, SECRET, Flow
@@ -267,3 +268,15 @@ def test_a_key_rotated_in_to_sign_at_once_is_known_to_every_worker(tmp_path: Pat
     assert sources[2]().current(clock.now()).kid == old_kid
     info = third.test_client().get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert info.status_code == 200, info.get_data(as_text=True)
+
+
+def test_a_code_issued_before_a_reset_of_the_event_is_refused(flow: Flow, tmp_path: Path) -> None:
+    """A reset forgets every place: a code still in flight names a place that is no more. It is
+    invalid_grant (never a server error), records nothing, and gives no session to anyone."""
+    code = admitted_code(flow)
+    flow.room.reset(EVENT)
+    counter_cache.for_app(flow.app).counters_changed(EVENT)
+    response = flow.redeem(code)
+    assert refused(response), response.get_data(as_text=True)
+    assert code_records(tmp_path) == []
+    assert flow.room.counters(EVENT).issued == 0
