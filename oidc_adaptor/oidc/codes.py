@@ -54,6 +54,13 @@ CODE_TTL = 60.0
 GRANT_MEMORY = 24 * 3600.0
 """Seconds a redeemed code is still recognised after its redemption, to detect replays."""
 
+MAX_CARRIED = 1024
+"""The most characters an authorization request's ``nonce``, and its ``scope``, may have: a code
+carries both, sealed (4/3 of their length in base64url), and must fit in the redirect's URL and
+in the token request's body (``[server] max_body_bytes``, 16 KiB by default). Longer ones are
+refused before the visitor is put in line, not after their wait with a code no relying party
+can redeem."""
+
 CODE_NAMESPACE = "oidc-code"
 CODE_VERSION = "1"
 """The first part of every code, naming the format of the rest: ``1.<kid>.<sealed>``."""

@@ -39,6 +39,7 @@ from oidc_adaptor.plumbing.services import services
 
 from . import cookie_check, page
 from .clients import CLAIMS, SCOPES, Client, ClientError
+from .codes import MAX_CARRIED
 from .places import COOKIE_NAME, PLACE_TTL, PlaceRef, cookie_is_secure, new_handle, valid_handle
 from .responses import QUERY, RESPONSE_MODES, authorization_response, response_mode
 from .server import OidcProvider, Visitor, email_claims, repeated_parameter
@@ -269,6 +270,9 @@ def _check_authorization_request(values: Any) -> None:
         raise RequestNotSupportedError()
     if "request_uri" in values:
         raise RequestURINotSupportedError()
+    for carried in ("nonce", "scope"):  # sealed into the code, which must stay redeemable
+        if len(values.get(carried) or "") > MAX_CARRIED:
+            raise InvalidRequestError(f"'{carried}' is longer than {MAX_CARRIED} characters.")
     prompts = (values.get("prompt") or "").split()
     # OIDC Core 3.1.2.1: a provider that cannot show consent or an account choice answers
     # with the error for it, rather than a code as if it had.

@@ -21,11 +21,11 @@ from core.clock import ManualClock
 from core.model import Status
 from core.tokens import KeySet, SigningKey
 from oidc_adaptor.app import create_app
-from oidc_adaptor.oidc.codes import CODE_NAMESPACE, CODE_TTL
+from oidc_adaptor.oidc.codes import CODE_NAMESPACE, CODE_TTL, MAX_CARRIED
 from oidc_adaptor.plumbing import counter_cache
 from tests.conftest import make_settings
 
-from .conftest import CLIENTS, SECRET, Flow
+from .conftest import CLIENTS, SECRET, Flow, redirect_params
 from .helpers import EVENT, pkce_pair
 
 MAX_CODE_LENGTH = 400
@@ -280,3 +280,21 @@ def test_a_code_issued_before_a_reset_of_the_event_is_refused(flow: Flow, tmp_pa
     assert refused(response), response.get_data(as_text=True)
     assert code_records(tmp_path) == []
     assert flow.room.counters(EVENT).issued == 0
+
+
+@pytest.mark.parametrize("name", ["nonce", "scope"])
+def test_a_nonce_or_scope_too_long_for_a_code_is_refused_before_the_line(flow: Flow, name: str) -> None:
+    """A code carries the request's nonce and scope: one too long for the redirect URL and the
+    token request's body (a 12,000-character nonce made a 16 KB code, refused at /token with 413
+    after the visitor's whole wait) is refused at once, to the relying party, as invalid_request,
+    and nobody is put in line. The longest allowed still completes the flow."""
+    too_long = "openid " + "x" * MAX_CARRIED if name == "scope" else "n" * (MAX_CARRIED + 1)
+    response = flow.authorize(**{name: too_long})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    params = redirect_params(response)
+    assert params["error"] == "invalid_request" and "code" not in params
+    assert flow.room.counters(EVENT).last_position == 0
+    longest = "n" * MAX_CARRIED
+    code = admitted_code(flow, nonce=longest)
+    tokens = flow.redeem(code).get_json()
+    assert jwt.decode(tokens["id_token"], options={"verify_signature": False})["nonce"] == longest
