@@ -138,6 +138,22 @@ class KeySet:
         return cls(SigningKey.from_record(r) for r in json.loads(text)["keys"])
 
 
+def published_key(source: Callable[[], KeySet], kid: str, now: float) -> SigningKey | None:
+    """The key named ``kid`` among the keys ``source`` publishes at ``now``, or None. A kid the
+    source's key set does not hold is looked for once more in the key set as it is now, if the
+    source caches it (has ``refresh()``, as :class:`core.adapters.filekeys.FileKeySource`): a
+    key rotated in to sign at once is known to the worker that signed with it first."""
+    key = _published(source(), kid, now)
+    refresh = getattr(source, "refresh", None)
+    if key is None and refresh is not None:
+        key = _published(refresh(), kid, now)
+    return key
+
+
+def _published(keyset: KeySet, kid: str, now: float) -> SigningKey | None:
+    return next((k for k in keyset.published(now) if k.kid == kid), None)
+
+
 class TokenSigner:
     """Signs claims with the current key of a key set (re-read on every call, so rotation applies live)."""
 

@@ -5,7 +5,9 @@ against a live deployment takes effect in every worker without a restart: within
 :data:`RECHECK_SECONDS`, as its modification time is looked at no more often than that (a token
 response signs twice and ``/userinfo`` verifies once: a ``stat`` each was three system calls a
 flow, each of which gives up the interpreter lock). A rotation publishes the new key well
-before it signs (``activate_after``), so that second changes nothing a verifier sees.
+before it signs (``activate_after``), so that second changes nothing a verifier sees; one that
+signs at once is looked for with :meth:`FileKeySource.refresh` by a worker that meets its
+``kid`` first (:func:`core.tokens.published_key`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ class FileKeySource:
         now = self._monotonic()
         if cached is not None and now - self._checked_at < RECHECK_SECONDS:
             return cached[1]
+        return self._look(now, cached)
+
+    def refresh(self) -> KeySet:
+        """The key set as the file holds it now, whenever the file was last looked at: for a
+        ``kid`` this process does not know (a key rotated in with ``--activate-after 0`` signs
+        at once, and another worker may already have signed or sealed with it). One ``stat``,
+        as every call made before :data:`RECHECK_SECONDS`."""
+        return self._look(self._monotonic(), self._cached)
+
+    def _look(self, now: float, cached: tuple[float, KeySet] | None) -> KeySet:
         mtime = self.path.stat().st_mtime_ns
         self._checked_at = now
         if cached is not None and cached[0] == mtime:

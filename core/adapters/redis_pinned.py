@@ -14,12 +14,21 @@ pool's fork check. Two of them are needed. Two things here drop the rest:
   nothing to find; its health check (a ``PING`` on a connection idle for
   ``health_check_interval`` seconds) still runs. Pipelines and transactions still take pooled
   connections. A thread's connection goes back to the pool when the thread ends.
+  What that check also found, a connection the server closed (a restart, a failover, ``CLIENT
+  KILL``, an idle timeout), is looked for on a connection idle for :data:`IDLE_CHECK_SECONDS`:
+  a command written to such a connection would fail with its reply lost, a write that never
+  ran then answered 503 and never made again; the look is a reconnection instead. A thread
+  that sends commands back to back (a busy server) skips it.
 * :func:`kernel_timed`: the socket is a blocking one whose reads and writes the kernel bounds
   (``SO_RCVTIMEO`` and ``SO_SNDTIMEO``, socket(7)), so a stalled server still fails the command
-  after the timeout, without a ``poll`` before each read and write. A reply that does not come
-  in time is an error of the connection (``StoreUnavailable`` to the store, never resent once
-  the command was written: :mod:`core.adapters.redis_resend`). TLS connections (``rediss://``)
-  keep Python's own timeout: the kernel's would stop a TLS record half read, inside OpenSSL.
+  after the timeout, without a ``poll`` before each read and write. The kernel reports that
+  timeout as ``EAGAIN`` (``BlockingIOError``), which redis-py takes for a broken connection;
+  it is raised as redis-py's ``TimeoutError``, as Python's own timeout is, so what is never
+  made again after a timeout (a handshake, a health check, :func:`~core.adapters.redis_resend.again_if_lost`)
+  is not made again here either, and a stalled server costs one timeout per command, not
+  several (``StoreUnavailable`` to the store, never resent once the command was written:
+  :mod:`core.adapters.redis_resend`). TLS connections (``rediss://``) keep Python's own
+  timeout: the kernel's would stop a TLS record half read, inside OpenSSL.
 
 Measured with one worker of four threads: 11.5 to 7 voluntary context switches per request in
 an OpenID Connect flow (``python -m bench.oidc_worker``; ``docs/performance.md``).
@@ -31,6 +40,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from typing import Any
 
 import redis
@@ -48,6 +58,13 @@ def _count_fork() -> None:
 os.register_at_fork(after_in_child=_count_fork)
 
 
+IDLE_CHECK_SECONDS = 0.1
+"""A pinned connection unused for this long is checked before its next command, as the pool
+checks each connection it hands out: closed by the server, or holding unread data, it connects
+again. Shorter than any restart or failover of Redis, so a connection that outlived one is
+checked; longer than the gaps between the commands of a busy request thread."""
+
+
 class PinnedRedis(redis.Redis):
     """redis-py's one-server client whose commands run on a connection pinned to the calling
     thread (see the module docstring); otherwise the same client over the same pool. Thread-safe:
@@ -61,9 +78,13 @@ class PinnedRedis(redis.Redis):
     def _pinned(self) -> redis.Redis:
         local = self._threads
         client: redis.Redis | None = getattr(local, "client", None)
+        now = time.monotonic()
         if client is None or local.forks != _forks:
             client = redis.Redis(connection_pool=self.connection_pool, single_connection_client=True)
             local.client, local.forks = client, _forks
+        elif now - local.used_at >= IDLE_CHECK_SECONDS:
+            _drop_if_stale(client.connection)  # type: ignore[attr-defined]
+        local.used_at = now
         return client
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
@@ -71,6 +92,20 @@ class PinnedRedis(redis.Redis):
 
     def close(self) -> None:
         self.connection_pool.disconnect()
+
+
+def _drop_if_stale(connection: Any) -> None:
+    """Disconnect ``connection`` if the server closed it or it holds data no command asked for
+    (what redis-py's pool checks before handing a connection out); the next command connects
+    again. A connection not connected yet is left as it is."""
+    if connection is None or connection._sock is None:
+        return
+    try:
+        stale = connection.can_read(timeout=0)
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        stale = True
+    if stale:
+        connection.disconnect()
 
 
 _TIMEVAL = struct.Struct("@ll")  # struct timeval on Linux: seconds, microseconds (socket(7))

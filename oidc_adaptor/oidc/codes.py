@@ -54,6 +54,13 @@ CODE_TTL = 60.0
 GRANT_MEMORY = 24 * 3600.0
 """Seconds a redeemed code is still recognised after its redemption, to detect replays."""
 
+MAX_CARRIED = 1024
+"""The most characters an authorization request's ``nonce``, and its ``scope``, may have: a code
+carries both, sealed (4/3 of their length in base64url), and must fit in the redirect's URL and
+in the token request's body (``[server] max_body_bytes``, 16 KiB by default). Longer ones are
+refused before the visitor is put in line, not after their wait with a code no relying party
+can redeem."""
+
 CODE_NAMESPACE = "oidc-code"
 CODE_VERSION = "1"
 """The first part of every code, naming the format of the rest: ``1.<kid>.<sealed>``."""
@@ -78,6 +85,11 @@ def _bindings(client_id: str, code_challenge: str | None, redirect_uri: str | No
     if redirect_uri:
         tries.append((None, binding(client_id, code_challenge, None)))
     return tries
+
+
+def _unpadded(data: bytes) -> str:
+    """``data`` in unpadded base64url (RFC 4648 section 5): the sealed part of a code."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def s256_challenge(code_verifier: str) -> str:
@@ -158,7 +170,7 @@ class SealedCodes:
         sealed = [randomness.token_urlsafe(16), event_id, request_id, auth_time, scope, nonce, created_at]
         plaintext = json.dumps(sealed, separators=(",", ":")).encode()
         kid, box = self._keys.seal(plaintext, binding(client_id, code_challenge, redirect_uri))
-        return f"{CODE_VERSION}.{kid}.{base64.urlsafe_b64encode(box).rstrip(b'=').decode('ascii')}"
+        return f"{CODE_VERSION}.{kid}.{_unpadded(box)}"
 
     def open(self, code: str, client_id: str, code_challenge: str | None,
              redirect_uri: str | None) -> AuthorizationCode | None:
@@ -173,8 +185,12 @@ class SealedCodes:
         if version != CODE_VERSION or not kid:
             return None
         try:
-            box = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            box = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
+            return None
+        if _unpadded(box) != text:
+            # One code, one spelling: padding, or bits of the last character that no byte uses,
+            # would give one code many strings (validate=True already refuses other characters).
             return None
         for sent_redirect_uri, associated in _bindings(client_id, code_challenge, redirect_uri):
             plaintext = self._keys.open(kid, box, associated)

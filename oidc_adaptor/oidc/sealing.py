@@ -7,7 +7,9 @@ HKDF-SHA256 (RFC 5869) over the signing key's private key (PKCS #8 DER), with an
 naming the use, so the sealing key reveals nothing of the signing key and serves no other
 purpose. A sealed value names the ``kid`` it was sealed under: one sealed just before a
 rotation opens as long as that key is published (:meth:`core.tokens.KeySet.published`);
-a value naming any other ``kid`` does not open.
+a value naming any other ``kid`` does not open. A ``kid`` this worker does not know yet is
+looked for in the key set as it is now (:func:`core.tokens.published_key`): another worker may
+seal under a key rotated in a moment ago.
 
 AES-GCM with a 96-bit random nonce per seal (NIST SP 800-38D section 8.2.2): at the rate of a
 million seals a second, the birthday bound on nonces is met after far longer than a signing
@@ -24,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from core import randomness
-from core.tokens import KeySet, SigningKey
+from core.tokens import KeySet, SigningKey, published_key
 
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -73,7 +75,7 @@ class SealingKeys:
         """The plaintext of ``sealed`` (as :meth:`seal` made it) under the key ``kid``, or None
         when no published key has that kid, or the value or ``associated_data`` differ in any
         bit from what was sealed."""
-        key = next((k for k in self._keyset().published(self._clock()) if k.kid == kid), None)
+        key = published_key(self._keyset, kid, self._clock())
         if key is None or len(sealed) < NONCE_BYTES + TAG_BYTES:
             return None
         from cryptography.exceptions import InvalidTag

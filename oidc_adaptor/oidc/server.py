@@ -13,6 +13,7 @@ import base64
 import binascii
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -29,7 +30,7 @@ from flask import request as flask_request
 
 from core import errors
 from core.model import Status
-from core.tokens import KeySet, RememberingVerifier, TokenVerifier
+from core.tokens import KeySet, RememberingVerifier, TokenVerifier, published_key
 
 from .clients import Client, ClientRegistry
 from .codes import GRANT_MEMORY, SealedCodes
@@ -428,7 +429,17 @@ class OidcProvider:
         published = keyset.published(now)
         until = min((k.retire_at for k in published if k.retire_at is not None), default=math.inf)
         jwks = {k.kid: k.public_jwk for k in published}
-        verifier = RememberingVerifier(TokenVerifier(jwks.get, issuer=self.services.settings.server.issuer,
+
+        def jwk_for(kid: str) -> Mapping[str, Any] | None:
+            # A kid not in the key set this verifier was built on: another worker may sign with
+            # a key rotated in a moment ago; look at the key set as it is now.
+            known = jwks.get(kid)
+            if known is not None:
+                return known
+            key = published_key(self.services.keys, kid, self.services.clock.now())
+            return key.public_jwk if key is not None else None
+
+        verifier = RememberingVerifier(TokenVerifier(jwk_for, issuer=self.services.settings.server.issuer,
                                                      audience=None, required_use="access"))
         self._verifier = (keyset, until, verifier)
         return verifier

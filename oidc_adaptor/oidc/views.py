@@ -39,6 +39,7 @@ from oidc_adaptor.plumbing.services import services
 
 from . import cookie_check, page
 from .clients import CLAIMS, SCOPES, Client, ClientError
+from .codes import MAX_CARRIED
 from .places import COOKIE_NAME, PLACE_TTL, PlaceRef, cookie_is_secure, new_handle, valid_handle
 from .responses import QUERY, RESPONSE_MODES, authorization_response, response_mode
 from .server import OidcProvider, Visitor, email_claims, repeated_parameter
@@ -269,6 +270,9 @@ def _check_authorization_request(values: Any) -> None:
         raise RequestNotSupportedError()
     if "request_uri" in values:
         raise RequestURINotSupportedError()
+    for carried in ("nonce", "scope"):  # sealed into the code, which must stay redeemable
+        if len(values.get(carried) or "") > MAX_CARRIED:
+            raise InvalidRequestError(f"'{carried}' is longer than {MAX_CARRIED} characters.")
     prompts = (values.get("prompt") or "").split()
     # OIDC Core 3.1.2.1: a provider that cannot show consent or an account choice answers
     # with the error for it, rather than a code as if it had.
@@ -348,7 +352,8 @@ def authorize() -> Response:
     room = services().room
     previous = earlier_place(ticket, room.event(event_id).queue_position_expiry, services().clock.now(),
                              room.claim_deadline(event_id))
-    if visitor is None:
+    entered = visitor is None
+    if entered:
         ref, ticket = _enter(handle, event_id, ref, ticket, login or max_age is not None)
         visitor = _visitor(ref, ticket, max_age, login)
     if visitor is not None:
@@ -358,8 +363,12 @@ def authorize() -> Response:
         if ref is not None and ref.fresh:  # authenticated now: later requests measure max_age from here
             oidc.places.remember(handle, event_id, PlaceRef(ref.request_id, ref.generation, fresh=False,
                                                             authenticated_at=int(visitor.authenticated_at)))
-        # The browser sent this cookie, so it has it: the waiting pages renew its lifetime, a
-        # sign-in that goes straight through need not (one header less on every sign-in).
+        # The browser sent this cookie, so it has it: a sign-in that goes straight through to its
+        # place need not set it again (one header less on every sign-in). One that took a new
+        # place here, remembered for PLACE_TTL from now, renews the cookie's lifetime with it,
+        # as the waiting page does, or the cookie would end before the place it finds.
+        if entered:
+            _set_cookie(response, handle)
         return response
 
     assert ticket is not None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import os
 import secrets
 import socket
 import struct
@@ -14,6 +16,7 @@ import pytest
 import redis
 
 from core.adapters.redis import INDEX_BUCKETS, RedisStore
+from core.adapters.redis_pinned import IDLE_CHECK_SECONDS
 from core.errors import NotAdmitted, StoreUnavailable
 from core.model import Status
 from tests.support import RoundTrips, free_port
@@ -299,3 +302,63 @@ def test_each_thread_keeps_its_own_connection(rstore: RedisStore) -> None:
         thread.join()
     assert sorted(results) == list(range(8)) and all(all(r) for r in results.values())
     assert len(set(connections.values())) == 8
+
+
+def test_a_connection_the_server_closed_connects_again_before_the_next_write(
+        rstore: RedisStore, redis_url: str) -> None:
+    """A thread's pinned connection closed by the server while idle (a restart, a failover,
+    ``CLIENT KILL``, an idle timeout): the next command connects again instead of writing into
+    the dead connection, where a write would be answered with its reply lost (503, not made
+    again) although it never ran."""
+    rstore.enter_many(EVENT, [(rid(), None) for _ in range(3)], T0)
+    rstore.advance_serving(EVENT, 1, T0)
+    connection_id = rstore.client.client_id()
+    admin = redis.Redis.from_url(redis_url)
+    assert admin.client_kill_filter(_id=connection_id) == 1
+    admin.close()
+    time.sleep(2 * IDLE_CHECK_SECONDS)  # idle, as a connection that outlived a restart is
+    rstore.advance_serving(EVENT, 1, T0)
+    assert rstore.client.client_id() != connection_id
+    assert rstore.counters(EVENT).serving == 2
+
+
+def test_threads_that_come_and_go_leave_no_connections_behind(rstore: RedisStore) -> None:
+    """A thread's pinned connection goes back to the pool when the thread ends: a server that
+    starts and ends request threads does not pile up connections."""
+    rstore.counters(EVENT)
+
+    def one_command() -> None:
+        rstore.counters(EVENT)
+
+    for _ in range(30):
+        thread = threading.Thread(target=one_command)
+        thread.start()
+        thread.join()
+    gc.collect()
+    pool = rstore.client.connection_pool
+    assert len(pool._in_use_connections) <= 2  # this thread's, and at most the last one's
+    assert pool._created_connections <= 3, pool._created_connections
+
+
+def test_after_a_fork_parent_and_child_each_get_their_own_answers(rstore: RedisStore) -> None:
+    """A store used before a fork (``waitingroom serve``'s master, gunicorn's preload): the child
+    must not share the parent's pinned connection, or one would read the other's replies."""
+    rstore.client.set("fork-test", "parent")
+    assert rstore.client.get("fork-test") == "parent"
+    parent_connection = rstore.client.client_id()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            ok = all(rstore.client.get("fork-test") == "parent" for _ in range(300))
+            ok = ok and rstore.client.client_id() != parent_connection
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answers = [rstore.client.get("fork-test") == "parent" for _ in range(300)]
+    with os.fdopen(read, "rb") as pipe:
+        child_ok = pipe.read() == b"1"
+    os.waitpid(child, 0)
+    assert all(answers) and child_ok
+    assert rstore.client.client_id() == parent_connection  # the parent kept its own

@@ -182,6 +182,19 @@ def test_a_read_whose_reply_never_comes_is_unavailable_after_one_timeout(
     assert "Timeout" in str(outcome), outcome
 
 
+def test_a_handshake_whose_reply_timed_out_is_not_made_again(impatient_store: RedisStore, trap: Trap) -> None:
+    """A new connection to a stalled server: its handshake times out once and the command is
+    StoreUnavailable, rather than connecting and timing out again (twice the wait)."""
+    store = impatient_store
+    assert store.counters(EVENT).last_position == 0
+    _disconnect(store)
+    trap.arm(b"SETINFO", hold=True)
+    outcome = _outcome(lambda: store.counters(EVENT))
+    assert trap.sprung == 1
+    assert isinstance(outcome, StoreUnavailable), outcome
+    assert store.counters(EVENT).last_position == 0
+
+
 def test_a_connection_lost_before_the_command_was_written_is_retried(store: RedisStore, trap: Trap) -> None:
     """What is still retried: a connection that broke while it was being set up (here the reply
     to its handshake is lost), before any byte of the command was written."""

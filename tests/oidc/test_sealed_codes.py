@@ -12,17 +12,20 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from flask import Flask
 
+from core.adapters.filekeys import FileKeySource
 from core.clock import ManualClock
 from core.model import Status
 from core.tokens import KeySet, SigningKey
 from oidc_adaptor.app import create_app
-from oidc_adaptor.oidc.codes import CODE_NAMESPACE, CODE_TTL
+from oidc_adaptor.oidc.codes import CODE_NAMESPACE, CODE_TTL, MAX_CARRIED
+from oidc_adaptor.plumbing import counter_cache
 from tests.conftest import make_settings
 
-from .conftest import CLIENTS, SECRET, Flow
+from .conftest import CLIENTS, SECRET, Flow, redirect_params
 from .helpers import EVENT, pkce_pair
 
 MAX_CODE_LENGTH = 400
@@ -184,3 +187,114 @@ def test_the_secret_is_checked_before_the_code(flow: Flow, tmp_path: Path) -> No
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
     assert code_records(tmp_path) == []
     assert flow.redeem(code).status_code == 200
+
+
+def test_a_code_spelled_another_way_is_refused(flow: Flow, tmp_path: Path) -> None:
+    """One code, one spelling: characters base64 decoding would skip (outside the alphabet,
+    padding) or bits it would ignore (the last character's) give another string, and another
+    string is another code, refused like any changed one."""
+    code = admitted_code(flow)
+    head, _, sealed = code.rpartition(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(sealed[-1])
+    unused_bits = {2: 4, 3: 2}.get(len(sealed) % 4, 0)  # bits of the last character no byte uses
+    spellings = [
+        f"{head}.{sealed[:10]}!{sealed[10:]}",  # a character outside the alphabet, skipped by b64decode
+        f"{head}.{sealed[:10]}~{sealed[10:]}",
+        f"{head}.{sealed}{'=' * (-len(sealed) % 4 or 4)}",  # padding
+        f"{head}.{sealed[:-1]}{alphabet[last ^ 1]}" if unused_bits else f"{head}.{sealed[:10]}+{sealed[10:]}",
+    ]
+    for spelling in spellings:
+        assert spelling != code
+        assert refused(flow.redeem(spelling)), spelling
+    assert code_records(tmp_path) == []
+    assert flow.redeem(code).status_code == 200
+
+
+@pytest.mark.parametrize("garbage", [
+    "1", "1.", "1..", "1.kid.", ".x.y", "1.kid.A", "1.kid.!!!!", "1.kid.====", "1.kid.A=AA", "0" * 64,
+    "1." + "k" * 5000 + ".AAAA", "1.kid." + "A" * 15_000, "1.kid." + "Ab" * 24, "1.kid.AAAA.AAAA",
+])
+def test_a_garbage_code_is_invalid_grant(flow: Flow, tmp_path: Path, garbage: str) -> None:
+    """Whatever printable text the token request names as the code, at any length the body
+    limit lets through: 400 invalid_grant, never an error of the server, nothing stored."""
+    admitted_code(flow)
+    response = flow.redeem(garbage)
+    assert refused(response), (response.status_code, response.get_data(as_text=True)[:300])
+    assert code_records(tmp_path) == []
+
+
+@pytest.mark.parametrize("garbage", ["1.\u00e9.AAAA", "1.kid.AAAA\u00e9", "\u2028", "1.kid.\x00AAAA"])
+def test_a_code_outside_printable_ascii_is_invalid_request(flow: Flow, garbage: str) -> None:
+    """RFC 6749 appendix A.11: a code is printable ASCII; anything else is a malformed request."""
+    admitted_code(flow)
+    response = flow.redeem(garbage)
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_request"
+
+
+def test_a_code_over_the_body_limit_is_413(flow: Flow) -> None:
+    admitted_code(flow)
+    response = flow.redeem("1.kid." + "A" * 200_000)
+    assert response.status_code == 413 and response.get_json()["error"] == "request_entity_too_large"
+
+
+def test_a_key_rotated_in_to_sign_at_once_is_known_to_every_worker(tmp_path: Path, clock: ManualClock) -> None:
+    """``waitingroom keys rotate --activate-after 0``: the new key signs at once. A worker that
+    has seen the rotation seals codes and signs tokens under it while another has not looked at
+    the key file again yet (it does at most once a second): that one still redeems the code and
+    verifies the token, looking at the file again for a kid it does not know."""
+    still = lambda: 0.0  # noqa: E731 - each worker's clock of the key file: its second never ends
+    keys_file = tmp_path / "keys.json"
+    FileKeySource(keys_file).ensure(clock.now())
+    settings = make_settings(tmp_path, clients=CLIENTS)
+    sources = [FileKeySource(keys_file, monotonic=still) for _ in range(3)]
+    first, second, third = (create_app(settings, clock=clock, keyset=source, start_scheduler=False)
+                            for source in sources)
+    old_kid = sources[0]().current(clock.now()).kid  # every worker has read the file
+    assert all(source().current(clock.now()).kid == old_kid for source in sources)
+    FileKeySource(keys_file).rotate(clock.now(), activate_after=0, keep_old_for=3600)  # the command
+    new_kid = sources[0].refresh().current(clock.now()).kid  # the first worker has looked again
+    assert new_kid != old_kid and sources[1]().current(clock.now()).kid == old_kid
+
+    flow = Flow(first)
+    code = admitted_code(flow)
+    assert code.split(".")[1] == new_kid
+    flow.app = second  # the relying party's token request reaches the other worker
+    assert flow.redeem(code).status_code == 200
+
+    flow.app = first
+    tokens = flow.redeem(flow.code()).get_json()
+    assert jwt.get_unverified_header(tokens["access_token"])["kid"] == new_kid
+    assert sources[2]().current(clock.now()).kid == old_kid
+    info = third.test_client().get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.status_code == 200, info.get_data(as_text=True)
+
+
+def test_a_code_issued_before_a_reset_of_the_event_is_refused(flow: Flow, tmp_path: Path) -> None:
+    """A reset forgets every place: a code still in flight names a place that is no more. It is
+    invalid_grant (never a server error), records nothing, and gives no session to anyone."""
+    code = admitted_code(flow)
+    flow.room.reset(EVENT)
+    counter_cache.for_app(flow.app).counters_changed(EVENT)
+    response = flow.redeem(code)
+    assert refused(response), response.get_data(as_text=True)
+    assert code_records(tmp_path) == []
+    assert flow.room.counters(EVENT).issued == 0
+
+
+@pytest.mark.parametrize("name", ["nonce", "scope"])
+def test_a_nonce_or_scope_too_long_for_a_code_is_refused_before_the_line(flow: Flow, name: str) -> None:
+    """A code carries the request's nonce and scope: one too long for the redirect URL and the
+    token request's body (a 12,000-character nonce made a 16 KB code, refused at /token with 413
+    after the visitor's whole wait) is refused at once, to the relying party, as invalid_request,
+    and nobody is put in line. The longest allowed still completes the flow."""
+    too_long = "openid " + "x" * MAX_CARRIED if name == "scope" else "n" * (MAX_CARRIED + 1)
+    response = flow.authorize(**{name: too_long})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    params = redirect_params(response)
+    assert params["error"] == "invalid_request" and "code" not in params
+    assert flow.room.counters(EVENT).last_position == 0
+    longest = "n" * MAX_CARRIED
+    code = admitted_code(flow, nonce=longest)
+    tokens = flow.redeem(code).get_json()
+    assert jwt.decode(tokens["id_token"], options={"verify_signature": False})["nonce"] == longest
