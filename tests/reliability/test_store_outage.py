@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 CALLBACK = "https://shop.example/cb"
+THREADS = 4  # waitingroom serve's request threads per worker (its default)
 
 
 VERIFIER = "v" * 43
@@ -148,9 +149,13 @@ def test_a_stalled_redis_is_503_within_a_second_then_recovers(tmp_path: Path) ->
             after = _worker_fds(server.process.pid)
             assert set(after) == set(baseline), "a worker died"
             for pid, fds in after.items():
-                assert fds <= baseline[pid] + 8, f"worker {pid}: {baseline[pid]} -> {fds} open files"
+                # each request thread and the scheduler may now hold a Redis connection of its own
+                # (the warm-up polls are answered from the counter cache by one or two threads)
+                assert fds <= baseline[pid] + THREADS + 8, f"worker {pid}: {baseline[pid]} -> {fds} open files"
             clients_after = monitor.info("clients")["connected_clients"]
-            assert clients_after <= clients_before + 8, f"Redis clients {clients_before} -> {clients_after}"
+            # two workers, each with up to a connection per request thread more than the warm-up used
+            allowed = clients_before + 2 * THREADS + 8
+            assert clients_after <= allowed, f"Redis clients {clients_before} -> {clients_after}"
         assert server.process.returncode == 0
         log = server.log_text()
         assert "Traceback" not in log
