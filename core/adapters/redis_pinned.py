@@ -37,13 +37,13 @@ an OpenID Connect flow (``python -m bench.oidc_worker``; ``docs/performance.md``
 from __future__ import annotations
 
 import os
-import socket
-import struct
 import threading
 import time
 from typing import Any
 
 import redis
+
+from . import kernel_timeouts
 
 _forks = 0
 """How many times this process was forked from its parent's: a pinned client made before a fork
@@ -108,16 +108,7 @@ def _drop_if_stale(connection: Any) -> None:
         connection.disconnect()
 
 
-_TIMEVAL = struct.Struct("@ll")  # struct timeval on Linux: seconds, microseconds (socket(7))
-
 _KERNEL_TIMED: dict[tuple[type[Any], float], type[Any]] = {}
-
-
-def _expired(error: BaseException) -> bool:
-    """Whether redis-py's connection error came from the kernel's timeout: on a blocking socket
-    a read or write fails with EAGAIN (``BlockingIOError``) only when ``SO_RCVTIMEO`` or
-    ``SO_SNDTIMEO`` ran out."""
-    return isinstance(error.__cause__ or error.__context__, BlockingIOError)
 
 
 def kernel_timed(connection_class: type[Any], timeout: float) -> type[Any]:
@@ -128,14 +119,11 @@ def kernel_timed(connection_class: type[Any], timeout: float) -> type[Any]:
     resent, nor made again as a read whose connection broke is. One subclass per (class, timeout),
     reused."""
     if (connection_class, timeout) not in _KERNEL_TIMED:
-        microseconds = max(1, round(timeout * 1_000_000))  # a zero timeval would mean no timeout
-        timeval = _TIMEVAL.pack(*divmod(microseconds, 1_000_000))
-
         class KernelTimed(connection_class):
             def _connect(self) -> Any:
                 sock = super()._connect()
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+                kernel_timeouts.set_receive_timeout(sock, timeout)
+                kernel_timeouts.set_send_timeout(sock, timeout)
                 sock.settimeout(None)
                 return sock
 
@@ -143,7 +131,7 @@ def kernel_timed(connection_class: type[Any], timeout: float) -> type[Any]:
                 try:
                     super().send_packed_command(*args, **kwargs)
                 except redis.ConnectionError as exc:
-                    if _expired(exc):
+                    if kernel_timeouts.expired(exc):
                         raise redis.TimeoutError("Timeout writing to socket") from exc
                     raise
 
@@ -151,7 +139,7 @@ def kernel_timed(connection_class: type[Any], timeout: float) -> type[Any]:
                 try:
                     return super().read_response(*args, **kwargs)
                 except redis.ConnectionError as exc:
-                    if _expired(exc):
+                    if kernel_timeouts.expired(exc):
                         raise redis.TimeoutError("Timeout reading from socket") from exc
                     raise
 

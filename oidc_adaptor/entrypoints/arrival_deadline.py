@@ -31,6 +31,8 @@ from gunicorn.workers import gthread
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.exceptions import RequestTimeout
 
+from core.adapters import kernel_timeouts
+
 log = logging.getLogger("waitingroom.server")
 
 _IDLE = getattr(gthread, "_DEFER", None)
@@ -41,8 +43,12 @@ class DeadlineSocket:
     """A client socket whose reads share one deadline per request (see the module docstring).
 
     Everything but ``recv``, ``recv_into``, ``sendall`` and ``setblocking`` is the wrapped socket's
-    own. The socket's timeout is changed only when it must be: each change is a system call, and
-    a request usually arrives in one read and leaves in two writes.
+    own. The deadline is kept by the kernel (:mod:`core.adapters.kernel_timeouts`): the socket is
+    blocking while a thread serves it, each read is bounded by ``SO_RCVTIMEO`` (the time left to
+    the deadline) and each write by ``SO_SNDTIMEO`` (``timeout``), so a read or write is one
+    system call, without the ``poll`` Python puts before each on a socket with a timeout. A
+    bound changes only when it must: a request usually arrives in one read and leaves in two
+    writes, and then no bound changes at all.
     """
 
     def __init__(self, sock: socket.socket, client: Any, timeout: float) -> None:
@@ -51,7 +57,10 @@ class DeadlineSocket:
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
         self.in_app = False  # the app is reading the body: a late body is a 408, not a dropped connection
-        self._socket_timeout = sock.gettimeout()
+        self._blocking = sock.gettimeout() != 0.0
+        kernel_timeouts.set_receive_timeout(sock, timeout)
+        kernel_timeouts.set_send_timeout(sock, timeout)
+        self._receive_timeout = timeout
         self._first_read = True
 
     def start_request(self) -> None:
@@ -61,56 +70,61 @@ class DeadlineSocket:
         self._first_read = True
 
     def setblocking(self, flag: bool) -> None:
-        """Gunicorn makes the socket blocking to read a request: here that is a wait bounded by
-        ``timeout``, which the request's first read keeps (see :meth:`_arm`); non-blocking as asked."""
-        self._set_timeout(self.timeout if flag else 0.0)
+        """Blocking while a thread serves the connection (bounded by the kernel), non-blocking
+        while it waits in the worker's poller, as gunicorn asks."""
+        if flag != self._blocking:
+            self._sock.setblocking(flag)
+            self._blocking = flag
 
-    def _set_timeout(self, value: float) -> None:
-        if value != self._socket_timeout:
-            self._sock.settimeout(value)
-            self._socket_timeout = value
+    def _set_receive_timeout(self, value: float) -> None:
+        if value != self._receive_timeout:
+            kernel_timeouts.set_receive_timeout(self._sock, value)
+            self._receive_timeout = value
 
     def _arm(self) -> None:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             self._late()
-        if self._first_read and self._socket_timeout == self.timeout:
-            # The first read starts microseconds after the deadline was set: a wait of ``timeout``
-            # ends at the deadline, so the socket keeps the timeout it has.
+        if self._first_read:
+            # the request's first read: it may take the whole time (a request that arrives in
+            # one read, the usual case, changes no bound)
             self._first_read = False
+            self._set_receive_timeout(self.timeout)
             return
-        self._first_read = False
-        self._set_timeout(remaining)
+        self._set_receive_timeout(remaining)
 
     def _late(self) -> None:
         if self.in_app:
             raise RequestTimeout(f"the request body did not arrive within {self.timeout:g} s")
         log.info("slow client dropped: its request did not arrive within %g s", self.timeout,
                  extra={"remote": self._client[0] if isinstance(self._client, tuple) else str(self._client)})
-        # gunicorn closes the connection quietly on a reset, as when the client hangs up
         raise ConnectionResetError(errno.ECONNRESET, "the request did not arrive in time")
 
     def recv(self, size: int, *flags: int) -> bytes:
+        if not self._blocking:  # in the poller's hands: no data is BlockingIOError, as asked
+            return self._sock.recv(size, *flags)
         self._arm()
         try:
             return self._sock.recv(size, *flags)
-        except TimeoutError:
+        except (BlockingIOError, TimeoutError):  # the kernel's bound ran out (EAGAIN)
             self._late()
             raise
 
     def recv_into(self, buffer: Any, *args: int) -> int:
+        if not self._blocking:
+            return self._sock.recv_into(buffer, *args)
         self._arm()
         try:
             return self._sock.recv_into(buffer, *args)
-        except TimeoutError:
+        except (BlockingIOError, TimeoutError):
             self._late()
             raise
 
     def sendall(self, data: Any, *flags: int) -> None:
-        self._set_timeout(self.timeout)  # a client that does not read its answer is dropped too
+        self.setblocking(True)  # bounded by SO_SNDTIMEO: a client that does not read its answer is dropped too
         try:
             self._sock.sendall(data, *flags)
-        except TimeoutError:
+        except (BlockingIOError, TimeoutError):
             raise ConnectionResetError(errno.ECONNRESET, "the client did not read its response in time") from None
 
     def __getattr__(self, name: str) -> Any:
