@@ -1,0 +1,150 @@
+"""Clients that do not read their answers, against a real ``waitingroom serve``: a response the
+client leaves unread (a file sent with ``sendfile``, a large JSON document sent with ``sendall``)
+or reads a little at a time cannot hold a worker thread past ``[server] request_timeout``, so
+the room (``/healthz`` included) keeps answering, and the worker neither crashes nor leaks
+descriptors."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+import requests
+
+from ..support import serve_process, server_config, wait_until
+
+pytestmark = pytest.mark.slow
+
+LOGO_BYTES = 8 * 1024 * 1024  # far more than the kernel buffers between server and client hold
+LOGO_REQUEST = b"GET /events/spring-sale/logo HTTP/1.1\r\nHost: x\r\n\r\n"
+# a range answer is written piece by piece with ``sendall`` (not ``sendfile``): 8 kB per write
+DROPPED = "slow client dropped: it did not take its response"
+RANGE_REQUEST = b"GET /events/spring-sale/logo HTTP/1.1\r\nHost: x\r\nRange: bytes=0-\r\n\r\n"
+
+
+def small_window_connection(port: int) -> socket.socket:
+    """A connection whose receive buffer is as small as the kernel allows, so an answer it does
+    not read stays in the server's send buffer and soon fills it."""
+    conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    conn.settimeout(5)
+    conn.connect(("127.0.0.1", port))
+    return conn
+
+
+@contextmanager
+def unread_answers(port: int, count: int, request: bytes, *, sip: float | None = None) -> Iterator[list[int]]:
+    """``count`` connections that send ``request`` and then never read (``sip`` None) or read
+    512 bytes every ``sip`` seconds until the block ends; yields the list that receives how many
+    bytes each connection got before the server closed it (nothing for one still open)."""
+    stop = threading.Event()
+    received: list[int] = []
+
+    def run() -> None:
+        with small_window_connection(port) as conn:
+            conn.sendall(request)
+            got = 0
+            with suppress(OSError):
+                while not stop.wait(sip if sip is not None else 0.2):
+                    if sip is None:
+                        continue
+                    data = conn.recv(512)
+                    if not data:
+                        received.append(got)
+                        return
+                    got += len(data)
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield received
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+
+
+def worker_fds(server_pid: int) -> int:
+    """Open descriptors of the server's one worker (the master's only child)."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return len(os.listdir(f"/proc/{children[0]}/fd"))
+
+
+def logo_config(tmp_path: Path) -> Path:
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(LOGO_BYTES))
+    events = {"spring-sale": {"name": "Spring sale", "page": {"logo": str(logo), "logo_alt": "Acme"}}}
+    return server_config(tmp_path, events=events, request_timeout=1)
+
+
+def test_clients_that_never_read_a_file_do_not_hold_the_threads(tmp_path: Path) -> None:
+    """The logo is sent with ``sendfile``: a client that never reads it is dropped like one that
+    never reads any other answer (Python's ``socket.sendfile`` waits without end on a blocking
+    socket once the kernel's send bound runs out)."""
+    with serve_process(logo_config(tmp_path), workers=1, extra_args=["--threads", "2"]) as server, \
+            unread_answers(server.port, 3, LOGO_REQUEST):
+        for _ in range(3):
+            # generous: what is measured is that an answer comes while the readers stall
+            assert requests.get(server.base_url + "/healthz", timeout=20).status_code == 200
+    assert "Traceback" not in server.log_text()
+
+
+def test_clients_that_read_a_file_slowly_do_not_hold_the_threads(tmp_path: Path) -> None:
+    """A client that takes a little of the file now and then is dropped at the deadline of the
+    write too: it cannot keep a thread for as long as 8 MiB at its pace would take."""
+    with serve_process(logo_config(tmp_path), workers=1, extra_args=["--threads", "2"]) as server, \
+            unread_answers(server.port, 3, LOGO_REQUEST, sip=0.05):
+        for _ in range(3):
+            assert requests.get(server.base_url + "/healthz", timeout=20).status_code == 200
+        # the client cannot tell: what the server had sent before it gave up still comes
+            wait_until(lambda: server.log_text().count(DROPPED) >= 3, 60, "the slow readers to be dropped")
+    assert "Traceback" not in server.log_text()
+
+
+def test_clients_that_read_a_ranged_answer_slowly_do_not_hold_the_threads(tmp_path: Path) -> None:
+    """A range of the logo is written 8 kB at a time with ``sendall``: a client that takes each
+    piece just before the kernel's bound on one write runs out is dropped all the same, once the
+    answer has taken ``request_timeout`` in all."""
+    with serve_process(logo_config(tmp_path), workers=1, extra_args=["--threads", "2"]) as server:
+        assert requests.get(server.base_url + "/events/spring-sale/logo", headers={"Range": "bytes=0-9"},
+                            timeout=20).status_code == 206
+        with unread_answers(server.port, 3, RANGE_REQUEST, sip=0.05):
+            for _ in range(3):
+                assert requests.get(server.base_url + "/healthz", timeout=20).status_code == 200
+            # the client cannot tell: what the server had sent before it gave up still comes
+            wait_until(lambda: server.log_text().count(DROPPED) >= 3, 60, "the slow readers to be dropped")
+    assert "Traceback" not in server.log_text()
+
+
+def open_server_connections(port: int) -> int:
+    """Connections accepted on ``port`` that the server has not closed yet (ESTABLISHED or
+    CLOSE_WAIT in ``/proc/net/tcp``: the states in which the server still holds a descriptor)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] in ("01", "08"):
+            count += 1
+    return count
+
+
+def test_unread_answers_leak_no_descriptors(tmp_path: Path) -> None:
+    """Each dropped connection is closed: after a first round (which opens what each thread keeps,
+    such as its store connection) further rounds leave the worker with no more descriptors."""
+    with serve_process(logo_config(tmp_path), workers=1, extra_args=["--threads", "2"]) as server:
+        def round_of_unread_answers() -> int:
+            with unread_answers(server.port, 4, LOGO_REQUEST):
+                assert requests.get(server.base_url + "/healthz", timeout=20).status_code == 200
+            wait_until(lambda: open_server_connections(server.port) == 0, 60, "the worker to close the connections")
+            return worker_fds(server.process.pid)
+
+        settled = round_of_unread_answers()
+        assert [round_of_unread_answers() for _ in range(2)] == [settled, settled]
+    assert "Traceback" not in server.log_text()
