@@ -47,16 +47,17 @@ whole file that the client takes a little at a time outlasts the deadline many t
 
 
 class DeadlineSocket:
-    """A client socket whose reads share one deadline per request (see the module docstring).
+    """A client socket whose reads share one deadline per request, and whose writes one per
+    response (see the module docstring).
 
-    Everything but ``recv``, ``recv_into``, ``sendall``, ``sendfile`` and ``setblocking`` is the
-    wrapped socket's own. The deadlines are kept by the kernel (:mod:`core.adapters.kernel_timeouts`):
-    the socket is blocking while a thread serves it, each read is bounded by ``SO_RCVTIMEO`` (the
-    time left to the request's deadline) and each write by ``SO_SNDTIMEO`` (the time left to the
-    response's deadline, set at its first write), so a read or write is one system call, without
-    the ``poll`` Python puts before each on a socket with a timeout. A bound changes only when it
-    must: a request usually arrives in one read and leaves in two writes, and then no bound
-    changes at all.
+    Everything but ``recv``, ``recv_into``, ``sendall``, ``sendfile``, ``setblocking`` and
+    ``shutdown`` is the wrapped socket's own. The deadlines are kept by the kernel
+    (:mod:`core.adapters.kernel_timeouts`): the socket is blocking while a thread serves it,
+    each read is bounded by ``SO_RCVTIMEO`` (the time left to the request's deadline) and each
+    write by ``SO_SNDTIMEO`` (the time left to the response's deadline, set at its first write),
+    so a read or write is one system call, without the ``poll`` Python puts before each on a
+    socket with a timeout. A bound changes only when it must: a request usually arrives in one
+    read and leaves in two writes, and then no bound changes at all.
 
     Writes are looped here rather than by :meth:`socket.socket.sendall` and
     :meth:`socket.socket.sendfile`: on a blocking socket the first waits ``SO_SNDTIMEO`` afresh
@@ -78,6 +79,7 @@ class DeadlineSocket:
         self._send_timeout = timeout
         self._first_read = True
         self._write_deadline: float | None = None  # set by the response's first write
+        self._closing = False
 
     def start_request(self) -> None:
         """A thread takes the connection's next request: its time to arrive starts now."""
@@ -120,7 +122,25 @@ class DeadlineSocket:
     def _remote(self) -> str:
         return str(self._client[0] if isinstance(self._client, tuple) else self._client)
 
+    def shutdown(self, how: int) -> None:
+        """Shut the socket down; once its writing side is, reads only drain what has arrived."""
+        self._sock.shutdown(how)
+        if how in (socket.SHUT_WR, socket.SHUT_RDWR):
+            self._closing = True
+
+    def _drain(self) -> None:
+        # gunicorn closes a connection by shutting its writing side and then reading until the
+        # client closes too (for up to 2 s, often on the worker's main thread, which accepts
+        # and dispatches every connection): a client that kept its end open stalled the whole
+        # worker for that long, each in turn. What has arrived is still read (it is what would
+        # make the kernel answer the close with a reset); nothing more is waited for.
+        self._sock.setblocking(False)
+        self._blocking = False
+
     def recv(self, size: int, *flags: int) -> bytes:
+        if self._closing:
+            self._drain()
+            return self._sock.recv(size, *flags)
         if not self._blocking:  # in the poller's hands: no data is BlockingIOError, as asked
             return self._sock.recv(size, *flags)
         self._arm()
@@ -131,6 +151,9 @@ class DeadlineSocket:
             raise
 
     def recv_into(self, buffer: Any, *args: int) -> int:
+        if self._closing:
+            self._drain()
+            return self._sock.recv_into(buffer, *args)
         if not self._blocking:
             return self._sock.recv_into(buffer, *args)
         self._arm()

@@ -148,3 +148,26 @@ def test_unread_answers_leak_no_descriptors(tmp_path: Path) -> None:
         settled = round_of_unread_answers()
         assert [round_of_unread_answers() for _ in range(2)] == [settled, settled]
     assert "Traceback" not in server.log_text()
+
+
+def test_clients_that_keep_a_closed_connection_open_do_not_stall_the_worker(tmp_path: Path) -> None:
+    """A client that asks for ``Connection: close`` and then neither reads nor closes its end:
+    gunicorn shuts the connection's writing side and waited (up to 2 s) on the worker's main
+    thread for the client to close too, one connection after the other, so 30 such clients
+    kept the worker from taking any new connection for a minute. Now what has arrived is read
+    and the connection is closed at once."""
+    config = server_config(tmp_path, request_timeout=10)
+    with serve_process(config, workers=1, extra_args=["--threads", "2"]) as server:
+        holders = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(30)]
+        try:
+            for conn in holders:
+                conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            # 20 s is a third of the minute the holders stalled the worker for, and far above
+            # what an answer takes on a loaded machine
+            assert requests.get(server.base_url + "/healthz", timeout=20).status_code == 200
+            assert all(conn.recv(200).startswith(b"HTTP/1.1 200") for conn in holders)
+        finally:
+            for conn in holders:
+                conn.close()
+    assert "Traceback" not in server.log_text()
+    assert "slow client dropped" not in server.log_text()  # each of them sent its request at once
