@@ -9,12 +9,13 @@ and the room stops answering, ``/healthz`` included.
 :func:`deadline_worker_class` makes a ``gthread`` worker whose connections are wrapped in a
 :class:`DeadlineSocket`: from the moment a thread takes a request, the headers and body must
 arrive within ``[server] request_timeout`` seconds in all (however they are split), and the
-response must be taken by the client within the same time in all, from its first write (however
-many writes it takes, and whether it is written with ``sendall`` or ``sendfile``). A request whose headers
-are late is dropped (the connection is closed, logged once at INFO); a body that is late ends the
-request with 408 Request Timeout. This bounds what one slow client can hold; it does not make
-the threads many. Production puts a buffering proxy in front (``deploy/nginx/waitingroom.conf``),
-which reads each request completely before passing it on.
+response must be taken by the client within the same time in all, from its first write that has
+to wait (however many writes it takes, with ``sendall`` or ``sendfile``). A request whose headers
+are late is dropped (the connection is closed, logged once at INFO), and so is a client that does
+not take its response in time; a body that is late ends the request with 408 Request Timeout.
+This bounds what one slow client can hold; it does not make the threads many. Production puts a
+buffering proxy in front (``deploy/nginx/waitingroom.conf``), which reads each request completely
+before passing it on.
 
 A new connection that has sent nothing yet is set aside in the worker's poller at once, so it
 holds no thread while it is idle (it is closed after ``keepalive`` seconds, 5).
@@ -27,6 +28,7 @@ import logging
 import os
 import socket
 import time
+from contextlib import suppress
 from typing import Any, NoReturn
 
 from gunicorn.workers import gthread
@@ -54,10 +56,11 @@ class DeadlineSocket:
     ``shutdown`` is the wrapped socket's own. The deadlines are kept by the kernel
     (:mod:`core.adapters.kernel_timeouts`): the socket is blocking while a thread serves it,
     each read is bounded by ``SO_RCVTIMEO`` (the time left to the request's deadline) and each
-    write by ``SO_SNDTIMEO`` (the time left to the response's deadline, set at its first write),
-    so a read or write is one system call, without the ``poll`` Python puts before each on a
-    socket with a timeout. A bound changes only when it must: a request usually arrives in one
-    read and leaves in two writes, and then no bound changes at all.
+    write that has to wait by ``SO_SNDTIMEO`` (the time left to the response's deadline, which
+    the first such write starts), so a read or write is one system call, without the ``poll``
+    Python puts before each on a socket with a timeout. A bound changes only when it must: a
+    request usually arrives in one read and leaves in two writes the kernel takes at once, and
+    then no bound changes at all.
 
     Writes are looped here rather than by :meth:`socket.socket.sendall` and
     :meth:`socket.socket.sendfile`: on a blocking socket the first waits ``SO_SNDTIMEO`` afresh
@@ -78,7 +81,7 @@ class DeadlineSocket:
         self._receive_timeout = timeout
         self._send_timeout = timeout
         self._first_read = True
-        self._write_deadline: float | None = None  # set by the response's first write
+        self._write_deadline: float | None = None  # set by the response's first write that may wait
         self._closing = False
 
     def start_request(self) -> None:
@@ -165,7 +168,7 @@ class DeadlineSocket:
 
     def _arm_write(self) -> None:
         """Bound the next write by the time left to the response's deadline (dropping the
-        client if none is left); the response's first write starts that deadline."""
+        client if none is left); the response's first write that may wait starts that deadline."""
         self.setblocking(True)  # bounded by SO_SNDTIMEO: a client that does not read its answer is dropped too
         now = time.monotonic()
         if self._write_deadline is None:
@@ -185,13 +188,16 @@ class DeadlineSocket:
         # gunicorn closes the connection quietly on a reset, as when the client hangs up
         raise ConnectionResetError(errno.ECONNRESET, "the client did not read its response in time")
 
-    def sendall(self, data: Any, *flags: int) -> None:
+    def sendall(self, data: Any, flags: int = 0) -> None:
         """Send all of ``data`` within the response's deadline, else :class:`ConnectionResetError`."""
+        self.setblocking(True)
         remaining = memoryview(data).cast("B")
+        with suppress(BlockingIOError):  # the usual case: the kernel takes it all at once, no bound changes
+            remaining = remaining[self._sock.send(remaining, flags | socket.MSG_DONTWAIT):]
         while remaining:
             self._arm_write()
             try:
-                sent = self._sock.send(remaining, *flags)
+                sent = self._sock.send(remaining, flags)
             except (BlockingIOError, TimeoutError):  # the kernel's bound ran out (EAGAIN)
                 self._slow_reader()
             remaining = remaining[sent:]
