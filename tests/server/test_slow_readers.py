@@ -70,11 +70,14 @@ def unread_answers(port: int, count: int, request: bytes, *, sip: float | None =
             thread.join(30)
 
 
-def worker_fds(server_pid: int) -> int:
-    """Open descriptors of the server's one worker (the master's only child)."""
+def worker_sockets(server_pid: int) -> int:
+    """Sockets open in the server's one worker (the master's only child): its listening socket
+    and the connections it has not closed (other descriptors, such as the store connection each
+    thread opens when it first serves, are not counted)."""
     children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
     assert len(children) == 1, children
-    return len(os.listdir(f"/proc/{children[0]}/fd"))
+    fds = Path(f"/proc/{children[0]}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
 
 
 def logo_config(tmp_path: Path) -> Path:
@@ -135,18 +138,19 @@ def open_server_connections(port: int) -> int:
     return count
 
 
-def test_unread_answers_leak_no_descriptors(tmp_path: Path) -> None:
-    """Each dropped connection is closed: after a first round (which opens what each thread keeps,
-    such as its store connection) further rounds leave the worker with no more descriptors."""
+def test_unread_answers_leak_no_sockets(tmp_path: Path) -> None:
+    """Each dropped connection is closed: rounds of clients that do not read leave the worker with
+    no more sockets than before."""
     with serve_process(logo_config(tmp_path), workers=1, extra_args=["--threads", "2"]) as server:
+        wait_until(lambda: open_server_connections(server.port) == 0, 60, "the start-up checks to close")
+        before = worker_sockets(server.process.pid)
         def round_of_unread_answers() -> int:
             with unread_answers(server.port, 4, LOGO_REQUEST):
                 assert requests.get(server.base_url + "/healthz", timeout=20).status_code == 200
             wait_until(lambda: open_server_connections(server.port) == 0, 60, "the worker to close the connections")
-            return worker_fds(server.process.pid)
+            return worker_sockets(server.process.pid)
 
-        settled = round_of_unread_answers()
-        assert [round_of_unread_answers() for _ in range(2)] == [settled, settled]
+        assert [round_of_unread_answers() for _ in range(3)] == [before] * 3
     assert "Traceback" not in server.log_text()
 
 
@@ -171,3 +175,37 @@ def test_clients_that_keep_a_closed_connection_open_do_not_stall_the_worker(tmp_
                 conn.close()
     assert "Traceback" not in server.log_text()
     assert "slow client dropped" not in server.log_text()  # each of them sent its request at once
+
+
+def test_a_crowd_of_every_kind_of_slow_client_neither_stops_nor_harms_the_worker(tmp_path: Path) -> None:
+    """All of the above at once against one worker with two threads, with connections that send
+    nothing and clients that trickle headers or a body: a normal client keeps getting answers,
+    the worker is the same process afterwards (it never crashed) and holds no more sockets after
+    each crowd than before."""
+    from .test_slow_clients import SLOW_BODY, SLOW_HEADERS, trickling
+
+    with serve_process(logo_config(tmp_path), workers=1, extra_args=["--threads", "2"]) as server:
+        wait_until(lambda: open_server_connections(server.port) == 0, 60, "the start-up checks to close")
+        before = worker_sockets(server.process.pid)
+        worker = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+
+        def crowd() -> int:
+            idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(20)]
+            holders = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(10)]
+            try:
+                for conn in holders:
+                    conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                with trickling(server.port, 3, SLOW_BODY), trickling(server.port, 3, SLOW_HEADERS), \
+                        unread_answers(server.port, 2, LOGO_REQUEST), \
+                        unread_answers(server.port, 2, RANGE_REQUEST, sip=0.05):
+                    for path in ("/healthz", "/serving_num?event_id=spring-sale", "/healthz"):
+                        assert requests.get(server.base_url + path, timeout=20).status_code == 200
+            finally:
+                for conn in idle + holders:
+                    conn.close()
+            wait_until(lambda: open_server_connections(server.port) == 0, 60, "the worker to close the connections")
+            return worker_sockets(server.process.pid)
+
+        assert [crowd(), crowd()] == [before, before]
+        assert Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split() == worker
+    assert "Traceback" not in server.log_text()
