@@ -77,3 +77,48 @@ def test_connections_that_send_nothing_do_not_hold_the_threads(tmp_path: Path) -
             for conn in idle:
                 conn.close()
     assert "Traceback" not in server.log_text()
+
+
+def _read_until_closed(conn: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (a reset ends it too)."""
+    conn.settimeout(20)  # generous: the server closes it after the 1 s deadline
+    received = b""
+    with suppress(ConnectionResetError):
+        while data := conn.recv(65536):
+            received += data
+    return received
+
+
+def _trickle(conn: socket.socket, piece: bytes, times: int = 25) -> None:
+    """Send ``piece`` every 0.2 s, ``times`` times (5 s: five times the deadline) or until the
+    server closes the connection."""
+    with suppress(OSError):
+        for _ in range(times):
+            conn.sendall(piece)
+            threading.Event().wait(0.2)
+
+
+def test_the_deadline_holds_for_each_request_of_a_kept_alive_or_pipelined_connection(tmp_path: Path) -> None:
+    """The deadline starts again for each request of a connection: a trickled second request of
+    a kept-alive connection, or a trickled third behind two pipelined ones, is late like a first."""
+    config = server_config(tmp_path, request_timeout=1)
+    with serve_process(config, workers=1, extra_args=["--threads", "2"]) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as conn:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = b""
+            while not first.endswith(b'{"status":"ok"}\n'):
+                first += conn.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200")
+            conn.sendall(SLOW_BODY)
+            _trickle(conn, b" ")
+            assert _read_until_closed(conn).startswith(b"HTTP/1.1 408")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as conn:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"
+                         + SLOW_HEADERS)
+            _trickle(conn, b"X-Slow: 1\r\n")
+            answers = _read_until_closed(conn)
+            # the two complete requests are answered; the trickled one is dropped without an answer
+            assert answers.count(b"HTTP/1.1 ") == 2 and b'{"status":"ready"}' in answers, answers
+        assert requests.get(server.base_url + "/healthz", timeout=20).status_code == 200
+    assert "Traceback" not in server.log_text()
+    assert server.log_text().count("slow client dropped: its request did not arrive") == 1
