@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -78,8 +79,6 @@ class SealingKeys:
         key = published_key(self._keyset, kid, self._clock())
         if key is None or len(sealed) < NONCE_BYTES + TAG_BYTES:
             return None
-        from cryptography.exceptions import InvalidTag
-
         try:
             return self._aead(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated_data)
         except InvalidTag:

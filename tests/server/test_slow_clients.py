@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from ..support import serve_process, server_config
+from .client_threads import clients_running
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +26,9 @@ SLOW_HEADERS = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
 def trickling(port: int, count: int, start: bytes) -> Iterator[list[bytes]]:
     """``count`` connections that send ``start`` and then one space every 0.2 s until the block
     ends; yields the list that receives what each connection was answered."""
-    stop = threading.Event()
     answers: list[bytes] = []
 
-    def run() -> None:
+    def run(stop: threading.Event) -> None:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
             conn.sendall(start)
             with suppress(OSError):
@@ -38,15 +38,8 @@ def trickling(port: int, count: int, start: bytes) -> Iterator[list[bytes]]:
             with suppress(OSError):
                 answers.append(conn.recv(200))
 
-    threads = [threading.Thread(target=run, daemon=True) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    try:
+    with clients_running(count, run):
         yield answers
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
 
 
 def test_trickling_clients_cannot_hold_the_workers(tmp_path: Path) -> None:

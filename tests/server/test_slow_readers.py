@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from ..support import serve_process, server_config, wait_until
+from .client_threads import clients_running
 
 pytestmark = pytest.mark.slow
 
@@ -42,10 +43,9 @@ def unread_answers(port: int, count: int, request: bytes, *, sip: float | None =
     """``count`` connections that send ``request`` and then never read (``sip`` None) or read
     512 bytes every ``sip`` seconds until the block ends; yields the list that receives how many
     bytes each connection got before the server closed it (nothing for one still open)."""
-    stop = threading.Event()
     received: list[int] = []
 
-    def run() -> None:
+    def run(stop: threading.Event) -> None:
         with small_window_connection(port) as conn:
             conn.sendall(request)
             got = 0
@@ -59,15 +59,8 @@ def unread_answers(port: int, count: int, request: bytes, *, sip: float | None =
                         return
                     got += len(data)
 
-    threads = [threading.Thread(target=run, daemon=True) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    try:
+    with clients_running(count, run):
         yield received
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
 
 
 def worker_sockets(server_pid: int) -> int:
