@@ -11,6 +11,12 @@
   ``POST /token`` signs the same access and id token as the project with the project's key
   (``BENCH_KEYS_FILE``), ``GET /userinfo`` returns a constant. The floor of any OpenID
   Connect provider on Flask and gunicorn.
+* ``bench.reference:oidc_store_floor_app``: the floor plus the one store command each request of
+  the flow must send, and nothing else: ``/authorize`` reads the browser's place (``GET``),
+  ``/token`` records the code's single use (``SET NX EX``), ``/userinfo`` reads the session
+  (``EXISTS``); one redis-py command a request, on a connection of the thread's own. The floor
+  of a provider that keeps a line, single-use codes and revocable sessions in Redis: what lies
+  between it and the project is the protocol's checks and the app's own work.
 
 Both run under the same gunicorn settings as the project (see :mod:`bench.servers`). The Redis
 URL comes from ``BENCH_REDIS_URL``; the client is made on first use (after gunicorn forks).
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
@@ -106,4 +113,42 @@ def floor_userinfo() -> Response:
 
 @oidc_floor_app.get("/")
 def floor_root() -> Response:
+    return jsonify(ok=True)
+
+
+oidc_store_floor_app = Flask("reference_oidc_store_floor")
+_per_thread = threading.local()
+
+
+def _thread_client() -> redis.Redis:
+    """This thread's own connection (redis-py's ``single_connection_client``): no pool lock and no
+    connection check per command, the cheapest way redis-py sends one command from a thread."""
+    client = getattr(_per_thread, "client", None)
+    if client is None:
+        client = _per_thread.client = redis.Redis.from_url(
+            os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), single_connection_client=True)
+    return client
+
+
+@oidc_store_floor_app.get("/authorize")
+def store_floor_authorize() -> Response:
+    _thread_client().get("reference:place:" + request.args.get("state", ""))
+    return floor_authorize()
+
+
+@oidc_store_floor_app.post("/token")
+def store_floor_token() -> Response:
+    if not _thread_client().set("reference:code:" + request.form.get("code", ""), 1, nx=True, ex=60):
+        return jsonify(error="invalid_grant"), 400  # type: ignore[return-value]
+    return floor_token()
+
+
+@oidc_store_floor_app.get("/userinfo")
+def store_floor_userinfo() -> Response:
+    _thread_client().exists("reference:session")
+    return floor_userinfo()
+
+
+@oidc_store_floor_app.get("/")
+def store_floor_root() -> Response:
     return jsonify(ok=True)

@@ -430,6 +430,8 @@ def bench_oidc(bench: Bench) -> list[dict[str, Any]]:
             })
     with bench.reference("oidc_floor_app") as floor_server:
         floor = _oidc_flows(bench, floor_server, OIDC_PUBLIC_CLIENT, None, take_places=False)
+    with bench.reference("oidc_store_floor_app") as store_floor_server:
+        store_floor = _oidc_flows(bench, store_floor_server, OIDC_PUBLIC_CLIENT, None, take_places=False)
     project = results[-1]["metrics"]
     ratio = project["project_rps"] / floor["per_worker"] if floor["per_worker"] else 0.0
     results.append({
@@ -446,6 +448,25 @@ def bench_oidc(bench: Bench) -> list[dict[str, Any]]:
         "failures": floor["failures"],
         "notes": "the floor: GET /authorize redirects with a random code, POST /token signs the same two tokens, "
                  "GET /userinfo returns a constant, under the same gunicorn settings; no line, no store, no checks",
+    })
+    store_ratio = store_floor["per_worker"] / floor["per_worker"] if floor["per_worker"] else 0.0
+    results.append({
+        "name": "oidc flow: the floor with its store round trips vs the floor",
+        "ratio": round(store_ratio, 3),
+        "pass": store_floor["failed"] == 0,
+        "unit": "flows/s per worker, the floor plus one Redis command a request vs the floor",
+        "metrics": {"project_rps": round(store_floor["per_worker"], 1), "reference_rps": round(floor["per_worker"], 1),
+                    "errors": store_floor["failed"],
+                    "project_server_cpu_ms_per_flow": round(store_floor["server_ms"], 3),
+                    "reference_server_cpu_ms_per_flow": round(floor["server_ms"], 3),
+                    "signing_cpu_ms_per_flow": signing_ms,
+                    "project_vs_store_floor": round(project["project_rps"] / store_floor["per_worker"], 3)
+                    if store_floor["per_worker"] else None},
+        "endpoints": store_floor["endpoints"],
+        "failures": store_floor["failures"],
+        "notes": "what the three store round trips of a flow (the place, the code's single use, the session) cost "
+                 "a Flask app with nothing else to do: the part of the floor no provider that keeps them in "
+                 "Redis can win back; project_vs_store_floor is the project against it",
     })
     return results
 

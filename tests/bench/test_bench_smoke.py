@@ -45,19 +45,21 @@ def test_quickest_run_writes_results_without_errors(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 def test_quickest_oidc_run_completes_its_flows(tmp_path: Path) -> None:
     """The OpenID Connect benchmark drives the flow as a browser does (the place cookie's check
-    included): every flow of both clients completes, and the floor reference runs too."""
+    included): every flow of both clients completes, and both floor references run too."""
     results = tmp_path / "results"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "run", "--quick", "--only", "oidc", "--no-progress", "--results", str(results)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    secret, public, floor = json.loads((results / "latest.json").read_text())["results"]
+    secret, public, floor, store_floor = json.loads((results / "latest.json").read_text())["results"]
     for flows in (secret, public):
         assert flows["metrics"]["flows"] > 0 and flows["metrics"]["errors"] == 0, flows["failures"]
         assert flows["metrics"]["server_cpu_ms_per_flow"] > 0
     assert floor["name"] == "oidc flow (public) vs the Flask floor" and floor["metrics"]["errors"] == 0
     assert floor["ratio"] > 0
+    assert store_floor["name"] == "oidc flow: the floor with its store round trips vs the floor"
+    assert store_floor["metrics"]["errors"] == 0 and store_floor["ratio"] > 0
 
 
 def test_edge_cold_start_measures_a_working_bundle(tmp_path: Path) -> None:
