@@ -466,8 +466,8 @@ def bench_oidc(bench: Bench) -> list[dict[str, Any]]:
         "endpoints": store_floor["endpoints"],
         "failures": store_floor["failures"],
         "notes": "what the three store round trips of a flow (the place, the code's single use, the session) cost "
-                 "a Flask app with nothing else to do: the part of the floor no provider that keeps them in "
-                 "Redis can win back; project_vs_store_floor is the project against it",
+                 "a Flask app with nothing else to do, as any provider that keeps them in Redis pays them on "
+                 "this server model; project_vs_store_floor is the project against it",
     })
     return results
 
