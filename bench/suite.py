@@ -460,6 +460,7 @@ def bench_oidc(bench: Bench) -> list[dict[str, Any]]:
                     "project_server_cpu_ms_per_flow": round(store_floor["server_ms"], 3),
                     "reference_server_cpu_ms_per_flow": round(floor["server_ms"], 3),
                     "signing_cpu_ms_per_flow": signing_ms,
+                    "redis_cpu_ms_per_flow": round(store_floor["redis_ms"], 3),
                     "project_vs_store_floor": round(project["project_rps"] / store_floor["per_worker"], 3)
                     if store_floor["per_worker"] else None},
         "endpoints": store_floor["endpoints"],
