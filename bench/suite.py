@@ -398,6 +398,26 @@ def _oidc_flows(bench: Bench, server: servers.HttpServer, client_id: str, secret
     return outcome
 
 
+def _against_floor(name: str, unit: str, notes: str, run: dict[str, Any], rps: float, cpu_ms: float,
+                   floor: dict[str, Any], signing_ms: float | None, **metrics: Any) -> dict[str, Any]:
+    """A result row of flows/s per worker (``rps``, server CPU ``cpu_ms`` per flow) against the
+    Flask floor's ``floor`` run; its errors, endpoints and failures are those of ``run``, the
+    flows the row itself reports on; ``metrics`` adds to the row's metrics."""
+    return {
+        "name": name,
+        "ratio": round(rps / floor["per_worker"], 3) if floor["per_worker"] else 0.0,
+        "pass": run["failed"] == 0,
+        "unit": unit,
+        "metrics": {"project_rps": round(rps, 1), "reference_rps": round(floor["per_worker"], 1),
+                    "errors": run["failed"], "project_server_cpu_ms_per_flow": round(cpu_ms, 3),
+                    "reference_server_cpu_ms_per_flow": round(floor["server_ms"], 3),
+                    "signing_cpu_ms_per_flow": signing_ms, **metrics},
+        "endpoints": run["endpoints"],
+        "failures": run["failures"],
+        "notes": notes,
+    }
+
+
 def bench_oidc(bench: Bench) -> list[dict[str, Any]]:
     from .oidc_flow import signing_ceiling
 
@@ -433,42 +453,23 @@ def bench_oidc(bench: Bench) -> list[dict[str, Any]]:
     with bench.reference("oidc_store_floor_app") as store_floor_server:
         store_floor = _oidc_flows(bench, store_floor_server, OIDC_PUBLIC_CLIENT, None, take_places=False)
     project = results[-1]["metrics"]
-    ratio = project["project_rps"] / floor["per_worker"] if floor["per_worker"] else 0.0
-    results.append({
-        "name": "oidc flow (public) vs the Flask floor",
-        "ratio": round(ratio, 3),
-        "pass": floor["failed"] == 0,
-        "unit": "flows/s per worker, project vs a Flask app doing nothing but the three requests and the signing",
-        "metrics": {"project_rps": project["project_rps"], "reference_rps": round(floor["per_worker"], 1),
-                    "floor_vs_ceiling": round(floor["per_worker"] / per_core_ceiling, 3) if per_core_ceiling else None,
-                    "errors": floor["failed"], "project_server_cpu_ms_per_flow": project["server_cpu_ms_per_flow"],
-                    "reference_server_cpu_ms_per_flow": round(floor["server_ms"], 3),
-                    "signing_cpu_ms_per_flow": signing_ms},
-        "endpoints": floor["endpoints"],
-        "failures": floor["failures"],
-        "notes": "the floor: GET /authorize redirects with a random code, POST /token signs the same two tokens, "
-                 "GET /userinfo returns a constant, under the same gunicorn settings; no line, no store, no checks",
-    })
-    store_ratio = store_floor["per_worker"] / floor["per_worker"] if floor["per_worker"] else 0.0
-    results.append({
-        "name": "oidc flow: the floor with its store round trips vs the floor",
-        "ratio": round(store_ratio, 3),
-        "pass": store_floor["failed"] == 0,
-        "unit": "flows/s per worker, the floor plus one Redis command a request vs the floor",
-        "metrics": {"project_rps": round(store_floor["per_worker"], 1), "reference_rps": round(floor["per_worker"], 1),
-                    "errors": store_floor["failed"],
-                    "project_server_cpu_ms_per_flow": round(store_floor["server_ms"], 3),
-                    "reference_server_cpu_ms_per_flow": round(floor["server_ms"], 3),
-                    "signing_cpu_ms_per_flow": signing_ms,
-                    "redis_cpu_ms_per_flow": round(store_floor["redis_ms"], 3),
-                    "project_vs_store_floor": round(project["project_rps"] / store_floor["per_worker"], 3)
-                    if store_floor["per_worker"] else None},
-        "endpoints": store_floor["endpoints"],
-        "failures": store_floor["failures"],
-        "notes": "what the three store round trips of a flow (the place, the code's single use, the session) cost "
-                 "a Flask app with nothing else to do, as any provider that keeps them in Redis pays them on "
-                 "this server model; project_vs_store_floor is the project against it",
-    })
+    results.append(_against_floor(
+        "oidc flow (public) vs the Flask floor",
+        "flows/s per worker, project vs a Flask app doing nothing but the three requests and the signing",
+        "the floor: GET /authorize redirects with a random code, POST /token signs the same two tokens, "
+        "GET /userinfo returns a constant, under the same gunicorn settings; no line, no store, no checks",
+        floor, project["project_rps"], project["server_cpu_ms_per_flow"], floor, signing_ms,
+        floor_vs_ceiling=round(floor["per_worker"] / per_core_ceiling, 3) if per_core_ceiling else None))
+    results.append(_against_floor(
+        "oidc flow: the floor with its store round trips vs the floor",
+        "flows/s per worker, the floor plus one Redis command a request vs the floor",
+        "what the three store round trips of a flow (the place, the code's single use, the session) cost "
+        "a Flask app with nothing else to do, as any provider that keeps them in Redis pays them on "
+        "this server model; project_vs_store_floor is the project against it",
+        store_floor, store_floor["per_worker"], store_floor["server_ms"], floor, signing_ms,
+        redis_cpu_ms_per_flow=round(store_floor["redis_ms"], 3),
+        project_vs_store_floor=round(project["project_rps"] / store_floor["per_worker"], 3)
+        if store_floor["per_worker"] else None))
     return results
 
 
